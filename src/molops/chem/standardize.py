@@ -1,0 +1,174 @@
+"""Standardise a structure to its parent molecule and compute its identity (InChIKey).
+
+The pipeline is the usual curation recipe: parse and sanitise, keep the largest organic fragment
+(strips salts and solvents), normalise functional groups, neutralise, then check the result is
+something a chemist would put in a training set. Identity is the InChIKey of the standardised
+parent, so a salt and its free base, or two SMILES spellings, are the same molecule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rdkit import Chem, RDLogger
+from rdkit.Chem import Descriptors
+from rdkit.Chem.MolStandardize import rdMolStandardize
+
+from molops.config import DEFAULT_ELEMENTS
+
+# RDKit reports parse problems on stderr; molops reports them per row instead.
+RDLogger.DisableLog("rdApp.*")
+
+StructureFormat = Literal["smiles", "molblock"]
+
+#: Elements SMILES may write without brackets; any other element, charge or radical needs them.
+_ORGANIC_SUBSET = frozenset({"B", "C", "N", "O", "P", "S", "F", "Cl", "Br", "I"})
+_HAS_CARBON = re.compile(r"C(?!l)|c")
+
+#: Rejection reasons the chemistry layer can give, with what each means.
+REASONS: dict[str, str] = {
+    "empty_structure": "the structure field is empty",
+    "unparsable_structure": "RDKit cannot parse or sanitise the structure",
+    "inorganic": "the parent molecule has no carbon atom",
+    "disallowed_element": "the parent contains an element outside ingest.allowed_elements",
+    "radical": "the parent has unpaired electrons",
+    "too_large": "the parent exceeds ingest.max_heavy_atoms or ingest.max_molecular_weight",
+    "too_small": "the parent has fewer than ingest.min_heavy_atoms heavy atoms",
+    "no_identity": "no InChIKey can be computed for the parent",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StandardizerSettings:
+    """What the standardiser accepts; built from ``[ingest]`` in molops.toml."""
+
+    max_heavy_atoms: int = 100
+    min_heavy_atoms: int = 1
+    max_molecular_weight: float = 1500.0
+    allowed_elements: frozenset[str] = field(default_factory=lambda: frozenset(DEFAULT_ELEMENTS))
+    reject_radicals: bool = True
+    reject_inorganic: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Standardized:
+    """A standardised parent molecule."""
+
+    smiles: str
+    inchikey: str
+    heavy_atoms: int
+    molecular_weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Why a structure was refused: a reason code from :data:`REASONS` and a human detail."""
+
+    reason: str
+    detail: str
+
+
+class Standardizer:
+    """Turns raw structures into :class:`Standardized` parents or :class:`Rejected` verdicts.
+
+    Instances are cheap to build and hold RDKit helper objects that are reused across calls.
+    """
+
+    def __init__(self, settings: StandardizerSettings | None = None) -> None:
+        self.settings = settings or StandardizerSettings()
+        self._fragment_chooser = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
+        self._normalizer = rdMolStandardize.Normalizer()
+        self._uncharger = rdMolStandardize.Uncharger(canonicalOrder=True)
+        self._metal_disconnector = rdMolStandardize.MetalDisconnector()
+
+    def parse(self, text: str, fmt: StructureFormat = "smiles") -> Chem.Mol | Rejected:
+        """Parse and sanitise, keeping RDKit's own explanation when that fails."""
+        if not text or not text.strip():
+            return Rejected("empty_structure", "the structure field is empty")
+        if fmt == "smiles":
+            text = text.strip()
+            mol = Chem.MolFromSmiles(text, sanitize=False)
+        else:
+            mol = Chem.MolFromMolBlock(text, sanitize=False, removeHs=False)
+        if mol is None:
+            what = "SMILES" if fmt == "smiles" else "mol block"
+            return Rejected("unparsable_structure", f"not a valid {what}")
+        if mol.GetNumAtoms() == 0:
+            return Rejected("empty_structure", "the structure has no atoms")
+        try:
+            Chem.SanitizeMol(mol)
+            if fmt == "molblock":
+                mol = Chem.RemoveHs(mol)
+        except Exception as exc:  # RDKit raises several unrelated exception types here
+            return Rejected("unparsable_structure", f"sanitisation failed: {exc}")
+        return mol
+
+    def parent(self, mol: Chem.Mol, simple: bool = False) -> Chem.Mol:
+        """Largest organic fragment, normalised and neutralised.
+
+        *simple* promises one fragment without charges (a SMILES without '.', '+' or '-'), which
+        lets the fragment and charge steps be skipped; normalisation always runs.
+        """
+        if not simple and len(Chem.GetMolFrags(mol)) > 1:
+            mol = self._metal_disconnector.Disconnect(mol)
+            mol = self._fragment_chooser.choose(mol)
+        mol = self._normalizer.normalize(mol)
+        if not simple and any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
+            mol = self._uncharger.uncharge(mol)
+        return mol
+
+    def check(self, mol: Chem.Mol, smiles: str | None = None) -> Rejected | None:
+        """Return why the parent is unfit for a training set, or None when it is fine.
+
+        Given the parent's canonical *smiles* without brackets, the element, carbon and radical
+        checks are answered from the text: such a SMILES holds only organic-subset atoms, uncharged
+        and without unpaired electrons. This avoids three Python loops over the atoms.
+        """
+        s = self.settings
+        if smiles is not None and "[" not in smiles and _ORGANIC_SUBSET <= s.allowed_elements:
+            if s.reject_inorganic and not _HAS_CARBON.search(smiles):
+                return Rejected("inorganic", "the parent molecule has no carbon atom")
+            return self._check_size(mol)
+        symbols = {atom.GetSymbol() for atom in mol.GetAtoms()}
+        bad = sorted(symbols - s.allowed_elements)
+        if bad:
+            return Rejected("disallowed_element", f"contains {', '.join(bad)}")
+        if s.reject_inorganic and "C" not in symbols:
+            return Rejected("inorganic", "the parent molecule has no carbon atom")
+        if s.reject_radicals and any(atom.GetNumRadicalElectrons() for atom in mol.GetAtoms()):
+            return Rejected("radical", "the parent has unpaired electrons")
+        return self._check_size(mol)
+
+    def _check_size(self, mol: Chem.Mol) -> Rejected | None:
+        s = self.settings
+        heavy = mol.GetNumHeavyAtoms()
+        if heavy > s.max_heavy_atoms:
+            return Rejected("too_large", f"{heavy} heavy atoms (max {s.max_heavy_atoms})")
+        if heavy < s.min_heavy_atoms:
+            return Rejected("too_small", f"{heavy} heavy atoms (min {s.min_heavy_atoms})")
+        return None
+
+    def standardize(self, text: str, fmt: StructureFormat = "smiles") -> Standardized | Rejected:
+        """The whole pipeline for one structure."""
+        mol = self.parse(text, fmt)
+        if isinstance(mol, Rejected):
+            return mol
+        simple = fmt == "smiles" and not any(c in text for c in ".+-")
+        try:
+            parent = self.parent(mol, simple=simple)
+            smiles = Chem.MolToSmiles(parent)
+        except Exception as exc:  # pathological inputs can trip RDKit's standardiser
+            return Rejected("unparsable_structure", f"standardisation failed: {exc}")
+        rejected = self.check(parent, smiles)
+        if rejected is not None:
+            return rejected
+        weight = Descriptors.MolWt(parent)
+        if weight > self.settings.max_molecular_weight:
+            limit = self.settings.max_molecular_weight
+            return Rejected("too_large", f"molecular weight {weight:.1f} (max {limit:g})")
+        inchikey = Chem.MolToInchiKey(parent)
+        if not inchikey:
+            return Rejected("no_identity", "RDKit could not compute an InChIKey")
+        return Standardized(smiles, inchikey, parent.GetNumHeavyAtoms(), weight)

@@ -1,0 +1,1 @@
+"""The ``molops`` command line: thin modules that parse, call the library and print."""

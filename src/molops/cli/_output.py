@@ -1,0 +1,115 @@
+"""Output helpers shared by the CLI: JSON to stdout, humans to rich tables, progress to stderr."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from molops.workspace import Workspace
+
+out = Console(soft_wrap=False)
+err = Console(stderr=True)
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace directory (default: $MOLOPS_WORKSPACE, "
+                 "then the current directory and its parents).", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+
+
+def open_workspace(ctx: typer.Context, explicit: Path | None) -> Workspace:
+    """The command's ``--workspace``, else the root's, else the environment/cwd search."""
+    root_option = (ctx.find_root().obj or {}).get("workspace")
+    return Workspace.find(explicit or root_option)
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    """Exactly one JSON object on stdout (NaN/inf become null, as JSON has neither)."""
+    text = json.dumps(_finite(json.loads(json.dumps(payload, default=_default))), indent=2)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    return t
+
+
+def fmt_float(value: Any, digits: int = 3) -> str:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(f) else f"{f:.{digits}g}"
+
+
+class _RateColumn(ProgressColumn):
+    """Rows done and rows per second."""
+
+    def render(self, task: Task) -> Text:
+        rows = int(task.fields.get("rows", 0))
+        rate = rows / task.elapsed if task.elapsed else 0.0
+        return Text(f"{rows:,} rows  {rate:,.0f} rows/s", style="progress.data.speed")
+
+
+@contextmanager
+def byte_progress(description: str) -> Iterator[Any]:
+    """A progress bar over a file's bytes that also shows rows and rows/s; yields a callback."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=err, transient=True, disable=not err.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(description, total=None, rows=0)
+
+        def update(rows: int, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None, rows=rows)
+
+        yield update

@@ -1,0 +1,83 @@
+"""Entry point of the ``molops`` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from molops._version import __version__
+from molops.cli import data, demo
+from molops.cli._output import JsonOption, emit_json, err, out
+from molops.errors import MolopsError
+from molops.workspace import Workspace
+
+app = typer.Typer(
+    name="molops",
+    help="molops: versioned molecular data, cached features, tracked models and active learning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data.app, name="data")
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"molops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace directory for every command.",
+                                                   show_default=False)] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """molops: versioned molecular data, cached features, tracked models and active learning."""
+    ctx.obj = {"workspace": workspace}
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Directory to create the workspace in.")],
+         as_json: JsonOption = False) -> None:
+    """Create a workspace: DIR/molops.toml (commented) and its folders."""
+    ws = Workspace.init(directory)
+    if as_json:
+        emit_json({"workspace": str(ws.root), "config": str(ws.root / "molops.toml")})
+    else:
+        out.print(f"created workspace {ws.root} (edit {ws.root / 'molops.toml'} to change the rules)")
+
+
+def main() -> None:
+    """Run the CLI; errors molops raises on purpose become one line on stderr and an exit code."""
+    try:
+        code = app(standalone_mode=False)
+    except MolopsError as exc:
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was committed by the interrupted step")
+        sys.exit(130)
+    except typer.Abort:
+        sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""``molops.toml``: the workspace configuration, validated by pydantic.
+
+Unknown keys are errors (a typo must never be silently ignored), and every error names the key.
+Settings may be overridden from the environment with ``MOLOPS_<SECTION>__<KEY>``, e.g.
+``MOLOPS_INGEST__WORKERS=4``; values are parsed as TOML literals, falling back to plain strings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from molops.errors import ConfigError
+
+CONFIG_FILE = "molops.toml"
+ENV_PREFIX = "MOLOPS_"
+
+#: Elements a medicinal-chemistry training set normally contains.
+DEFAULT_ELEMENTS = ["H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ValueRange(_Section):
+    """Accepted closed interval for one target column; either end may be left open."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueRange:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class WorkspaceSection(_Section):
+    """Where the workspace keeps its tables; a path relative to the workspace, or a URL later."""
+
+    storage: str = "."
+
+
+class IngestSection(_Section):
+    """Validation and merging rules applied to every ingested row."""
+
+    max_heavy_atoms: int = Field(100, ge=1)
+    min_heavy_atoms: int = Field(1, ge=1)
+    max_molecular_weight: float = Field(1500.0, gt=0)
+    allowed_elements: list[str] = Field(default_factory=lambda: list(DEFAULT_ELEMENTS))
+    reject_radicals: bool = True
+    reject_inorganic: bool = True
+    aggregation: Literal["mean", "median", "min", "max"] = "mean"
+    on_existing: Literal["replace", "accumulate"] = "replace"
+    replicate_tolerance: float | None = Field(None, gt=0)
+    replicate_relative_tolerance: float = Field(0.5, gt=0)
+    ranges: dict[str, ValueRange] = Field(default_factory=dict)
+    chunk_rows: int = Field(5000, ge=100)
+    workers: int = Field(0, ge=0)
+    lock_timeout_s: float = Field(600.0, ge=0)
+
+
+class MolopsConfig(_Section):
+    """The whole of ``molops.toml``."""
+
+    workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
+    ingest: IngestSection = Field(default_factory=IngestSection)
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(root)"
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown key {key!r}; see the commented template that `molops init` writes"
+    return f"{source}: invalid value for {key!r}: {err['msg']}"
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, object]]:
+    overrides: dict[str, dict[str, object]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        try:
+            value: object = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
+def parse_config(text: str, source: str = CONFIG_FILE, environ: dict[str, str] | None = None) -> MolopsConfig:
+    """Parse and validate config text, applying ``MOLOPS_SECTION__KEY`` environment overrides."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    for section, values in _env_overrides(dict(os.environ if environ is None else environ)).items():
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{source}: {section!r} must be a table to accept environment overrides")
+        target.update(values)
+    try:
+        return MolopsConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def load_config(path: Path) -> MolopsConfig:
+    """Read ``molops.toml`` at *path*."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the workspace config ({exc.strerror})") from None
+    return parse_config(text, source=str(path))
+
+
+TEMPLATE = """\
+# molops workspace configuration. Every key is optional; the values shown are the defaults.
+# Unknown keys are an error. Any key can be overridden from the environment as
+# MOLOPS_<SECTION>__<KEY>, e.g. MOLOPS_INGEST__WORKERS=4.
+
+[workspace]
+# Root of the workspace's tables, relative to this file (object-store URLs come later).
+storage = "."
+
+[ingest]
+# Molecules outside these bounds are quarantined with a reason, never silently dropped.
+max_heavy_atoms = 100
+min_heavy_atoms = 1
+max_molecular_weight = 1500.0
+# Molecules containing any other element are quarantined ("disallowed_element").
+allowed_elements = ["H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I"]
+reject_radicals = true
+# Molecules without carbon (water, salts, metals) are quarantined ("inorganic").
+reject_inorganic = true
+# How replicate measurements of the same molecule are combined: mean | median | min | max.
+aggregation = "mean"
+# New results for a molecule already in the dataset: "replace" its values with the new ones,
+# or "accumulate" them with the earlier replicates.
+on_existing = "replace"
+# Replicates whose standard deviation exceeds this absolute tolerance are flagged. When unset,
+# the tolerance is replicate_relative_tolerance x the spread (std) of the dataset's values.
+# replicate_tolerance = 0.5
+replicate_relative_tolerance = 0.5
+# Rows per work unit, and worker processes (0 = all cores).
+chunk_rows = 5000
+workers = 0
+# Seconds to wait for another ingest into the same dataset to finish.
+lock_timeout_s = 600.0
+
+# Accepted value range per target column; values outside are quarantined ("out_of_range").
+[ingest.ranges]
+# SOL = { min = -15.0, max = 5.0 }
+"""

@@ -1,0 +1,184 @@
+"""The Python API of one dataset: ingest, read, versions, diff, export, quarantine, rollback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from molops._version import __version__
+from molops._types import StrPath
+from molops.config import IngestSection
+from molops.data.ingest import IngestReport, ProgressCallback, ingest_file
+from molops.data.sources import FileFormat
+from molops.data.store import DatasetStore, VersionInfo, now_utc, targets_of
+from molops.errors import InputFileError
+
+
+class MoleculeChange(BaseModel):
+    inchikey: str
+    smiles: str
+    changes: dict[str, list[Any]]  # column → [old, new]
+
+
+class DatasetDiff(BaseModel):
+    """Molecules added, removed and changed between two versions."""
+
+    dataset: str
+    from_version: int
+    to_version: int
+    added: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+    changed: list[MoleculeChange]
+
+    def counts(self) -> dict[str, int]:
+        return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed)}
+
+
+class RollbackReport(BaseModel):
+    dataset: str
+    version: int
+    rolled_back_to: int
+    molecules: int
+    unchanged: bool
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly scalars and lists from pandas/numpy values."""
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+#: Columns compared by diff and shown in exports, per target.
+_COMPARED = ("", "_std", "_n", "_disagree")
+
+
+class Dataset:
+    """A named, versioned table of measurements in a workspace."""
+
+    def __init__(self, store: DatasetStore, config: IngestSection) -> None:
+        self.store = store
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.store.name
+
+    def exists(self) -> bool:
+        return self.store.exists()
+
+    def ingest(self, path: StrPath, *, smiles_col: str | None, target_col: str,
+               units: str | None = None, fmt: FileFormat | None = None,
+               workers: int | None = None, progress: ProgressCallback | None = None,
+               source_name: str | None = None) -> IngestReport:
+        """Validate *path* and commit its measurements as a new version (unless nothing changes)."""
+        return ingest_file(self.store, path, smiles_col=smiles_col, target_col=target_col,
+                           units=units, fmt=fmt, config=self.config, workers=workers,
+                           progress=progress, source_name=source_name)
+
+    def read(self, version: int | None = None) -> pd.DataFrame:
+        """One row per molecule as of *version* (default: latest)."""
+        return self.store.read(version)
+
+    def versions(self) -> list[VersionInfo]:
+        return self.store.versions()
+
+    def latest_version(self) -> int | None:
+        return self.store.latest_version()
+
+    def targets(self, version: int | None = None) -> list[str]:
+        return targets_of(list(self.read(version).columns))
+
+    def quarantine(self, version: int | None = None) -> pd.DataFrame:
+        """Rejected input rows with their reasons: all, or those of *version*'s ingest."""
+        return self.store.read_quarantine(version)
+
+    def diff(self, v1: int, v2: int) -> DatasetDiff:
+        """What changed from version *v1* to version *v2*."""
+        a = self.read(v1).set_index("inchikey")
+        b = self.read(v2).set_index("inchikey")
+        added = b.index.difference(a.index, sort=False)
+        removed = a.index.difference(b.index, sort=False)
+        common = a.index.intersection(b.index, sort=False)
+        cols = [t + s for t in targets_of(list(b.columns)) for s in _COMPARED]
+        changed: list[MoleculeChange] = []
+        for key in common:
+            changes = {}
+            for col in cols:
+                old = _plain(a.at[key, col]) if col in a.columns else None
+                new = _plain(b.at[key, col])
+                if old != new:
+                    changes[col] = [old, new]
+            if changes:
+                changed.append(MoleculeChange(inchikey=key, smiles=b.at[key, "smiles"], changes=changes))
+
+        def rows(frame: pd.DataFrame, keys: pd.Index) -> list[dict[str, Any]]:
+            shown = ["smiles"] + [c for c in cols if c in frame.columns]
+            return [{"inchikey": k, **{c: _plain(frame.at[k, c]) for c in shown}} for k in keys]
+
+        return DatasetDiff(dataset=self.name, from_version=self.store.resolve(v1).version,
+                           to_version=self.store.resolve(v2).version, added=rows(b, added),
+                           removed=rows(a, removed), changed=changed)
+
+    def export_frame(self, version: int | None = None) -> pd.DataFrame:
+        """The version as a user-facing table: smiles, inchikey, then per target its statistics."""
+        frame = self.read(version).sort_values("order", kind="stable")
+        cols = ["smiles", "inchikey"]
+        for t in targets_of(list(frame.columns)):
+            cols += [t, f"{t}_std", f"{t}_n", f"{t}_disagree", f"{t}_replicates"]
+        cols += ["first_version", "updated_version", "source"]
+        return frame[cols].reset_index(drop=True)
+
+    def export(self, out: StrPath, version: int | None = None) -> Path:
+        """Write the version to *out* (.csv or .parquet, chosen by suffix)."""
+        out = Path(out)
+        frame = self.export_frame(version)
+        suffix = out.suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise InputFileError(f"{out}: cannot export to {suffix or 'no suffix'}; expected .csv or .parquet")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".csv":
+            for col in [c for c in frame.columns if c.endswith("_replicates")]:
+                frame[col] = [json.dumps(_plain(v)) if v is not None else "" for v in frame[col]]
+            frame.to_csv(out, index=False)
+        else:
+            frame.to_parquet(out, index=False)
+        return out
+
+    def rollback(self, to_version: int) -> RollbackReport:
+        """Make a new version whose content equals *to_version*; history is never rewritten."""
+        with self.store.lock():
+            target = self.store.resolve(to_version)
+            latest = self.store.resolve(None)
+            snapshot = self.store.read(target.version)
+            current = self.store.read(latest.version)
+            same = _same_content(snapshot, current)
+            if same:
+                return RollbackReport(dataset=self.name, version=latest.version,
+                                      rolled_back_to=target.version, molecules=len(snapshot),
+                                      unchanged=True)
+            version = latest.version + 1
+            lineage = {"version": version, "operation": "rollback", "rollback_to": target.version,
+                       "rolled_back_from": latest.version, "time": now_utc().isoformat(),
+                       "molops_version": __version__, "molecules": len(snapshot)}
+            self.store.commit(snapshot, lineage)
+        return RollbackReport(dataset=self.name, version=version, rolled_back_to=target.version,
+                              molecules=len(snapshot), unchanged=False)
+
+
+def _same_content(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if sorted(a.columns) != sorted(b.columns) or len(a) != len(b):
+        return False
+    cols = sorted(a.columns)
+    left = a[cols].sort_values("inchikey").reset_index(drop=True).map(_plain)
+    right = b[cols].sort_values("inchikey").reset_index(drop=True).map(_plain)
+    return bool(left.equals(right))

@@ -1,0 +1,270 @@
+"""Streaming readers: CSV/TSV, SDF, Parquet and SMILES lists (all optionally gzipped) → chunks.
+
+Readers never drop a record. A record they cannot split into fields (a malformed CSV line, an SDF
+record without a mol block) is yielded with a read error so validation quarantines it with the
+raw text. Memory is bounded by the chunk size, not the file size.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from molops.data.sources import FileFormat, Source, clean_text
+from molops.errors import ColumnNotFoundError, InputFileError
+
+#: Largest CSV field accepted (bytes); longer fields make the row malformed, not the process die.
+MAX_FIELD_BYTES = 64 << 20
+csv.field_size_limit(min(sys.maxsize, MAX_FIELD_BYTES))
+
+
+@dataclass(slots=True)
+class RawChunk:
+    """Consecutive records of a source, split into the columns validation needs."""
+
+    rows: list[int] = field(default_factory=list)  # 1-based record number in the source
+    structures: list[str | None] = field(default_factory=list)
+    targets: list[Any] = field(default_factory=list)
+    records: list[Any] = field(default_factory=list)  # the whole record, kept for quarantine
+    read_errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # position → reason
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, row: int, structure: str | None, target: Any, record: Any) -> None:
+        self.rows.append(row)
+        self.structures.append(structure)
+        self.targets.append(target)
+        self.records.append(record)
+
+    def add_error(self, row: int, record: Any, reason: str, detail: str) -> None:
+        self.read_errors[len(self.rows)] = (reason, detail)
+        self.add(row, None, None, record)
+
+    def raw(self, i: int) -> str:
+        """The record as read, as text, for the quarantine table."""
+        record = self.records[i]
+        if isinstance(record, str):
+            return clean_text(record)
+        return clean_text(json.dumps(record, ensure_ascii=False, default=str))
+
+
+def _missing(path: str, kind: str, wanted: str, available: list[str]) -> ColumnNotFoundError:
+    shown = ", ".join(repr(c) for c in available[:20]) or "(none)"
+    more = f" and {len(available) - 20} more" if len(available) > 20 else ""
+    return ColumnNotFoundError(f"{path}: no {kind} {wanted!r}; the file has {shown}{more}")
+
+
+class RecordReader:
+    """Reads one source in chunks of at most *chunk_rows* records.
+
+    Construction reads the header and checks the requested columns exist, so a bad column name
+    fails before any work is done. *smiles_col* may be None for SDF (the mol block is used).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        fmt: FileFormat,
+        smiles_col: str | None,
+        target_col: str,
+        chunk_rows: int = 5000,
+    ) -> None:
+        self.source = source
+        self.fmt = fmt
+        self.smiles_col = smiles_col
+        self.target_col = target_col
+        self.chunk_rows = chunk_rows
+        self.structure_format = "molblock" if fmt == "sdf" and smiles_col is None else "smiles"
+        self._chunks = self._open()
+
+    def __iter__(self) -> Iterator[RawChunk]:
+        return self._chunks
+
+    def _open(self) -> Iterator[RawChunk]:
+        if self.fmt in ("csv", "tsv"):
+            return self._delimited("," if self.fmt == "csv" else "\t")
+        if self.fmt == "parquet":
+            return self._parquet()
+        if self.fmt == "sdf":
+            return self._sdf()
+        raise InputFileError(
+            f"{self.source.path}: a {self.fmt} file has no target column; "
+            "expected a CSV, TSV, SDF or Parquet file of measurements"
+        )
+
+    # -- CSV / TSV -----------------------------------------------------------------------------
+    def _delimited(self, delimiter: str) -> Iterator[RawChunk]:
+        path = str(self.source.path)
+        text = self.source.text()
+        reader = csv.reader(text, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputFileError(f"{path}: the file is empty; expected a header row") from None
+        except (csv.Error, UnicodeError, OSError, EOFError) as exc:
+            raise InputFileError(f"{path}: not a readable {self.fmt.upper()} file ({exc})") from None
+        header = [clean_text(h).strip() for h in header]
+        if self.smiles_col is None:
+            raise InputFileError(f"{path}: --smiles-col is required for {self.fmt.upper()} files")
+        for col in (self.smiles_col, self.target_col):
+            if col not in header:
+                raise _missing(path, "column", col, header)
+        i_smi, i_tgt = header.index(self.smiles_col), header.index(self.target_col)
+        return self._delimited_rows(reader, header, i_smi, i_tgt, path)
+
+    def _delimited_rows(
+        self, reader: Any, header: list[str], i_smi: int, i_tgt: int, path: str
+    ) -> Iterator[RawChunk]:
+        width = len(header)
+        chunk, row = RawChunk(), 0
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                row += 1
+                chunk.add_error(row, f"line {reader.line_num}", "malformed_row", str(exc))
+            except (OSError, EOFError, UnicodeError) as exc:
+                raise InputFileError(f"{path}: unreadable after record {row} ({exc})") from None
+            else:
+                if not fields or (len(fields) == 1 and not fields[0].strip() and width > 1):
+                    continue  # blank line: not a record
+                row += 1
+                if len(fields) != width:
+                    detail = f"{len(fields)} fields, expected {width} (line {reader.line_num})"
+                    chunk.add_error(row, fields, "malformed_row", detail)
+                else:
+                    chunk.add(row, clean_text(fields[i_smi]), fields[i_tgt], dict(zip(header, fields)))
+            if len(chunk) >= self.chunk_rows:
+                yield chunk
+                chunk = RawChunk()
+        if chunk:
+            yield chunk
+
+    # -- Parquet -------------------------------------------------------------------------------
+    def _parquet(self) -> Iterator[RawChunk]:
+        path = str(self.source.path)
+        handle: Any = self.source.stream
+        spill = None
+        if self.source.compressed:  # Parquet needs random access: spill the decompressed bytes
+            spill = tempfile.TemporaryFile()
+            shutil.copyfileobj(self.source.stream, spill, 1 << 20)
+            spill.seek(0)
+            handle = spill
+        try:
+            pfile = pq.ParquetFile(handle)
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, … for non-Parquet bytes
+            raise InputFileError(f"{path}: not a Parquet file ({exc})") from None
+        names = pfile.schema_arrow.names
+        if self.smiles_col is None:
+            raise InputFileError(f"{path}: --smiles-col is required for Parquet files")
+        for col in (self.smiles_col, self.target_col):
+            if col not in names:
+                raise _missing(path, "column", col, names)
+        return self._parquet_rows(pfile, spill)
+
+    def _parquet_rows(self, pfile: pq.ParquetFile, spill: Any) -> Iterator[RawChunk]:
+        cols = list(dict.fromkeys([self.smiles_col, self.target_col]))
+        row = 0
+        try:
+            for batch in pfile.iter_batches(batch_size=self.chunk_rows, columns=cols):
+                chunk = RawChunk()
+                smiles = batch.column(self.smiles_col).to_pylist()
+                targets = batch.column(self.target_col).to_pylist()
+                for s, t in zip(smiles, targets):
+                    row += 1
+                    record = {self.smiles_col: s, self.target_col: t}
+                    chunk.add(row, None if s is None else str(s), t, record)
+                yield chunk
+        finally:
+            if spill is not None:
+                spill.close()
+
+    # -- SDF -----------------------------------------------------------------------------------
+    def _sdf(self) -> Iterator[RawChunk]:
+        text = self.source.text()
+        records = _sdf_records(text)
+        first = next(records, None)
+        path = str(self.source.path)
+        if first is None:
+            raise InputFileError(f"{path}: the file is empty; expected SDF records")
+        block, props = first
+        if "M  END" not in block and "$$$$" not in block and not props:
+            raise InputFileError(f"{path}: not an SDF file (no 'M  END' or '$$$$' in the first record)")
+        wanted = [self.target_col] + ([self.smiles_col] if self.smiles_col else [])
+        for col in wanted:
+            if col not in props:
+                raise _missing(path, "SD property", col, list(props))
+        return self._sdf_rows(first, records)
+
+    def _sdf_rows(
+        self, first: tuple[str, dict[str, str]], rest: Iterator[tuple[str, dict[str, str]]]
+    ) -> Iterator[RawChunk]:
+        chunk, row = RawChunk(), 0
+        for block, props in _chain(first, rest):
+            row += 1
+            record = block  # the whole record text, for quarantine
+            if self.smiles_col:
+                structure = props.get(self.smiles_col)
+            else:
+                end = block.find("M  END")
+                structure = block[: end + 6] if end >= 0 else None
+            if structure is None and self.smiles_col is None:
+                chunk.add_error(row, record, "malformed_row", "SDF record has no 'M  END' line")
+            else:
+                chunk.add(row, clean_text(structure) if structure else structure, props.get(self.target_col), record)
+            if len(chunk) >= self.chunk_rows:
+                yield chunk
+                chunk = RawChunk()
+        if chunk:
+            yield chunk
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _sdf_records(text: Any) -> Iterator[tuple[str, dict[str, str]]]:
+    """Split SDF text into (record text, {property: value}); tolerant of missing fields."""
+    lines: list[str] = []
+    for line in text:
+        if line.rstrip("\r\n") == "$$$$":
+            yield "".join(lines), _sdf_properties(lines)
+            lines = []
+        else:
+            lines.append(line)
+    if any(line.strip() for line in lines):
+        yield "".join(lines), _sdf_properties(lines)
+
+
+def _sdf_properties(lines: list[str]) -> dict[str, str]:
+    props: dict[str, str] = {}
+    name: str | None = None
+    values: list[str] = []
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        if line.startswith(">") and "<" in line and ">" in line[line.index("<") :]:
+            if name is not None:
+                props[name] = "\n".join(values).strip()
+            start = line.index("<") + 1
+            name, values = clean_text(line[start : line.index(">", start)]), []
+        elif name is not None:
+            if line.strip() == "":
+                props[name] = "\n".join(values).strip()
+                name, values = None, []
+            else:
+                values.append(line)
+    if name is not None:
+        props[name] = "\n".join(values).strip()
+    return props

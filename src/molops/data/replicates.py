@@ -1,0 +1,115 @@
+"""Replicate handling: group measurements per molecule, summarise them, merge into a snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from molops.data.store import CORE_COLUMNS, TARGET_SUFFIXES, targets_of
+
+Aggregation = Literal["mean", "median", "min", "max"]
+
+
+def group_replicates(inchikeys: list[str], smiles: list[str], values: list[float],
+                     rows: list[int]) -> pd.DataFrame:
+    """One row per molecule (index: InChIKey) with its SMILES, replicate list and first row."""
+    frame = pd.DataFrame({"inchikey": inchikeys, "smiles": smiles, "value": values, "row": rows})
+    grouped = frame.groupby("inchikey", sort=False)
+    out = grouped.agg(smiles=("smiles", "first"), first_row=("row", "min"))
+    out["replicates"] = grouped["value"].agg(list)
+    return out.sort_values("first_row", kind="stable")
+
+
+def summarise(replicates: pd.Series, how: Aggregation) -> pd.DataFrame:
+    """Aggregate value, sample standard deviation (NaN for one replicate) and count per row."""
+    long = replicates.explode().astype("float64")
+    grouped = long.groupby(level=0, sort=False)
+    return pd.DataFrame({"value": grouped.agg(how), "std": grouped.std(ddof=1), "n": grouped.size()})
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    snapshot: pd.DataFrame
+    added: int
+    updated: int
+    flagged: int
+
+
+def _empty_snapshot(target: str) -> pd.DataFrame:
+    columns = CORE_COLUMNS + [target] + [target + s for s in TARGET_SUFFIXES]
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns}).set_index("inchikey")
+
+
+def merge_measurements(
+    current: pd.DataFrame | None,
+    incoming: pd.DataFrame,
+    *,
+    target: str,
+    version: int,
+    source: str,
+    how: Aggregation = "mean",
+    on_existing: Literal["replace", "accumulate"] = "replace",
+    tolerance: float | None = None,
+    relative_tolerance: float = 0.5,
+) -> MergeResult:
+    """Merge *incoming* (from :func:`group_replicates`) into *current* as *version*.
+
+    Molecules whose replicate multiset does not change are left untouched, so an ingest that
+    repeats known results yields ``added == updated == 0``.
+    """
+    snap = _empty_snapshot(target) if current is None else current.set_index("inchikey")
+    for col, default in ((target, np.nan), (f"{target}_std", np.nan), (f"{target}_n", 0),
+                         (f"{target}_replicates", None), (f"{target}_disagree", False)):
+        if col not in snap.columns:
+            snap[col] = default
+    rep_col = f"{target}_replicates"
+    known = incoming.index.isin(snap.index)
+    new_reps = incoming["replicates"].copy()
+    if on_existing == "accumulate" and known.any():
+        old = snap.loc[incoming.index[known], rep_col]
+        new_reps[known] = [list(o if o is not None else []) + list(n)
+                           for o, n in zip(old, new_reps[known])]
+    changed = np.ones(len(incoming), dtype=bool)
+    if known.any():
+        old = snap.loc[incoming.index[known], rep_col]
+        changed[known] = [o is None or sorted(o) != sorted(n) for o, n in zip(old, new_reps[known])]
+    touched = incoming.index[changed]
+    added_keys = incoming.index[~known]
+    if len(touched) == 0:
+        return MergeResult(snap.reset_index(), 0, 0, 0)
+
+    stats = summarise(new_reps[changed], how)
+    next_order = int(snap["order"].max()) + 1 if len(snap) else 0
+    new_rows = pd.DataFrame(index=added_keys)
+    new_rows["smiles"] = incoming.loc[added_keys, "smiles"]
+    new_rows["order"] = np.arange(next_order, next_order + len(added_keys), dtype="int64")
+    new_rows["first_version"] = version
+    snap = pd.concat([snap, new_rows.reindex(columns=snap.columns)]) if len(added_keys) else snap
+    snap.loc[touched, target] = stats["value"].to_numpy()
+    snap.loc[touched, f"{target}_std"] = stats["std"].to_numpy()
+    snap.loc[touched, f"{target}_n"] = stats["n"].to_numpy()
+    snap[rep_col] = snap[rep_col].astype("object")
+    snap.loc[touched, rep_col] = pd.Series([list(map(float, r)) for r in new_reps[changed]],
+                                           index=touched, dtype="object")
+    snap.loc[touched, "updated_version"] = version
+    snap.loc[touched, "source"] = source
+    spread = float(np.nanstd(snap[target].to_numpy(dtype="float64"))) if len(snap) > 1 else 0.0
+    limit = tolerance if tolerance is not None else relative_tolerance * spread
+    disagree = (stats["std"].fillna(0.0) > limit) if limit > 0 else stats["std"].fillna(0.0) > 0
+    snap.loc[touched, f"{target}_disagree"] = disagree.to_numpy()
+    snap = _normalise_dtypes(snap.reset_index())
+    return MergeResult(snap, len(added_keys), len(touched) - len(added_keys), int(disagree.sum()))
+
+
+def _normalise_dtypes(snap: pd.DataFrame) -> pd.DataFrame:
+    for col in ("order", "first_version", "updated_version"):
+        snap[col] = snap[col].astype("int64")
+    for t in targets_of(list(snap.columns)):
+        snap[t] = snap[t].astype("float64")
+        snap[f"{t}_std"] = snap[f"{t}_std"].astype("float64")
+        snap[f"{t}_n"] = snap[f"{t}_n"].fillna(0).astype("int64")
+        snap[f"{t}_disagree"] = snap[f"{t}_disagree"].fillna(False).astype("bool")
+    return snap

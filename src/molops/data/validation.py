@@ -1,0 +1,110 @@
+"""Row validation: a raw (structure, target) pair becomes an accepted measurement or a rejection.
+
+Pure functions of their inputs, so chunks can be validated in worker processes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from molops.chem.standardize import REASONS as STRUCTURE_REASONS
+from molops.chem.standardize import Rejected, Standardizer, StandardizerSettings, StructureFormat
+
+TARGET_REASONS: dict[str, str] = {
+    "malformed_row": "the record could not be split into the file's columns",
+    "missing_target": "the target value is empty or a missing-value marker (NA, NaN, null, …)",
+    "non_numeric_target": "the target value is not a number",
+    "censored_target": "the target value is censored ('<', '>', '~' qualifiers), not a measurement",
+    "non_finite_target": "the target value is infinite",
+    "out_of_range": "the target value is outside the range configured in [ingest.ranges]",
+}
+#: Every rejection reason ingest can give, with what it means.
+REASONS: dict[str, str] = {**TARGET_REASONS, **STRUCTURE_REASONS}
+
+_MISSING = {"", "na", "n/a", "nan", "null", "none", "nd", "n.d.", "-", "?", "#n/a", "#value!"}
+_CENSORED = re.compile(r"^\s*(<=|>=|<|>|~|≤|≥)\s*[-+]?(\d|\.\d)")
+
+
+def parse_target(raw: Any, low: float | None = None, high: float | None = None) -> float | Rejected:
+    """A finite float inside [low, high], or the reason it is not."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        return Rejected("missing_target", "the target value is missing")
+    if isinstance(raw, bool):
+        return Rejected("non_numeric_target", f"{raw!r} is a boolean, not a number")
+    if isinstance(raw, int | float):
+        value = float(raw)
+    else:
+        text = str(raw).strip()
+        if text.lower() in _MISSING:
+            return Rejected("missing_target", f"the target value is {text!r}")
+        try:
+            value = float(text)
+        except ValueError:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            if _CENSORED.match(text):
+                return Rejected("censored_target", f"{shown!r} is a censored value, not a measurement")
+            return Rejected("non_numeric_target", f"{shown!r} is not a number")
+        if math.isnan(value):
+            return Rejected("missing_target", f"the target value is {text!r}")
+    if math.isinf(value):
+        return Rejected("non_finite_target", f"the target value is {value}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        return Rejected("out_of_range", f"{value:g} is outside [{low}, {high}]")
+    return value
+
+
+@dataclass(slots=True)
+class ChunkVerdict:
+    """Validation outcome of one chunk; positions index into the chunk."""
+
+    accepted: list[int] = field(default_factory=list)
+    inchikeys: list[str] = field(default_factory=list)
+    smiles: list[str] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+@lru_cache(maxsize=8)
+def _standardizer(settings: StandardizerSettings) -> Standardizer:
+    return Standardizer(settings)
+
+
+def validate_chunk(
+    structures: list[str | None],
+    targets: list[Any],
+    skip: dict[int, tuple[str, str]],
+    fmt: StructureFormat,
+    settings: StandardizerSettings,
+    value_range: tuple[float | None, float | None] = (None, None),
+) -> ChunkVerdict:
+    """Validate a chunk. Rows in *skip* were already rejected by the reader (reason, detail)."""
+    std = _standardizer(settings)
+    seen: dict[str, object] = {}  # replicates in a chunk are standardised once
+    out = ChunkVerdict()
+    for pos, (structure, raw_target) in enumerate(zip(structures, targets)):
+        if pos in skip:
+            reason, detail = skip[pos]
+            out.rejected.append((pos, reason, detail))
+            continue
+        value = parse_target(raw_target, *value_range)
+        if isinstance(value, Rejected):
+            out.rejected.append((pos, value.reason, value.detail))
+            continue
+        if structure is None:
+            out.rejected.append((pos, "empty_structure", "the structure field is empty"))
+            continue
+        result = seen.get(structure)
+        if result is None:
+            result = seen[structure] = std.standardize(structure, fmt)
+        if isinstance(result, Rejected):
+            out.rejected.append((pos, result.reason, result.detail))
+            continue
+        out.accepted.append(pos)
+        out.inchikeys.append(result.inchikey)  # type: ignore[attr-defined]
+        out.smiles.append(result.smiles)  # type: ignore[attr-defined]
+        out.values.append(value)
+    return out

@@ -1,0 +1,112 @@
+"""The workspace: a directory with ``molops.toml`` that owns every dataset, model and log.
+
+Paths to tables are built here and nowhere else, so the storage root can later be an object-store
+URL (s3://, gs://) without touching the layers below. Lock files always live on the local disk,
+under ``.molops/locks``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from molops._types import StrPath
+from molops.config import CONFIG_FILE, TEMPLATE, MolopsConfig, load_config
+from molops.data.dataset import Dataset
+from molops.data.store import DatasetStore
+from molops.errors import InvalidNameError, WorkspaceExistsError, WorkspaceNotFoundError
+
+ENV_VAR = "MOLOPS_WORKSPACE"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_name(name: str, kind: str = "dataset") -> str:
+    """Names become directory names: letters, digits, '.', '_' and '-', at most 64 characters."""
+    if not _NAME.match(name):
+        raise InvalidNameError(
+            f"{kind} name {name!r} is not allowed; use letters, digits, '.', '_' and '-' "
+            "(starting with a letter or digit, at most 64 characters)"
+        )
+    return name
+
+
+class Workspace:
+    """An opened workspace. Build with :meth:`init`, :meth:`open` or :meth:`find`."""
+
+    def __init__(self, root: Path, config: MolopsConfig) -> None:
+        self.root = root
+        self.config = config
+
+    # -- locating ------------------------------------------------------------------------------
+    @classmethod
+    def init(cls, path: StrPath) -> Workspace:
+        """Create a workspace in *path* (created if needed) with a commented ``molops.toml``."""
+        root = Path(path).resolve()
+        config_path = root / CONFIG_FILE
+        if config_path.exists():
+            raise WorkspaceExistsError(f"{root}: already a molops workspace ({CONFIG_FILE} exists)")
+        root.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(TEMPLATE, encoding="utf-8")
+        (root / ".molops" / "locks").mkdir(parents=True, exist_ok=True)
+        return cls.open(root)
+
+    @classmethod
+    def open(cls, path: StrPath) -> Workspace:
+        """Open the workspace whose ``molops.toml`` is in *path*."""
+        root = Path(path).resolve()
+        config_path = root / CONFIG_FILE
+        if not config_path.is_file():
+            raise WorkspaceNotFoundError(
+                f"{root}: not a molops workspace (no {CONFIG_FILE}); create one with `molops init {path}`"
+            )
+        return cls(root, load_config(config_path))
+
+    @classmethod
+    def find(cls, explicit: StrPath | None = None, cwd: StrPath | None = None) -> Workspace:
+        """``--workspace`` if given, else ``$MOLOPS_WORKSPACE``, else the cwd and its parents."""
+        if explicit:
+            return cls.open(explicit)
+        if env := os.environ.get(ENV_VAR):
+            return cls.open(env)
+        start = Path(cwd or Path.cwd()).resolve()
+        for folder in (start, *start.parents):
+            if (folder / CONFIG_FILE).is_file():
+                return cls.open(folder)
+        raise WorkspaceNotFoundError(
+            f"no molops workspace in {start} or its parents; pass --workspace DIR, set "
+            f"{ENV_VAR}, or create one with `molops init DIR`"
+        )
+
+    # -- layout --------------------------------------------------------------------------------
+    @property
+    def storage_uri(self) -> str:
+        """Root of the workspace's tables: a local path today, possibly a URL later."""
+        storage = self.config.workspace.storage
+        if "://" in storage:
+            return storage.rstrip("/")
+        return str((self.root / storage).resolve())
+
+    @property
+    def lock_dir(self) -> Path:
+        path = self.root / ".molops" / "locks"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def dataset(self, name: str) -> Dataset:
+        """The dataset called *name* (it need not exist yet: ingest creates it)."""
+        check_name(name)
+        store = DatasetStore(
+            name,
+            f"{self.storage_uri}/datasets/{name}",
+            self.lock_dir / f"dataset-{name}.lock",
+            self.config.ingest.lock_timeout_s,
+        )
+        return Dataset(store, self.config.ingest)
+
+    def datasets(self) -> list[str]:
+        """Names of the datasets that have at least one version."""
+        folder = Path(self.storage_uri) / "datasets"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / "table" / "_delta_log").is_dir())
