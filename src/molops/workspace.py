@@ -58,7 +58,8 @@ class Workspace:
         config_path = root / CONFIG_FILE
         if not config_path.is_file():
             raise WorkspaceNotFoundError(
-                f"{root}: not a molops workspace (no {CONFIG_FILE}); create one with `molops init {path}`"
+                f"{root}: not a molops workspace (no {CONFIG_FILE}); "
+                f"create one with `molops init {path}`"
             )
         return cls(root, load_config(config_path))
 

@@ -127,7 +127,7 @@ class Standardizer:
         and without unpaired electrons. This avoids three Python loops over the atoms.
         """
         s = self.settings
-        if smiles is not None and "[" not in smiles and _ORGANIC_SUBSET <= s.allowed_elements:
+        if smiles is not None and "[" not in smiles and s.allowed_elements >= _ORGANIC_SUBSET:
             if s.reject_inorganic and not _HAS_CARBON.search(smiles):
                 return Rejected("inorganic", "the parent molecule has no carbon atom")
             return self._check_size(mol)

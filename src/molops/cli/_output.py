@@ -31,8 +31,12 @@ err = Console(stderr=True)
 
 WorkspaceOption = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace directory (default: $MOLOPS_WORKSPACE, "
-                 "then the current directory and its parents).", show_default=False),
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace directory (default: $MOLOPS_WORKSPACE, then the current directory and its parents).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
 
@@ -102,9 +106,16 @@ class _RateColumn(ProgressColumn):
 def byte_progress(description: str) -> Iterator[Any]:
     """A progress bar over a file's bytes that also shows rows and rows/s; yields a callback."""
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=err, transient=True, disable=not err.is_terminal,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
     )
     with progress:
         task = progress.add_task(description, total=None, rows=0)

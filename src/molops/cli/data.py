@@ -27,7 +27,9 @@ from molops.workspace import Workspace
 
 app = typer.Typer(help="Ingest measurements and manage versioned datasets.", no_args_is_help=True)
 
-VersionOption = Annotated[int | None, typer.Option("--version", "-v", help="Dataset version (default: latest).")]
+VersionOption = Annotated[
+    int | None, typer.Option("--version", "-v", help="Dataset version (default: latest).")
+]
 LimitOption = Annotated[int, typer.Option("--limit", help="Rows to show in tables.")]
 
 
@@ -35,10 +37,15 @@ def print_ingest(report: IngestReport) -> None:
     """Human summary of an ingest, on stdout."""
     state = "unchanged (no new version)" if report.unchanged else f"version {report.version}"
     out.print(f"[bold]{report.dataset}[/]: {state} from {report.source} in {report.seconds:.1f} s")
-    rows = [["rows in", report.rows_in], ["accepted molecules", report.accepted],
-            ["merged duplicates", report.merged_duplicates], ["quarantined", report.quarantined],
-            ["new molecules", report.added], ["updated molecules", report.updated],
-            ["replicates disagreeing", report.flagged_replicates]]
+    rows = [
+        ["rows in", report.rows_in],
+        ["accepted molecules", report.accepted],
+        ["merged duplicates", report.merged_duplicates],
+        ["quarantined", report.quarantined],
+        ["new molecules", report.added],
+        ["updated molecules", report.updated],
+        ["replicates disagreeing", report.flagged_replicates],
+    ]
     rows += [[f"  rejected: {reason}", n] for reason, n in report.reasons.items()]
     out.print(table("Ingest summary", ["", "count"], rows))
 
@@ -46,15 +53,28 @@ def print_ingest(report: IngestReport) -> None:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    file: Annotated[Path | None, typer.Argument(help="CSV/TSV/SDF/Parquet file, optionally .gz.",
-                                                show_default=False)] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="CSV/TSV/SDF/Parquet file, optionally .gz.", show_default=False)
+    ] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset to write to.")] = None,
-    smiles_col: Annotated[str | None, typer.Option(help="Column holding SMILES (SDF: omit to use the mol block).")] = None,
-    target_col: Annotated[str | None, typer.Option(help="Column (or SD property) holding the measured value.")] = None,
-    units: Annotated[str | None, typer.Option(help="Units of the target, recorded and checked on later ingests.")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help=f"Override the format: {', '.join(FORMATS)}.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: ingest.workers; 0 = all cores).")] = None,
-    builtin_name: Annotated[str | None, typer.Option("--builtin", help=f"Ingest a built-in dataset: {', '.join(BUILTINS)}.")] = None,
+    smiles_col: Annotated[
+        str | None, typer.Option(help="Column holding SMILES (SDF: omit to use the mol block).")
+    ] = None,
+    target_col: Annotated[
+        str | None, typer.Option(help="Column (or SD property) holding the measured value.")
+    ] = None,
+    units: Annotated[
+        str | None, typer.Option(help="Units of the target, recorded and checked on later ingests.")
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help=f"Override the format: {', '.join(FORMATS)}.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: ingest.workers; 0 = all cores).")
+    ] = None,
+    builtin_name: Annotated[
+        str | None, typer.Option("--builtin", help=f"Ingest a built-in dataset: {', '.join(BUILTINS)}.")
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -72,9 +92,15 @@ def ingest(
     if fmt is not None and fmt not in FORMATS:
         raise MolopsError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
     with byte_progress(f"ingest {file.name}") as progress:
-        report = ws.dataset(dataset).ingest(file, smiles_col=smiles_col, target_col=target_col,
-                                            units=units, fmt=fmt, workers=workers,  # type: ignore[arg-type]
-                                            progress=progress)
+        report = ws.dataset(dataset).ingest(
+            file,
+            smiles_col=smiles_col,
+            target_col=target_col,
+            units=units,
+            fmt=fmt,
+            workers=workers,  # type: ignore[arg-type]
+            progress=progress,
+        )
     if as_json:
         emit_json(report.model_dump())
     else:
@@ -89,8 +115,15 @@ def _summaries(ws: Workspace) -> list[dict[str, Any]]:
             continue
         last = versions[-1]
         targets = sorted({str(v.lineage["target"]) for v in versions if v.lineage.get("target")})
-        rows.append({"name": name, "latest_version": last.version, "molecules": last.molecules,
-                     "targets": targets, "updated": last.time})
+        rows.append(
+            {
+                "name": name,
+                "latest_version": last.version,
+                "molecules": last.molecules,
+                "targets": targets,
+                "updated": last.time,
+            }
+        )
     return rows
 
 
@@ -101,14 +134,22 @@ def list_(ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOp
     if as_json:
         emit_json({"datasets": rows})
         return
-    out.print(table("Datasets", ["name", "version", "molecules", "targets", "updated"],
-                    [[r["name"], r["latest_version"], r["molecules"], ", ".join(r["targets"]),
-                      r["updated"][:19]] for r in rows]))
+    out.print(
+        table(
+            "Datasets",
+            ["name", "version", "molecules", "targets", "updated"],
+            [
+                [r["name"], r["latest_version"], r["molecules"], ", ".join(r["targets"]), r["updated"][:19]]
+                for r in rows
+            ],
+        )
+    )
 
 
 @app.command()
-def versions(ctx: typer.Context, name: str, workspace: WorkspaceOption = None,
-             as_json: JsonOption = False) -> None:
+def versions(
+    ctx: typer.Context, name: str, workspace: WorkspaceOption = None, as_json: JsonOption = False
+) -> None:
     """List the versions of a dataset with their lineage."""
     infos = open_workspace(ctx, workspace).dataset(name).versions()
     if as_json:
@@ -117,9 +158,12 @@ def versions(ctx: typer.Context, name: str, workspace: WorkspaceOption = None,
     rows = []
     for v in infos:
         lin = v.lineage
-        what = (f"{lin.get('source', {}).get('name', '')} (+{lin.get('added', 0)} new, "
-                f"{lin.get('updated', 0)} updated, {lin.get('quarantined', 0)} quarantined)"
-                if v.operation == "ingest" else f"rollback to version {lin.get('rollback_to')}")
+        what = (
+            f"{lin.get('source', {}).get('name', '')} (+{lin.get('added', 0)} new, "
+            f"{lin.get('updated', 0)} updated, {lin.get('quarantined', 0)} quarantined)"
+            if v.operation == "ingest"
+            else f"rollback to version {lin.get('rollback_to')}"
+        )
         rows.append([v.version, v.time[:19], v.operation, v.molecules, what])
     out.print(table(f"Versions of {name}", ["version", "time", "operation", "molecules", "what"], rows))
 
@@ -128,18 +172,30 @@ def target_stats(frame: pd.DataFrame, targets: list[str]) -> list[dict[str, Any]
     stats = []
     for t in targets:
         col = frame[t].dropna()
-        stats.append({"target": t, "count": int(col.size), "mean": float(col.mean()) if col.size else None,
-                      "std": float(col.std()) if col.size > 1 else None,
-                      "min": float(col.min()) if col.size else None,
-                      "max": float(col.max()) if col.size else None,
-                      "replicated": int((frame[f"{t}_n"] > 1).sum()),
-                      "disagreeing": int(frame[f"{t}_disagree"].sum())})
+        stats.append(
+            {
+                "target": t,
+                "count": int(col.size),
+                "mean": float(col.mean()) if col.size else None,
+                "std": float(col.std()) if col.size > 1 else None,
+                "min": float(col.min()) if col.size else None,
+                "max": float(col.max()) if col.size else None,
+                "replicated": int((frame[f"{t}_n"] > 1).sum()),
+                "disagreeing": int(frame[f"{t}_disagree"].sum()),
+            }
+        )
     return stats
 
 
 @app.command()
-def show(ctx: typer.Context, name: str, version: VersionOption = None, limit: LimitOption = 10,
-         workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def show(
+    ctx: typer.Context,
+    name: str,
+    version: VersionOption = None,
+    limit: LimitOption = 10,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Summarise one version of a dataset: targets, replicate statistics, lineage, first rows."""
     ds = open_workspace(ctx, workspace).dataset(name)
     info = ds.store.resolve(version)
@@ -147,43 +203,95 @@ def show(ctx: typer.Context, name: str, version: VersionOption = None, limit: Li
     targets = ds.targets(info.version)
     stats = target_stats(frame, targets)
     if as_json:
-        emit_json({"dataset": name, "version": info.version, "molecules": len(frame),
-                   "targets": stats, "lineage": info.lineage,
-                   "head": frame.head(limit).to_dict(orient="records")})
+        emit_json(
+            {
+                "dataset": name,
+                "version": info.version,
+                "molecules": len(frame),
+                "targets": stats,
+                "lineage": info.lineage,
+                "head": frame.head(limit).to_dict(orient="records"),
+            }
+        )
         return
-    out.print(f"[bold]{name}[/] version {info.version}: {len(frame)} molecules ({info.operation}, {info.time[:19]})")
-    out.print(table("Targets", ["target", "count", "mean", "std", "min", "max", "replicated", "disagreeing"],
-                    [[s["target"], s["count"], fmt_float(s["mean"]), fmt_float(s["std"]),
-                      fmt_float(s["min"]), fmt_float(s["max"]), s["replicated"], s["disagreeing"]]
-                     for s in stats]))
+    out.print(
+        f"[bold]{name}[/] version {info.version}: {len(frame)} molecules ({info.operation}, {info.time[:19]})"
+    )
+    out.print(
+        table(
+            "Targets",
+            ["target", "count", "mean", "std", "min", "max", "replicated", "disagreeing"],
+            [
+                [
+                    s["target"],
+                    s["count"],
+                    fmt_float(s["mean"]),
+                    fmt_float(s["std"]),
+                    fmt_float(s["min"]),
+                    fmt_float(s["max"]),
+                    s["replicated"],
+                    s["disagreeing"],
+                ]
+                for s in stats
+            ],
+        )
+    )
     shown = ["smiles"] + [c for t in targets for c in (t, f"{t}_std", f"{t}_n")]
-    out.print(table(f"First {min(limit, len(frame))} molecules", shown,
-                    [[fmt_float(v) if isinstance(v, float) else v for v in row]
-                     for row in frame[shown].head(limit).itertuples(index=False)]))
+    out.print(
+        table(
+            f"First {min(limit, len(frame))} molecules",
+            shown,
+            [
+                [fmt_float(v) if isinstance(v, float) else v for v in row]
+                for row in frame[shown].head(limit).itertuples(index=False)
+            ],
+        )
+    )
 
 
 @app.command()
-def diff(ctx: typer.Context, name: str, v1: int, v2: int, limit: LimitOption = 20,
-         workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def diff(
+    ctx: typer.Context,
+    name: str,
+    v1: int,
+    v2: int,
+    limit: LimitOption = 20,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Molecules added, removed and changed between two versions."""
     result = open_workspace(ctx, workspace).dataset(name).diff(v1, v2)
     if as_json:
         emit_json({**result.model_dump(), "counts": result.counts()})
         return
     c = result.counts()
-    out.print(f"[bold]{name}[/] {v1} → {v2}: {c['added']} added, {c['removed']} removed, {c['changed']} changed")
+    out.print(
+        f"[bold]{name}[/] {v1} → {v2}: {c['added']} added, {c['removed']} removed, {c['changed']} changed"
+    )
     rows = [["added", r["inchikey"], r["smiles"], ""] for r in result.added[:limit]]
     rows += [["removed", r["inchikey"], r["smiles"], ""] for r in result.removed[:limit]]
-    rows += [["changed", m.inchikey, m.smiles,
-              "; ".join(f"{k}: {v[0]} → {v[1]}" for k, v in m.changes.items() if not k.endswith("_replicates"))]
-             for m in result.changed[:limit]]
+    rows += [
+        [
+            "changed",
+            m.inchikey,
+            m.smiles,
+            "; ".join(f"{k}: {v[0]} → {v[1]}" for k, v in m.changes.items() if not k.endswith("_replicates")),
+        ]
+        for m in result.changed[:limit]
+    ]
     if rows:
         out.print(table("Changes", ["", "inchikey", "smiles", "what changed"], rows))
 
 
 @app.command()
-def export(ctx: typer.Context, name: str, out_path: Annotated[Path, typer.Argument(metavar="OUT", help="Output .csv or .parquet.")],
-           version: VersionOption = None, workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def export(
+    ctx: typer.Context,
+    name: str,
+    out_path: Annotated[Path, typer.Argument(metavar="OUT", help="Output .csv or .parquet.")],
+    version: VersionOption = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Export a version: one row per molecule with smiles, inchikey, targets and replicate statistics."""
     ds = open_workspace(ctx, workspace).dataset(name)
     info = ds.store.resolve(version)
@@ -195,9 +303,17 @@ def export(ctx: typer.Context, name: str, out_path: Annotated[Path, typer.Argume
 
 
 @app.command()
-def quarantine(ctx: typer.Context, name: str, version: VersionOption = None, limit: LimitOption = 20,
-               out_path: Annotated[Path | None, typer.Option("--out", help="Also write all rows to .csv or .parquet.")] = None,
-               workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def quarantine(
+    ctx: typer.Context,
+    name: str,
+    version: VersionOption = None,
+    limit: LimitOption = 20,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Also write all rows to .csv or .parquet.")
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Rejected input rows with their reasons (all versions, or one ingest's)."""
     frame = open_workspace(ctx, workspace).dataset(name).quarantine(version)
     frame = frame.drop(columns=["ingest_id", "hash"])
@@ -209,22 +325,45 @@ def quarantine(ctx: typer.Context, name: str, version: VersionOption = None, lim
             frame.to_csv(out_path, index=False)
     counts = {str(k): int(v) for k, v in frame["reason"].value_counts().items()}
     if as_json:
-        emit_json({"dataset": name, "version": version, "quarantined": len(frame), "reasons": counts,
-                   "rows": frame.to_dict(orient="records")})
+        emit_json(
+            {
+                "dataset": name,
+                "version": version,
+                "quarantined": len(frame),
+                "reasons": counts,
+                "rows": frame.to_dict(orient="records"),
+            }
+        )
         return
-    out.print(table(f"Quarantine of {name}" + (f" version {version}" if version else ""),
-                    ["reason", "rows", "meaning"], [[k, v, REASONS.get(k, "")] for k, v in counts.items()]))
+    out.print(
+        table(
+            f"Quarantine of {name}" + (f" version {version}" if version else ""),
+            ["reason", "rows", "meaning"],
+            [[k, v, REASONS.get(k, "")] for k, v in counts.items()],
+        )
+    )
     if len(frame):
         shown = frame.head(limit)
-        out.print(table(f"First {len(shown)} rejected rows", ["version", "source", "row", "reason", "detail", "raw"],
-                        [[r.dataset_version, r.source, r.row, r.reason, r.detail, str(r.raw)[:80]]
-                         for r in shown.itertuples()]))
+        out.print(
+            table(
+                f"First {len(shown)} rejected rows",
+                ["version", "source", "row", "reason", "detail", "raw"],
+                [
+                    [r.dataset_version, r.source, r.row, r.reason, r.detail, str(r.raw)[:80]]
+                    for r in shown.itertuples()
+                ],
+            )
+        )
 
 
 @app.command()
-def rollback(ctx: typer.Context, name: str,
-             to_version: Annotated[int, typer.Option("--to-version", help="Version whose content to restore.")],
-             workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def rollback(
+    ctx: typer.Context,
+    name: str,
+    to_version: Annotated[int, typer.Option("--to-version", help="Version whose content to restore.")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Make a new version equal to an earlier one (history is never rewritten)."""
     report = open_workspace(ctx, workspace).dataset(name).rollback(to_version)
     if as_json:
@@ -232,4 +371,6 @@ def rollback(ctx: typer.Context, name: str,
     elif report.unchanged:
         out.print(f"{name}: version {report.version} already equals version {to_version}; nothing to do")
     else:
-        out.print(f"{name}: version {report.version} restores version {to_version} ({report.molecules} molecules)")
+        out.print(
+            f"{name}: version {report.version} restores version {to_version} ({report.molecules} molecules)"
+        )

@@ -35,18 +35,23 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace directory for every command.",
-                                                   show_default=False)] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    workspace: Annotated[
+        Path | None,
+        typer.Option("--workspace", "-w", help="Workspace directory for every command.", show_default=False),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """molops: versioned molecular data, cached features, tracked models and active learning."""
     ctx.obj = {"workspace": workspace}
 
 
 @app.command()
-def init(directory: Annotated[Path, typer.Argument(help="Directory to create the workspace in.")],
-         as_json: JsonOption = False) -> None:
+def init(
+    directory: Annotated[Path, typer.Argument(help="Directory to create the workspace in.")],
+    as_json: JsonOption = False,
+) -> None:
     """Create a workspace: DIR/molops.toml (commented) and its folders."""
     ws = Workspace.init(directory)
     if as_json:

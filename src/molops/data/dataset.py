@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from molops._version import __version__
 from molops._types import StrPath
+from molops._version import __version__
 from molops.config import IngestSection
 from molops.data.ingest import IngestReport, ProgressCallback, ingest_file
 from molops.data.sources import FileFormat
@@ -144,7 +144,8 @@ class Dataset:
         frame = self.export_frame(version)
         suffix = out.suffix.lower()
         if suffix not in (".csv", ".parquet"):
-            raise InputFileError(f"{out}: cannot export to {suffix or 'no suffix'}; expected .csv or .parquet")
+            what = suffix or "a file without suffix"
+            raise InputFileError(f"{out}: cannot export to {what}; expected .csv or .parquet")
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".csv":
             for col in [c for c in frame.columns if c.endswith("_replicates")]:

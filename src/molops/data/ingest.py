@@ -17,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel
 
-from molops._version import __version__
 from molops._types import StrPath
+from molops._version import __version__
 from molops.chem.standardize import StandardizerSettings
 from molops.compute.local import LocalExecutor
 from molops.config import IngestSection
@@ -105,7 +105,7 @@ class _Collector:
         q = self.quarantine
         n = len(q["row"])
         hashes = [hashlib.sha1(f"{self.target}\0{r}\0{raw}".encode()).hexdigest()
-                  for r, raw in zip(q["reason"], q["raw"])]
+                  for r, raw in zip(q["reason"], q["raw"], strict=True)]
         return pa.table({
             "ingest_id": [ingest_id] * n, "dataset_version": [version] * n,
             "time": pa.array([now_utc()] * n, pa.timestamp("us", tz="UTC")),
@@ -186,7 +186,8 @@ def _commit(store: DatasetStore, collector: _Collector, incoming: Any, cfg: Inge
         )
         ingest_id = uuid.uuid4().hex
         quarantine = collector.quarantine_table(ingest_id, version)
-        new_rejects = set(quarantine.column("hash").to_pylist()) - (store.quarantine_hashes() if latest else set())
+        known_rejects = store.quarantine_hashes() if latest else set()
+        new_rejects = set(quarantine.column("hash").to_pylist()) - known_rejects
         unchanged = (latest is not None and merge.added == 0 and merge.updated == 0
                      and not new_rejects and (units is None or units == known_units))
         report = dict(

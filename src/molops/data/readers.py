@@ -144,7 +144,8 @@ class RecordReader:
                     detail = f"{len(fields)} fields, expected {width} (line {reader.line_num})"
                     chunk.add_error(row, fields, "malformed_row", detail)
                 else:
-                    chunk.add(row, clean_text(fields[i_smi]), fields[i_tgt], dict(zip(header, fields)))
+                    record = dict(zip(header, fields, strict=True))
+                    chunk.add(row, clean_text(fields[i_smi]), fields[i_tgt], record)
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()
@@ -157,7 +158,7 @@ class RecordReader:
         handle: Any = self.source.stream
         spill = None
         if self.source.compressed:  # Parquet needs random access: spill the decompressed bytes
-            spill = tempfile.TemporaryFile()
+            spill = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the chunks are exhausted
             shutil.copyfileobj(self.source.stream, spill, 1 << 20)
             spill.seek(0)
             handle = spill
@@ -181,7 +182,7 @@ class RecordReader:
                 chunk = RawChunk()
                 smiles = batch.column(self.smiles_col).to_pylist()
                 targets = batch.column(self.target_col).to_pylist()
-                for s, t in zip(smiles, targets):
+                for s, t in zip(smiles, targets, strict=True):
                     row += 1
                     record = {self.smiles_col: s, self.target_col: t}
                     chunk.add(row, None if s is None else str(s), t, record)
@@ -210,9 +211,8 @@ class RecordReader:
     def _sdf_rows(
         self, first: tuple[str, dict[str, str]], rest: Iterator[tuple[str, dict[str, str]]]
     ) -> Iterator[RawChunk]:
-        chunk, row = RawChunk(), 0
-        for block, props in _chain(first, rest):
-            row += 1
+        chunk = RawChunk()
+        for row, (block, props) in enumerate(_chain(first, rest), start=1):
             record = block  # the whole record text, for quarantine
             if self.smiles_col:
                 structure = props.get(self.smiles_col)
@@ -222,7 +222,8 @@ class RecordReader:
             if structure is None and self.smiles_col is None:
                 chunk.add_error(row, record, "malformed_row", "SDF record has no 'M  END' line")
             else:
-                chunk.add(row, clean_text(structure) if structure else structure, props.get(self.target_col), record)
+                text = clean_text(structure) if structure else structure
+                chunk.add(row, text, props.get(self.target_col), record)
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()

@@ -71,11 +71,12 @@ def merge_measurements(
     if on_existing == "accumulate" and known.any():
         old = snap.loc[incoming.index[known], rep_col]
         new_reps[known] = [list(o if o is not None else []) + list(n)
-                           for o, n in zip(old, new_reps[known])]
+                           for o, n in zip(old, new_reps[known], strict=True)]
     changed = np.ones(len(incoming), dtype=bool)
     if known.any():
         old = snap.loc[incoming.index[known], rep_col]
-        changed[known] = [o is None or sorted(o) != sorted(n) for o, n in zip(old, new_reps[known])]
+        changed[known] = [o is None or sorted(o) != sorted(n)
+                          for o, n in zip(old, new_reps[known], strict=True)]
     touched = incoming.index[changed]
     added_keys = incoming.index[~known]
     if len(touched) == 0:

@@ -85,7 +85,7 @@ def validate_chunk(
     std = _standardizer(settings)
     seen: dict[str, object] = {}  # replicates in a chunk are standardised once
     out = ChunkVerdict()
-    for pos, (structure, raw_target) in enumerate(zip(structures, targets)):
+    for pos, (structure, raw_target) in enumerate(zip(structures, targets, strict=True)):
         if pos in skip:
             reason, detail = skip[pos]
             out.rejected.append((pos, reason, detail))

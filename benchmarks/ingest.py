@@ -1,0 +1,416 @@
+"""Ingest benchmark (issue 3): molops ingest throughput and peak memory against a bare RDKit loop.
+
+Prints ONE JSON object on stdout; progress goes to stderr. Run from the repository root:
+
+    .venv/bin/python benchmarks/ingest.py                 # 100k rows + the 1M-row memory run
+    .venv/bin/python benchmarks/ingest.py --skip-large    # quick: the 100k-row part only
+
+Input: the 10,449 Enamine molecules of ``/work/shared/data/enamine10k_scores.csv.gz`` (or
+``--source``), repeated with seeded random SMILES spellings and noisy scores and shuffled, so rows
+are not identical strings (molops standardises each distinct string of a chunk once). Generated
+files are cached under ``benchmarks/out/``.
+
+Measured in one run:
+
+* the bare loop: ``Chem.MolToSmiles(Chem.MolFromSmiles(s))`` over the file's SMILES, one process
+  (the time includes reading the CSV, as ingest's does);
+* ``Dataset.ingest`` on 1 worker and on all cores (``workers=0``), each into a fresh workspace;
+* per-step costs (µs per molecule) of the standardisation recipe, on a sample;
+* peak RSS of ingesting the large file (default 1M rows, all cores): the ingest runs in a fresh
+  child process; a thread samples the RSS of that process plus its children (the worker pool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import gzip
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import rdkit
+from rdkit import Chem, RDLogger
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+RDLogger.DisableLog("rdApp.*")
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+DEFAULT_SOURCE = Path("/work/shared/data/enamine10k_scores.csv.gz")
+SEED = 20240603
+NOISE_SD = 0.3  # standard deviation of the noise added to each replicate's score
+
+GOAL_RATIO_1_WORKER = 0.8
+GOAL_RATIO_ALL_CORES = 1.0
+GOAL_PEAK_RSS_MB = 2048.0
+
+console = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+# -- input files ---------------------------------------------------------------------------------
+def load_source(path: Path) -> list[tuple[str, float]]:
+    with gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="") as f:
+        return [(row["smiles"], float(row["score"])) for row in csv.DictReader(f)]
+
+
+def make_csv(rows: int, source: Path, seed: int = SEED) -> Path:
+    """*rows* rows of (smiles, score), cached: a shuffled sample of ceil(rows / N) spellings per
+    molecule.
+
+    Spellings are RDKit random SMILES (seeded per molecule); small molecules have few distinct
+    spellings, so some strings repeat, more so for the large file. Scores get Gaussian noise.
+    """
+    path = OUT / f"ingest_{rows}_seed{seed}.csv"
+    if path.exists():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    molecules = load_source(source)
+    n = len(molecules)
+    per_mol = math.ceil(rows / n)
+    rng = np.random.default_rng(seed)
+    smiles: list[str] = []
+    scores: list[float] = []
+    with _progress() as bar:
+        task = bar.add_task(f"generating {path.name}", total=per_mol * n)
+        for i, (smi, score) in enumerate(molecules):
+            count = per_mol
+            mol = Chem.MolFromSmiles(smi)
+            if mol is None:  # keep the original text: ingest must quarantine it
+                spellings = [smi] * count
+            else:
+                spellings = list(Chem.MolToRandomSmilesVect(mol, count, randomSeed=seed + i))
+            smiles += spellings
+            scores += list(score + rng.normal(0.0, NOISE_SD, count))
+            bar.advance(task, count)
+    order = rng.permutation(len(smiles))[:rows]
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["smiles", "score"])
+        writer.writerows((smiles[j], f"{scores[j]:.3f}") for j in order)
+    tmp.replace(path)
+    return path
+
+
+def read_smiles(path: Path) -> list[str]:
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        return [row[0] for row in reader]
+
+
+# -- measurements --------------------------------------------------------------------------------
+def bare_loop(path: Path) -> dict[str, Any]:
+    """Parse and canonicalise every SMILES of *path* in this process; time includes reading."""
+    started = time.perf_counter()
+    smiles = read_smiles(path)
+    failed = 0
+    with _progress() as bar:
+        task = bar.add_task("bare RDKit loop", total=len(smiles))
+        for i, s in enumerate(smiles):
+            mol = Chem.MolFromSmiles(s)
+            if mol is None:
+                failed += 1
+            else:
+                Chem.MolToSmiles(mol)
+            if i % 2000 == 0:
+                bar.update(task, completed=i)
+        bar.update(task, completed=len(smiles))
+    seconds = time.perf_counter() - started
+    return {"rows": len(smiles), "seconds": seconds, "rows_per_s": len(smiles) / seconds, "failed": failed}
+
+
+def molops_ingest(path: Path, workers: int, label: str) -> dict[str, Any]:
+    """Ingest *path* into a fresh workspace with *workers*; rows/s over the whole call."""
+    from molops.compute.local import default_workers
+    from molops.workspace import Workspace
+
+    with tempfile.TemporaryDirectory(prefix="molops-bench-") as tmp, _progress() as bar:
+        dataset = Workspace.init(Path(tmp) / "ws").dataset("bench")
+        task = bar.add_task(label, total=None)
+
+        def progress(rows: int, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        started = time.perf_counter()
+        report = dataset.ingest(
+            path, smiles_col="smiles", target_col="score", workers=workers, progress=progress
+        )
+        seconds = time.perf_counter() - started
+        molecules = len(dataset.read())
+    return {
+        "rows": report.rows_in,
+        "seconds": seconds,
+        "rows_per_s": report.rows_in / seconds,
+        "workers": default_workers(workers),
+        "accepted": report.accepted,
+        "quarantined": report.quarantined,
+        "merged_duplicates": report.merged_duplicates,
+        "molecules": molecules,
+        "reasons": report.reasons,
+    }
+
+
+def step_costs(path: Path, sample: int) -> dict[str, float]:
+    """Mean µs per molecule of each step of molops' standardisation, on the first *sample* rows."""
+    from rdkit.Chem import Descriptors
+
+    from molops.chem.standardize import Standardizer
+
+    smiles = read_smiles(path)[:sample]
+    std = Standardizer()
+    mols: list[Chem.Mol] = []
+    parents: list[Chem.Mol] = []
+    costs: dict[str, float] = {}
+
+    def timed(name: str, fn: Any, items: list[Any]) -> list[Any]:
+        started = time.perf_counter()
+        out = [fn(x) for x in items]
+        costs[name] = round((time.perf_counter() - started) / len(items) * 1e6, 1)
+        return out
+
+    timed("bare_parse", Chem.MolFromSmiles, smiles)
+    bare = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
+    timed("bare_canonical_smiles", Chem.MolToSmiles, bare)
+    costs["bare_total"] = round(costs["bare_parse"] + costs["bare_canonical_smiles"], 1)
+
+    mols = [m for m in timed("parse_and_sanitise", std.parse, smiles) if isinstance(m, Chem.Mol)]
+    timed("fragment_check", lambda m: len(Chem.GetMolFrags(m)) > 1, mols)
+    simple = {i for i, s in enumerate(smiles) if not any(c in s for c in ".+-")}
+    frags = [m for i, m in enumerate(mols) if i not in simple] or mols[:1]
+    timed(
+        "fragment_chooser(only multi-fragment/charged rows)",
+        lambda m: std._fragment_chooser.choose(std._metal_disconnector.Disconnect(m)),
+        frags,
+    )
+    parents = timed("normalize", std._normalizer.normalize, mols)
+    timed("charge_check", lambda m: any(a.GetFormalCharge() for a in m.GetAtoms()), parents)
+    timed("uncharger(only charged rows)", std._uncharger.uncharge, frags)
+    canon = timed("canonical_smiles", Chem.MolToSmiles, parents)
+    timed("checks", lambda pair: std.check(*pair), list(zip(parents, canon, strict=True)))
+    timed("molecular_weight", Descriptors.MolWt, parents)
+    timed("inchikey", Chem.MolToInchiKey, parents)
+    timed("standardize_total", std.standardize, smiles)
+    costs["sample_rows"] = len(smiles)
+    costs["rows_needing_fragment_or_charge_steps"] = len(smiles) - len(simple)
+    return costs
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed RSS of a process and all its descendants every *interval* seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self.peak_main = 0
+        self.peak_processes = 0
+        self._stop = threading.Event()
+
+    def sample(self) -> None:
+        try:
+            main = self.proc.memory_info().rss
+            children = self.proc.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        total = main
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += child.memory_info().rss
+        self.peak_main = max(self.peak_main, main)
+        if total > self.peak:
+            self.peak, self.peak_processes = total, 1 + len(children)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+
+
+def large_run(path: Path, workers: int) -> dict[str, Any]:
+    """Ingest *path* in a fresh child process while sampling its (and its workers') RSS."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child-ingest",
+        str(path),
+        "--large-workers",
+        str(workers),
+    ]
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    sampler = RssSampler(child.pid)
+    sampler.start()
+    out, _ = child.communicate()
+    sampler.stop()
+    if child.returncode != 0:
+        raise RuntimeError(f"large ingest failed (exit {child.returncode})")
+    result = json.loads(out)
+    result["peak_rss_mb"] = sampler.peak / 2**20
+    result["peak_rss_main_mb"] = sampler.peak_main / 2**20
+    result["processes_at_peak"] = sampler.peak_processes
+    return result
+
+
+# -- report --------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    from molops._version import __version__
+
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "cpu_model": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "rdkit": rdkit.__version__,
+        "molops": __version__,
+    }
+
+
+def _r(x: float | None, digits: int = 1) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="rows of the throughput part")
+    parser.add_argument("--rows-large", type=int, default=1_000_000, help="rows of the memory run")
+    parser.add_argument("--skip-large", action="store_true", help="skip the memory run")
+    parser.add_argument(
+        "--large-workers",
+        type=int,
+        default=0,
+        help="workers of the memory run (0 = all cores, molops' default)",
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=DEFAULT_SOURCE,
+        help="CSV(.gz) with smiles,score columns to draw molecules from",
+    )
+    parser.add_argument(
+        "--profile-sample", type=int, default=2000, help="rows used for the per-step cost profile (0 to skip)"
+    )
+    parser.add_argument("--child-ingest", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child_ingest is not None:  # the memory run's child: ingest, print the result, exit
+        result = molops_ingest(args.child_ingest, args.large_workers, "molops ingest (large)")
+        print(json.dumps(result))
+        return 0
+
+    path = make_csv(args.rows, args.source)
+    large_path = None if args.skip_large else make_csv(args.rows_large, args.source)
+
+    console.print(f"[bold]bare loop[/] over {path.name}")
+    bare = bare_loop(path)
+    console.print(f"[bold]molops ingest[/], 1 worker, {path.name}")
+    one = molops_ingest(path, 1, "molops ingest (1 worker)")
+    console.print(f"[bold]molops ingest[/], all cores, {path.name}")
+    allc = molops_ingest(path, 0, "molops ingest (all cores)")
+    steps = step_costs(path, args.profile_sample) if args.profile_sample > 0 else None
+    large = None
+    if large_path is not None:
+        console.print(f"[bold]molops ingest[/], memory run, {large_path.name}")
+        large = large_run(large_path, args.large_workers)
+
+    ratio_1 = one["rows_per_s"] / bare["rows_per_s"]
+    ratio_all = allc["rows_per_s"] / bare["rows_per_s"]
+    peak = large["peak_rss_mb"] if large else None
+    result = {
+        "benchmark": "ingest",
+        "machine": machine(),
+        "rows": bare["rows"],
+        "input": str(path.relative_to(HERE.parent)),
+        "bare_loop_rows_per_s": _r(bare["rows_per_s"]),
+        "molops_1_worker_rows_per_s": _r(one["rows_per_s"]),
+        "molops_all_cores_rows_per_s": _r(allc["rows_per_s"]),
+        "workers_all_cores": allc["workers"],
+        "ratio_1_worker": _r(ratio_1, 3),
+        "ratio_all_cores": _r(ratio_all, 3),
+        "large_rows": large["rows"] if large else None,
+        "large_workers": large["workers"] if large else None,
+        "large_peak_rss_mb": _r(peak),
+        "large_peak_rss_main_process_mb": _r(large["peak_rss_main_mb"]) if large else None,
+        "large_processes_at_peak": large["processes_at_peak"] if large else None,
+        "large_rows_per_s": _r(large["rows_per_s"]) if large else None,
+        "seconds": {
+            "bare_loop": _r(bare["seconds"], 2),
+            "molops_1_worker": _r(one["seconds"], 2),
+            "molops_all_cores": _r(allc["seconds"], 2),
+            "large": _r(large["seconds"], 2) if large else None,
+        },
+        "ingest_reports": {
+            name: {k: r[k] for k in ("accepted", "quarantined", "merged_duplicates", "molecules", "reasons")}
+            for name, r in (("1_worker", one), ("all_cores", allc), ("large", large))
+            if r
+        },
+        "step_costs_us": steps,
+        "goals": {
+            "ingest_1_worker_ge_0.8x_bare_loop": {
+                "goal": f"ratio_1_worker >= {GOAL_RATIO_1_WORKER}",
+                "measured": _r(ratio_1, 3),
+                "pass": ratio_1 >= GOAL_RATIO_1_WORKER,
+            },
+            "ingest_all_cores_faster_than_bare_loop": {
+                "goal": f"ratio_all_cores > {GOAL_RATIO_ALL_CORES}",
+                "measured": _r(ratio_all, 3),
+                "pass": ratio_all > GOAL_RATIO_ALL_CORES,
+            },
+            "peak_rss_1M_rows_lt_2048_mb": {
+                "goal": f"large_peak_rss_mb < {GOAL_PEAK_RSS_MB:g} (at {args.rows_large} rows)",
+                "measured": _r(peak),
+                "pass": None if peak is None else peak < GOAL_PEAK_RSS_MB,
+            },
+        },
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
