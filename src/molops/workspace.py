@@ -23,7 +23,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 def check_name(name: str, kind: str = "dataset") -> str:
     """Names become directory names: letters, digits, '.', '_' and '-', at most 64 characters."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidNameError(
             f"{kind} name {name!r} is not allowed; use letters, digits, '.', '_' and '-' "
             "(starting with a letter or digit, at most 64 characters)"

@@ -26,6 +26,8 @@ StructureFormat = Literal["smiles", "molblock"]
 #: Elements SMILES may write without brackets; any other element, charge or radical needs them.
 _ORGANIC_SUBSET = frozenset({"B", "C", "N", "O", "P", "S", "F", "Cl", "Br", "I"})
 _HAS_CARBON = re.compile(r"C(?!l)|c")
+_BRACKET_ELEMENT = re.compile(r"\[\d*([A-Z][a-z]?|[a-z]+)")
+_NONMETALS = _ORGANIC_SUBSET | {"H", "Si", "Se", "se", "c", "n", "o", "s", "p", "b", "te", "Te", "As", "as"}
 
 #: Rejection reasons the chemistry layer can give, with what each means.
 REASONS: dict[str, str] = {
@@ -108,12 +110,14 @@ class Standardizer:
     def parent(self, mol: Chem.Mol, simple: bool = False) -> Chem.Mol:
         """Largest organic fragment, normalised and neutralised.
 
-        *simple* promises one fragment without charges (a SMILES without '.', '+' or '-'), which
-        lets the fragment and charge steps be skipped; normalisation always runs.
+        *simple* promises one fragment without charges or metals (see :func:`_is_simple`), which
+        lets the metal, fragment and charge steps be skipped; normalisation always runs. Metals
+        are disconnected first, so a covalently drawn salt (``CC(=O)O[Na]``) loses its counterion.
         """
-        if not simple and len(Chem.GetMolFrags(mol)) > 1:
+        if not simple:
             mol = self._metal_disconnector.Disconnect(mol)
-            mol = self._fragment_chooser.choose(mol)
+            if len(Chem.GetMolFrags(mol)) > 1:
+                mol = self._fragment_chooser.choose(mol)
         mol = self._normalizer.normalize(mol)
         if not simple and any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
             mol = self._uncharger.uncharge(mol)
@@ -155,7 +159,7 @@ class Standardizer:
         mol = self.parse(text, fmt)
         if isinstance(mol, Rejected):
             return mol
-        simple = fmt == "smiles" and not any(c in text for c in ".+-")
+        simple = fmt == "smiles" and _is_simple(text)
         try:
             parent = self.parent(mol, simple=simple)
             smiles = Chem.MolToSmiles(parent)
@@ -172,3 +176,11 @@ class Standardizer:
         if not inchikey:
             return Rejected("no_identity", "RDKit could not compute an InChIKey")
         return Standardized(smiles, inchikey, parent.GetNumHeavyAtoms(), weight)
+
+
+def _is_simple(smiles: str) -> bool:
+    """True when the SMILES text alone shows one fragment, no charge and no metal atom."""
+    if any(c in smiles for c in ".+-"):
+        return False
+    return "[" not in smiles or all(
+        m in _NONMETALS for m in _BRACKET_ELEMENT.findall(smiles))

@@ -50,6 +50,8 @@ def open_workspace(ctx: typer.Context, explicit: Path | None) -> Workspace:
 def _default(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump()
+    if getattr(value, "ndim", 0):  # arrays (e.g. a target's replicates): .item() needs size 1
+        return value.tolist()
     if hasattr(value, "item"):
         return value.item()
     if hasattr(value, "tolist"):

@@ -75,9 +75,12 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+        try:  # typer >= 0.2x vendors click as typer._click; older typer depends on click
+            from click import ClickException
+        except ImportError:
+            from typer._click import ClickException
 
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, ClickException):
             exc.show()
             sys.exit(exc.exit_code)
         raise

@@ -54,7 +54,12 @@ class RawChunk:
         record = self.records[i]
         if isinstance(record, str):
             return clean_text(record)
-        return clean_text(json.dumps(record, ensure_ascii=False, default=str))
+        if isinstance(record, dict):
+            record = {clean_text(str(k)): clean_text(v) if isinstance(v, str) else v
+                      for k, v in record.items()}
+        elif isinstance(record, list):
+            record = [clean_text(v) if isinstance(v, str) else v for v in record]
+        return json.dumps(record, ensure_ascii=False, default=str)
 
 
 def _missing(path: str, kind: str, wanted: str, available: list[str]) -> ColumnNotFoundError:
@@ -157,21 +162,26 @@ class RecordReader:
         path = str(self.source.path)
         handle: Any = self.source.stream
         spill = None
-        if self.source.compressed:  # Parquet needs random access: spill the decompressed bytes
+        if self.source.compressed or not handle.seekable():  # Parquet needs random access: spill
             spill = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the chunks are exhausted
             shutil.copyfileobj(self.source.stream, spill, 1 << 20)
             spill.seek(0)
             handle = spill
         try:
-            pfile = pq.ParquetFile(handle)
-        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, … for non-Parquet bytes
-            raise InputFileError(f"{path}: not a Parquet file ({exc})") from None
-        names = pfile.schema_arrow.names
-        if self.smiles_col is None:
-            raise InputFileError(f"{path}: --smiles-col is required for Parquet files")
-        for col in (self.smiles_col, self.target_col):
-            if col not in names:
-                raise _missing(path, "column", col, names)
+            try:
+                pfile = pq.ParquetFile(handle)
+            except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, … for non-Parquet bytes
+                raise InputFileError(f"{path}: not a Parquet file ({exc})") from None
+            names = pfile.schema_arrow.names
+            if self.smiles_col is None:
+                raise InputFileError(f"{path}: --smiles-col is required for Parquet files")
+            for col in (self.smiles_col, self.target_col):
+                if col not in names:
+                    raise _missing(path, "column", col, names)
+        except InputFileError:
+            if spill is not None:  # no chunks will be read to close it
+                spill.close()
+            raise
         return self._parquet_rows(pfile, spill)
 
     def _parquet_rows(self, pfile: pq.ParquetFile, spill: Any) -> Iterator[RawChunk]:

@@ -155,9 +155,11 @@ class DatasetStore:
         raise VersionNotFoundError(f"dataset {self.name!r} has no version {version}; it has {have}")
 
     def read(self, version: int | None = None) -> pd.DataFrame:
-        """One row per molecule, as of *version* (default: the latest)."""
+        """One row per molecule, as of *version* (default: the latest), in ``order``."""
         info = self.resolve(version)
-        return _read_delta(self._table(info.delta_version)).to_pandas()
+        frame = _read_delta(self._table(info.delta_version)).to_pandas()
+        # The Delta writer does not keep row order (it varies run to run); ``order`` records it.
+        return frame.sort_values("order", kind="stable", ignore_index=True)
 
     def read_quarantine(self, version: int | None = None) -> pd.DataFrame:
         """Rejected rows of committed ingests: all of them, or those of *version*'s ingest."""

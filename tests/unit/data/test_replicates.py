@@ -1,0 +1,202 @@
+"""Replicates: grouping, summarising and merging into a dataset snapshot."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from molops.data.replicates import group_replicates, merge_measurements, summarise
+
+
+def incoming(*molecules):
+    """molecules: (inchikey, smiles, [values]) → the frame group_replicates would give."""
+    keys, smiles, values, rows = [], [], [], []
+    for key, smi, vals in molecules:
+        for v in vals:
+            keys.append(key)
+            smiles.append(smi)
+            values.append(float(v))
+            rows.append(len(rows) + 1)
+    return group_replicates(keys, smiles, values, rows)
+
+
+def merge(current, frame, **kw):
+    kw.setdefault("target", "y")
+    kw.setdefault("version", 1)
+    kw.setdefault("source", "f.csv")
+    return merge_measurements(current, frame, **kw)
+
+
+def row(snapshot, key):
+    return snapshot.set_index("inchikey").loc[key]
+
+
+# -- group_replicates --------------------------------------------------------------------------
+def test_group_replicates():
+    out = group_replicates(
+        ["A", "B", "A", "C"], ["a1", "b", "a2", "c"], [1.0, 2.0, 3.0, 4.0], [10, 11, 12, 13]
+    )
+    assert list(out.index) == ["A", "B", "C"]
+    assert list(out["smiles"]) == ["a1", "b", "c"]  # the first spelling wins
+    assert list(out["replicates"]) == [[1.0, 3.0], [2.0], [4.0]]
+    assert list(out["first_row"]) == [10, 11, 13]
+
+
+def test_group_replicates_orders_by_first_row():
+    out = group_replicates(["A", "B", "A"], ["a", "b", "a"], [1.0, 2.0, 3.0], [9, 2, 1])
+    assert list(out.index) == ["A", "B"]
+    assert list(out["first_row"]) == [1, 2]
+
+
+def test_group_replicates_empty():
+    out = group_replicates([], [], [], [])
+    assert len(out) == 0
+    assert {"smiles", "replicates", "first_row"} <= set(out.columns)
+
+
+# -- summarise ---------------------------------------------------------------------------------
+REPS = pd.Series([[1.0, 2.0, 6.0], [4.0], [5.0, 5.0]], index=["A", "B", "C"])
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("mean", [3.0, 4.0, 5.0]),
+        ("median", [2.0, 4.0, 5.0]),
+        ("min", [1.0, 4.0, 5.0]),
+        ("max", [6.0, 4.0, 5.0]),
+    ],
+)
+def test_summarise(how, expected):
+    out = summarise(REPS, how)
+    assert list(out.index) == ["A", "B", "C"]
+    assert list(out["value"]) == expected
+    assert list(out["n"]) == [3, 1, 2]
+
+
+def test_summarise_std_is_the_sample_std_and_nan_for_one_replicate():
+    out = summarise(REPS, "mean")
+    assert out.loc["A", "std"] == pytest.approx(math.sqrt(7.0))  # ((4 + 1 + 9) / 2) ** 0.5
+    assert math.isnan(out.loc["B", "std"])
+    assert out.loc["C", "std"] == 0.0
+
+
+# -- merge_measurements ------------------------------------------------------------------------
+def test_first_merge_adds_everything():
+    res = merge(None, incoming(("A", "a", [1, 3]), ("B", "b", [2])))
+    assert (res.added, res.updated) == (2, 0)
+    snap = res.snapshot
+    assert list(snap["inchikey"]) == ["A", "B"]
+    assert list(snap["smiles"]) == ["a", "b"]
+    assert list(snap["order"]) == [0, 1]
+    assert list(snap["first_version"]) == [1, 1]
+    assert list(snap["updated_version"]) == [1, 1]
+    assert list(snap["source"]) == ["f.csv", "f.csv"]
+    assert list(snap["y"]) == [2.0, 2.0]
+    assert snap["y_std"][0] == pytest.approx(math.sqrt(2.0))
+    assert math.isnan(snap["y_std"][1])
+    assert list(snap["y_n"]) == [2, 1]
+    assert [list(r) for r in snap["y_replicates"]] == [[1.0, 3.0], [2.0]]
+    assert snap["order"].dtype == np.int64
+    assert snap["y"].dtype == np.float64
+    assert snap["y_n"].dtype == np.int64
+    assert snap["y_disagree"].dtype == bool
+
+
+def test_replace_overwrites_the_replicates_of_known_molecules():
+    v1 = merge(None, incoming(("A", "a", [1, 3]), ("B", "b", [2]))).snapshot
+    res = merge(v1, incoming(("A", "a-new", [10]), ("C", "c", [7])), version=2, source="g.csv")
+    assert (res.added, res.updated) == (1, 1)
+    a, b, c = (row(res.snapshot, k) for k in "ABC")
+    assert (a["y"], a["y_n"], list(a["y_replicates"])) == (10.0, 1, [10.0])
+    assert (a["first_version"], a["updated_version"], a["source"]) == (1, 2, "g.csv")
+    assert a["smiles"] == "a"  # a known molecule keeps its SMILES
+    assert (b["y"], b["updated_version"], b["source"]) == (2.0, 1, "f.csv")
+    assert (c["y"], c["order"], c["first_version"]) == (7.0, 2, 2)
+
+
+def test_accumulate_adds_to_the_known_replicates():
+    v1 = merge(None, incoming(("A", "a", [1, 3]), ("B", "b", [2]))).snapshot
+    res = merge(v1, incoming(("A", "a", [5])), version=2, on_existing="accumulate")
+    assert (res.added, res.updated) == (0, 1)
+    a = row(res.snapshot, "A")
+    assert sorted(a["y_replicates"]) == [1.0, 3.0, 5.0]
+    assert a["y"] == 3.0
+    assert a["y_n"] == 3
+    assert a["y_std"] == pytest.approx(2.0)
+    assert row(res.snapshot, "B")["y_n"] == 1
+
+
+def test_accumulate_with_median():
+    v1 = merge(None, incoming(("A", "a", [1, 2])), how="median").snapshot
+    res = merge(v1, incoming(("A", "a", [100])), version=2, how="median", on_existing="accumulate")
+    assert row(res.snapshot, "A")["y"] == 2.0
+
+
+def test_unchanged_merge_adds_and_updates_nothing():
+    first = merge(None, incoming(("A", "a", [1, 3]), ("B", "b", [2])))
+    # the same replicates in another order are the same results
+    again = merge(
+        first.snapshot, incoming(("A", "a", [3, 1]), ("B", "b", [2])), version=2, on_existing="replace"
+    )
+    assert (again.added, again.updated, again.flagged) == (0, 0, 0)
+    pd.testing.assert_frame_equal(again.snapshot, first.snapshot)
+
+
+def test_empty_incoming_changes_nothing():
+    first = merge(None, incoming(("A", "a", [1])))
+    res = merge(first.snapshot, incoming(), version=2)
+    assert (res.added, res.updated) == (0, 0)
+    pd.testing.assert_frame_equal(res.snapshot, first.snapshot)
+
+
+def test_merge_leaves_the_current_frame_alone():
+    first = merge(None, incoming(("A", "a", [1])))
+    before = first.snapshot.copy(deep=True)
+    merge(first.snapshot, incoming(("A", "a", [9]), ("B", "b", [2])), version=2)
+    pd.testing.assert_frame_equal(first.snapshot, before)
+
+
+def test_disagree_with_an_absolute_tolerance():
+    res = merge(
+        None, incoming(("A", "a", [1.0, 3.0]), ("B", "b", [2.0]), ("C", "c", [5.0, 5.2])), tolerance=0.5
+    )
+    snap = res.snapshot.set_index("inchikey")
+    assert snap["y_disagree"].to_dict() == {"A": True, "B": False, "C": False}
+    assert res.flagged == 1
+
+
+def test_disagree_relative_to_the_spread_of_the_dataset():
+    molecules = (("A", "a", [0.0, 0.2]), ("B", "b", [10.0]))
+    # spread = population std of the values [0.1, 10.0] = 4.95; A's std is 0.141
+    loose = merge(None, incoming(*molecules), relative_tolerance=0.5)
+    assert not loose.snapshot["y_disagree"].any()
+    assert loose.flagged == 0
+    strict = merge(None, incoming(*molecules), relative_tolerance=0.01)
+    assert strict.snapshot.set_index("inchikey")["y_disagree"].to_dict() == {"A": True, "B": False}
+    assert strict.flagged == 1
+
+
+def test_disagree_when_there_is_no_spread():
+    # a single molecule: no spread to compare with, so any disagreement between replicates counts
+    res = merge(None, incoming(("A", "a", [1.0, 1.5])))
+    assert bool(res.snapshot["y_disagree"][0]) is True
+    same = merge(None, incoming(("A", "a", [1.0, 1.0])))
+    assert bool(same.snapshot["y_disagree"][0]) is False
+
+
+def test_a_second_target_joins_the_same_molecules():
+    v1 = merge(None, incoming(("A", "a", [1]), ("B", "b", [2]))).snapshot
+    res = merge(v1, incoming(("A", "a", [7]), ("C", "c", [8])), target="z", version=2)
+    assert (res.added, res.updated) == (1, 1)
+    snap = res.snapshot.set_index("inchikey")
+    assert snap.loc["A", "y"] == 1.0 and snap.loc["A", "z"] == 7.0
+    assert math.isnan(snap.loc["B", "z"]) and snap.loc["B", "z_n"] == 0
+    assert snap.loc["B", "z_replicates"] is None
+    assert not snap.loc["B", "z_disagree"]
+    assert math.isnan(snap.loc["C", "y"]) and snap.loc["C", "y_n"] == 0
+    assert snap.loc["C", "order"] == 2
+    assert snap["z_n"].dtype == np.int64 and snap["y_n"].dtype == np.int64
