@@ -14,8 +14,10 @@ from pathlib import Path
 from molops._types import StrPath
 from molops.config import CONFIG_FILE, TEMPLATE, MolopsConfig, load_config
 from molops.data.dataset import Dataset
+from molops.data.ingest import standardizer_settings
 from molops.data.store import DatasetStore
 from molops.errors import InvalidNameError, WorkspaceExistsError, WorkspaceNotFoundError
+from molops.features.store import FeatureStore
 
 ENV_VAR = "MOLOPS_WORKSPACE"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -111,3 +113,9 @@ class Workspace:
         if not folder.is_dir():
             return []
         return sorted(p.name for p in folder.iterdir() if (p / "table" / "_delta_log").is_dir())
+
+    @property
+    def features(self) -> FeatureStore:
+        """The workspace's feature caches (local directory ``features/``)."""
+        return FeatureStore(self.root / "features", self.lock_dir, self.root / "pools",
+                            standardizer_settings(self.config.ingest))

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from molops._version import __version__
-from molops.cli import data, demo
+from molops.cli import data, demo, features
 from molops.cli._output import JsonOption, emit_json, err, out
 from molops.errors import MolopsError
 from molops.workspace import Workspace
@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(features.app, name="features")
 app.command("demo")(demo.demo)
 
 
@@ -75,10 +76,10 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        try:  # typer >= 0.2x vendors click as typer._click; older typer depends on click
-            from click import ClickException
-        except ImportError:
+        try:  # the click typer raises from: its vendored copy (typer >= 0.2x), else click itself
             from typer._click import ClickException
+        except ImportError:
+            from click import ClickException
 
         if isinstance(exc, ClickException):
             exc.show()

@@ -11,9 +11,19 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 R = TypeVar("R")
+
+
+class Executor(Protocol):
+    """Runs ``fn(*unit)`` for a stream of work units and yields the results in input order."""
+
+    kind: str
+    workers: int
+
+    def map(self, fn: Callable[..., R], units: Iterable[tuple[Any, ...]],
+            in_flight: int | None = None) -> Iterator[R]: ...
 
 
 def default_workers(requested: int = 0) -> int:
@@ -32,6 +42,8 @@ class LocalExecutor:
     Workers start from a fork server that has already imported *preload* modules, which avoids
     both the cost of re-importing RDKit per worker and the hazards of forking a threaded parent.
     """
+
+    kind = "local"
 
     def __init__(self, workers: int = 0, preload: tuple[str, ...] = ()) -> None:
         self.workers = default_workers(workers)

@@ -64,7 +64,7 @@ def _check_target_name(target: str) -> None:
         )
 
 
-def _settings(cfg: IngestSection) -> StandardizerSettings:
+def standardizer_settings(cfg: IngestSection) -> StandardizerSettings:
     return StandardizerSettings(
         max_heavy_atoms=cfg.max_heavy_atoms,
         min_heavy_atoms=cfg.min_heavy_atoms,
@@ -132,7 +132,7 @@ def ingest_file(
     _check_target_name(target_col)
     started = time.perf_counter()
     fmt = fmt or detect_format(path)
-    settings = _settings(cfg)
+    settings = standardizer_settings(cfg)
     bounds = cfg.ranges.get(target_col)
     value_range = (bounds.min, bounds.max) if bounds else (None, None)
     with Source(path) as source:

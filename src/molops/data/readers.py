@@ -73,6 +73,7 @@ class RecordReader:
 
     Construction reads the header and checks the requested columns exist, so a bad column name
     fails before any work is done. *smiles_col* may be None for SDF (the mol block is used).
+    *target_col* is None for pools (candidates without measurements): targets are then None.
     """
 
     def __init__(
@@ -80,7 +81,7 @@ class RecordReader:
         source: Source,
         fmt: FileFormat,
         smiles_col: str | None,
-        target_col: str,
+        target_col: str | None,
         chunk_rows: int = 5000,
     ) -> None:
         self.source = source
@@ -101,10 +102,16 @@ class RecordReader:
             return self._parquet()
         if self.fmt == "sdf":
             return self._sdf()
-        raise InputFileError(
-            f"{self.source.path}: a {self.fmt} file has no target column; "
-            "expected a CSV, TSV, SDF or Parquet file of measurements"
-        )
+        if self.target_col is not None:
+            raise InputFileError(
+                f"{self.source.path}: a {self.fmt} file has no target column; "
+                "expected a CSV, TSV, SDF or Parquet file of measurements"
+            )
+        return self._smi()
+
+    @property
+    def _wanted(self) -> list[str]:
+        return [c for c in (self.smiles_col, self.target_col) if c is not None]
 
     # -- CSV / TSV -----------------------------------------------------------------------------
     def _delimited(self, delimiter: str) -> Iterator[RawChunk]:
@@ -120,14 +127,15 @@ class RecordReader:
         header = [clean_text(h).strip() for h in header]
         if self.smiles_col is None:
             raise InputFileError(f"{path}: --smiles-col is required for {self.fmt.upper()} files")
-        for col in (self.smiles_col, self.target_col):
+        for col in self._wanted:
             if col not in header:
                 raise _missing(path, "column", col, header)
-        i_smi, i_tgt = header.index(self.smiles_col), header.index(self.target_col)
+        i_smi = header.index(self.smiles_col)
+        i_tgt = header.index(self.target_col) if self.target_col is not None else None
         return self._delimited_rows(reader, header, i_smi, i_tgt, path)
 
     def _delimited_rows(
-        self, reader: Any, header: list[str], i_smi: int, i_tgt: int, path: str
+        self, reader: Any, header: list[str], i_smi: int, i_tgt: int | None, path: str
     ) -> Iterator[RawChunk]:
         width = len(header)
         chunk, row = RawChunk(), 0
@@ -150,7 +158,8 @@ class RecordReader:
                     chunk.add_error(row, fields, "malformed_row", detail)
                 else:
                     record = dict(zip(header, fields, strict=True))
-                    chunk.add(row, clean_text(fields[i_smi]), fields[i_tgt], record)
+                    target = fields[i_tgt] if i_tgt is not None else None
+                    chunk.add(row, clean_text(fields[i_smi]), target, record)
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()
@@ -175,7 +184,7 @@ class RecordReader:
             names = pfile.schema_arrow.names
             if self.smiles_col is None:
                 raise InputFileError(f"{path}: --smiles-col is required for Parquet files")
-            for col in (self.smiles_col, self.target_col):
+            for col in self._wanted:
                 if col not in names:
                     raise _missing(path, "column", col, names)
         except InputFileError:
@@ -185,16 +194,19 @@ class RecordReader:
         return self._parquet_rows(pfile, spill)
 
     def _parquet_rows(self, pfile: pq.ParquetFile, spill: Any) -> Iterator[RawChunk]:
-        cols = list(dict.fromkeys([self.smiles_col, self.target_col]))
+        cols = list(dict.fromkeys(self._wanted))
         row = 0
         try:
             for batch in pfile.iter_batches(batch_size=self.chunk_rows, columns=cols):
                 chunk = RawChunk()
                 smiles = batch.column(self.smiles_col).to_pylist()
-                targets = batch.column(self.target_col).to_pylist()
+                if self.target_col is None:
+                    targets: list[Any] = [None] * len(smiles)
+                else:
+                    targets = batch.column(self.target_col).to_pylist()
                 for s, t in zip(smiles, targets, strict=True):
                     row += 1
-                    record = {self.smiles_col: s, self.target_col: t}
+                    record = {self.smiles_col: s, self.target_col or "target": t}
                     chunk.add(row, None if s is None else str(s), t, record)
                 yield chunk
         finally:
@@ -212,8 +224,7 @@ class RecordReader:
         block, props = first
         if "M  END" not in block and "$$$$" not in block and not props:
             raise InputFileError(f"{path}: not an SDF file (no 'M  END' or '$$$$' in the first record)")
-        wanted = [self.target_col] + ([self.smiles_col] if self.smiles_col else [])
-        for col in wanted:
+        for col in self._wanted:
             if col not in props:
                 raise _missing(path, "SD property", col, list(props))
         return self._sdf_rows(first, records)
@@ -233,7 +244,31 @@ class RecordReader:
                 chunk.add_error(row, record, "malformed_row", "SDF record has no 'M  END' line")
             else:
                 text = clean_text(structure) if structure else structure
-                chunk.add(row, text, props.get(self.target_col), record)
+                target = props.get(self.target_col) if self.target_col else None
+                chunk.add(row, text, target, record)
+            if len(chunk) >= self.chunk_rows:
+                yield chunk
+                chunk = RawChunk()
+        if chunk:
+            yield chunk
+
+
+    # -- SMILES lists ---------------------------------------------------------------------------
+    def _smi(self) -> Iterator[RawChunk]:
+        """One SMILES per line, optionally followed by whitespace and a name; '#' starts a comment.
+
+        A first line whose first token is 'smiles' (any case) is taken as a header.
+        """
+        chunk, row = RawChunk(), 0
+        for number, line in enumerate(self.source.text(), start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            token = text.split(None, 1)[0]
+            if number == 1 and token.lower() == "smiles":
+                continue
+            row += 1
+            chunk.add(row, clean_text(token), None, clean_text(text))
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()

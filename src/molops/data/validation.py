@@ -69,7 +69,8 @@ class ChunkVerdict:
 
 
 @lru_cache(maxsize=8)
-def _standardizer(settings: StandardizerSettings) -> Standardizer:
+def standardizer(settings: StandardizerSettings) -> Standardizer:
+    """One standardiser per settings per process (workers reuse it across chunks)."""
     return Standardizer(settings)
 
 
@@ -82,7 +83,7 @@ def validate_chunk(
     value_range: tuple[float | None, float | None] = (None, None),
 ) -> ChunkVerdict:
     """Validate a chunk. Rows in *skip* were already rejected by the reader (reason, detail)."""
-    std = _standardizer(settings)
+    std = standardizer(settings)
     seen: dict[str, object] = {}  # replicates in a chunk are standardised once
     out = ChunkVerdict()
     for pos, (structure, raw_target) in enumerate(zip(structures, targets, strict=True)):

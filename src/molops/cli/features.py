@@ -1,0 +1,182 @@
+"""``molops features``: build, list and prune the workspace's feature caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from molops.cli._output import (
+    JsonOption,
+    WorkspaceOption,
+    byte_progress,
+    emit_json,
+    open_workspace,
+    out,
+    table,
+)
+from molops.compute import EXECUTORS
+from molops.compute.ray import shutdown as ray_shutdown
+from molops.data.sources import FORMATS
+from molops.errors import MolopsError
+from molops.features import FEATURIZERS, get_featurizer
+from molops.features.build import BuildReport
+
+app = typer.Typer(
+    help="Featurize molecules once, into a persistent cache shared by the workspace.", no_args_is_help=True
+)
+
+SPEC_HELP = (
+    "Featurizer SPEC: a name with optional parameters, e.g. morgan or "
+    f"morgan:radius=3,length=1024. Names: {', '.join(FEATURIZERS)}."
+)
+
+
+def _print_build(r: BuildReport) -> None:
+    out.print(
+        f"[bold]{r.featurizer}[/] on {r.source}: {r.n} molecules, {r.computed} computed, "
+        f"{r.cached} from cache, {r.invalid} invalid, in {r.seconds:.1f} s "
+        f"({r.rows_per_s:,.0f}/s, {r.executor} × {r.workers})"
+    )
+
+
+@app.command()
+def build(
+    ctx: typer.Context,
+    featurizer: Annotated[str, typer.Option("--featurizer", "-f", help=SPEC_HELP)],
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Featurize a dataset version.")
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", help="Dataset version (default: latest).")
+    ] = None,
+    pool: Annotated[
+        Path | None,
+        typer.Option(help="Featurize a pool file: .smi/.txt, CSV/TSV, Parquet or SDF, optionally .gz."),
+    ] = None,
+    smiles_col: Annotated[
+        str | None, typer.Option(help="SMILES column of a CSV/TSV/Parquet pool (default: smiles).")
+    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help=f"Pool format: {', '.join(FORMATS)}.")] = None,
+    executor: Annotated[str, typer.Option(help=f"Where to compute: {' or '.join(EXECUTORS)}.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (0 = all cores).")] = 0,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Featurize a dataset version or a pool file; only molecules not cached yet are computed."""
+    if (dataset is None) == (pool is None):
+        raise MolopsError("features build: give exactly one of --dataset NAME or --pool FILE")
+    if executor not in EXECUTORS:
+        raise MolopsError(
+            f"--executor {executor!r} is not supported; expected one of: {', '.join(EXECUTORS)}"
+        )
+    if fmt is not None and fmt not in FORMATS:
+        raise MolopsError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
+    ws = open_workspace(ctx, workspace)
+    spec = get_featurizer(featurizer)
+    try:
+        with byte_progress(f"features {spec.name}") as progress:
+            if dataset is not None:
+                report = ws.features.build_dataset(
+                    ws.dataset(dataset),
+                    spec,
+                    version=version,
+                    executor=executor,
+                    workers=workers,
+                    address=ray_address,
+                    progress=lambda done, total: progress(done, done, total),
+                )
+            else:
+                assert pool is not None
+                report = ws.features.build_pool(
+                    pool,
+                    spec,
+                    smiles_col=smiles_col,
+                    fmt=fmt,
+                    executor=executor,  # type: ignore[arg-type]
+                    workers=workers,
+                    address=ray_address,
+                    progress=lambda done, total: progress(0, done, total),
+                )
+    finally:
+        if executor == "ray":
+            ray_shutdown()
+    if as_json:
+        emit_json(report.model_dump())
+    else:
+        _print_build(report)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List the feature caches: featurizer, molecules, size, and whether a cache is stale."""
+    rows = open_workspace(ctx, workspace).features.list()
+    if as_json:
+        emit_json({"caches": rows})
+        return
+    out.print(
+        table(
+            "Feature caches",
+            ["featurizer", "hash", "molecules", "invalid", "MB", "stale"],
+            [
+                [
+                    r["spec"],
+                    r["hash"],
+                    r["rows"],
+                    r["invalid"],
+                    f"{r['bytes'] / 1e6:.1f}",
+                    "yes" if r["stale"] else "",
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@app.command()
+def featurizers(as_json: JsonOption = False) -> None:
+    """List the available featurizers with their parameters and defaults."""
+    rows = []
+    for name in FEATURIZERS:
+        f = get_featurizer(name)
+        rows.append(
+            {
+                "name": name,
+                "kind": f.kind,
+                "dim": f.dim,
+                "default_spec": f.spec,
+                "doc": (type(f).__doc__ or "").strip().splitlines()[0],
+            }
+        )
+    if as_json:
+        emit_json({"featurizers": rows})
+        return
+    out.print(
+        table(
+            "Featurizers",
+            ["name", "kind", "dim", "default spec", "what"],
+            [[r["name"], r["kind"], r["dim"], r["default_spec"], r["doc"]] for r in rows],
+        )
+    )
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    featurizer: Annotated[
+        str | None, typer.Option("--featurizer", "-f", help="Also delete this cache.")
+    ] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Delete every cache.")] = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete stale caches (other library versions) and orphaned files; optionally one or all caches."""
+    result = open_workspace(ctx, workspace).features.prune(featurizer, everything)
+    if as_json:
+        emit_json(result)
+    else:
+        out.print(f"removed {len(result['removed'])} cache(s), freed {result['bytes_freed'] / 1e6:.1f} MB")

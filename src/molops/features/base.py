@@ -1,0 +1,197 @@
+"""The featurizer interface, its parameterised specs and their stable hashes.
+
+A featurizer is named by a SPEC such as ``morgan`` or ``morgan:radius=3,length=1024``. The spec is
+parsed into a featurizer instance whose parameters are validated (pydantic), and whose *hash*
+covers the name, every parameter (defaults included) and the versions of the libraries that
+change its output, so a cache entry can never be served for a different computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import rdkit
+from pydantic import BaseModel, ConfigDict, ValidationError
+from rdkit import Chem, RDLogger
+
+from molops.errors import MolopsError
+from molops.registry import Registry
+
+RDLogger.DisableLog("rdApp.*")
+
+FeatureKind = Literal["bits", "counts", "dense"]
+
+
+class FeaturizerParams(BaseModel):
+    """Base of every featurizer's parameters: unknown parameters are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InvalidSpecError(MolopsError):
+    """A featurizer SPEC names an unknown featurizer or an invalid parameter."""
+
+    exit_code = 2
+
+
+@dataclass(slots=True)
+class FeatureMatrix:
+    """Features of a batch: one row per input, and the reason for every row that failed.
+
+    Failed rows are zero in ``values`` and listed in ``errors``; ``valid`` says which are which,
+    so a failure can never pass for a molecule without features.
+    """
+
+    values: np.ndarray
+    errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> np.ndarray:
+        mask = np.ones(len(self.values), dtype=bool)
+        mask[list(self.errors)] = False
+        return mask
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def sparse(self) -> Any:
+        """The values as a SciPy CSR matrix (fingerprints are mostly zeros)."""
+        from scipy import sparse
+
+        return sparse.csr_matrix(self.values)
+
+
+class Featurizer(ABC):
+    """SMILES (or RDKit molecules) → a fixed-width numeric vector per molecule."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[FeaturizerParams]] = FeaturizerParams
+    #: bits: 0/1 (stored packed); counts: non-negative integers; dense: real numbers.
+    kind: ClassVar[FeatureKind]
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "(params)"
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(self.Params.model_fields) or "none"
+                msg = f"featurizer {self.name!r} has no parameter {key!r}; its parameters are: {allowed}"
+            else:
+                msg = f"featurizer {self.name!r}: invalid value for {key!r}: {err['msg']}"
+            raise InvalidSpecError(msg) from None
+
+    # -- identity ------------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Width of a feature vector."""
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype({"bits": np.uint8, "counts": np.uint16, "dense": np.float32}[self.kind])
+
+    def library_versions(self) -> dict[str, str]:
+        """Versions of the libraries whose changes would change this featurizer's output."""
+        return {"rdkit": rdkit.__version__}
+
+    @property
+    def spec(self) -> str:
+        """Canonical spec: the name and every parameter, sorted."""
+        params = self.params.model_dump()
+        if not params:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={_fmt(v)}" for k, v in sorted(params.items()))
+
+    @property
+    def hash(self) -> str:
+        payload = {
+            "name": self.name,
+            "params": self.params.model_dump(),
+            "kind": self.kind,
+            "versions": self.library_versions(),
+            "format": 1,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "hash": self.hash,
+            "kind": self.kind,
+            "dim": self.dim,
+            "dtype": str(self.dtype),
+            "versions": self.library_versions(),
+        }
+
+    # -- computing -----------------------------------------------------------------------------
+    @abstractmethod
+    def featurize_mol(self, mol: Chem.Mol, out: np.ndarray) -> None:
+        """Write the features of one sanitised molecule into the row *out*."""
+
+    def transform(self, smiles: Sequence[str]) -> FeatureMatrix:
+        """Features of a batch of SMILES; an unparsable SMILES gives an error for its row."""
+        values = np.zeros((len(smiles), self.dim), dtype=self.dtype)
+        errors: dict[int, str] = {}
+        for i, text in enumerate(smiles):
+            mol = Chem.MolFromSmiles(text) if text else None
+            if mol is None:
+                errors[i] = f"cannot parse SMILES {text[:60]!r}" if text else "empty SMILES"
+                continue
+            try:
+                self.featurize_mol(mol, values[i])
+            except Exception as exc:  # RDKit descriptor code raises many kinds of errors
+                values[i] = 0
+                errors[i] = f"{self.name} failed: {exc}"
+        return FeatureMatrix(values, errors)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec}>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+FEATURIZERS: Registry[type[Featurizer]] = Registry("featurizer")
+
+
+def _coerce(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``name:key=value,key=value`` → (name, params)."""
+    name, _, rest = spec.strip().partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise InvalidSpecError(f"featurizer spec {spec!r}: expected key=value, got {item!r}")
+        params[key.strip()] = _coerce(value)
+    return name.strip(), params
+
+
+def get_featurizer(spec: str) -> Featurizer:
+    """The featurizer a SPEC names, e.g. ``morgan`` or ``morgan:radius=3,length=1024``."""
+    name, params = parse_spec(spec)
+    if name not in FEATURIZERS:
+        raise InvalidSpecError(f"unknown featurizer {name!r}; expected one of: {', '.join(FEATURIZERS)}")
+    return FEATURIZERS.get(name)(**params)

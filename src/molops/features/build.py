@@ -1,0 +1,300 @@
+"""Building features into the cache for a dataset version or a pool file.
+
+Only molecules missing from the cache are computed; results are buffered and written as shards
+of at most ``flush_rows`` rows, so a build that is interrupted keeps what it finished and a 10M
+pool never has to fit in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from molops.chem.standardize import Rejected, StandardizerSettings
+from molops.compute.local import Executor
+from molops.data.pool import PoolIdentity, file_sha256
+from molops.data.readers import RecordReader
+from molops.data.sources import FileFormat, Source, detect_format
+from molops.data.validation import standardizer
+from molops.features.base import Featurizer, get_featurizer
+from molops.features.cache import FeatureCache, as_keys
+
+Progress = Callable[[int, int], None]  # (done, total); total 0 when unknown
+
+
+class BuildReport(BaseModel):
+    """What a feature build did: ``n == computed + cached + no_identity``."""
+
+    featurizer: str
+    hash: str
+    source: str
+    n: int
+    computed: int
+    cached: int
+    invalid: int
+    no_identity: int
+    seconds: float
+    executor: str
+    workers: int
+    rows_per_s: float
+
+
+@lru_cache(maxsize=16)
+def _featurizer(spec: str) -> Featurizer:
+    return get_featurizer(spec)
+
+
+def featurize_smiles(spec: str, smiles: list[str]) -> tuple[np.ndarray, dict[int, str]]:
+    """Worker: features of *smiles* in cache storage form (bits packed), with per-row errors."""
+    featurizer = _featurizer(spec)
+    matrix = featurizer.transform(smiles)
+    data = np.packbits(matrix.values, axis=1) if featurizer.kind == "bits" else matrix.values
+    return data, matrix.errors
+
+
+def identify_and_featurize(
+    spec: str,
+    settings: StandardizerSettings,
+    structures: list[str | None],
+    read_errors: dict[int, tuple[str, str]],
+    fmt: str,
+) -> dict[str, Any]:
+    """Worker: standardise pool rows (identity) and featurize the parents in one pass."""
+    std = standardizer(settings)
+    keys: list[str | None] = []
+    smiles: list[str | None] = []
+    errors: list[str | None] = []
+    for pos, text in enumerate(structures):
+        if pos in read_errors:
+            result: Any = Rejected(*read_errors[pos])
+        elif text is None:
+            result = Rejected("empty_structure", "the structure field is empty")
+        else:
+            result = std.standardize(text, fmt)  # type: ignore[arg-type]
+        if isinstance(result, Rejected):
+            keys.append(None)
+            smiles.append(None)
+            errors.append(f"{result.reason}: {result.detail}")
+        else:
+            keys.append(result.inchikey)
+            smiles.append(result.smiles)
+            errors.append(None)
+    valid = [i for i, k in enumerate(keys) if k is not None]
+    data, feat_errors = featurize_smiles(spec, [smiles[i] for i in valid])  # type: ignore[misc]
+    return {
+        "keys": keys,
+        "smiles": smiles,
+        "errors": errors,
+        "valid": valid,
+        "data": data,
+        "feature_errors": feat_errors,
+    }
+
+
+class _Buffer:
+    """Collects computed rows and writes them to the cache in large shards."""
+
+    def __init__(self, cache: FeatureCache, flush_rows: int) -> None:
+        self.cache, self.flush_rows = cache, flush_rows
+        self.keys: list[np.ndarray] = []
+        self.data: list[np.ndarray] = []
+        self.errors: dict[int, str] = {}
+        self.rows = 0
+        self.written = 0
+        self.pending: set[bytes] = set()  # keys computed but not flushed to the cache yet
+
+    def add(self, keys: np.ndarray, data: np.ndarray, errors: dict[int, str]) -> None:
+        for pos, reason in errors.items():
+            self.errors[self.rows + pos] = reason
+        self.pending.update(keys.tolist())
+        self.keys.append(keys)
+        self.data.append(data)
+        self.rows += len(keys)
+        if self.rows >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.written += self.cache.add(np.concatenate(self.keys), np.concatenate(self.data), self.errors)
+        self.keys, self.data, self.errors, self.rows = [], [], {}, 0
+        self.pending = set()
+
+
+def _chunks(index: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(index), size):
+        yield index[start : start + size]
+
+
+def build_for_molecules(
+    cache: FeatureCache,
+    executor: Executor,
+    inchikeys: list[str] | np.ndarray,
+    smiles: list[str] | np.ndarray,
+    *,
+    chunk_rows: int = 2000,
+    flush_rows: int = 250_000,
+    progress: Progress | None = None,
+) -> tuple[int, int]:
+    """Featurize the molecules not yet cached. Returns (computed, cached)."""
+    keys = as_keys(inchikeys)
+    keys, first = np.unique(keys, return_index=True)
+    smiles_arr = np.asarray(smiles, dtype=object)[first]
+    todo = np.flatnonzero(cache.missing(keys))
+    buffer = _Buffer(cache, flush_rows)
+    spec = cache.featurizer.spec
+    pieces = list(_chunks(todo, chunk_rows))
+    units = ((spec, list(smiles_arr[idx])) for idx in pieces)
+    done = 0
+    for idx, (data, errors) in zip(pieces, executor.map(featurize_smiles, units), strict=True):
+        buffer.add(keys[idx], data, errors)
+        done += len(idx)
+        if progress:
+            progress(done, len(todo))
+    buffer.flush()
+    return len(todo), len(keys) - len(todo)
+
+
+def build_for_pool(
+    cache: FeatureCache,
+    executor: Executor,
+    path: Path,
+    identity_root: Path,
+    settings: StandardizerSettings,
+    *,
+    smiles_col: str | None = None,
+    fmt: FileFormat | None = None,
+    chunk_rows: int = 2000,
+    flush_rows: int = 250_000,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Featurize a pool file, standardising it first unless its identity table exists."""
+    identity = PoolIdentity(identity_root, file_sha256(path))
+    if identity.exists():
+        counts = _pool_warm(cache, executor, identity, chunk_rows, flush_rows, progress)
+        counts["feature_errors"] = _feature_invalid(cache, identity)
+        return counts
+    fmt = fmt or detect_format(path)
+    if smiles_col is None and fmt in ("csv", "tsv", "parquet"):
+        smiles_col = "smiles"
+    buffer = _Buffer(cache, flush_rows)
+    counts = {"n": 0, "computed": 0, "cached": 0, "no_identity": 0}
+    writer = identity.writer()
+    try:
+        with Source(path) as source:
+            reader = RecordReader(source, fmt, smiles_col, None, chunk_rows)
+            rows: list[list[int]] = []
+
+            def units() -> Iterator[tuple[Any, ...]]:
+                for chunk in reader:
+                    rows.append(chunk.rows)
+                    yield (
+                        cache.featurizer.spec,
+                        settings,
+                        chunk.structures,
+                        chunk.read_errors,
+                        reader.structure_format,
+                    )
+
+            for result in executor.map(identify_and_featurize, units()):
+                writer.write(rows.pop(0), result["smiles"], result["keys"], result["errors"])
+                _take(result, cache, buffer, counts)
+                if progress:
+                    progress(source.bytes_read, source.size)
+        buffer.flush()
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    counts["feature_errors"] = _feature_invalid(cache, identity)
+    return counts
+
+
+def _feature_invalid(cache: FeatureCache, identity: PoolIdentity) -> int:
+    """Pool rows with an identity whose featurization failed (cached with valid=False)."""
+    n = 0
+    for batch in identity.batches():
+        keys = [k for k in batch.column("inchikey").to_pylist() if k is not None]
+        n += int((~cache.valid(keys)).sum())
+    return n
+
+
+def _take(result: dict[str, Any], cache: FeatureCache, buffer: _Buffer, counts: dict[str, int]) -> None:
+    valid = result["valid"]
+    counts["n"] += len(result["keys"])
+    counts["no_identity"] += len(result["keys"]) - len(valid)
+    if not valid:
+        return
+    keys = as_keys([result["keys"][i] for i in valid])
+    missing = cache.missing(keys)
+    # the same molecule may appear twice in a chunk or pool: count it computed once
+    seen_before = np.fromiter((k in buffer.pending for k in keys.tolist()), dtype=bool, count=len(keys))
+    _, first = np.unique(keys, return_index=True)
+    seen_before[np.setdiff1d(np.arange(len(keys)), first)] = True
+    new = missing & ~seen_before
+    counts["computed"] += int(new.sum())
+    counts["cached"] += len(keys) - int(new.sum())
+    idx = np.flatnonzero(new)
+    errors = {
+        int(j): result["feature_errors"][int(i)]
+        for j, i in enumerate(idx)
+        if int(i) in result["feature_errors"]
+    }
+    buffer.add(keys[idx], result["data"][idx], errors)
+
+
+def _pool_warm(
+    cache: FeatureCache,
+    executor: Executor,
+    identity: PoolIdentity,
+    chunk_rows: int,
+    flush_rows: int,
+    progress: Progress | None,
+) -> dict[str, int]:
+    counts = {"n": 0, "computed": 0, "cached": 0, "no_identity": 0}
+    total = identity.rows()
+    for batch in identity.batches():
+        keys = np.asarray(batch.column("inchikey").to_pylist(), dtype=object)
+        has = np.array([k is not None for k in keys], dtype=bool)
+        counts["n"] += len(keys)
+        counts["no_identity"] += int((~has).sum())
+        smiles = np.asarray(batch.column("smiles").to_pylist(), dtype=object)[has]
+        computed, cached = build_for_molecules(
+            cache, executor, keys[has].astype(str), smiles, chunk_rows=chunk_rows, flush_rows=flush_rows
+        )
+        duplicates = int(has.sum()) - computed - cached
+        counts["computed"] += computed
+        counts["cached"] += cached + duplicates
+        if progress:
+            progress(counts["n"], total)
+    return counts
+
+
+def report(
+    featurizer: Featurizer,
+    source: str,
+    counts: dict[str, int],
+    invalid: int,
+    started: float,
+    executor: Executor,
+) -> BuildReport:
+    seconds = time.perf_counter() - started
+    return BuildReport(
+        featurizer=featurizer.spec,
+        hash=featurizer.hash,
+        source=source,
+        n=counts["n"],
+        computed=counts["computed"],
+        cached=counts["cached"],
+        invalid=invalid,
+        no_identity=counts["no_identity"],
+        seconds=round(seconds, 3),
+        executor=executor.kind,
+        workers=executor.workers,
+        rows_per_s=round(counts["n"] / seconds, 1) if seconds > 0 else 0.0,
+    )

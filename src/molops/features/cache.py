@@ -1,0 +1,225 @@
+"""The persistent feature cache: vectors keyed by (featurizer hash, InChIKey), shared by every
+dataset version and pool in a workspace, so a molecule is featurized once per featurizer, ever.
+
+Layout, one directory per featurizer hash::
+
+    features/<hash>/manifest.json          spec, kind, width, shards (the source of truth)
+    features/<hash>/<shard>.keys.npy       InChIKeys (S27), sorted
+    features/<hash>/<shard>.data.npy       rows in key order: packed bits, uint16 counts or float32
+    features/<hash>/<shard>.valid.npy      False where featurization failed (reason in errors.json)
+    features/<hash>/<shard>.errors.json    {inchikey: reason} for the failed rows
+
+Shards are immutable and written before the manifest names them (write, fsync, rename), so a
+crash leaves only invisible orphans that ``prune`` removes. Reads memory-map the shards: a cache
+of ten million molecules is served without being loaded into RAM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock
+
+from molops.features.base import Featurizer
+
+KEY_DTYPE = np.dtype("S27")
+MANIFEST = "manifest.json"
+
+
+def as_keys(inchikeys: Sequence[str] | np.ndarray) -> np.ndarray:
+    """InChIKeys as a fixed-width byte array (the cache's key type)."""
+    return np.asarray(inchikeys, dtype=KEY_DTYPE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Shard:
+    name: str
+    keys: np.ndarray  # memory-mapped, sorted
+    data: np.ndarray  # memory-mapped
+    valid: np.ndarray  # memory-mapped
+
+
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + f".tmp-{uuid.uuid4().hex[:8]}")
+    with tmp.open("wb") as fh:
+        np.save(fh, array, allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_name(path.name + f".tmp-{uuid.uuid4().hex[:8]}")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+class FeatureCache:
+    """The cache of one featurizer in a workspace's ``features`` directory."""
+
+    def __init__(self, root: Path, featurizer: Featurizer, lock_dir: Path) -> None:
+        self.featurizer = featurizer
+        self.dir = root / featurizer.hash
+        self._lock = FileLock(str(lock_dir / f"features-{featurizer.hash}.lock"))
+        self._shards: list[_Shard] | None = None
+        self.packed = featurizer.kind == "bits"
+
+    # -- manifest ------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        path = self.dir / MANIFEST
+        if not path.is_file():
+            return {
+                **self.featurizer.describe(),
+                "packed": self.packed,
+                "shards": [],
+                "created": datetime.now(UTC).isoformat(),
+            }
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def _load(self) -> list[_Shard]:
+        if self._shards is None:
+            shards = []
+            for entry in self.manifest()["shards"]:
+                base = self.dir / entry["name"]
+                shards.append(
+                    _Shard(
+                        entry["name"],
+                        np.load(f"{base}.keys.npy", mmap_mode="r"),
+                        np.load(f"{base}.data.npy", mmap_mode="r"),
+                        np.load(f"{base}.valid.npy", mmap_mode="r"),
+                    )
+                )
+            self._shards = shards
+        return self._shards
+
+    def __len__(self) -> int:
+        return sum(int(s["rows"]) for s in self.manifest()["shards"])
+
+    # -- lookups -------------------------------------------------------------------------------
+    def locate(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shard index, row) of each key; shard index -1 where the key is not cached."""
+        keys = as_keys(keys)
+        shard_of = np.full(len(keys), -1, dtype=np.int64)
+        row_of = np.zeros(len(keys), dtype=np.int64)
+        for i, shard in enumerate(self._load()):
+            todo = np.flatnonzero(shard_of < 0)
+            if not len(todo) or not len(shard.keys):
+                continue
+            pos = np.searchsorted(shard.keys, keys[todo])
+            pos_c = np.minimum(pos, len(shard.keys) - 1)
+            hit = shard.keys[pos_c] == keys[todo]
+            shard_of[todo[hit]] = i
+            row_of[todo[hit]] = pos_c[hit]
+        return shard_of, row_of
+
+    def missing(self, keys: np.ndarray) -> np.ndarray:
+        """Boolean mask of the keys that still need featurizing."""
+        return self.locate(keys)[0] < 0
+
+    def get(self, keys: Sequence[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(features, valid) for *keys*, in their order; every key must be cached."""
+        keys = as_keys(keys)
+        shard_of, row_of = self.locate(keys)
+        if (shard_of < 0).any():
+            n = int((shard_of < 0).sum())
+            raise KeyError(f"{n} of {len(keys)} molecules are not in the {self.featurizer.spec} cache")
+        out = np.zeros((len(keys), self.featurizer.dim), dtype=self.featurizer.dtype)
+        valid = np.zeros(len(keys), dtype=bool)
+        for i, shard in enumerate(self._load()):
+            sel = np.flatnonzero(shard_of == i)
+            if not len(sel):
+                continue
+            rows = row_of[sel]
+            order = np.argsort(rows, kind="stable")  # sequential reads from the memory map
+            block = np.asarray(shard.data[rows[order]])
+            if self.packed:
+                block = np.unpackbits(block, axis=1, count=self.featurizer.dim)
+            out[sel[order]] = block
+            valid[sel] = shard.valid[rows]
+        return out, valid
+
+    def valid(self, keys: Sequence[str] | np.ndarray) -> np.ndarray:
+        """Whether each cached key has usable features (False for failures and unknown keys)."""
+        shard_of, row_of = self.locate(as_keys(keys))
+        out = np.zeros(len(shard_of), dtype=bool)
+        for i, shard in enumerate(self._load()):
+            sel = np.flatnonzero(shard_of == i)
+            out[sel] = shard.valid[row_of[sel]]
+        return out
+
+    def errors(self) -> dict[str, str]:
+        """Reasons for every cached molecule whose featurization failed."""
+        found: dict[str, str] = {}
+        for entry in self.manifest()["shards"]:
+            path = self.dir / f"{entry['name']}.errors.json"
+            if path.is_file():
+                found.update(json.loads(path.read_text(encoding="utf-8")))
+        return found
+
+    # -- writing -------------------------------------------------------------------------------
+    def add(self, keys: np.ndarray, data: np.ndarray, errors: dict[int, str]) -> int:
+        """Store rows for new keys as one shard; keys already cached are skipped. Returns rows added."""
+        keys = as_keys(keys)
+        keys, first = np.unique(keys, return_index=True)
+        data = data[first]
+        positions = {int(p): i for i, p in enumerate(first)}
+        with self._lock:
+            self._shards = None  # another process may have added shards
+            fresh = self.missing(keys)
+            if not fresh.any():
+                return 0
+            keys, data = keys[fresh], data[fresh]
+            fresh_idx = np.flatnonzero(fresh)
+            valid = np.ones(len(keys), dtype=bool)
+            reasons: dict[str, str] = {}
+            index_of = {int(old): new for new, old in enumerate(fresh_idx)}
+            for pos, reason in errors.items():
+                i = positions.get(pos)
+                if i is not None and i in index_of:
+                    valid[index_of[i]] = False
+                    reasons[keys[index_of[i]].decode()] = reason
+            self.dir.mkdir(parents=True, exist_ok=True)
+            name = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            base = self.dir / name
+            _write_npy(Path(f"{base}.keys.npy"), keys)
+            _write_npy(Path(f"{base}.data.npy"), np.ascontiguousarray(data))
+            _write_npy(Path(f"{base}.valid.npy"), valid)
+            if reasons:
+                _write_json(Path(f"{base}.errors.json"), reasons)
+            manifest = self.manifest()
+            manifest["shards"].append({"name": name, "rows": len(keys), "invalid": int((~valid).sum())})
+            manifest["updated"] = datetime.now(UTC).isoformat()
+            _write_json(self.dir / MANIFEST, manifest)
+            self._shards = None
+            return len(keys)
+
+    def orphans(self) -> list[Path]:
+        """Files in the cache directory that no manifest entry names (left by a crash)."""
+        if not self.dir.is_dir():
+            return []
+        named = {e["name"] for e in self.manifest()["shards"]}
+        return [p for p in self.dir.iterdir() if p.name != MANIFEST and p.name.split(".", 1)[0] not in named]
+
+    def size_bytes(self) -> int:
+        if not self.dir.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
+
+    def delete(self) -> int:
+        size = self.size_bytes()
+        with self._lock:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self._shards = None
+        return size

@@ -1,0 +1,175 @@
+"""The Python API of a workspace's features: build, read, list and prune cached features."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock
+
+from molops.chem.standardize import StandardizerSettings
+from molops.compute import get_executor
+from molops.compute.local import Executor
+from molops.data.dataset import Dataset
+from molops.data.sources import FileFormat
+from molops.features.base import Featurizer, get_featurizer
+from molops.features.build import BuildReport, Progress, build_for_molecules, build_for_pool, report
+from molops.features.cache import MANIFEST, FeatureCache
+
+#: Modules a fresh worker process imports once (RDKit and the featurizers).
+PRELOAD = ("molops.features.build",)
+
+
+class FeatureStore:
+    """Every featurizer's cache in one workspace (``<workspace>/features``)."""
+
+    def __init__(
+        self,
+        root: Path,
+        lock_dir: Path,
+        pools_dir: Path,
+        settings: StandardizerSettings,
+        chunk_rows: int = 2000,
+    ) -> None:
+        self.root = root
+        self.lock_dir = lock_dir
+        self.pools_dir = pools_dir
+        self.settings = settings
+        self.chunk_rows = chunk_rows
+
+    def cache(self, featurizer: str | Featurizer) -> FeatureCache:
+        f = get_featurizer(featurizer) if isinstance(featurizer, str) else featurizer
+        return FeatureCache(self.root, f, self.lock_dir)
+
+    def _executor(self, executor: str, workers: int, address: str | None, n: int | None) -> Executor:
+        if executor == "local" and workers == 0 and n is not None and n < 4 * self.chunk_rows:
+            workers = 1  # unless asked: a pool costs more than it saves on a few thousand molecules
+        return get_executor(executor, workers, address, preload=PRELOAD)
+
+    def build_dataset(
+        self,
+        dataset: Dataset,
+        featurizer: str | Featurizer,
+        *,
+        version: int | None = None,
+        executor: str = "local",
+        workers: int = 0,
+        address: str | None = None,
+        progress: Progress | None = None,
+    ) -> BuildReport:
+        """Featurize every molecule of a dataset version that is not cached yet."""
+        started = time.perf_counter()
+        cache = self.cache(featurizer)
+        frame = dataset.read(version)
+        info = dataset.store.resolve(version)
+        ex = self._executor(executor, workers, address, len(frame))
+        computed, cached = build_for_molecules(
+            cache,
+            ex,
+            frame["inchikey"].to_numpy(),
+            frame["smiles"].to_numpy(),
+            chunk_rows=self.chunk_rows,
+            progress=progress,
+        )
+        invalid = int((~cache.valid(frame["inchikey"].to_numpy())).sum())
+        counts = {"n": len(frame), "computed": computed, "cached": cached, "no_identity": 0}
+        return report(
+            cache.featurizer, f"dataset:{dataset.name}@{info.version}", counts, invalid, started, ex
+        )
+
+    def build_pool(
+        self,
+        path: str | Path,
+        featurizer: str | Featurizer,
+        *,
+        smiles_col: str | None = None,
+        fmt: FileFormat | None = None,
+        executor: str = "local",
+        workers: int = 0,
+        address: str | None = None,
+        progress: Progress | None = None,
+    ) -> BuildReport:
+        """Featurize a pool file (streamed; standardised once, then remembered by its sha256)."""
+        started = time.perf_counter()
+        cache = self.cache(featurizer)
+        path = Path(path)
+        size = path.stat().st_size if path.is_file() else 0
+        if path.suffix.lower() == ".gz":
+            size *= 5  # about what SMILES text compresses by
+        ex = self._executor(executor, workers, address, None if size > 256 << 10 else 0)
+        counts = build_for_pool(
+            cache,
+            ex,
+            path,
+            self.pools_dir,
+            self.settings,
+            smiles_col=smiles_col,
+            fmt=fmt,
+            chunk_rows=self.chunk_rows,
+            progress=progress,
+        )
+        invalid = counts["no_identity"] + counts.get("feature_errors", 0)
+        return report(cache.featurizer, f"pool:{path.name}", counts, invalid, started, ex)
+
+    def get(self, featurizer: str | Featurizer, inchikeys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(features, valid) for molecules already in the cache, in the given order."""
+        return self.cache(featurizer).get(list(inchikeys))
+
+    def list(self) -> list[dict[str, Any]]:
+        """One entry per cache: spec, hash, rows, invalid rows, bytes, and whether it is stale."""
+        return [entry for _, entry in self._entries()]
+
+    def _entries(self) -> list[tuple[Path, dict[str, Any]]]:
+        """(folder, entry) of every cache; the folder, not the manifest's hash, is what exists."""
+        rows: list[tuple[Path, dict[str, Any]]] = []
+        if not self.root.is_dir():
+            return rows
+        for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            entry = {
+                "spec": manifest["spec"],
+                "hash": manifest["hash"],
+                "kind": manifest["kind"],
+                "dim": manifest["dim"],
+                "rows": sum(s["rows"] for s in manifest["shards"]),
+                "invalid": sum(s.get("invalid", 0) for s in manifest["shards"]),
+                "shards": len(manifest["shards"]),
+                "updated": manifest.get("updated"),
+                "bytes": sum(p.stat().st_size for p in folder.iterdir() if p.is_file()),
+                "stale": self._stale(manifest),
+            }
+            rows.append((folder, entry))
+        return rows
+
+    @staticmethod
+    def _stale(manifest: dict[str, Any]) -> bool:
+        """A cache written by other library versions (or an unknown featurizer) can never be hit."""
+        try:
+            current = get_featurizer(manifest["spec"])
+        except Exception:  # featurizer removed or renamed since
+            return True
+        return current.hash != manifest["hash"]
+
+    def prune(self, featurizer: str | None = None, everything: bool = False) -> dict[str, Any]:
+        """Delete stale caches, orphaned shard files, and (if asked) one featurizer's or all caches."""
+        removed: list[str] = []
+        freed = 0
+        target_hash = get_featurizer(featurizer).hash if featurizer is not None else None
+        for folder, entry in self._entries():
+            # the lock FeatureCache.add holds: a build's new shards are not orphans to delete
+            with FileLock(str(self.lock_dir / f"features-{folder.name}.lock")):
+                if everything or target_hash == entry["hash"] or entry["stale"]:
+                    freed += entry["bytes"]
+                    removed.append(entry["spec"])
+                    shutil.rmtree(folder)
+                    continue
+                cache = FeatureCache(self.root, get_featurizer(entry["spec"]), self.lock_dir)
+                for orphan in cache.orphans():
+                    freed += orphan.stat().st_size
+                    orphan.unlink()
+        return {"removed": removed, "bytes_freed": freed}

@@ -1,0 +1,191 @@
+"""SIGKILL an ingest at awkward moments: the dataset must stay readable, and its latest version is
+either the previous one, byte for byte, or the complete new one. Never anything in between."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from filelock import FileLock
+
+from ._cli import enamine, finish, molops, start, version_numbers
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROWS = 60_000
+UNIQUE = 200  # molecules, each measured ~300 times with noise: a long file, a short standardisation
+BAD_EVERY = 1000  # two rejected rows per thousand
+
+
+def _big_csv(path: Path) -> Path:
+    rng = random.Random(20240603)
+    smiles = [s for s, _ in enamine()[:UNIQUE]]
+    with path.open("w", encoding="utf-8") as f:
+        f.write("smiles,expt\n")
+        for i in range(ROWS):
+            if i % BAD_EVERY == 7:
+                f.write("not_a_smiles,-1.0\n")
+            elif i % BAD_EVERY == 8:
+                f.write(f"{smiles[i % UNIQUE]},NA\n")
+            else:
+                f.write(f"{smiles[rng.randrange(UNIQUE)]},{-8 + rng.gauss(0, 0.3):.3f}\n")
+    return path
+
+
+def _ingest_argv(ws: Path, big: Path) -> list[Any]:
+    return [
+        "data",
+        "ingest",
+        big,
+        "-d",
+        "freesolv",
+        "--smiles-col",
+        "smiles",
+        "--target-col",
+        "expt",
+        "--workers",
+        "2",
+        "-w",
+        ws,
+        "--json",
+    ]
+
+
+def _export(ws: Path, out: Path) -> bytes:
+    molops("data", "export", "freesolv", out, "-w", ws).ok()
+    return out.read_bytes()
+
+
+def _quarantined(ws: Path) -> int:
+    return molops("data", "quarantine", "freesolv", "-w", ws, "--json").json()["quarantined"]
+
+
+def _build_setup(root: Path) -> dict[str, Any]:
+    big = _big_csv(root / "big.csv")
+    base = root / "base"
+    molops("init", base).ok()
+    molops("data", "ingest", "--builtin", "freesolv", "-w", base, "--json").json()
+    ref = root / "ref"
+    shutil.copytree(base, ref)
+    report = molops(*_ingest_argv(ref, big)).json()
+    assert (report["version"], report["rows_in"], report["added"]) == (2, ROWS, UNIQUE)
+    assert report["quarantined"] == 2 * ROWS // BAD_EVERY
+    _export(base, root / "v1.csv")
+    _export(ref, root / "v2.csv")
+    return {
+        "big": str(big),
+        "base": str(base),
+        "v1_quarantined": _quarantined(base),
+        "v2_quarantined": _quarantined(ref),
+    }
+
+
+@pytest.fixture(scope="session")
+def setup(tmp_path_factory, worker_id) -> dict[str, Any]:
+    """freesolv at version 1, the big file, and what a complete, uninterrupted ingest produces;
+    built once per run and shared by the xdist workers (a file lock guards the building)."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    root = shared / "crash-setup"
+    with FileLock(str(shared / "crash-setup.lock")):
+        done = root / "setup.json"
+        if not done.is_file():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            done.write_text(json.dumps(_build_setup(root)), encoding="utf-8")
+        info = json.loads(done.read_text(encoding="utf-8"))
+    return {
+        **info,
+        "big": Path(info["big"]),
+        "base": Path(info["base"]),
+        "v1_export": (root / "v1.csv").read_bytes(),
+        "v2_export": (root / "v2.csv").read_bytes(),
+    }
+
+
+def _entries(folder: Path) -> set[str]:
+    try:
+        return {p.name for p in folder.iterdir()}
+    except FileNotFoundError:
+        return set()
+
+
+def _kill_group(proc: Any) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its forkserver and workers, all at once
+    proc.wait(timeout=30)
+
+
+def _survivors(pgid: int, timeout: float = 10.0) -> list[str]:
+    """Live (non-zombie) processes left in the killed process group, after they had time to die."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for p in psutil.process_iter(["pid", "status", "cmdline"]):
+            try:
+                if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                    alive.append(" ".join(p.info["cmdline"] or [])[:200])
+            except (ProcessLookupError, psutil.Error):
+                continue
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+TRIGGERS = ["quarantine-write", "table-write", "random-early", "random-late"]
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_sigkill_during_ingest(setup, tmp_path, trigger):
+    ws = tmp_path / "ws"
+    shutil.copytree(setup["base"], ws)
+    watched = ws / "datasets" / "freesolv" / ("quarantine" if trigger == "quarantine-write" else "table")
+    before = _entries(watched)
+    delay = random.uniform(0.3, 1.5) if trigger == "random-early" else random.uniform(1.5, 4.0)
+    what = f"{trigger}" + ("" if trigger.endswith("write") else f" after {delay:.2f} s")
+
+    proc = start(*_ingest_argv(ws, setup["big"]), new_session=True)
+    t0 = time.monotonic()
+    killed = False
+    while proc.poll() is None and time.monotonic() - t0 < 120:
+        if trigger.endswith("write"):
+            fired = bool(_entries(watched) - before)  # a new (possibly half-written) data file
+        else:
+            fired = time.monotonic() - t0 >= delay
+        if fired:
+            _kill_group(proc)
+            killed = True
+            break
+        time.sleep(0.001)
+    if not killed:
+        res = finish(proc)  # it finished before the trigger fired: it must have succeeded
+        assert res.json()["version"] == 2, str(res)
+    else:
+        assert proc.returncode == -signal.SIGKILL, what
+        proc.communicate()
+        assert _survivors(proc.pid) == [], f"{what}: processes of the killed ingest are still running"
+
+    # The dataset opens and its latest version is one of the two complete states.
+    seen = version_numbers(ws, "freesolv")
+    assert seen in ([1], [1, 2]), f"{what}: versions {seen}"
+    committed = seen == [1, 2]
+    exported = _export(ws, tmp_path / "after.csv")
+    assert exported == setup["v2_export" if committed else "v1_export"], what
+    assert _quarantined(ws) == setup["v2_quarantined" if committed else "v1_quarantined"], what
+    listing = molops("data", "list", "-w", ws, "--json").json()
+    assert [(d["name"], d["latest_version"]) for d in listing["datasets"]] == [("freesolv", seen[-1])]
+
+    # And it takes the same ingest again: the result equals an ingest that was never interrupted.
+    again = molops(*_ingest_argv(ws, setup["big"])).json()
+    assert (again["version"], again["unchanged"]) == (2, committed), what
+    assert version_numbers(ws, "freesolv") == [1, 2]
+    assert _export(ws, tmp_path / "final.csv") == setup["v2_export"], what
+    assert _quarantined(ws) == setup["v2_quarantined"], what
