@@ -43,11 +43,16 @@ def file_sha256(path: StrPath) -> str:
 
 
 class PoolIdentity:
-    """The identity table of one pool file, under ``<workspace>/pools/<sha256[:16]>/``."""
+    """The identity table of one pool file read one way, under ``<workspace>/pools/<sha16>-<how8>/``.
 
-    def __init__(self, root: Path, sha256: str) -> None:
+    *how* describes how rows become identities (format, SMILES column, standardiser settings):
+    the same bytes read another way get another table.
+    """
+
+    def __init__(self, root: Path, sha256: str, how: str = "") -> None:
         self.sha256 = sha256
-        self.dir = root / sha256[:16]
+        variant = hashlib.sha256(how.encode()).hexdigest()[:8]
+        self.dir = root / f"{sha256[:16]}-{variant}"
         self.path = self.dir / "identity.parquet"
 
     def exists(self) -> bool:

@@ -7,8 +7,10 @@ pool never has to fit in memory.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -174,14 +176,16 @@ def build_for_pool(
     progress: Progress | None = None,
 ) -> dict[str, int]:
     """Featurize a pool file, standardising it first unless its identity table exists."""
-    identity = PoolIdentity(identity_root, file_sha256(path))
+    fmt = fmt or detect_format(path)
+    if smiles_col is None and fmt in ("csv", "tsv", "parquet"):
+        smiles_col = "smiles"
+    # the identity depends on the bytes and on how they are read and standardised
+    how = json.dumps([fmt, smiles_col, asdict(settings)], sort_keys=True, default=sorted)
+    identity = PoolIdentity(identity_root, file_sha256(path), how)
     if identity.exists():
         counts = _pool_warm(cache, executor, identity, chunk_rows, flush_rows, progress)
         counts["feature_errors"] = _feature_invalid(cache, identity)
         return counts
-    fmt = fmt or detect_format(path)
-    if smiles_col is None and fmt in ("csv", "tsv", "parquet"):
-        smiles_col = "smiles"
     buffer = _Buffer(cache, flush_rows)
     counts = {"n": 0, "computed": 0, "cached": 0, "no_identity": 0}
     writer = identity.writer()
