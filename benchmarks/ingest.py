@@ -5,7 +5,7 @@ Prints ONE JSON object on stdout; progress goes to stderr. Run from the reposito
     .venv/bin/python benchmarks/ingest.py                 # 100k rows + the 1M-row memory run
     .venv/bin/python benchmarks/ingest.py --skip-large    # quick: the 100k-row part only
 
-Input: the 10,449 Enamine molecules of ``/work/shared/data/enamine10k_scores.csv.gz`` (or
+Input: the 10,449 Enamine molecules of ``../shared/data/enamine10k_scores.csv.gz`` (or
 ``--source``), repeated with seeded random SMILES spellings and noisy scores and shuffled, so rows
 are not identical strings (molops standardises each distinct string of a chunk once). Generated
 files are cached under ``benchmarks/out/``.
@@ -49,7 +49,7 @@ RDLogger.DisableLog("rdApp.*")
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-DEFAULT_SOURCE = Path("/work/shared/data/enamine10k_scores.csv.gz")
+DEFAULT_SOURCE = HERE.parent.parent / "shared" / "data" / "enamine10k_scores.csv.gz"  # ../shared
 SEED = 20240603
 NOISE_SD = 0.3  # standard deviation of the noise added to each replicate's score
 
@@ -126,7 +126,7 @@ def read_smiles(path: Path) -> list[str]:
 # -- measurements --------------------------------------------------------------------------------
 def bare_loop(path: Path) -> dict[str, Any]:
     """Parse and canonicalise every SMILES of *path* in this process; time includes reading."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     smiles = read_smiles(path)
     failed = 0
     with _progress() as bar:
@@ -140,8 +140,9 @@ def bare_loop(path: Path) -> dict[str, Any]:
             if i % 2000 == 0:
                 bar.update(task, completed=i)
         bar.update(task, completed=len(smiles))
-    seconds = time.perf_counter() - started
-    return {"rows": len(smiles), "seconds": seconds, "rows_per_s": len(smiles) / seconds, "failed": failed}
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    rate = len(smiles) / seconds
+    return {"rows": len(smiles), "seconds": seconds, "cpu_seconds": cpu, "rows_per_s": rate, "failed": failed}
 
 
 def molops_ingest(path: Path, workers: int, label: str) -> dict[str, Any]:
@@ -156,15 +157,16 @@ def molops_ingest(path: Path, workers: int, label: str) -> dict[str, Any]:
         def progress(rows: int, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = dataset.ingest(
             path, smiles_col="smiles", target_col="score", workers=workers, progress=progress
         )
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         molecules = len(dataset.read())
     return {
         "rows": report.rows_in,
         "seconds": seconds,
+        "cpu_seconds": cpu,  # of this process only: all the work when workers == 1
         "rows_per_s": report.rows_in / seconds,
         "workers": default_workers(workers),
         "accepted": report.accepted,
@@ -175,48 +177,110 @@ def molops_ingest(path: Path, workers: int, label: str) -> dict[str, Any]:
     }
 
 
-def step_costs(path: Path, sample: int) -> dict[str, float]:
-    """Mean µs per molecule of each step of molops' standardisation, on the first *sample* rows."""
+def step_costs(path: Path, sample: int) -> dict[str, Any]:
+    """µs per molecule of each step of molops' standardisation, on the first *sample* rows.
+
+    Each molecule goes through the steps of ``Standardizer.standardize`` one after the other, as in
+    ingest, with a timer around each step (timing a step in isolation over many molecules makes it
+    look cheaper: caches stay warm). Costs are averaged over all sampled rows, so conditional steps
+    (fragment and charge handling run only for SMILES with '.', '+' or '-') weigh by how often they
+    run; ``runs`` says how often. Mirrors ``Standardizer.standardize``: keep the two in step.
+    """
     from rdkit.Chem import Descriptors
 
-    from molops.chem.standardize import Standardizer
+    from molops.chem.standardize import Rejected, Standardizer
 
     smiles = read_smiles(path)[:sample]
     std = Standardizer()
-    mols: list[Chem.Mol] = []
-    parents: list[Chem.Mol] = []
-    costs: dict[str, float] = {}
-
-    def timed(name: str, fn: Any, items: list[Any]) -> list[Any]:
-        started = time.perf_counter()
-        out = [fn(x) for x in items]
-        costs[name] = round((time.perf_counter() - started) / len(items) * 1e6, 1)
-        return out
-
-    timed("bare_parse", Chem.MolFromSmiles, smiles)
-    bare = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
-    timed("bare_canonical_smiles", Chem.MolToSmiles, bare)
-    costs["bare_total"] = round(costs["bare_parse"] + costs["bare_canonical_smiles"], 1)
-
-    mols = [m for m in timed("parse_and_sanitise", std.parse, smiles) if isinstance(m, Chem.Mol)]
-    timed("fragment_check", lambda m: len(Chem.GetMolFrags(m)) > 1, mols)
-    simple = {i for i, s in enumerate(smiles) if not any(c in s for c in ".+-")}
-    frags = [m for i, m in enumerate(mols) if i not in simple] or mols[:1]
-    timed(
-        "fragment_chooser(only multi-fragment/charged rows)",
-        lambda m: std._fragment_chooser.choose(std._metal_disconnector.Disconnect(m)),
-        frags,
+    names = (
+        "parse_and_sanitise",
+        "fragment_check",
+        "fragment_chooser",
+        "normalize",
+        "charge_check",
+        "uncharger",
+        "canonical_smiles",
+        "checks",
+        "molecular_weight",
+        "inchikey",
+        "free",
     )
-    parents = timed("normalize", std._normalizer.normalize, mols)
-    timed("charge_check", lambda m: any(a.GetFormalCharge() for a in m.GetAtoms()), parents)
-    timed("uncharger(only charged rows)", std._uncharger.uncharge, frags)
-    canon = timed("canonical_smiles", Chem.MolToSmiles, parents)
-    timed("checks", lambda pair: std.check(*pair), list(zip(parents, canon, strict=True)))
-    timed("molecular_weight", Descriptors.MolWt, parents)
-    timed("inchikey", Chem.MolToInchiKey, parents)
-    timed("standardize_total", std.standardize, smiles)
+    spent = dict.fromkeys(("bare_parse", "bare_canonical_smiles", "bare_free", *names), 0.0)
+    runs = dict.fromkeys(names, 0)
+    clock = time.perf_counter
+
+    def bare(s: str) -> None:
+        t0 = clock()
+        mol = Chem.MolFromSmiles(s)
+        t1 = clock()
+        Chem.MolToSmiles(mol)
+        t2 = clock()
+        del mol
+        t3 = clock()
+        spent["bare_parse"] += t1 - t0
+        spent["bare_canonical_smiles"] += t2 - t1
+        spent["bare_free"] += t3 - t2
+
+    def step(name: str, started: float) -> float:
+        now = clock()
+        spent[name] += now - started
+        runs[name] += 1
+        return now
+
+    def molops(s: str) -> None:
+        t = clock()
+        mol = std.parse(s)
+        t = step("parse_and_sanitise", t)
+        if isinstance(mol, Rejected):
+            return
+        simple = not any(c in s for c in ".+-")
+        if not simple:
+            several = len(Chem.GetMolFrags(mol)) > 1
+            t = step("fragment_check", t)
+            if several:
+                mol = std._fragment_chooser.choose(std._metal_disconnector.Disconnect(mol))
+                t = step("fragment_chooser", t)
+        parent = std._normalizer.normalize(mol)
+        t = step("normalize", t)
+        if not simple:
+            charged = any(atom.GetFormalCharge() for atom in parent.GetAtoms())
+            t = step("charge_check", t)
+            if charged:
+                parent = std._uncharger.uncharge(parent)
+                t = step("uncharger", t)
+        canonical = Chem.MolToSmiles(parent)
+        t = step("canonical_smiles", t)
+        std.check(parent, canonical)
+        t = step("checks", t)
+        Descriptors.MolWt(parent)
+        t = step("molecular_weight", t)
+        Chem.MolToInchiKey(parent)
+        t = step("inchikey", t)
+        del mol, parent
+        step("free", t)
+
+    for fn in (bare, molops):  # warm-up
+        for s in smiles[:200]:
+            fn(s)
+    spent = dict.fromkeys(spent, 0.0)
+    runs = dict.fromkeys(names, 0)
+    for fn in (bare, molops):  # one loop each, as in the real runs (interleaving slows both)
+        for s in smiles:
+            fn(s)
+    started = clock()
+    for s in smiles:
+        std.standardize(s)
+    whole = clock() - started
+
+    def us(seconds: float) -> float:
+        return round(seconds / len(smiles) * 1e6, 1)
+
+    costs: dict[str, Any] = {name: us(value) for name, value in spent.items()}
+    costs["bare_total"] = us(spent["bare_parse"] + spent["bare_canonical_smiles"] + spent["bare_free"])
+    costs["molops_sum_of_steps"] = us(sum(spent[name] for name in names))
+    costs["standardize_total"] = us(whole)
     costs["sample_rows"] = len(smiles)
-    costs["rows_needing_fragment_or_charge_steps"] = len(smiles) - len(simple)
+    costs["runs"] = runs
     return costs
 
 
@@ -230,7 +294,7 @@ class RssSampler(threading.Thread):
         self.peak = 0
         self.peak_main = 0
         self.peak_processes = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def sample(self) -> None:
         try:
@@ -247,12 +311,12 @@ class RssSampler(threading.Thread):
             self.peak, self.peak_processes = total, 1 + len(children)
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.sample()
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 
@@ -343,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
+    load_start = os.getloadavg()[0]
     path = make_csv(args.rows, args.source)
     large_path = None if args.skip_large else make_csv(args.rows_large, args.source)
 
@@ -363,10 +428,11 @@ def main(argv: list[str] | None = None) -> int:
     peak = large["peak_rss_mb"] if large else None
     result = {
         "benchmark": "ingest",
-        "machine": machine(),
+        "machine": {**machine(), "load_avg_1m": {"start": load_start, "end": os.getloadavg()[0]}},
         "rows": bare["rows"],
         "input": str(path.relative_to(HERE.parent)),
         "bare_loop_rows_per_s": _r(bare["rows_per_s"]),
+        "bare_loop_parse_failures": bare["failed"],
         "molops_1_worker_rows_per_s": _r(one["rows_per_s"]),
         "molops_all_cores_rows_per_s": _r(allc["rows_per_s"]),
         "workers_all_cores": allc["workers"],
@@ -384,6 +450,13 @@ def main(argv: list[str] | None = None) -> int:
             "molops_all_cores": _r(allc["seconds"], 2),
             "large": _r(large["seconds"], 2) if large else None,
         },
+        # CPU time of the benchmark process: for the bare loop and the 1-worker ingest this is all
+        # their work, so this ratio is not disturbed by other load on the machine.
+        "cpu_seconds": {
+            "bare_loop": _r(bare["cpu_seconds"], 2),
+            "molops_1_worker": _r(one["cpu_seconds"], 2),
+        },
+        "ratio_1_worker_cpu_time": _r(bare["cpu_seconds"] / one["cpu_seconds"], 3),
         "ingest_reports": {
             name: {k: r[k] for k in ("accepted", "quarantined", "merged_duplicates", "molecules", "reasons")}
             for name, r in (("1_worker", one), ("all_cores", allc), ("large", large))

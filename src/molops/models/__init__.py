@@ -1,0 +1,20 @@
+"""Models: surrogates with uncertainty, their registry, target transforms, and evaluation."""
+
+from molops.models import zoo  # noqa: F401  (registers the model zoo)
+from molops.models.base import MODELS, InvalidModelError, Surrogate, get_model
+from molops.models.metrics import MetricsError, evaluate
+from molops.models.splits import Split, SplitError, make_split
+from molops.models.transforms import TargetTransform
+
+__all__ = [
+    "MODELS",
+    "InvalidModelError",
+    "MetricsError",
+    "Split",
+    "SplitError",
+    "Surrogate",
+    "TargetTransform",
+    "evaluate",
+    "get_model",
+    "make_split",
+]
