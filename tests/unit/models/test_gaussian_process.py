@@ -122,3 +122,10 @@ def test_fixed_noise_is_kept():
     data = split()
     model = get_model("gp", noise=0.05).fit(data.X_train[:100], data.y_train[:100])
     assert model.noise == pytest.approx(0.05)
+
+
+def test_negative_query_features_on_a_model_fitted_without_scaling():
+    X = features("morgan:counts=true")[:50]
+    model = get_model("gp").fit(X, np.arange(50.0))
+    with pytest.raises(InvalidModelError, match="nonnegative features"):
+        model.predict(-np.ones((1, X.shape[1]), dtype=np.float32))

@@ -237,3 +237,11 @@ def test_search_space_gives_valid_params(name, mode):
     model = get_model(name, **params)
     for key, value in params.items():
         assert getattr(model.params, key) == value
+
+
+def test_forest_max_features_accepts_fractions_and_names_only():
+    assert get_model("rf", max_features="sqrt").params.max_features == "sqrt"
+    assert get_model("rf", max_features=1).params.max_features == 1.0
+    for bad in (1.5, 0.0, "all"):
+        with pytest.raises(InvalidModelError, match="'max_features'"):
+            get_model("rf", max_features=bad)

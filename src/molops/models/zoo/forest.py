@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -19,22 +19,26 @@ class ForestParams(ModelParams):
     max_depth: int | None = Field(None, ge=1, description="maximum tree depth (None: unlimited)")
     min_samples_leaf: int = Field(1, ge=1, description="fewest training molecules in a leaf")
     # A fraction of the features rather than sklearn's "sqrt": a 2048-bit fingerprint has only ~50
-    # bits set per molecule, so most of the √2048 ≈ 45 bits drawn at a split are constant inside
-    # the node and the trees split on weak bits. A third of the features (Breiman's p/3 for
-    # regression) gave R² 0.62–0.79 on three FreeSolv splits (Morgan bits and counts) where "sqrt"
-    # gave 0.60–0.73 and "log2" 0.54–0.69; it also suits ~200 dense descriptors.
-    max_features: float | Literal["sqrt", "log2"] = Field(
+    # bits set per molecule, so most of the √2048 ≈ 45 features drawn at a split are weak, rare bits.
+    # Breiman's p/3 for regression was best in every case we measured (mean held-out R² over 5
+    # random 80/20 splits, 200 trees; sqrt / 0.1 / 0.33): FreeSolv Morgan bits 0.69/0.72/0.72,
+    # counts 0.70/0.74/0.75, RDKit 2D 0.90/0.90/0.91; solubility bits 0.68/0.68/0.69, counts
+    # 0.77/0.79/0.81, RDKit 2D 0.90/0.91/0.92. Its cost: fitting is ~4× slower than 0.1 and ~16×
+    # slower than sqrt (20k molecules × 2048 bits); prediction cost does not change.
+    max_features: float | str = Field(
         0.33, description="features tried per split: a fraction in (0, 1], 'sqrt' or 'log2'"
     )
     n_jobs: int = Field(-1, description="parallel jobs for fitting and prediction (-1: all cores)")
     seed: int = Field(0, description="random seed (bootstrap samples and feature draws)")
 
-    @field_validator("max_features")
+    @field_validator("max_features", mode="before")
     @classmethod
-    def _fraction(cls, value: float | str) -> float | str:
-        if isinstance(value, float) and not 0.0 < value <= 1.0:
-            raise ValueError(f"a fraction must be in (0, 1]; got {value}")
-        return value
+    def _fraction_or_name(cls, value: Any) -> float | str:
+        if value in ("sqrt", "log2"):
+            return str(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0.0 < value <= 1.0:
+            return float(value)
+        raise ValueError(f"expected a fraction in (0, 1], 'sqrt' or 'log2'; got {value!r}")
 
 
 @MODELS.register("rf")
