@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from molops.errors import MolopsError
 
 T = TypeVar("T")
+P = TypeVar("P", bound=BaseModel)
+
+
+def build_params(params_cls: type[P], kind: str, name: str, values: dict[str, Any],
+                 error: type[MolopsError] = MolopsError) -> P:
+    """Validate a registered object's parameters; the error names the parameter and the choices."""
+    try:
+        return params_cls(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(params)"
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(params_cls.model_fields) or "none"
+            msg = f"{kind} {name!r} has no parameter {key!r}; its parameters are: {allowed}"
+        else:
+            msg = f"{kind} {name!r}: invalid value for {key!r}: {err['msg']}"
+        raise error(msg) from None
 
 
 class Registry(Generic[T]):

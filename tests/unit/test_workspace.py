@@ -147,8 +147,8 @@ def test_find_does_not_fall_back_when_the_env_path_is_wrong(three, tmp_path, mon
 def test_find_with_no_workspace_anywhere(tmp_path):
     start = tmp_path / "empty"
     start.mkdir()
-    if any((p / CONFIG_FILE).is_file() for p in start.resolve().parents):
-        pytest.skip("a molops.toml exists above the temporary directory")
+    above = [p for p in start.resolve().parents if (p / CONFIG_FILE).is_file()]
+    assert not above, f"precondition: no {CONFIG_FILE} above the temporary directory, found {above}"
     with pytest.raises(WorkspaceNotFoundError) as info:
         Workspace.find(None, cwd=start)
     message = str(info.value)

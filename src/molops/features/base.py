@@ -17,11 +17,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import rdkit
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from rdkit import Chem, RDLogger
 
 from molops.errors import MolopsError
-from molops.registry import Registry
+from molops.registry import Registry, build_params
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -76,17 +76,7 @@ class Featurizer(ABC):
     kind: ClassVar[FeatureKind]
 
     def __init__(self, **params: Any) -> None:
-        try:
-            self.params = self.Params(**params)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "(params)"
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(self.Params.model_fields) or "none"
-                msg = f"featurizer {self.name!r} has no parameter {key!r}; its parameters are: {allowed}"
-            else:
-                msg = f"featurizer {self.name!r}: invalid value for {key!r}: {err['msg']}"
-            raise InvalidSpecError(msg) from None
+        self.params = build_params(self.Params, "featurizer", self.name, params, InvalidSpecError)
 
     # -- identity ------------------------------------------------------------------------------
     @property

@@ -68,30 +68,27 @@ class Morgan(_Generated):
     name = "morgan"
     Params = MorganParams
 
+    def _atom_invariants(self) -> Any:
+        return None  # RDKit's default: ECFP connectivity invariants
+
     def _make_generator(self) -> Any:
         p = self.params
         return fpgen.GetMorganGenerator(
-            radius=p.radius,
+            radius=p.radius,  # type: ignore[attr-defined]
             fpSize=p.length,  # type: ignore[attr-defined]
-            includeChirality=p.chirality,
-        )  # type: ignore[attr-defined]
+            includeChirality=p.chirality,  # type: ignore[attr-defined]
+            atomInvariantsGenerator=self._atom_invariants(),
+        )
 
 
 @FEATURIZERS.register("fcfp")
-class FeatureMorgan(_Generated):
+class FeatureMorgan(Morgan):
     """Functional-class Morgan fingerprint (FCFP): atoms typed by pharmacophoric role."""
 
     name = "fcfp"
-    Params = MorganParams
 
-    def _make_generator(self) -> Any:
-        p = self.params
-        return fpgen.GetMorganGenerator(
-            radius=p.radius,
-            fpSize=p.length,  # type: ignore[attr-defined]
-            includeChirality=p.chirality,  # type: ignore[attr-defined]
-            atomInvariantsGenerator=fpgen.GetMorganFeatureAtomInvGen(),
-        )
+    def _atom_invariants(self) -> Any:
+        return fpgen.GetMorganFeatureAtomInvGen()
 
 
 class AtomPairParams(HashedParams):

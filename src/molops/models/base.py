@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from molops.errors import MolopsError
-from molops.registry import Registry
+from molops.registry import Registry, build_params
 
 Capability = Literal["mean", "std", "samples"]
 
@@ -43,17 +43,7 @@ class Surrogate(ABC):
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
 
     def __init__(self, **params: Any) -> None:
-        try:
-            self.params = self.Params(**params)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "(params)"
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(self.Params.model_fields) or "none"
-                msg = f"model {self.name!r} has no parameter {key!r}; its parameters are: {allowed}"
-            else:
-                msg = f"model {self.name!r}: invalid value for {key!r}: {err['msg']}"
-            raise InvalidModelError(msg) from None
+        self.params = build_params(self.Params, "model", self.name, params, InvalidModelError)
         self.fitted = False
 
     # -- the interface -------------------------------------------------------------------------
