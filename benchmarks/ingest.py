@@ -213,7 +213,8 @@ def step_costs(path: Path, sample: int) -> dict[str, Any]:
         t0 = clock()
         mol = Chem.MolFromSmiles(s)
         t1 = clock()
-        Chem.MolToSmiles(mol)
+        if mol is not None:
+            Chem.MolToSmiles(mol)
         t2 = clock()
         del mol
         t3 = clock()
