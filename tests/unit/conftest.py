@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from molops import Workspace
-
-
-@pytest.fixture(autouse=True)
-def _clean_molops_env(monkeypatch):
-    """No test sees MOLOPS_* settings from the environment it happens to run in."""
-    for name in list(os.environ):
-        if name.startswith("MOLOPS_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture
