@@ -11,14 +11,14 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,gnn]"
 	touch $(STAMP)
 
 ## Create .venv, install molops and run the built-in demo (offline, a minute or two).
 demo: $(STAMP)
 	$(BIN)/molops demo
 
-## Create .venv, install molops with test extras and run the whole suite plus ruff.
+## Create .venv, install molops with test and gnn extras and run the whole suite plus ruff.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

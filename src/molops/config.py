@@ -65,11 +65,32 @@ class IngestSection(_Section):
     lock_timeout_s: float = Field(600.0, ge=0)
 
 
+class TrackingSection(_Section):
+    """Where runs and registered models are kept (MLflow)."""
+
+    #: An MLflow tracking URI; empty: a SQLite database in the workspace (``mlflow.db``).
+    uri: str = ""
+    #: Where run artifacts go; empty: ``mlartifacts/`` in the workspace (any fsspec/MLflow URI).
+    artifacts: str = ""
+    #: Stored with every promotion; empty: the login name of the user running the command.
+    user: str = ""
+
+
+class ModelsSection(_Section):
+    """Applicability domain of served and batch predictions."""
+
+    #: A molecule is in the domain when its nearest training neighbour (Tanimoto, Morgan r=2 bits)
+    #: is at least as similar as this quantile of the training set's own nearest-neighbour similarities.
+    domain_quantile: float = Field(0.05, ge=0, le=1)
+
+
 class MolopsConfig(_Section):
     """The whole of ``molops.toml``."""
 
     workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
     ingest: IngestSection = Field(default_factory=IngestSection)
+    tracking: TrackingSection = Field(default_factory=TrackingSection)
+    models: ModelsSection = Field(default_factory=ModelsSection)
 
 
 def _describe(exc: ValidationError, source: str) -> str:
@@ -157,4 +178,18 @@ lock_timeout_s = 600.0
 # Accepted value range per target column; values outside are quarantined ("out_of_range").
 [ingest.ranges]
 # SOL = { min = -15.0, max = 5.0 }
+
+[tracking]
+# MLflow tracking URI for runs and the model registry, e.g. "http://mlflow:5000" or
+# "postgresql://user@host/mlflow". Empty: a SQLite database in this workspace (mlflow.db).
+uri = ""
+# Where run artifacts (model bundles, plots) are stored. Empty: mlartifacts/ in this workspace.
+artifacts = ""
+# Recorded with every promotion; empty: the login name of whoever runs the command.
+user = ""
+
+[models]
+# A molecule is in a model's applicability domain when its most similar training molecule is at
+# least as similar as this quantile of the training molecules' own nearest-neighbour similarities.
+domain_quantile = 0.05
 """

@@ -21,6 +21,9 @@ from molops.errors import MolopsError
 from molops.registry import Registry, build_params
 
 Capability = Literal["mean", "std", "samples"]
+#: What a model's ``fit``/``predict`` take as X: a feature matrix from the cache, or SMILES (graph models
+#: featurize inside, e.g. chemprop's D-MPNN), given as a 1-D array of standardised parent SMILES.
+Inputs = Literal["features", "smiles"]
 
 
 class ModelParams(BaseModel):
@@ -41,6 +44,7 @@ class Surrogate(ABC):
     name: ClassVar[str]
     Params: ClassVar[type[ModelParams]] = ModelParams
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
+    inputs: ClassVar[Inputs] = "features"
 
     def __init__(self, **params: Any) -> None:
         self.params = build_params(self.Params, "model", self.name, params, InvalidModelError)
@@ -99,7 +103,8 @@ class Surrogate(ABC):
         return model
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.params.model_dump(), "provides": sorted(self.provides)}
+        return {"name": self.name, "params": self.params.model_dump(), "provides": sorted(self.provides),
+                "inputs": self.inputs}
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())

@@ -1,0 +1,185 @@
+"""``molops train`` and ``molops predict``: tracked training into the registry, batch prediction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from molops.cli._output import (
+    JsonOption,
+    WorkspaceOption,
+    byte_progress,
+    emit_json,
+    err,
+    fmt_float,
+    open_workspace,
+    out,
+    table,
+)
+from molops.data.sources import FORMATS
+from molops.errors import MolopsError
+from molops.models.base import MODELS
+from molops.models.splits import SPLIT_KINDS
+from molops.models.transforms import TargetTransform
+
+#: Metrics shown in the human summary of a training.
+SHOWN = ("rmse", "mae", "r2", "spearman", "spearman_abs_error_std", "nll", "miscalibration_area")
+
+
+def _params(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MolopsError(
+            f"--params {text!r} is not valid JSON ({exc.msg}); expected e.g. '{{\"n_estimators\": 500}}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise MolopsError(f"--params must be a JSON object of model parameters; got {text!r}")
+    return value
+
+
+def train(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset to train on.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help=f"auto (explore the zoo) or one of: {', '.join(MODELS)}.")
+    ] = "auto",
+    featurizer: Annotated[
+        str | None,
+        typer.Option(
+            "--featurizer", "-f", help="Featurizer SPEC (default: morgan:counts=true; 'graph' for dmpnn)."
+        ),
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", help="Dataset version (default: latest).")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Target column (default: the dataset's only target).")
+    ] = None,
+    params: Annotated[str | None, typer.Option(help="Model parameters as a JSON object.")] = None,
+    tune: Annotated[bool, typer.Option("--tune", help="Tune hyperparameters with Optuna first.")] = False,
+    trials: Annotated[int, typer.Option(help="Optuna trials per tuned model.")] = 30,
+    tune_fraction: Annotated[float, typer.Option(help="Fraction of the training part to tune on.")] = 0.2,
+    tune_timeout: Annotated[float | None, typer.Option(help="Stop tuning after this many seconds.")] = None,
+    split: Annotated[
+        str, typer.Option(help=f"How to hold out the test set: {', '.join(SPLIT_KINDS)}.")
+    ] = "random",
+    seed: Annotated[int, typer.Option(help="Seed of the split, subsample, tuning and model.")] = 0,
+    transform: Annotated[
+        str, typer.Option(help="Target transform: standardize, log, log-standardize, none.")
+    ] = "standardize",
+    name: Annotated[str | None, typer.Option(help="Registered model name (default: DATASET-TARGET).")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a model on a dataset version, track the run in MLflow and register a new model version."""
+    from molops.tracking.training import TrainRequest
+    from molops.tracking.training import train as run_training
+
+    if split not in SPLIT_KINDS:
+        raise MolopsError(f"--split {split!r} is not supported; expected one of: {', '.join(SPLIT_KINDS)}")
+    kinds = TargetTransform.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
+    if transform not in kinds:
+        raise MolopsError(f"--transform {transform!r} is not supported; expected one of: {', '.join(kinds)}")
+    ws = open_workspace(ctx, workspace)
+    request = TrainRequest(
+        dataset=dataset,
+        version=version,
+        target=target,
+        model=model,
+        featurizer=featurizer,
+        params=_params(params),
+        tune=tune,
+        trials=trials,
+        tune_fraction=tune_fraction,
+        tune_timeout=tune_timeout,
+        split=split,
+        seed=seed,
+        transform=transform,
+        name=name,
+    )
+    with err.status("training", spinner="dots") as status:
+        result = run_training(ws, request, log=lambda msg: (status.update(msg), err.print(f"  {msg}")))
+    if as_json:
+        emit_json(result.model_dump())
+        return
+    out.print(
+        f"[bold]{result.model_name}[/] version {result.model_version} ({result.alias}): {result.model} on "
+        f"{result.featurizer}, {result.dataset} v{result.dataset_version}, {result.n_train} train / "
+        f"{result.n_test} test, {result.seconds:.1f} s"
+    )
+    if result.comparison:
+        out.print(
+            table(
+                "Model exploring (CV RMSE on the subsample)",
+                ["model", "featurizer", "cv rmse", "± std", "s"],
+                [
+                    [
+                        r["model"],
+                        r["featurizer"],
+                        fmt_float(r["cv_rmse"]),
+                        fmt_float(r["cv_rmse_std"]),
+                        fmt_float(r["seconds"], 2),
+                    ]
+                    for r in result.comparison
+                ],
+            )
+        )
+    out.print(
+        table("Held-out test", ["metric", "value"], [[k, fmt_float(result.metrics.get(k))] for k in SHOWN])
+    )
+    out.print(f"run {result.run_id}; model {result.model_uri}")
+
+
+def predict(
+    ctx: typer.Context,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="NAME, NAME@ALIAS or NAME:VERSION (default alias: champion).")
+    ],
+    input_file: Annotated[
+        Path, typer.Argument(metavar="IN", help="Molecules: CSV/TSV/Parquet/SDF/SMI, optionally .gz.")
+    ],
+    output_file: Annotated[Path, typer.Argument(metavar="OUT", help="Predictions: .csv or .parquet.")],
+    smiles_col: Annotated[str | None, typer.Option(help="SMILES column (default: smiles).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help=f"Input format: {', '.join(FORMATS)}.")] = None,
+    no_domain: Annotated[
+        bool, typer.Option("--no-domain", help="Skip the applicability-domain similarity.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Predict mean and std for every molecule of a file; bad rows get an error column, not a crash."""
+    from molops.tracking.predict import predict_file
+    from molops.tracking.registry import ModelRegistry
+    from molops.tracking.store import Tracking
+
+    if fmt is not None and fmt not in FORMATS:
+        raise MolopsError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
+    ws = open_workspace(ctx, workspace)
+    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
+    bundle, mv = registry.load(model)
+    with byte_progress(f"predict {mv.name} v{mv.version}") as progress:
+        summary = predict_file(
+            bundle,
+            input_file,
+            output_file,
+            smiles_col=smiles_col,
+            fmt=fmt,  # type: ignore[arg-type]
+            model_name=mv.name,
+            model_version=int(mv.version),
+            applicability=not no_domain,
+            progress=progress,
+        )
+    summary |= {"model_name": mv.name, "model_version": int(mv.version)}
+    if as_json:
+        emit_json(summary)
+    else:
+        out.print(
+            f"{summary['n']} molecules → {output_file} ({summary['errors']} with errors) with "
+            f"{mv.name} v{mv.version} in {summary['seconds']:.1f} s"
+        )

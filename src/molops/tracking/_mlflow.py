@@ -1,0 +1,72 @@
+"""MLflow, imported once and quietly, and pointed at the workspace's tracking store.
+
+MLflow is a heavy import (1–2 s) that warns at import time and logs at INFO to stderr, so it is
+imported here, lazily, with its import-time warnings silenced and its loggers turned down; the
+CLI's fast commands never pay for it. Every other module asks this one for ``mlflow`` and a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from molops.errors import MolopsError
+
+#: The database file of the default tracking store, and the default artifact folder.
+DB_FILE = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+
+
+class TrackingError(MolopsError):
+    """The tracking store or model registry cannot be reached or does not hold what was asked."""
+
+    exit_code = 2
+
+
+@cache
+def mlflow() -> ModuleType:
+    """The ``mlflow`` module, imported quietly (once per process)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    with warnings.catch_warnings():
+        # MLflow warns at import about type hints of its own GenAI classes, and SQLAlchemy about
+        # loader options MLflow uses; neither concerns molops models.
+        warnings.simplefilter("ignore")
+        import mlflow as module
+        import mlflow.pyfunc
+        from mlflow.store.tracking import sqlalchemy_store  # noqa: F401
+    for name in ("mlflow", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return module
+
+
+class Quiet:
+    """``with Quiet(): ...`` around MLflow calls: their internal warnings are not raised.
+
+    MLflow emits warnings from inside its calls (SQLAlchemy deprecations, pydantic notices) that a
+    user cannot act on; molops's own code never runs inside this context.
+    """
+
+    def __enter__(self) -> None:
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def local_uri(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def client(tracking_uri: str) -> Any:
+    """An ``MlflowClient`` for *tracking_uri* (whose registry is the same store)."""
+    mod = mlflow()
+    with Quiet():
+        return mod.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

@@ -1,0 +1,209 @@
+"""The model bundle: everything needed to turn a SMILES into a prediction, in one folder.
+
+A bundle holds the standardiser settings, the featurizer spec (and hash), the fitted surrogate,
+the target transform and the training reference (for the applicability domain and drift). It is
+the payload of the MLflow pyfunc model (:mod:`molops.tracking.pyfunc_model`), and serving, batch
+prediction and campaigns load it directly, so every path predicts exactly the same way.
+
+Layout of a bundle folder::
+
+    bundle.json        what the model is: featurizer, target, transform, lineage summary
+    surrogate/         the fitted model (Surrogate.save)
+    reference.npz      the training reference (TrainingReference.save)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from molops._types import StrPath
+from molops._version import __version__
+from molops.chem.standardize import Rejected, StandardizerSettings, StructureFormat
+from molops.data.validation import standardizer
+from molops.errors import MolopsError
+from molops.features.base import get_featurizer
+from molops.models.base import Surrogate
+from molops.models.reference import TrainingReference, fingerprints
+from molops.models.transforms import TargetTransform
+
+BUNDLE_FORMAT = 1
+#: Molecules per surrogate call when predicting a large batch (bounds memory).
+PREDICT_CHUNK = 4096
+#: Columns of every prediction table, in order.
+PREDICTION_COLUMNS = (
+    "smiles",
+    "canonical_smiles",
+    "inchikey",
+    "mean",
+    "std",
+    "similarity",
+    "in_domain",
+    "error",
+)
+
+
+class BundleError(MolopsError):
+    """A bundle folder is missing, incomplete or written by an incompatible molops."""
+
+    exit_code = 2
+
+
+class BundleInfo(BaseModel):
+    """``bundle.json``: what the bundled model is and what it was trained on."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: int = BUNDLE_FORMAT
+    model: str
+    params: dict[str, Any]
+    inputs: str = "features"
+    featurizer: str
+    featurizer_hash: str
+    target: str
+    transform: TargetTransform
+    standardizer: dict[str, Any]
+    dataset: str | None = None
+    dataset_version: int | None = None
+    n_train: int
+    molops_version: str = __version__
+
+
+def settings_to_dict(settings: StandardizerSettings) -> dict[str, Any]:
+    data = asdict(settings)
+    data["allowed_elements"] = sorted(settings.allowed_elements)
+    return data
+
+
+def settings_from_dict(data: dict[str, Any]) -> StandardizerSettings:
+    return StandardizerSettings(**{**data, "allowed_elements": frozenset(data["allowed_elements"])})
+
+
+class ModelBundle:
+    """A fitted surrogate with its featurizer, standardiser, target transform and training reference."""
+
+    def __init__(self, surrogate: Surrogate, info: BundleInfo, reference: TrainingReference) -> None:
+        self.surrogate = surrogate
+        self.info = info
+        self.reference = reference
+        self._featurizer = None if info.inputs == "smiles" else get_featurizer(info.featurizer)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: StrPath) -> Path:
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.surrogate.save(folder / "surrogate")
+        self.reference.save(folder / "reference.npz")
+        (folder / "bundle.json").write_text(self.info.model_dump_json(indent=1), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, path: StrPath) -> ModelBundle:
+        folder = Path(path)
+        try:
+            info = BundleInfo.model_validate_json((folder / "bundle.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BundleError(f"{folder}: not a molops model bundle (no bundle.json)") from None
+        if info.format > BUNDLE_FORMAT:
+            raise BundleError(
+                f"{folder}: bundle format {info.format} is newer than this molops "
+                f"({__version__}) reads; upgrade molops"
+            )
+        featurizer_hash = get_featurizer(info.featurizer).hash if info.inputs == "features" else None
+        if featurizer_hash is not None and featurizer_hash != info.featurizer_hash:
+            raise BundleError(
+                f"{folder}: the model was trained on featurizer {info.featurizer} with hash "
+                f"{info.featurizer_hash}, but this installation computes hash {featurizer_hash} "
+                "(a library version that changes the features); retrain the model"
+            )
+        return cls(
+            Surrogate.load(folder / "surrogate"), info, TrainingReference.load(folder / "reference.npz")
+        )
+
+    # -- predicting ----------------------------------------------------------------------------
+    def predict_matrix(self, X: np.ndarray | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) in the user's units for features from the cache (or parent SMILES)."""
+        mean, std = self.surrogate.predict(X)
+        return self.info.transform.inverse(mean, std)
+
+    def standardize(
+        self,
+        smiles: Sequence[Any],
+        fmt: StructureFormat = "smiles",
+    ) -> tuple[list[str | None], list[str | None], list[str | None]]:
+        """(parent SMILES, InChIKey, error) per input, with the settings the training data had."""
+        std = standardizer(settings_from_dict(self.info.standardizer))
+        parents: list[str | None] = []
+        keys: list[str | None] = []
+        errors: list[str | None] = []
+        for text in smiles:
+            if text is None or (isinstance(text, float) and np.isnan(text)) or not str(text).strip():
+                result: Any = Rejected("empty_structure", "the SMILES is empty")
+            else:
+                result = std.standardize(str(text).strip() if fmt == "smiles" else str(text), fmt)
+            if isinstance(result, Rejected):
+                parents.append(None)
+                keys.append(None)
+                errors.append(f"{result.reason}: {result.detail}")
+            else:
+                parents.append(result.smiles)
+                keys.append(result.inchikey)
+                errors.append(None)
+        return parents, keys, errors
+
+    def predict(
+        self, smiles: Sequence[Any], *, applicability: bool = True, fmt: StructureFormat = "smiles"
+    ) -> pd.DataFrame:
+        """One row per input, in order (:data:`PREDICTION_COLUMNS`); a bad input gets an ``error``.
+
+        *fmt* ``molblock`` takes MDL mol blocks (an SDF's records) instead of SMILES.
+        """
+        smiles = list(smiles)
+        parents, keys, errors = self.standardize(smiles, fmt)
+        mean = np.full(len(smiles), np.nan)
+        std = np.full(len(smiles), np.nan)
+        ok = [i for i, e in enumerate(errors) if e is None]
+        if ok and self._featurizer is not None:
+            matrix = self._featurizer.transform([parents[i] for i in ok])  # type: ignore[misc]
+            for pos, reason in matrix.errors.items():
+                errors[ok[pos]] = f"featurization_failed: {reason}"
+            good = [i for pos, i in enumerate(ok) if pos not in matrix.errors]
+            values = matrix.values[matrix.valid]
+        else:
+            good, values = ok, np.asarray([parents[i] for i in ok], dtype=object)
+        for start in range(0, len(good), PREDICT_CHUNK):
+            rows = good[start : start + PREDICT_CHUNK]
+            m, s = self.predict_matrix(values[start : start + PREDICT_CHUNK])
+            mean[rows], std[rows] = m, s
+        similarity = np.full(len(smiles), np.nan)
+        if applicability and good:
+            fps, _ = fingerprints([parents[i] for i in good])  # type: ignore[misc]
+            similarity[good] = self.reference.similarity(fps)
+        in_domain = [None if np.isnan(v) else bool(v >= self.reference.domain_threshold) for v in similarity]
+        return pd.DataFrame(
+            {
+                "smiles": [None if s is None or fmt != "smiles" else str(s) for s in smiles],
+                "canonical_smiles": parents,
+                "inchikey": keys,
+                "mean": mean,
+                "std": std,
+                "similarity": similarity,
+                "in_domain": pd.array(in_domain, dtype="boolean"),
+                "error": errors,
+            },
+            columns=list(PREDICTION_COLUMNS),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **json.loads(self.info.model_dump_json()),
+            "n_reference": len(self.reference),
+            "domain_threshold": self.reference.domain_threshold,
+        }

@@ -1,0 +1,288 @@
+"""Registered models, their versions and aliases (MLflow's model registry), with an audit trail.
+
+One registered model per (dataset, target) by default. The first version becomes ``champion``;
+later versions become ``challenger`` until promoted. Every alias move (promotion or rollback) is
+recorded with who, when and why: on the model version (``molops.promoted.<alias>``) and in the
+registered model's history (``molops.alias_history``, a JSON list), which is what ``rollback``
+walks back through.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from molops.tracking._mlflow import Quiet, TrackingError, client, mlflow
+from molops.tracking.bundle import ModelBundle
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+HISTORY_TAG = "molops.alias_history"
+_REF = re.compile(r"^(?P<name>[^@:]+?)(?:@(?P<alias>[A-Za-z0-9_-]+)|:(?P<version>\d+))?$")
+
+
+class ModelRef(BaseModel):
+    """``NAME``, ``NAME@alias`` or ``NAME:version`` (a bare name means ``NAME@champion``)."""
+
+    name: str
+    alias: str | None = None
+    version: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        match = _REF.fullmatch(text.strip())
+        if not match:
+            raise TrackingError(
+                f"model reference {text!r} is not valid; expected NAME, NAME@ALIAS or NAME:VERSION"
+            )
+        version = match["version"]
+        alias = match["alias"] or (None if version else CHAMPION)
+        return cls(name=match["name"], alias=alias, version=int(version) if version else None)
+
+    def __str__(self) -> str:
+        return self.name + (f"@{self.alias}" if self.alias else f":{self.version}")
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}@{self.alias}" if self.alias else f"models:/{self.name}/{self.version}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ModelRegistry:
+    """The workspace's registered models (any MLflow tracking URI)."""
+
+    def __init__(self, tracking_uri: str, user: str = "") -> None:
+        self.tracking_uri = tracking_uri
+        self.user = user or _login()
+        self.client = client(tracking_uri)
+
+    # -- reading -------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        with Quiet():
+            return sorted(m.name for m in self.client.search_registered_models())
+
+    def _model(self, name: str) -> Any:
+        with Quiet():
+            try:
+                return self.client.get_registered_model(name)
+            except mlflow().exceptions.MlflowException:
+                known = ", ".join(self.names()) or "none yet; train one with `molops train`"
+                raise TrackingError(f"no registered model {name!r}; registered models: {known}") from None
+
+    def _versions(self, name: str) -> list[Any]:
+        with Quiet():
+            found = self.client.search_model_versions(f"name='{name}'")
+        return sorted(found, key=lambda mv: int(mv.version))
+
+    def resolve(self, ref: ModelRef | str) -> Any:
+        """The MLflow model version a reference points to."""
+        ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
+        model = self._model(ref.name)
+        with Quiet():
+            try:
+                if ref.alias:
+                    return self.client.get_model_version_by_alias(ref.name, ref.alias)
+                return self.client.get_model_version(ref.name, str(ref.version))
+            except mlflow().exceptions.MlflowException:
+                aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(model.aliases.items())) or "none"
+                versions = ", ".join(mv.version for mv in self._versions(ref.name))
+                wanted = f"alias {ref.alias}" if ref.alias else f"version {ref.version}"
+                raise TrackingError(
+                    f"model {ref.name!r} has no {wanted}; versions: {versions}; aliases: {aliases}"
+                ) from None
+
+    def _run(self, run_id: str) -> Any:
+        with Quiet():
+            return self.client.get_run(run_id)
+
+    def version_info(self, mv: Any, aliases: dict[str, int] | None = None) -> dict[str, Any]:
+        run = self._run(mv.run_id) if mv.run_id else None
+        held = sorted(a for a, v in (aliases or {}).items() if v == int(mv.version))
+        return {
+            "version": int(mv.version),
+            "aliases": held,
+            "run_id": mv.run_id,
+            "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(
+                timespec="seconds"
+            ),
+            "model": mv.tags.get("molops.model"),
+            "featurizer": mv.tags.get("molops.featurizer"),
+            "dataset": mv.tags.get("molops.dataset"),
+            "dataset_version": _int(mv.tags.get("molops.dataset_version")),
+            "metrics": dict(sorted(run.data.metrics.items())) if run else {},
+            "model_uri": f"models:/{mv.name}/{mv.version}",
+            "promotions": {
+                k.removeprefix("molops.promoted."): json.loads(v)
+                for k, v in mv.tags.items()
+                if k.startswith("molops.promoted.")
+            },
+        }
+
+    def list(self) -> list[dict[str, Any]]:
+        rows = []
+        for name in self.names():
+            model = self._model(name)
+            versions = self._versions(name)
+            rows.append(
+                {
+                    "name": name,
+                    "versions": len(versions),
+                    "latest_version": int(versions[-1].version) if versions else None,
+                    "aliases": {a: int(v) for a, v in sorted(model.aliases.items())},
+                    "target": model.tags.get("molops.target"),
+                    "updated": datetime.fromtimestamp(model.last_updated_timestamp / 1000, UTC).isoformat(
+                        timespec="seconds"
+                    ),
+                }
+            )
+        return rows
+
+    def show(self, name: str) -> dict[str, Any]:
+        model = self._model(name)
+        aliases = {a: int(v) for a, v in sorted(model.aliases.items())}
+        return {
+            "name": name,
+            "tracking_uri": self.tracking_uri,
+            "model_uri": f"models:/{name}@{CHAMPION}" if CHAMPION in aliases else None,
+            "target": model.tags.get("molops.target"),
+            "aliases": aliases,
+            "versions": [self.version_info(mv, aliases) for mv in self._versions(name)],
+            "history": self.history(name),
+        }
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        return json.loads(self._model(name).tags.get(HISTORY_TAG, "[]"))
+
+    def lineage(self, name: str, version: int) -> dict[str, Any]:
+        """What produced a version: dataset version, featurizer, params, split, code and environment."""
+        mv = self.resolve(ModelRef(name=name, version=version))
+        run = self._run(mv.run_id)
+        tags, params = run.data.tags, run.data.params
+        return {
+            "name": name,
+            "version": version,
+            "run_id": mv.run_id,
+            "dataset": tags.get("molops.dataset"),
+            "dataset_version": _int(tags.get("molops.dataset_version")),
+            "target": tags.get("molops.target"),
+            "model": tags.get("molops.model"),
+            "featurizer": tags.get("molops.featurizer"),
+            "featurizer_hash": tags.get("molops.featurizer_hash"),
+            "params": {
+                k.removeprefix("model."): _value(v)
+                for k, v in sorted(params.items())
+                if k.startswith("model.")
+            },
+            "split": tags.get("molops.split"),
+            "seed": _int(params.get("seed")),
+            "tuned": tags.get("molops.tuned") == "true",
+            "code": {"molops_version": tags.get("molops.version"), "git_sha": tags.get("molops.git_sha")},
+            "environment": json.loads(tags.get("molops.environment", "{}")),
+            "metrics": dict(sorted(run.data.metrics.items())),
+        }
+
+    def load(self, ref: ModelRef | str) -> tuple[ModelBundle, Any]:
+        """The bundle of the version *ref* points to, and that version."""
+        mv = self.resolve(ref)
+        mod = mlflow()
+        with Quiet():
+            model = mod.pyfunc.load_model(f"models:/{mv.name}/{mv.version}")
+        return model.unwrap_python_model().bundle, mv
+
+    # -- writing -------------------------------------------------------------------------------
+    def _record(self, name: str, entry: dict[str, Any]) -> None:
+        history = [*self.history(name), entry]
+        with Quiet():
+            self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+    def promote(
+        self, name: str, version: int, alias: str = CHAMPION, reason: str = "", operation: str = "promote"
+    ) -> dict[str, Any]:
+        """Point *alias* at *version*, recording who, when, why and what it replaced."""
+        model = self._model(name)
+        self.resolve(ModelRef(name=name, version=version))
+        previous = model.aliases.get(alias)
+        entry = {
+            "alias": alias,
+            "version": version,
+            "previous": int(previous) if previous else None,
+            "operation": operation,
+            "at": _now(),
+            "by": self.user,
+            "reason": reason,
+        }
+        with Quiet():
+            self.client.set_registered_model_alias(name, alias, str(version))
+            self.client.set_model_version_tag(
+                name,
+                str(version),
+                f"molops.promoted.{alias}",
+                json.dumps({k: entry[k] for k in ("at", "by", "reason", "previous", "operation")}),
+            )
+            if alias == CHAMPION and model.aliases.get(CHALLENGER) == str(version):
+                self.client.delete_registered_model_alias(name, CHALLENGER)
+        self._record(name, entry)
+        return {"name": name, **entry}
+
+    def rollback(self, name: str, alias: str = CHAMPION, reason: str = "") -> dict[str, Any]:
+        """Move *alias* back to the version it pointed to before its latest move."""
+        model = self._model(name)
+        current = model.aliases.get(alias)
+        if current is None:
+            raise TrackingError(f"model {name!r} has no {alias!r} alias to roll back")
+        moves = [e for e in self.history(name) if e["alias"] == alias]
+        # walk back over earlier rollbacks: the target is the version before the last forward move
+        # that put the current version in place
+        target = None
+        for entry in reversed(moves):
+            if (
+                entry["version"] == int(current)
+                and entry.get("previous")
+                and entry["operation"] != "rollback"
+            ):
+                target = entry["previous"]
+                break
+        if target is None:
+            raise TrackingError(
+                f"model {name!r}: {alias!r} (version {current}) has no earlier version to roll back to"
+            )
+        return self.promote(
+            name, target, alias, reason or f"rollback from version {current}", operation="rollback"
+        )
+
+    def set_initial_alias(self, name: str, version: int) -> str:
+        """``champion`` for a model's first version, ``challenger`` for later ones; returns the alias."""
+        has_champion = CHAMPION in self._model(name).aliases
+        alias = CHALLENGER if has_champion else CHAMPION
+        reason = "newly trained; awaits promotion" if has_champion else "first version of the model"
+        self.promote(name, version, alias, reason, operation="register")
+        return alias
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text

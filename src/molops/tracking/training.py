@@ -1,0 +1,470 @@
+"""One tracked training: dataset version → features → split → (explore, tune) → fit → evaluate → register.
+
+The recipe:
+1. read the dataset version, keep molecules with a value for the target, and split them (seeded);
+2. features come from the workspace cache (only molecules not cached yet are computed);
+3. ``--model auto`` compares the zoo (and featurizers) by cross-validation on a stratified
+   subsample of the training part, tunes the front-runners and keeps the one that does best on the
+   validation part; ``--tune`` tunes one model the same way;
+4. the chosen configuration is fitted on train + valid and evaluated on the held-out test part;
+5. everything is logged to one MLflow run, the bundle is registered as a new version of the
+   model, and the version gets the ``champion`` alias (first version) or ``challenger``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from molops._version import __version__
+from molops.data.ingest import standardizer_settings
+from molops.errors import DatasetNotFoundError, MolopsError
+from molops.features.base import get_featurizer
+from molops.models import get_model, tuning
+from molops.models.base import MODELS, Surrogate
+from molops.models.metrics import evaluate
+from molops.models.plots import calibration_plot, parity_plot
+from molops.models.reference import TrainingReference
+from molops.models.splits import DEFAULT_FRACTIONS, Split, make_split
+from molops.models.transforms import Kind, TargetTransform
+from molops.tracking import pyfunc_model
+from molops.tracking._mlflow import Quiet, TrackingError, mlflow
+from molops.tracking.bundle import BundleInfo, ModelBundle, settings_to_dict
+from molops.tracking.environment import code_version, package_versions
+from molops.tracking.registry import ModelRegistry
+from molops.tracking.store import Tracking
+from molops.workspace import Workspace
+
+#: The featurizer of models that take feature matrices, when none is given.
+DEFAULT_FEATURIZER = "morgan:counts=true"
+#: The pseudo-featurizer of models that featurize SMILES themselves (graph neural networks).
+GRAPH = "graph"
+#: Front-runners of the comparison that ``--model auto`` tunes.
+AUTO_FINALISTS = 2
+
+Log = Callable[[str], None]
+
+
+class TrainRequest(BaseModel):
+    """What ``molops train`` was asked to do."""
+
+    dataset: str
+    version: int | None = None
+    target: str | None = None
+    model: str = "auto"
+    featurizer: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    tune: bool = False
+    trials: int = Field(30, ge=1)
+    tune_fraction: float = Field(0.2, gt=0, le=1)
+    tune_timeout: float | None = Field(None, gt=0)
+    split: str = "random"
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    seed: int = 0
+    transform: Kind = "standardize"
+    name: str | None = None
+
+
+class TrainResult(BaseModel):
+    """What ``molops train --json`` prints."""
+
+    run_id: str
+    model_name: str
+    model_version: int
+    alias: str
+    model: str
+    featurizer: str
+    dataset: str
+    dataset_version: int
+    target: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    valid_metrics: dict[str, float]
+    split: dict[str, Any]
+    n_train: int
+    n_test: int
+    dropped: dict[str, int]
+    tuning: dict[str, Any] | None
+    comparison: list[dict[str, Any]] | None
+    model_uri: str
+    tracking_uri: str
+    seconds: float
+
+
+class _Data:
+    """A dataset version's labelled molecules and their features per featurizer (loaded once each)."""
+
+    def __init__(self, ws: Workspace, request: TrainRequest, log: Log) -> None:
+        self.ws, self.log = ws, log
+        self.dataset = ws.dataset(request.dataset)
+        if not self.dataset.exists():
+            known = ", ".join(ws.datasets()) or "none yet"
+            raise DatasetNotFoundError(f"no dataset {request.dataset!r} in {ws.root}; datasets: {known}")
+        self.version = self.dataset.store.resolve(request.version).version
+        frame = self.dataset.read(self.version)
+        self.target = _target(frame, request.target, request.dataset, self.version)
+        self.frame = (
+            frame[frame[self.target].notna()].sort_values("order", kind="stable").reset_index(drop=True)
+        )
+        if len(self.frame) < 10:
+            raise MolopsError(
+                f"dataset {request.dataset!r} version {self.version} has {len(self.frame)} "
+                f"molecules with a {self.target!r} value; training needs at least 10"
+            )
+        self.y = self.frame[self.target].to_numpy(dtype=np.float64)
+        self._features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def features(self, spec: str) -> tuple[np.ndarray, np.ndarray]:
+        """(X, valid) for every labelled molecule; SMILES for the graph pseudo-featurizer."""
+        if spec == GRAPH:
+            return self.frame["smiles"].to_numpy(dtype=object), np.ones(len(self.frame), dtype=bool)
+        if spec not in self._features:
+            report = self.ws.features.build_dataset(self.dataset, spec, version=self.version)
+            self.log(f"features {report.featurizer}: {report.computed} computed, {report.cached} from cache")
+            X, valid = self.ws.features.get(spec, self.frame["inchikey"].tolist())
+            self._features[spec] = (X, valid)
+        return self._features[spec]
+
+
+def _target(frame: pd.DataFrame, target: str | None, dataset: str, version: int) -> str:
+    from molops.data.replicates import targets_of
+
+    targets = targets_of(list(frame.columns))
+    if target is None:
+        if len(targets) != 1:
+            raise MolopsError(
+                f"dataset {dataset!r} version {version} has targets {', '.join(targets)}; "
+                "choose one with --target"
+            )
+        return targets[0]
+    if target not in targets:
+        raise MolopsError(
+            f"dataset {dataset!r} version {version} has no target {target!r}; "
+            f"its targets are: {', '.join(targets) or 'none'}"
+        )
+    return target
+
+
+def _featurizer_for(model: str, featurizer: str | None) -> str:
+    cls = MODELS.get(model)
+    if cls.inputs == "smiles":
+        if featurizer not in (None, GRAPH):
+            raise MolopsError(
+                f"model {model!r} featurizes SMILES itself; leave out --featurizer or pass 'graph'"
+            )
+        return GRAPH
+    if featurizer == GRAPH:
+        raise MolopsError(
+            f"model {model!r} needs a feature matrix; 'graph' is only for graph models such as dmpnn"
+        )
+    return get_featurizer(featurizer or DEFAULT_FEATURIZER).spec
+
+
+def _check_model(name: str) -> None:
+    if name != "auto" and name not in MODELS:
+        raise MolopsError(f"unknown model {name!r}; expected 'auto' or one of: {', '.join(MODELS)}")
+
+
+def _fit(
+    model: str, params: dict[str, Any], X: Any, y: np.ndarray, kind: Kind
+) -> tuple[Surrogate, TargetTransform]:
+    transform = TargetTransform(kind=kind).fit(y)
+    surrogate = get_model(model, **params)
+    surrogate.fit(X, transform.transform(y))
+    return surrogate, transform
+
+
+def _predict(surrogate: Surrogate, transform: TargetTransform, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    return transform.inverse(*surrogate.predict(X))
+
+
+class _Choice(BaseModel):
+    model: str
+    featurizer: str
+    params: dict[str, Any]
+    tuning: dict[str, Any] | None = None
+    comparison: list[dict[str, Any]] | None = None
+
+
+def _storage(ws: Workspace) -> str:
+    path = ws.root / ".molops" / "optuna.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _tune(
+    request: TrainRequest, data: _Data, split: Split, model: str, featurizer: str, log: Log
+) -> tuning.TuneResult:
+    X, _ = data.features(featurizer)
+    rows = split.train
+    log(f"tuning {model} on {featurizer}: {request.trials} trials on a {request.tune_fraction:.0%} subsample")
+    return tuning.tune(
+        model,
+        X[rows],
+        data.y[rows],
+        trials=request.trials,
+        fraction=request.tune_fraction,
+        seed=request.seed,
+        storage=_storage(data.ws),
+        study_name=None,
+        timeout=request.tune_timeout,
+        fixed_params=request.params,
+    )
+
+
+def _choose(request: TrainRequest, data: _Data, split: Split, log: Log) -> _Choice:
+    """The model, featurizer and params to fit: as asked, tuned, or explored (``auto``)."""
+    if request.model != "auto":
+        featurizer = _featurizer_for(request.model, request.featurizer)
+        if not request.tune:
+            return _Choice(model=request.model, featurizer=featurizer, params=request.params)
+        result = _tune(request, data, split, request.model, featurizer, log)
+        return _Choice(
+            model=request.model, featurizer=featurizer, params=result.best_params, tuning=result.summary()
+        )
+    featurizers = [request.featurizer] if request.featurizer else None
+    candidates = tuning.default_candidates(featurizers)
+    log(
+        f"model exploring: {len(candidates)} candidates by cross-validation on a "
+        f"{request.tune_fraction:.0%} subsample"
+    )
+    rows = split.train
+    comparison = tuning.compare(
+        candidates,
+        lambda spec: data.features(spec)[0][rows],
+        data.y[rows],
+        fraction=request.tune_fraction,
+        seed=request.seed,
+    )
+    table = [r.model_dump() for r in comparison]
+    finalists = [r for r in comparison if r.error is None][:AUTO_FINALISTS]
+    if not finalists:
+        raise MolopsError("model exploring: every candidate failed; first error: " + str(comparison[0].error))
+    best: tuple[float, _Choice] | None = None
+    for row in finalists:
+        params: dict[str, Any] = {}
+        tuned = None
+        if request.tune:
+            result = _tune(request, data, split, row.model, row.featurizer, log)
+            params, tuned = result.best_params, result.summary()
+        X, _ = data.features(row.featurizer)
+        surrogate, transform = _fit(row.model, params, X[split.train], data.y[split.train], request.transform)
+        mean, _ = _predict(surrogate, transform, X[split.valid])
+        rmse = evaluate(data.y[split.valid], mean)["rmse"]
+        log(f"finalist {row.model} on {row.featurizer}: valid RMSE {rmse:.3f}")
+        choice = _Choice(
+            model=row.model, featurizer=row.featurizer, params=params, tuning=tuned, comparison=table
+        )
+        if best is None or rmse < best[0]:
+            best = (rmse, choice)
+    assert best is not None
+    return best[1]
+
+
+def _drop_invalid(split: Split, valid: np.ndarray) -> tuple[Split, int]:
+    if valid.all():
+        return split, 0
+    keep = {
+        p: np.asarray([i for i in getattr(split, p) if valid[i]], dtype=np.int64)
+        for p in ("train", "valid", "test")
+    }
+    return split.model_copy(update=keep), int((~valid).sum())
+
+
+def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> TrainResult:
+    """Run the whole recipe and register the result; see the module docstring."""
+    log = log or (lambda _msg: None)
+    started = time.perf_counter()
+    _check_model(request.model)
+    data = _Data(ws, request, log)
+    split = make_split(request.split, data.frame, data.target, request.fractions, request.seed)
+    if len(split.valid) == 0 and request.model == "auto":
+        raise MolopsError("--model auto needs a validation part; give a split with a positive valid fraction")
+    choice = _choose(request, data, split, log)
+    X, valid = data.features(choice.featurizer)
+    split, n_dropped = _drop_invalid(split, valid)
+    fit_rows = np.concatenate([split.train, split.valid])
+    log(f"fitting {choice.model} on {len(fit_rows)} molecules ({choice.featurizer})")
+    surrogate, transform = _fit(choice.model, choice.params, X[fit_rows], data.y[fit_rows], request.transform)
+    mean, std = _predict(surrogate, transform, X[split.test])
+    metrics = evaluate(data.y[split.test], mean, std)
+    valid_metrics: dict[str, float] = {}
+    if len(split.valid):
+        # of the model fitted on train only (the final model has seen the valid part)
+        check, check_transform = _fit(
+            choice.model, choice.params, X[split.train], data.y[split.train], request.transform
+        )
+        valid_metrics = evaluate(data.y[split.valid], *_predict(check, check_transform, X[split.valid]))
+    fit_frame = data.frame.iloc[fit_rows]
+    reference = TrainingReference.build(
+        fit_frame["inchikey"].tolist(),
+        fit_frame["smiles"].tolist(),
+        data.y[fit_rows],
+        ws.config.models.domain_quantile,
+    )
+    featurizer_hash = GRAPH if choice.featurizer == GRAPH else get_featurizer(choice.featurizer).hash
+    info = BundleInfo(
+        model=choice.model,
+        params=surrogate.params.model_dump(mode="json"),
+        inputs=surrogate.inputs,
+        featurizer=choice.featurizer,
+        featurizer_hash=featurizer_hash,
+        target=data.target,
+        transform=transform,
+        standardizer=settings_to_dict(standardizer_settings(ws.config.ingest)),
+        dataset=request.dataset,
+        dataset_version=data.version,
+        n_train=len(fit_rows),
+    )
+    bundle = ModelBundle(surrogate, info, reference)
+    name = request.name or f"{request.dataset}-{data.target}"
+    tracking = Tracking.of(ws)
+    with tempfile.TemporaryDirectory(prefix="molops-train-") as tmp:
+        run_id, version = _log_run(
+            tracking,
+            name,
+            request,
+            data,
+            choice,
+            split,
+            bundle,
+            metrics,
+            valid_metrics,
+            data.y[split.test],
+            mean,
+            std,
+            Path(tmp),
+        )
+    registry = ModelRegistry(tracking.uri, ws.config.tracking.user)
+    alias = registry.set_initial_alias(name, version)
+    log(f"registered {name} version {version} as {alias}")
+    return TrainResult(
+        run_id=run_id,
+        model_name=name,
+        model_version=version,
+        alias=alias,
+        model=choice.model,
+        featurizer=choice.featurizer,
+        dataset=request.dataset,
+        dataset_version=data.version,
+        target=data.target,
+        params=info.params,
+        metrics=metrics,
+        valid_metrics=valid_metrics,
+        split=split.to_record(),
+        n_train=len(fit_rows),
+        n_test=len(split.test),
+        dropped={"invalid_features": n_dropped},
+        tuning=choice.tuning,
+        comparison=choice.comparison,
+        model_uri=f"models:/{name}/{version}",
+        tracking_uri=tracking.uri,
+        seconds=round(time.perf_counter() - started, 2),
+    )
+
+
+def _flat_params(params: dict[str, Any]) -> dict[str, str]:
+    return {f"model.{k}": json.dumps(v) for k, v in params.items()}
+
+
+def _log_run(
+    tracking: Tracking,
+    name: str,
+    request: TrainRequest,
+    data: _Data,
+    choice: _Choice,
+    split: Split,
+    bundle: ModelBundle,
+    metrics: dict[str, float],
+    valid_metrics: dict[str, float],
+    y_test: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    tmp: Path,
+) -> tuple[str, int]:
+    mod = mlflow()
+    experiment_id = tracking.experiment(name, target=data.target)
+    environment = package_versions()
+    code = code_version()
+    tags = {
+        "molops.dataset": request.dataset,
+        "molops.dataset_version": str(data.version),
+        "molops.target": data.target,
+        "molops.model": choice.model,
+        "molops.featurizer": choice.featurizer,
+        "molops.featurizer_hash": bundle.info.featurizer_hash,
+        "molops.split": request.split,
+        "molops.tuned": str(choice.tuning is not None).lower(),
+        "molops.version": __version__,
+        "molops.environment": json.dumps(environment),
+    }
+    if "git_sha" in code:
+        tags["molops.git_sha"] = code["git_sha"]
+    parity_plot(y_test, mean, std, tmp / "plots" / "parity.png", title=f"{name}: held-out test")
+    calibration_plot(
+        y_test, mean, std, tmp / "plots" / "calibration.png", title=f"{name}: calibration (test)"
+    )
+    (tmp / "run").mkdir()
+    (tmp / "run" / "split.json").write_text(json.dumps(split.to_record(), indent=1))
+    (tmp / "run" / "environment.json").write_text(
+        json.dumps({"code": code, "packages": environment}, indent=1)
+    )
+    if choice.tuning is not None:
+        (tmp / "run" / "tuning.json").write_text(json.dumps(choice.tuning, indent=1, default=str))
+    if choice.comparison is not None:
+        pd.DataFrame(choice.comparison).to_csv(tmp / "run" / "model_comparison.csv", index=False)
+    bundle_dir = bundle.save(tmp / "bundle")
+    with Quiet():
+        with mod.start_run(
+            experiment_id=experiment_id, run_name=f"{choice.model}-{choice.featurizer}"
+        ) as run:
+            mod.set_tags(tags)
+            mod.log_params(
+                {
+                    "dataset": request.dataset,
+                    "dataset_version": data.version,
+                    "target": data.target,
+                    "model": choice.model,
+                    "featurizer": choice.featurizer,
+                    "split": request.split,
+                    "fractions": json.dumps(list(request.fractions)),
+                    "seed": request.seed,
+                    "transform": request.transform,
+                    "tune": request.tune,
+                    "tune_trials": request.trials if request.tune else 0,
+                    "tune_fraction": request.tune_fraction,
+                    **_flat_params(bundle.info.params),
+                }
+            )
+            mod.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+            mod.log_metrics({f"valid_{k}": v for k, v in valid_metrics.items() if np.isfinite(v)})
+            if choice.tuning is not None:
+                mod.log_metric("tune_best_cv_rmse", float(choice.tuning["best_value"]))
+            mod.log_artifacts(str(tmp / "plots"), "plots")
+            mod.log_artifacts(str(tmp / "run"), "run")
+            logged = mod.pyfunc.log_model(
+                name="model",
+                python_model=pyfunc_model.__file__,
+                artifacts={pyfunc_model.BUNDLE_ARTIFACT: str(bundle_dir)},
+                registered_model_name=name,
+                pip_requirements=[f"molops=={__version__}"],
+                signature=tracking.signature(),
+                tags=tags,
+            )
+            run_id = run.info.run_id
+        version = logged.registered_model_version
+    if version is None:
+        raise TrackingError(f"MLflow did not register a version of {name!r}")
+    with Quiet():
+        tracking.client.set_registered_model_tag(name, "molops.target", data.target)
+        for key, value in tags.items():
+            tracking.client.set_model_version_tag(name, str(version), key, value)
+    return run_id, int(version)
