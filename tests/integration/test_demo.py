@@ -1,4 +1,4 @@
-"""``molops demo`` runs end to end offline, and a second run reuses the workspace."""
+"""``molops demo`` runs end to end offline, and later runs (human and JSON output) reuse the workspace."""
 
 from __future__ import annotations
 
@@ -11,6 +11,16 @@ from ._cli import clean_env, molops, read_csv, version_numbers
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BUILTIN_ROWS = {"freesolv": 642, "solubility": 1025, "solubility-test": 257}
+STEPS = (
+    "1. Workspace",
+    "2. Built-in data ingested",
+    "3. A lab sends new results",
+    "4. Versions",
+    "5. Quarantine",
+    "6. Exported",
+    "8. Models",
+    "9. Batch prediction",
+)
 OFFLINE = {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
 
 
@@ -44,8 +54,27 @@ def test_demo_twice(tmp_path):
     assert q["quarantined"] == update["quarantined"]
     assert {r["source"] for r in q["rows"]} == {"lab_results.csv"}
 
-    # -- second run: the same workspace is reused -------------------------------------------------
+    # -- models: a champion explored on FreeSolv, a tuned challenger, ChEMBL predicted -------------
+    models = first["models"]
+    assert [t["model_version"] for t in models["trained"]] == [1, 2]
+    assert [t["alias"] for t in models["trained"]] == ["champion", "challenger"]
+    assert models["trained"][0]["comparison"] and models["trained"][1]["tuning"]
+    assert {v["version"]: v["aliases"] for v in models["registered"]["versions"]} == {
+        1: ["champion"],
+        2: ["challenger"],
+    }
+    predictions = read_csv(Path(models["predictions"]["output"]))
+    assert len(predictions) == models["predictions"]["n"] == 2000
+    assert sum(1 for r in predictions if r["error"]) == models["predictions"]["errors"]
+
+    # -- second run, human output: the same workspace is reused, nothing is trained again ----------
+    human = molops("demo", "--dir", ws, cwd=tmp_path, env=env).ok()
+    assert "demo finished" in human.stderr and "Traceback" not in human.stderr
+    for step in STEPS:
+        assert step in human.stdout, step
+    assert "Model exploring" not in human.stdout  # the registered versions are shown, not retrained
     second = molops("demo", "--dir", ws, "--json", cwd=tmp_path, env=env).json()
+    assert second["models"]["trained"] == []
     assert second["workspace"] == first["workspace"]
     again = {r["dataset"]: r for r in second["ingests"]}
     for name in ("freesolv", "solubility-test"):
@@ -64,17 +93,3 @@ def test_demo_twice(tmp_path):
     assert again["solubility"]["version"] == second["update"]["version"] == 2
     assert second["versions"] == [1, 2]
 
-
-def test_human_demo_output(tmp_path):
-    res = molops("demo", "--dir", tmp_path / "human", cwd=tmp_path).ok()
-    assert "demo finished" in res.stderr
-    assert "Traceback" not in res.stderr
-    for step in (
-        "1. Workspace",
-        "2. Built-in data ingested",
-        "3. A lab sends new results",
-        "4. Versions",
-        "5. Quarantine",
-        "6. Exported",
-    ):
-        assert step in res.stdout

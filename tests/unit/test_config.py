@@ -228,5 +228,5 @@ def test_load_config_of_a_missing_file_is_a_config_error(tmp_path):
 
 def test_template_is_valid_toml_with_the_documented_sections():
     data = tomllib.loads(TEMPLATE)
-    assert set(data) == {"workspace", "ingest"}
+    assert set(data) == set(MolopsConfig.model_fields)
     assert data["ingest"]["ranges"] == {}

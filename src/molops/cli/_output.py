@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from molops.errors import MolopsError
 from molops.workspace import Workspace
 
 out = Console(soft_wrap=False)
@@ -126,3 +127,18 @@ def byte_progress(description: str) -> Iterator[Any]:
             progress.update(task, completed=done, total=total or None, rows=rows)
 
         yield update
+
+
+def json_params(text: str | None) -> dict[str, Any]:
+    """The model parameters a --params option gives as a JSON object ({} when not given)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MolopsError(
+            f"--params {text!r} is not valid JSON ({exc.msg}); expected e.g. '{{\"n_estimators\": 500}}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise MolopsError(f"--params must be a JSON object of model parameters; got {text!r}")
+    return value

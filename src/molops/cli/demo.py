@@ -137,10 +137,11 @@ def demo(
             ],
         )
     )
+    models = demo_models(ws, say)
     say(
         "Next: `molops data versions solubility`, `molops data diff solubility 1 2`, "
-        "`molops data quarantine solubility`, `molops features list` "
-        f"(with --workspace {ws.root})"
+        "`molops data quarantine solubility`, `molops features list`, `molops models show freesolv-expt`, "
+        f"`molops models lineage freesolv-expt 1` (with --workspace {ws.root})"
     )
     if as_json:
         emit_json(
@@ -153,7 +154,82 @@ def demo(
                 "diff": change.counts() if change else None,
                 "targets": stats,
                 "export": str(export),
+                "models": models,
             }
         )
     else:
         err.print("[green]demo finished[/]")
+
+
+DEMO_MODEL = "freesolv-expt"
+#: The models the demo explores: the quick ones (``molops train --model auto`` adds the D-MPNN).
+DEMO_CANDIDATES = ["rf", "lightgbm", "gp"]
+
+
+def demo_models(ws: Workspace, say: Any) -> dict[str, Any]:
+    """Explore the zoo, register a champion, tune a challenger, and predict the ChEMBL pool.
+
+    Training happens on the demo's first run only; later runs show the registered versions.
+    """
+    from molops.tracking.predict import predict_file
+    from molops.tracking.registry import CHAMPION, ModelRegistry
+    from molops.tracking.store import Tracking
+    from molops.tracking.training import TrainRequest, train
+
+    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
+    say("[bold]8. Models[/]: explore the zoo on a 20% subsample, train the winner on FreeSolv, register it")
+    trained = []
+    if DEMO_MODEL not in registry.names():
+        log = (lambda msg: err.print(f"   {msg}")) if say is out.print else None
+        first = train(ws, TrainRequest(dataset="freesolv", model="auto", candidates=DEMO_CANDIDATES), log=log)
+        trained.append(first.model_dump())
+        if first.comparison:
+            say(
+                table(
+                    "Model exploring (cross-validated RMSE on the subsample)",
+                    ["model", "featurizer", "cv rmse", "seconds"],
+                    [
+                        [
+                            r["model"],
+                            r["featurizer"].split(":")[0],
+                            f"{r['cv_rmse']:.3f}",
+                            f"{r['seconds']:.1f}",
+                        ]
+                        for r in first.comparison
+                    ],
+                )
+            )
+        say(f"   ...then tune {first.model} with Optuna (a challenger; promote it by hand or by the gate)")
+        second = train(
+            ws,
+            TrainRequest(
+                dataset="freesolv", model=first.model, featurizer=first.featurizer, tune=True, trials=10
+            ),
+            log=log,
+        )
+        trained.append(second.model_dump())
+    info = registry.show(DEMO_MODEL)
+    say(
+        table(
+            f"Registered model {DEMO_MODEL}",
+            ["version", "aliases", "model", "test rmse", "test r2"],
+            [
+                [
+                    v["version"],
+                    ", ".join(v["aliases"]),
+                    v["model"],
+                    f"{v['metrics'].get('rmse', float('nan')):.3f}",
+                    f"{v['metrics'].get('r2', float('nan')):.3f}",
+                ]
+                for v in info["versions"]
+            ],
+        )
+    )
+    bundle, mv = registry.load(f"{DEMO_MODEL}@{CHAMPION}")
+    out_file = ws.root / "exports" / "chembl_predictions.csv"
+    summary = predict_file(bundle, chembl_pool(), out_file, model_name=mv.name, model_version=int(mv.version))
+    say(
+        f"[bold]9. Batch prediction[/] of {summary['n']} ChEMBL molecules with {mv.name}@{CHAMPION} "
+        f"→ {out_file} ({summary['errors']} rows with errors, {summary['seconds']:.1f} s)"
+    )
+    return {"trained": trained, "registered": info, "predictions": summary}

@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from molops._version import __version__
-from molops.cli import data, demo, features, models, train
+from molops.cli import campaign, data, demo, features, models, train
 from molops.cli._output import JsonOption, emit_json, err, out
 from molops.errors import MolopsError
 from molops.workspace import Workspace
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
+app.add_typer(campaign.app, name="campaign")
 app.command("train")(train.train)
 app.command("predict")(train.predict)
 app.command("demo")(demo.demo)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -15,6 +14,7 @@ from molops.cli._output import (
     emit_json,
     err,
     fmt_float,
+    json_params,
     open_workspace,
     out,
     table,
@@ -29,26 +29,16 @@ from molops.models.transforms import TargetTransform
 SHOWN = ("rmse", "mae", "r2", "spearman", "spearman_abs_error_std", "nll", "miscalibration_area")
 
 
-def _params(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MolopsError(
-            f"--params {text!r} is not valid JSON ({exc.msg}); expected e.g. '{{\"n_estimators\": 500}}'"
-        ) from None
-    if not isinstance(value, dict):
-        raise MolopsError(f"--params must be a JSON object of model parameters; got {text!r}")
-    return value
-
-
 def train(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset to train on.")],
     model: Annotated[
         str, typer.Option("--model", "-m", help=f"auto (explore the zoo) or one of: {', '.join(MODELS)}.")
     ] = "auto",
+    candidates: Annotated[
+        str | None,
+        typer.Option(help="With --model auto: the models to explore, comma-separated (default: all)."),
+    ] = None,
     featurizer: Annotated[
         str | None,
         typer.Option(
@@ -92,8 +82,9 @@ def train(
         version=version,
         target=target,
         model=model,
+        candidates=None if candidates is None else [c.strip() for c in candidates.split(",") if c.strip()],
         featurizer=featurizer,
-        params=_params(params),
+        params=json_params(params),
         tune=tune,
         trials=trials,
         tune_fraction=tune_fraction,

@@ -53,19 +53,27 @@ def _words(packed: np.ndarray) -> np.ndarray:
 
 
 def max_similarity(query: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
-    """Each query's Tanimoto similarity to its nearest reference fingerprint (both packed bits).
+    """Each query's Tanimoto similarity to its nearest reference fingerprint (both packed bits)."""
+    return nearest(query, reference, exclude_self=exclude_self)[0]
+
+
+def nearest(
+    query: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's nearest reference fingerprint: (Tanimoto similarity, row index; -1 if none).
 
     With *exclude_self* the query set is the reference set and a molecule's own row is skipped
     (its nearest *other* training molecule). Computed in blocks with NumPy's popcount, so memory
     stays bounded for any number of queries.
     """
     q, r = _words(query), _words(reference)
+    best = np.zeros(len(q))
+    index = np.full(len(q), -1, dtype=np.int64)
     if len(r) == 0 or len(q) == 0:
-        return np.zeros(len(q))
+        return best, index
     r_bits = np.bitwise_count(r).sum(axis=1, dtype=np.int32)
     q_bits = np.bitwise_count(q).sum(axis=1, dtype=np.int32)
     step = max(1, _BLOCK_BYTES // max(1, r.nbytes))
-    best = np.zeros(len(q))
     for start in range(0, len(q), step):
         block = q[start : start + step]
         common = np.bitwise_count(block[:, None, :] & r[None, :, :]).sum(axis=2, dtype=np.int32)
@@ -74,8 +82,12 @@ def max_similarity(query: np.ndarray, reference: np.ndarray, *, exclude_self: bo
         if exclude_self:
             rows = np.arange(len(block))
             sim[rows, start + rows] = -1.0
-        best[start : start + step] = sim.max(axis=1)
-    return np.clip(best, 0.0, 1.0)
+        arg = sim.argmax(axis=1)
+        index[start : start + step] = arg
+        best[start : start + step] = sim[np.arange(len(block)), arg]
+    if exclude_self and len(r) == 1:
+        index[:] = -1
+    return np.clip(best, 0.0, 1.0), index
 
 
 def descriptor_table(smiles: Sequence[str]) -> np.ndarray:

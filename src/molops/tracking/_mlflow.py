@@ -46,18 +46,26 @@ def mlflow() -> ModuleType:
 
 
 class Quiet:
-    """``with Quiet(): ...`` around MLflow calls: their internal warnings are not raised.
+    """``with Quiet(): ...`` around MLflow calls: their internal warnings and chatter are dropped.
 
-    MLflow emits warnings from inside its calls (SQLAlchemy deprecations, pydantic notices) that a
-    user cannot act on; molops's own code never runs inside this context.
+    MLflow emits warnings from inside its calls (SQLAlchemy deprecations, pydantic notices) and
+    prints event lines ("Successfully registered model …") that a user cannot act on and that molops
+    reports in its own words; errors still raise. molops's own code never runs inside this context.
     """
 
     def __enter__(self) -> None:
+        mlflow()  # imported quietly first
+        from mlflow.utils import logging_utils
+
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("ignore")
+        self._stream = logging_utils.MLFLOW_LOGGING_STREAM
+        self._enabled = self._stream.enabled
+        self._stream.enabled = False
 
     def __exit__(self, *exc: object) -> None:
+        self._stream.enabled = self._enabled
         self._ctx.__exit__(*exc)
 
 

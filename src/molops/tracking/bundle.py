@@ -86,6 +86,11 @@ def settings_from_dict(data: dict[str, Any]) -> StandardizerSettings:
     return StandardizerSettings(**{**data, "allowed_elements": frozenset(data["allowed_elements"])})
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN or pd.NA: how a missing cell of a table arrives (not echoed as 'nan' or '<NA>')."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
 class ModelBundle:
     """A fitted surrogate with its featurizer, standardiser, target transform and training reference."""
 
@@ -144,7 +149,7 @@ class ModelBundle:
         keys: list[str | None] = []
         errors: list[str | None] = []
         for text in smiles:
-            if text is None or (isinstance(text, float) and np.isnan(text)) or not str(text).strip():
+            if _missing(text) or not str(text).strip():
                 result: Any = Rejected("empty_structure", "the SMILES is empty")
             else:
                 result = std.standardize(str(text).strip() if fmt == "smiles" else str(text), fmt)
@@ -189,7 +194,7 @@ class ModelBundle:
         in_domain = [None if np.isnan(v) else bool(v >= self.reference.domain_threshold) for v in similarity]
         return pd.DataFrame(
             {
-                "smiles": [None if s is None or fmt != "smiles" else str(s) for s in smiles],
+                "smiles": [None if _missing(s) or fmt != "smiles" else str(s) for s in smiles],
                 "canonical_smiles": parents,
                 "inchikey": keys,
                 "mean": mean,

@@ -25,6 +25,19 @@ from molops.tracking.bundle import ModelBundle
 Progress = Callable[[int, int, int], None]  # (rows, bytes read, total bytes)
 
 
+#: Parquet types of the non-string columns of a prediction file; every other column is a string.
+#: Fixed rather than inferred from the first chunk, where a column may be all null (e.g. ``error``
+#: when every molecule of the chunk succeeded) and would be typed ``null`` for the whole file.
+_PARQUET_TYPES = {
+    "row": pa.int64(),
+    "mean": pa.float64(),
+    "std": pa.float64(),
+    "similarity": pa.float64(),
+    "in_domain": pa.bool_(),
+    "model_version": pa.int64(),
+}
+
+
 class _Writer:
     """Appends prediction chunks to a CSV or Parquet file."""
 
@@ -44,10 +57,11 @@ class _Writer:
         if self.kind == ".csv":
             frame.to_csv(self.out, mode="w" if self._first else "a", header=self._first, index=False)
         else:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            schema = pa.schema([(c, _PARQUET_TYPES.get(c, pa.string())) for c in frame.columns])
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self.out, table.schema)
-            self._parquet.write_table(table.cast(self._parquet.schema))
+                self._parquet = pq.ParquetWriter(self.out, schema)
+            self._parquet.write_table(table)
         self._first = False
 
     def close(self) -> None:

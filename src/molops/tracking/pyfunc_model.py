@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from mlflow.models import set_model
-from mlflow.pyfunc import PythonModel
 
+from molops.tracking._mlflow import mlflow
 from molops.tracking.bundle import ModelBundle
+
+#: MLflow warns when imported; ``mlflow()`` imports it quietly, so importing this module never warns.
+_mlflow = mlflow()
 
 #: Name of the bundle folder among the logged model's artifacts.
 BUNDLE_ARTIFACT = "bundle"
@@ -38,7 +40,7 @@ def smiles_of(model_input: Any) -> list[Any]:
     return list(model_input)
 
 
-class MolopsPyfunc(PythonModel):
+class MolopsPyfunc(_mlflow.pyfunc.PythonModel):
     """Standardise → featurize → predict mean and std → applicability domain."""
 
     def load_context(self, context: Any) -> None:
@@ -51,4 +53,4 @@ class MolopsPyfunc(PythonModel):
         return self.bundle.predict(smiles_of(model_input), applicability=applicability)
 
 
-set_model(MolopsPyfunc())
+_mlflow.models.set_model(MolopsPyfunc())

@@ -93,7 +93,7 @@ class ModelRegistry:
                 return self.client.get_model_version(ref.name, str(ref.version))
             except mlflow().exceptions.MlflowException:
                 aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(model.aliases.items())) or "none"
-                versions = ", ".join(mv.version for mv in self._versions(ref.name))
+                versions = ", ".join(str(mv.version) for mv in self._versions(ref.name))
                 wanted = f"alias {ref.alias}" if ref.alias else f"version {ref.version}"
                 raise TrackingError(
                     f"model {ref.name!r} has no {wanted}; versions: {versions}; aliases: {aliases}"
@@ -194,7 +194,16 @@ class ModelRegistry:
         mv = self.resolve(ref)
         mod = mlflow()
         with Quiet():
-            model = mod.pyfunc.load_model(f"models:/{mv.name}/{mv.version}")
+            # where this registry's store keeps the files: ``models:/`` URIs (and MLflow's own
+            # download helpers) resolve through the process-global tracking URI, which another
+            # workspace's Tracking may have set, and would load that store's model of the same name
+            source = self.client.get_model_version_download_uri(mv.name, mv.version)
+            previous = mod.get_tracking_uri()
+            mod.set_tracking_uri(self.tracking_uri)  # for mlflow-artifacts:// sources of a server
+            try:
+                model = mod.pyfunc.load_model(source)
+            finally:
+                mod.set_tracking_uri(previous)
         return model.unwrap_python_model().bundle, mv
 
     # -- writing -------------------------------------------------------------------------------
@@ -227,7 +236,8 @@ class ModelRegistry:
                 f"molops.promoted.{alias}",
                 json.dumps({k: entry[k] for k in ("at", "by", "reason", "previous", "operation")}),
             )
-            if alias == CHAMPION and model.aliases.get(CHALLENGER) == str(version):
+            # MLflow 3 gives alias versions as int (2.x as str): compare as numbers
+            if alias == CHAMPION and _int(model.aliases.get(CHALLENGER)) == version:
                 self.client.delete_registered_model_alias(name, CHALLENGER)
         self._record(name, entry)
         return {"name": name, **entry}

@@ -60,6 +60,8 @@ class TrainRequest(BaseModel):
     version: int | None = None
     target: str | None = None
     model: str = "auto"
+    #: Models ``auto`` may explore (default: the whole default grid).
+    candidates: list[str] | None = None
     featurizer: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     tune: bool = False
@@ -168,9 +170,18 @@ def _featurizer_for(model: str, featurizer: str | None) -> str:
     return get_featurizer(featurizer or DEFAULT_FEATURIZER).spec
 
 
-def _check_model(name: str) -> None:
-    if name != "auto" and name not in MODELS:
-        raise MolopsError(f"unknown model {name!r}; expected 'auto' or one of: {', '.join(MODELS)}")
+def _check_model(request: TrainRequest) -> None:
+    if request.model != "auto" and request.model not in MODELS:
+        raise MolopsError(f"unknown model {request.model!r}; expected 'auto' or one of: {', '.join(MODELS)}")
+    if request.candidates is not None:
+        if request.model != "auto":
+            raise MolopsError("--candidates only applies to --model auto; leave it out or use --model auto")
+        unknown = [c for c in request.candidates if c not in MODELS]
+        if unknown or not request.candidates:
+            raise MolopsError(
+                f"--candidates {','.join(request.candidates)!r} names no model or unknown ones "
+                f"({', '.join(unknown) or 'empty'}); expected some of: {', '.join(MODELS)}"
+            )
 
 
 def _fit(
@@ -231,7 +242,16 @@ def _choose(request: TrainRequest, data: _Data, split: Split, log: Log) -> _Choi
             model=request.model, featurizer=featurizer, params=result.best_params, tuning=result.summary()
         )
     featurizers = [request.featurizer] if request.featurizer else None
-    candidates = tuning.default_candidates(featurizers)
+    candidates = [
+        (model, spec)
+        for model, spec in tuning.default_candidates(featurizers)
+        if request.candidates is None or model in request.candidates
+    ]
+    if not candidates:
+        raise MolopsError(
+            f"--candidates {','.join(request.candidates or [])!r} leaves nothing of the default grid "
+            f"({', '.join(sorted({m for m, _ in tuning.default_candidates(featurizers)}))}) to explore"
+        )
     log(
         f"model exploring: {len(candidates)} candidates by cross-validation on a "
         f"{request.tune_fraction:.0%} subsample"
@@ -283,7 +303,7 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
     """Run the whole recipe and register the result; see the module docstring."""
     log = log or (lambda _msg: None)
     started = time.perf_counter()
-    _check_model(request.model)
+    _check_model(request)
     data = _Data(ws, request, log)
     split = make_split(request.split, data.frame, data.target, request.fractions, request.seed)
     if len(split.valid) == 0 and request.model == "auto":

@@ -1,0 +1,119 @@
+"""The active-learning recipe: which features, model, acquisition and batch diversity to use.
+
+A recipe is plain data (it is stored with a campaign and printed with every simulation), and
+``check`` refuses a model/acquisition pair that cannot work before anything is computed.
+Several featurizers may be joined with ``+`` (e.g. ``atompair+morgan:counts=true``): their
+columns are concatenated, which lets a tree ensemble use both views of a molecule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from molops.active.acquisition import Acquisition, get_acquisition
+from molops.compute.local import Executor, LocalExecutor
+from molops.features.base import get_featurizer
+from molops.features.build import featurize_smiles
+from molops.models.base import MODELS, InvalidModelError, Surrogate, get_model
+from molops.models.transforms import TargetTransform
+
+Progress = Callable[[int, int], None]
+
+#: molops' default recipe (``campaign create`` and ``campaign simulate`` without --model/--acquisition).
+#: Chosen on the MolPAL benchmark and checked on other targets; see docs/benchmarks.md.
+DEFAULT_MODEL = "rf"
+DEFAULT_MODEL_PARAMS: dict[str, Any] = {}
+DEFAULT_FEATURIZER = "atompair+morgan:counts=true"
+DEFAULT_ACQUISITION = "greedy"
+DEFAULT_MAX_SIMILARITY = 1.0
+
+
+class Recipe(BaseModel):
+    """Features → model → acquisition → batch selection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    featurizer: str = DEFAULT_FEATURIZER
+    model: str = DEFAULT_MODEL
+    model_params: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_MODEL_PARAMS))
+    acquisition: str = DEFAULT_ACQUISITION
+    max_similarity: float = Field(
+        DEFAULT_MAX_SIMILARITY, gt=0, le=1, description="batch diversity: 1 = top-N, lower = more diverse"
+    )
+    transform: str = "standardize"
+
+    def featurizer_specs(self) -> list[str]:
+        """The canonical spec of each joined featurizer (validated)."""
+        return [get_featurizer(part).spec for part in self.featurizer.split("+") if part.strip()]
+
+    def acquisition_fn(self) -> Acquisition:
+        return get_acquisition(self.acquisition)
+
+    def surrogate(self) -> Surrogate:
+        return get_model(self.model, **self.model_params)
+
+    def check(self) -> Recipe:
+        """Validate every part; raise a one-sentence error naming the part that cannot work."""
+        if self.model not in MODELS:
+            raise InvalidModelError(f"unknown model {self.model!r}; expected one of: {', '.join(MODELS)}")
+        surrogate = self.surrogate()
+        if surrogate.inputs != "features":
+            raise InvalidModelError(
+                f"model {self.model!r} takes SMILES, which active-learning recipes do not support yet; "
+                "use a model on features (rf, lightgbm, gp, mlp)"
+            )
+        if not self.featurizer_specs():
+            raise InvalidModelError(f"recipe featurizer {self.featurizer!r} names no featurizer")
+        self.acquisition_fn().check(surrogate.provides, self.model)
+        TargetTransform(kind=self.transform)  # type: ignore[arg-type]
+        return self
+
+    def canonical(self) -> Recipe:
+        """This recipe with each part written in its canonical form."""
+        return self.model_copy(
+            update={
+                "featurizer": "+".join(self.featurizer_specs()),
+                "acquisition": self.acquisition_fn().spec,
+                "model_params": self.surrogate().params.model_dump(),
+            }
+        )
+
+
+def featurize(
+    smiles: list[str],
+    featurizer: str,
+    executor: Executor | None = None,
+    *,
+    chunk_rows: int = 1000,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense float32 features of standardised *smiles* for a ``+``-joined spec, and a validity mask."""
+    executor = executor or LocalExecutor(1)
+    specs = [get_featurizer(part).spec for part in featurizer.split("+") if part.strip()]
+    blocks: list[np.ndarray] = []
+    valid = np.ones(len(smiles), dtype=bool)
+    total = len(specs) * len(smiles)
+    done = 0
+    for spec in specs:
+        kind = get_featurizer(spec).kind
+        units = ((spec, smiles[i : i + chunk_rows]) for i in range(0, len(smiles), chunk_rows))
+        parts: list[np.ndarray] = []
+        for start, (data, errors) in zip(
+            range(0, len(smiles), chunk_rows), executor.map(featurize_smiles, units), strict=True
+        ):
+            parts.append(np.unpackbits(data, axis=1) if kind == "bits" else data)
+            for row in errors:
+                valid[start + row] = False
+            done += len(data)
+            if progress:
+                progress(done, total)
+        width = get_featurizer(spec).dim
+        block = np.vstack(parts) if parts else np.zeros((0, width))
+        blocks.append(block[:, :width].astype(np.float32, copy=False))
+    X = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
+    X[~valid] = 0.0
+    return X, valid

@@ -1,0 +1,556 @@
+"""chemprop v2's directed message-passing neural network (D-MPNN) on SMILES, with uncertainty.
+
+The only graph model of the zoo: it takes SMILES (``inputs = "smiles"``) and featurises them itself
+with chemprop's ``SimpleMoleculeMolGraphFeaturizer``. Each network is bond message passing →
+aggregation (mean, sum or norm) → optional batch norm → feed-forward head, trained by Lightning with
+chemprop's Noam-like learning-rate schedule on standardised targets (mean and std of the training
+targets, stored with the model; predictions come back in the user's units).
+
+Uncertainty, by ``uncertainty``:
+
+- ``"ensemble"``: ``n_members`` networks from different seeds (initial weights, minibatch order,
+  validation split); mean and std over members, samples are single members.
+- ``"mve"``: a mean-variance head trained on the Gaussian negative log-likelihood predicts an
+  aleatoric variance per molecule. With ``n_members > 1`` the members are combined as a deep
+  ensemble: total variance = mean of the members' variances + variance of their means.
+
+chemprop, torch and Lightning come with the optional ``gnn`` extra and are imported only inside
+methods, so ``import molops.models`` stays light and lists ``dmpnn`` without them; constructing or
+fitting the model without them raises :class:`InvalidModelError` saying what to install (a saved,
+fitted model needs torch to load: its weights are torch tensors).
+
+Training runs on a GPU when one is present (``accelerator='auto'``), prediction too; a fitted model
+holds its networks as CPU state dicts, so it pickles (:meth:`Surrogate.save`) and predicts on a
+machine without a GPU. With ``checkpoint_dir`` every member keeps ``last.ckpt`` (each epoch) and
+``best.ckpt`` (lowest validation loss, or the last epoch without validation) under
+``member-<i>/``, and ``resume=True`` continues each member from its ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import math
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self
+
+import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
+
+from molops.models.base import MODELS, Capability, InvalidModelError, ModelParams, Surrogate, ensemble_stats
+from molops.models.zoo._common import draw_members, member_seeds
+
+_INSTALL = "install the gnn extra: pip install 'molops[gnn]'"
+#: fewest molecules in the validation split before it is used (below: train on all, keep the last epoch)
+_MIN_VALIDATION = 10
+#: molecules per batch at prediction (graphs are featurised batch by batch, never all at once)
+_PREDICT_BATCH = 512
+#: Lightning warnings our configuration triggers on purpose, ignored only around our own fit:
+_QUIET = (
+    # num_workers=0 is the default on purpose: training graphs are featurised once and cached in
+    # memory, so worker processes would only copy them (and fight for a small machine's cores)
+    r".*does not have many workers.*",
+    # the user asked for accelerator='cpu' on a machine that has a GPU
+    r"GPU available but not used.*",
+    # a checkpoint_dir from an earlier fit is overwritten (or resumed from) deliberately
+    r"Checkpoint directory .* exists and is not empty.*",
+    # too few molecules for a validation split: chemprop's MPNN defines validation_step regardless
+    r"You defined a `validation_step` but have no `val_dataloader`.*",
+    # resuming with validation or early stopping switched on or off: the checkpoint's states of
+    # callbacks no longer in use are dropped on purpose
+    r"Be aware that when using `ckpt_path`, callbacks used to create the checkpoint need to be provided.*",
+    # Lightning 2.6 still builds torch's LeafSpec, deprecated by newer torch; not ours to configure
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated.*",
+)
+
+
+class DMPNNParams(ModelParams):
+    uncertainty: Literal["ensemble", "mve"] = Field(
+        "ensemble",
+        description="'ensemble': spread of n_members networks from different seeds; 'mve': a mean-variance "
+        "head's predicted variance (plus the members' spread when n_members > 1)",
+    )
+    n_members: int = Field(
+        3, ge=1, description="networks trained from different seeds (at least 2 for uncertainty='ensemble')"
+    )
+    depth: int = Field(3, ge=1, description="message-passing steps")
+    hidden: int = Field(300, ge=1, description="width of the bond messages and of the molecule encoding")
+    ffn_hidden: int = Field(300, ge=1, description="width of the feed-forward head's hidden layers")
+    ffn_layers: int = Field(1, ge=1, description="hidden layers of the feed-forward head")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout in message passing and the head")
+    # chemprop's default: a sum scaled by 1/100, so an extensive property (solvation energy, size-
+    # dependent counts) can grow with the molecule while the encoding stays of order one
+    aggregation: Literal["mean", "sum", "norm"] = Field(
+        "norm",
+        description="atom → molecule pooling: 'mean', 'sum', or 'norm' (sum / 100, chemprop's default)",
+    )
+    batch_norm: bool = Field(False, description="batch-normalise the molecule encoding")
+    epochs: int = Field(50, ge=1, description="most training epochs per member")
+    batch_size: int = Field(64, ge=1, description="molecules per training minibatch")
+    warmup_epochs: int = Field(
+        2, ge=0, description="epochs of linear learning-rate warm-up from init_lr to max_lr"
+    )
+    init_lr: float = Field(1e-4, gt=0, description="learning rate at the start of the warm-up")
+    max_lr: float = Field(1e-3, gt=0, description="learning rate at the end of the warm-up")
+    final_lr: float = Field(
+        1e-4, gt=0, description="learning rate reached by exponential decay at the last epoch"
+    )
+    val_fraction: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="held-out fraction for picking the best epoch and early stopping (only where it holds at "
+        "least 10 molecules; else every molecule trains and the last epoch is kept)",
+    )
+    patience: int | None = Field(
+        10,
+        ge=1,
+        description="epochs without a better validation loss before stopping (None: never stop early)",
+    )
+    accelerator: Literal["auto", "cpu", "gpu"] = Field(
+        "auto", description="'auto': a GPU when one is present, else the CPU; 'cpu'; or 'gpu'"
+    )
+    devices: Literal["auto"] | int = Field(
+        "auto",
+        description="'auto': one device; an int N > 1 trains each member data-parallel on N devices "
+        "(Lightning's DDP, spawned processes)",
+    )
+    seed: int = Field(
+        0, description="random seed (each member's initialisation, minibatches and validation split)"
+    )
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: load in the main process)")
+    checkpoint_dir: str | None = Field(
+        None,
+        description="where each member keeps member-<i>/last.ckpt and best.ckpt (None: a temporary folder, "
+        "removed after fitting)",
+    )
+    resume: bool = Field(
+        False, description="continue each member from last.ckpt in checkpoint_dir when present"
+    )
+
+    @field_validator("n_members")
+    @classmethod
+    def _ensemble_needs_members(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("uncertainty") == "ensemble" and value < 2:
+            raise ValueError("uncertainty='ensemble' needs n_members >= 2 (or use uncertainty='mve')")
+        return value
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _auto_or_positive(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError(f"expected 'auto' or a positive number of devices; got {value!r}")
+
+    @field_validator("resume")
+    @classmethod
+    def _resume_needs_a_folder(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("checkpoint_dir") is None:
+            raise ValueError("resume=True needs a checkpoint_dir to resume from")
+        return value
+
+
+def _gnn_installed() -> bool:
+    for name in ("torch", "lightning", "chemprop"):
+        try:
+            if importlib.util.find_spec(name) is None:
+                return False
+        except (ImportError, ValueError):  # a parent package missing, or sys.modules[name] is None
+            return False
+    return True
+
+
+def _require_gnn(model: str) -> None:
+    if not _gnn_installed():
+        raise InvalidModelError(f"model {model!r} needs chemprop, torch and lightning; {_INSTALL}")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Lightning without its info lines (device summary, tips) and without the warnings in _QUIET."""
+    loggers = [logging.getLogger(name) for name in ("lightning", "lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        for pattern in _QUIET:
+            warnings.filterwarnings("ignore", message=pattern)
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
+@MODELS.register("dmpnn")
+class DMPNN(Surrogate):
+    """chemprop's D-MPNN on SMILES; an ensemble of seeds and/or a mean-variance head for the std.
+
+    ``fit(X, y)`` and ``predict(X)`` take X as a 1-D array or sequence of SMILES strings. The std of
+    ``'ensemble'`` is the members' disagreement (epistemic); that of ``'mve'`` adds each network's
+    predicted noise (aleatoric), so it stays well above zero at training molecules.
+    """
+
+    name = "dmpnn"
+    Params = DMPNNParams
+    provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
+    inputs = "smiles"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        _require_gnn(self.name)
+        self._states: list[dict[str, Any]] = []
+        self._nets: list[Any] | None = None
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _smiles(self, X: Any) -> np.ndarray:
+        """*X* checked to be a non-empty 1-D sequence of strings (parsed later, row by row)."""
+        if isinstance(X, str):
+            msg = f"model {self.name!r}: X must be a sequence of SMILES strings, not one string"
+            raise InvalidModelError(msg)
+        try:
+            arr = np.asarray(X, dtype=object)
+        except (TypeError, ValueError):
+            msg = f"model {self.name!r}: X must be a 1-D sequence of SMILES strings, got {type(X).__name__}"
+            raise InvalidModelError(msg) from None
+        if arr.ndim != 1:
+            raise InvalidModelError(
+                f"model {self.name!r} takes SMILES: X must be a 1-D sequence of SMILES strings; got shape "
+                f"{arr.shape} (pass the SMILES column, not a feature matrix)"
+            )
+        if len(arr) == 0:
+            raise InvalidModelError(f"model {self.name!r}: X has no SMILES")
+        not_str = [i for i, s in enumerate(arr) if not isinstance(s, str)]
+        if not_str:
+            i = not_str[0]
+            raise InvalidModelError(
+                f"model {self.name!r} takes SMILES strings, but {len(not_str)} of {len(arr)} values of X "
+                f"are not strings (row {i}: {arr[i]!r} of type {type(arr[i]).__name__})"
+            )
+        return arr
+
+    def _targets(self, y: Any, n: int) -> np.ndarray:
+        try:
+            ya = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            msg = f"model {self.name!r}: y must be a numeric vector, got {type(y).__name__}"
+            raise InvalidModelError(msg) from None
+        if ya.ndim != 1:
+            raise InvalidModelError(f"model {self.name!r}: y must be 1-D of shape (n,); got shape {ya.shape}")
+        if len(ya) != n:
+            raise InvalidModelError(f"model {self.name!r}: X has {n} SMILES but y has {len(ya)} values")
+        if n < 2:
+            raise InvalidModelError(f"model {self.name!r} needs at least 2 training molecules; got {n}")
+        if not np.isfinite(ya).all():
+            raise InvalidModelError(
+                f"model {self.name!r}: y has {int((~np.isfinite(ya)).sum())} NaN or infinite values; "
+                "drop them first"
+            )
+        return ya
+
+    # -- networks ------------------------------------------------------------------------------
+    def _network(self) -> Any:
+        """A fresh, untrained chemprop MPNN with this model's hyperparameters."""
+        from chemprop import models, nn
+
+        p: DMPNNParams = self.params  # type: ignore[assignment]
+        mp = nn.BondMessagePassing(d_h=p.hidden, depth=p.depth, dropout=p.dropout)
+        pooling = {"mean": nn.MeanAggregation, "sum": nn.SumAggregation, "norm": nn.NormAggregation}
+        agg = pooling[p.aggregation]()
+        head = (nn.MveFFN if p.uncertainty == "mve" else nn.RegressionFFN)(
+            input_dim=mp.output_dim, hidden_dim=p.ffn_hidden, n_layers=p.ffn_layers, dropout=p.dropout
+        )
+        return models.MPNN(
+            mp, agg, head, batch_norm=p.batch_norm, warmup_epochs=p.warmup_epochs,
+            init_lr=p.init_lr, max_lr=p.max_lr, final_lr=p.final_lr,
+        )
+
+    def _use_gpu(self, *, fitting: bool) -> bool:
+        import torch
+
+        p: DMPNNParams = self.params  # type: ignore[assignment]
+        available = torch.cuda.is_available()
+        if p.accelerator == "gpu" and not available and fitting:
+            raise InvalidModelError(
+                f"model {self.name!r}: accelerator='gpu' but torch sees no GPU; "
+                "use accelerator='auto' or 'cpu'"
+            )
+        return available and p.accelerator != "cpu"
+
+    @property
+    def accelerator_(self) -> str:
+        """Where fitting runs here and now: 'gpu' or 'cpu' (``accelerator='auto'`` resolved)."""
+        return "gpu" if self._use_gpu(fitting=True) else "cpu"
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any) -> Self:
+        _require_gnn(self.name)
+        import torch
+        from chemprop import data, featurizers
+
+        p: DMPNNParams = self.params  # type: ignore[assignment]
+        smiles = self._smiles(X)
+        ya = self._targets(y, len(smiles))
+        mols = [_parse(self.name, i, s) for i, s in enumerate(smiles)]
+        gpu = self._use_gpu(fitting=True)
+        self._y_mean = float(ya.mean())
+        self._y_scale = float(ya.std()) or 1.0
+        ys = ((ya - self._y_mean) / self._y_scale).astype(np.float32)
+
+        featurizer = featurizers.SimpleMoleculeMolGraphFeaturizer()
+        dataset = data.MoleculeDataset(
+            [data.MoleculeDatapoint(mol, y=ys[i : i + 1]) for i, mol in enumerate(mols)], featurizer
+        )
+        dataset.cache = True  # featurise every graph once, shared by all members and epochs
+
+        n_val = math.ceil(p.val_fraction * len(mols))
+        validate = p.val_fraction > 0 and n_val >= _MIN_VALIDATION and len(mols) - n_val >= 2
+        self.fitted, self._states, self.training_log_ = False, [], []
+        with contextlib.ExitStack() as stack:
+            if p.checkpoint_dir is None:
+                root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="molops-dmpnn-")))
+            else:
+                root = Path(p.checkpoint_dir)
+            for i, rng in enumerate(member_seeds(p.seed, p.n_members)):
+                torch_seed, loader_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=2))
+                order = rng.permutation(len(mols))
+                train_rows, val_rows = (order[n_val:], order[:n_val]) if validate else (order, None)
+                devices = [torch.cuda.current_device()] if gpu else []
+                with torch.random.fork_rng(devices=devices):
+                    torch.manual_seed(torch_seed)
+                    state, log = self._fit_member(
+                        dataset, train_rows, val_rows, root / f"member-{i}", loader_seed, gpu
+                    )
+                self._states.append(state)
+                self.training_log_.append({"member": i, **log})
+        self._nets = None
+        self.fitted = True
+        return self
+
+    def _fit_member(
+        self, dataset: Any, train_rows: np.ndarray, val_rows: np.ndarray | None, folder: Path,
+        loader_seed: int, gpu: bool,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Train one network; its best weights as a CPU state dict, and what happened."""
+        from chemprop import data
+        from lightning import pytorch as pl
+        from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+        from torch.utils.data import Subset
+
+        p: DMPNNParams = self.params  # type: ignore[assignment]
+        # BatchNorm cannot train on a batch of one molecule: drop such a last batch (its molecule
+        # lands in another batch next epoch, minibatches are reshuffled)
+        drop_last = p.batch_norm and len(train_rows) % p.batch_size == 1 and len(train_rows) > 1
+        train = data.build_dataloader(
+            Subset(dataset, train_rows.tolist()), batch_size=p.batch_size, num_workers=p.num_workers,
+            seed=loader_seed, shuffle=True, drop_last=drop_last,
+        )
+        val = None
+        if val_rows is not None:
+            val = data.build_dataloader(
+                Subset(dataset, val_rows.tolist()), batch_size=_PREDICT_BATCH, num_workers=p.num_workers,
+                shuffle=False, drop_last=False,
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        # last.ckpt every epoch (Lightning's own save_last writes only when the best improved), and
+        # with validation best.ckpt at the lowest validation loss, saved before last.ckpt so that
+        # last.ckpt carries the best-so-far state into a resumed run; without validation best.ckpt
+        # is a copy of last.ckpt, written after training
+        latest = ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1, enable_version_counter=False)
+        checkpoint = None
+        if val is not None:
+            checkpoint = ModelCheckpoint(
+                dirpath=folder, filename="best", monitor="val_loss", mode="min", save_top_k=1,
+                enable_version_counter=False,
+            )
+        callbacks: list[Callback] = [cb for cb in (checkpoint, latest) if cb is not None]
+        if val is not None and p.patience is not None:
+            callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=p.patience))
+        devices = 1 if p.devices == "auto" else p.devices
+        net = self._network()
+        last = folder / "last.ckpt"
+        ckpt_path = last if p.resume and last.exists() else None
+        # last.ckpt is written at the end of an epoch, so a resumed run starts at the next one
+        start_epoch = 0 if ckpt_path is None else min(int(_load_checkpoint(last)["epoch"]) + 1, p.epochs)
+        with _quiet():  # the Trainer logs its device summary and tips when it is built
+            trainer = pl.Trainer(
+                accelerator="gpu" if gpu else "cpu",
+                devices=devices,
+                strategy="ddp_spawn" if devices > 1 else "auto",
+                precision="32-true",
+                max_epochs=p.epochs,
+                logger=False,
+                callbacks=callbacks,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                default_root_dir=folder,
+                num_sanity_val_steps=0,
+            )
+            try:
+                trainer.fit(net, train, val, ckpt_path=ckpt_path, weights_only=False)
+            except RuntimeError as exc:
+                if ckpt_path is not None and "state_dict" in str(exc):
+                    raise InvalidModelError(
+                        f"model {self.name!r}: {ckpt_path} was written by a network of other "
+                        "hyperparameters; resume with the same parameters, or clear checkpoint_dir"
+                    ) from None
+                raise
+        # Everything is read back from the checkpoint files, not from the trainer: with several
+        # devices training runs in spawned processes, whose trainer state does not come back.
+        final = _load_checkpoint(last)
+        if checkpoint is not None:
+            best = _load_checkpoint(folder / "best.ckpt")
+            score = best["callbacks"][checkpoint.state_key]["best_model_score"]
+        else:
+            best, score = final, None
+            if p.checkpoint_dir is not None:
+                shutil.copyfile(last, folder / "best.ckpt")
+        state = {k: v.detach().to("cpu", copy=True) for k, v in best["state_dict"].items()}
+        log = {
+            "start_epoch": start_epoch,
+            "epochs": int(final["epoch"]) + 1,
+            "best_val_loss": None if score is None else float(score),
+            "n_train": len(train_rows),
+            "n_val": 0 if val_rows is None else len(val_rows),
+            "resumed_from": str(ckpt_path) if ckpt_path is not None else None,
+        }
+        return state, log
+
+    # -- prediction ----------------------------------------------------------------------------
+    def _networks(self) -> tuple[list[Any], Any]:
+        """The trained networks, in eval mode on the prediction device (built once, then reused)."""
+        _require_gnn(self.name)
+        import torch
+
+        device = torch.device("cuda" if self._use_gpu(fitting=False) else "cpu")
+        if self._nets is None or self._device != device:
+            nets = []
+            for state in self._states:
+                net = self._network()
+                net.load_state_dict(state)
+                nets.append(net.to(device).eval())
+            self._nets, self._device = nets, device
+        return self._nets, self._device
+
+    def member_predictions(self, X: Any) -> np.ndarray:
+        """Every member's predicted mean in the user's units, shape (n_members, n)."""
+        return self._member_outputs(X)[0]
+
+    def _member_outputs(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Members' means (n_members, n) and, with ``uncertainty='mve'``, their predicted variances."""
+        self.check_fitted()
+        import torch
+        from chemprop import data
+        from torch.utils.data import DataLoader
+
+        p: DMPNNParams = self.params  # type: ignore[assignment]
+        smiles = self._smiles(X)
+        nets, device = self._networks()
+        # graphs are built batch by batch (in num_workers processes when > 0), never for the whole pool
+        loader = DataLoader(_SmilesGraphs(self.name, smiles), batch_size=_PREDICT_BATCH, shuffle=False,
+                            num_workers=p.num_workers, collate_fn=data.collate_batch)
+        means, variances = [], []
+        with torch.inference_mode():
+            for batch in loader:
+                bmg = batch.bmg
+                bmg.to(device)
+                outs = [net(bmg).float().cpu().numpy() for net in nets]
+                if p.uncertainty == "mve":  # (b, tasks=1, [mean, var])
+                    means.append(np.stack([o[:, 0, 0] for o in outs]))
+                    variances.append(np.stack([o[:, 0, 1] for o in outs]))
+                else:  # (b, tasks=1)
+                    means.append(np.stack([o[:, 0] for o in outs]))
+        mean = np.concatenate(means, axis=1).astype(np.float64) * self._y_scale + self._y_mean
+        if not variances:
+            return mean, None
+        return mean, np.concatenate(variances, axis=1).astype(np.float64) * self._y_scale**2
+
+    def predict(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        means, variances = self._member_outputs(X)
+        if variances is None:
+            return ensemble_stats(means)
+        # law of total variance: mean aleatoric variance + variance of the members' means
+        return means.mean(axis=0), np.sqrt(variances.mean(axis=0) + means.var(axis=0))
+
+    def sample(self, X: Any, n_samples: int, seed: int = 0) -> np.ndarray:
+        """Members' predictions, each member once before any repeats; with ``'mve'`` each drawn
+        member's mean plus Gaussian noise of its predicted variance."""
+        means, variances = self._member_outputs(X)
+        if variances is None:
+            return draw_members(means, n_samples, seed)
+        picked = draw_members(np.stack([means, np.sqrt(variances)], axis=1), n_samples, seed)
+        noise = np.random.default_rng(seed).standard_normal(picked[:, 0].shape)
+        return picked[:, 0] + picked[:, 1] * noise
+
+    # -- pickling ------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # the networks are rebuilt from the CPU state dicts and the parameters when first needed,
+        # so a model trained on a GPU loads and predicts on a machine without one
+        state = self.__dict__.copy()
+        state["_nets"] = None
+        state.pop("_device", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        return {
+            "depth": trial.suggest_int("depth", 2, 6),
+            "hidden": trial.suggest_int("hidden", 100, 600, log=True),
+            "ffn_layers": trial.suggest_int("ffn_layers", 1, 3),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.4),
+            "max_lr": trial.suggest_float("max_lr", 1e-4, 3e-3, log=True),
+            "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
+        }
+
+
+def _parse(model: str, row: int, smiles: str) -> Any:
+    """The RDKit molecule of *smiles* (hydrogens removed, as chemprop's ``make_mol``), or an error
+    naming the row."""
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
+
+    with BlockLogs():  # RDKit's own parse errors would go to stderr; ours names the row
+        mol = Chem.MolFromSmiles(smiles) if smiles.strip() else None
+    if mol is None or mol.GetNumAtoms() == 0:
+        raise InvalidModelError(
+            f"model {model!r}: row {row} of X, {smiles!r}, is not a SMILES RDKit can parse into a molecule; "
+            "fix or drop it"
+        )
+    return mol
+
+
+class _SmilesGraphs:
+    """SMILES → chemprop ``Datum`` on demand: a map-style dataset for torch's DataLoader, so a pool is
+    featurised one batch at a time. Plain Python, so it pickles into DataLoader worker processes."""
+
+    def __init__(self, model: str, smiles: np.ndarray) -> None:
+        self.model, self.smiles = model, smiles
+        self._featurizer: Any = None
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    def __getitem__(self, row: int) -> Any:
+        from chemprop.data import Datum
+        from chemprop.featurizers import SimpleMoleculeMolGraphFeaturizer
+
+        if self._featurizer is None:
+            self._featurizer = SimpleMoleculeMolGraphFeaturizer()
+        graph = self._featurizer(_parse(self.model, row, self.smiles[row]))
+        return Datum(graph, None, None, None, 1.0, None, None)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """A Lightning checkpoint we wrote, on the CPU (it holds chemprop's hyperparameter objects,
+    so not weights-only)."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)
