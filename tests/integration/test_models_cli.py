@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
 from ._cli import MOLOPS, assert_one_line_error, clean_env, molops, read_csv, write_csv
 
@@ -81,20 +80,10 @@ def _build(root: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, worker_id) -> Trained:
+def trained(build_once) -> Trained:
     """Two trainings of FreeSolv, and the champion's predictions of a file with bad rows; built once
     per run and shared by the xdist workers (a file lock guards the building)."""
-    shared = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        shared = shared.parent
-    root = shared / "models-cli"
-    with FileLock(str(shared / "models-cli.lock")):
-        done = root / "built.json"
-        if not done.is_file():
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir()
-            done.write_text(json.dumps(_build(root)), encoding="utf-8")
-        built = json.loads(done.read_text(encoding="utf-8"))
+    root, built = build_once("models-cli", _build)
     return Trained(
         root / "ws", built["first"], built["second"], root / "in.csv", built["predicted"], root / "out.csv"
     )

@@ -1,6 +1,17 @@
 """Active learning: acquisition functions, batch selection, recipes and retrospective simulation."""
 
 from molops.active.acquisition import ACQUISITIONS, Acquisition, AcquisitionError, get_acquisition
+from molops.active.campaign import (
+    Budget,
+    BudgetExhaustedError,
+    Campaign,
+    CampaignError,
+    CampaignExistsError,
+    CampaignNotFoundError,
+    Filters,
+    Objective,
+    list_campaigns,
+)
 from molops.active.recipe import Recipe
 from molops.active.selection import SelectionError, diverse, top_n
 from molops.active.simulate import Library, SimulationError, SimulationResult, load_library, simulate
@@ -9,13 +20,22 @@ __all__ = [
     "ACQUISITIONS",
     "Acquisition",
     "AcquisitionError",
+    "Budget",
+    "BudgetExhaustedError",
+    "Campaign",
+    "CampaignError",
+    "CampaignExistsError",
+    "CampaignNotFoundError",
+    "Filters",
     "Library",
+    "Objective",
     "Recipe",
     "SelectionError",
     "SimulationError",
     "SimulationResult",
     "diverse",
     "get_acquisition",
+    "list_campaigns",
     "load_library",
     "simulate",
     "top_n",

@@ -8,16 +8,31 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
-from molops.cli._output import JsonOption, emit_json, err, json_params, out, table
+from molops.cli._output import (
+    JsonOption,
+    WorkspaceOption,
+    byte_progress,
+    emit_json,
+    err,
+    fmt_float,
+    json_params,
+    open_workspace,
+    out,
+    table,
+)
 from molops.errors import MolopsError
 
 app = typer.Typer(
@@ -174,3 +189,345 @@ def simulate(
     )
     if plot is not None:
         out.print(f"curve → {plot}")
+
+
+# -- campaigns ---------------------------------------------------------------------------------------
+class _RowRateColumn(ProgressColumn):
+    """Molecules done per second (the pool-scoring rate users size their runs by)."""
+
+    def render(self, task: Task) -> Text:
+        rate = task.completed / task.elapsed if task.elapsed else 0.0
+        return Text(f"{rate:,.0f}/s", style="progress.data.speed")
+
+
+@contextmanager
+def _rate_progress() -> Iterator[Any]:
+    """One bar per stage of a propose (pool features per featurizer, scoring), with rate and ETA."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RowRateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    tasks: dict[str, Any] = {}
+    with progress:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total or None)
+            progress.update(tasks[stage], completed=done, total=total or None)
+
+        yield update
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Campaign name (letters, digits, '.', '_', '-').")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset of the measurements so far.")],
+    pool: Annotated[Path, typer.Option(help="Candidate file (CSV/TSV/SMILES/SDF/Parquet, optionally .gz).")],
+    target: Annotated[str, typer.Option(help="Target (a column of the dataset) to optimise.")],
+    maximize: Annotated[
+        bool, typer.Option("--maximize/--minimize", help="Whether higher or lower values are better.")
+    ],
+    threshold: Annotated[
+        float | None, typer.Option(help="A hit: at least this (--maximize) or at most this (--minimize).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model (default: molops' recipe).")] = None,
+    params: Annotated[str | None, typer.Option(help="Model parameters as a JSON object.")] = None,
+    featurizer: Annotated[str | None, typer.Option(help="Featurizer SPEC; join several with '+'.")] = None,
+    acquisition: Annotated[
+        str | None, typer.Option(help="Acquisition SPEC, e.g. greedy, ucb:beta=2.")
+    ] = None,
+    max_similarity: Annotated[
+        float | None, typer.Option(help="Batch diversity: no two picks this similar (1 = top-N).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Molecules per proposal (default of propose).")] = 96,
+    budget: Annotated[int | None, typer.Option(help="Most molecules the campaign may propose.")] = None,
+    max_iterations: Annotated[int | None, typer.Option(help="Most proposals (iterations).")] = None,
+    smiles_col: Annotated[
+        str | None, typer.Option(help="SMILES column of the pool (default: smiles).")
+    ] = None,
+    mw: Annotated[str | None, typer.Option("--mw", help="Molecular weight range MIN:MAX.")] = None,
+    logp: Annotated[str | None, typer.Option("--logp", help="Crippen logP range MIN:MAX.")] = None,
+    hbd: Annotated[int | None, typer.Option("--hbd", help="Most H-bond donors.")] = None,
+    hba: Annotated[int | None, typer.Option("--hba", help="Most H-bond acceptors.")] = None,
+    no_pains: Annotated[bool, typer.Option("--no-pains", help="Exclude RDKit PAINS matches.")] = False,
+    exclude_smarts: Annotated[
+        list[str] | None,
+        typer.Option("--exclude-smarts", help="Exclude matches of this SMARTS (repeatable)."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a campaign: dataset, pool, objective, recipe, batch size, budget and filters."""
+    from molops.active.campaign import Budget, Campaign, Filters, Objective, parse_range
+    from molops.active.recipe import Recipe
+
+    ws = open_workspace(ctx, workspace)
+    given = {
+        "model": model,
+        "featurizer": featurizer,
+        "acquisition": acquisition,
+        "max_similarity": max_similarity,
+    }
+    recipe = Recipe(
+        **{k: v for k, v in given.items() if v is not None},
+        **({"model_params": json_params(params)} if params else {}),
+    )
+    filters = Filters(
+        mw=parse_range(mw, "--mw") if mw else None,
+        logp=parse_range(logp, "--logp") if logp else None,
+        hbd=hbd,
+        hba=hba,
+        pains=no_pains,
+        exclude_smarts=exclude_smarts or [],
+    )
+    campaign = Campaign.create(
+        ws,
+        name,
+        dataset=dataset,
+        pool=pool,
+        objective=Objective(target=target, maximize=maximize, threshold=threshold),
+        recipe=recipe,
+        batch_size=batch_size,
+        budget=Budget(molecules=budget, iterations=max_iterations),
+        filters=filters,
+        smiles_col=smiles_col,
+    )
+    config = campaign.load().config
+    if as_json:
+        emit_json({"campaign": name, "path": str(campaign.dir), **config.model_dump()})
+        return
+    r = config.recipe
+    out.print(
+        f"created campaign [bold]{name}[/]: {config.objective.target} "
+        f"({'maximise' if maximize else 'minimise'}) on dataset {dataset}, pool {config.pool}; "
+        f"recipe {r.model} on {r.featurizer}, {r.acquisition}; batch {batch_size}"
+    )
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    parts = [f"{budget['molecules_used']}" + (f"/{budget['molecules']}" if budget["molecules"] else "")]
+    parts.append(
+        f"{budget['iterations_used']}" + (f"/{budget['iterations']}" if budget["iterations"] else "")
+    )
+    return f"{parts[0]} molecules, {parts[1]} iterations"
+
+
+@app.command()
+def propose(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    batch_size: Annotated[
+        int | None, typer.Option(help="Molecules to propose (default: the campaign's).")
+    ] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Also write the batch to this CSV.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train on the latest dataset version, score the pool and propose the next ranked batch."""
+    from molops.active.campaign import Campaign
+
+    ws = open_workspace(ctx, workspace)
+    campaign = Campaign.open(ws, name)
+    with _rate_progress() as progress:
+        result = campaign.propose(batch_size, out=out_file, progress=progress)
+    if as_json:
+        emit_json(result.model_dump())
+        return
+    it = result.iteration
+    for warning in it.warnings:
+        err.print(f"warning: {warning}")
+    out.print(
+        f"[bold]{name}[/] iteration {it.number}: trained on {it.n_train} molecules (dataset version "
+        f"{it.dataset_version}); scored {it.scored:,} of {it.pool_rows:,} pool rows in "
+        f"{it.seconds_scoring:.1f} s ({it.molecules_per_s:,.0f}/s); excluded {it.excluded}; "
+        f"filtered {it.filtered or 'none'}; budget {_budget_text(result.budget)}"
+    )
+    out.print(
+        table(
+            f"Proposals (iteration {it.number})",
+            ["rank", "smiles", "mean", "std", "score", "nearest measured", "sim", "value", "reason"],
+            [
+                [
+                    p["rank"],
+                    escape(p["smiles"]),
+                    fmt_float(p["predicted_mean"]),
+                    fmt_float(p["predicted_std"]),
+                    fmt_float(p["acquisition_score"]),
+                    escape(p["nearest_smiles"]),
+                    fmt_float(p["nearest_similarity"], 2),
+                    fmt_float(p["nearest_value"]),
+                    escape(p["reason"]),
+                ]
+                for p in result.proposals
+            ],
+        )
+    )
+    out.print(f"recorded → {result.proposals_file}" + (f"; CSV → {result.out}" if result.out else ""))
+
+
+@app.command("ingest")
+def ingest_results(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    results: Annotated[Path, typer.Argument(help="Results file (CSV/TSV/SDF/Parquet, optionally .gz).")],
+    smiles_col: Annotated[
+        str | None, typer.Option(help="SMILES column (default: the pool's, else smiles).")
+    ] = None,
+    target_col: Annotated[
+        str | None, typer.Option(help="Column of the measured value (default: the campaign's target).")
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Take lab results back: a new dataset version, matched to the campaign's proposals."""
+    from molops.active.campaign import Campaign
+    from molops.cli.data import print_ingest
+
+    ws = open_workspace(ctx, workspace)
+    campaign = Campaign.open(ws, name)
+    with byte_progress(f"ingest {results.name}") as progress:
+        result = campaign.ingest(results, smiles_col=smiles_col, target_col=target_col, progress=progress)
+    if as_json:
+        emit_json(result.model_dump())
+        return
+    from molops.data import IngestReport
+
+    print_ingest(IngestReport(**result.report))
+    rec = result.ingest
+    out.print(
+        f"[bold]{name}[/]: {rec.answered} proposals answered, {rec.remeasured} re-measured, "
+        f"{rec.unproposed} results for molecules never proposed; {result.open_proposals} proposals still open"
+    )
+    if result.unproposed:
+        out.print(
+            table(
+                "Results for molecules never proposed (accepted, flagged)",
+                ["smiles", "inchikey", "value"],
+                [[escape(r["smiles"]), r["inchikey"], fmt_float(r["value"])] for r in result.unproposed],
+            )
+        )
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of the campaign's progress here.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Iterations, budget, best value, hits, model quality per measured batch, open proposals."""
+    from molops.active.campaign import Campaign, plot_status
+
+    ws = open_workspace(ctx, workspace)
+    st = Campaign.open(ws, name).status()
+    if plot is not None:
+        plot_status(st, plot)
+    if as_json:
+        emit_json(st.model_dump() | {"plot": str(plot) if plot else None})
+        return
+    obj = st.config["objective"]
+    best = st.best
+    out.print(
+        f"[bold]{name}[/]: {obj['target']} ({'maximise' if obj['maximize'] else 'minimise'}), dataset "
+        f"{st.config['dataset']} v{st.dataset_version}; budget {_budget_text(st.budget)}; best so far "
+        + (f"{best['value']:g} ({escape(best['smiles'])})" if best else "none")
+        + (
+            f"; hits ({'≥' if obj['maximize'] else '≤'} {obj['threshold']:g}): "
+            f"{st.hits['dataset']} in the dataset, "
+            f"{st.hits['campaign']} from the campaign"
+            if obj["threshold"] is not None
+            else ""
+        )
+    )
+    out.print(
+        table(
+            "Iterations",
+            [
+                "#",
+                "trained on",
+                "n train",
+                "proposed",
+                "answered",
+                "open",
+                "RMSE",
+                "Spearman",
+                "hit rate",
+                "best in batch",
+            ],
+            [
+                [
+                    it["iteration"],
+                    f"v{it['dataset_version']}",
+                    it["n_train"],
+                    it["proposed"],
+                    it["answered"],
+                    it["open"],
+                    fmt_float(it["rmse"]),
+                    fmt_float(it["spearman"], 2),
+                    fmt_float(it["hit_rate"], 2),
+                    fmt_float(it["best_in_batch"]),
+                ]
+                for it in st.iterations
+            ],
+        )
+    )
+    out.print(f"open proposals: {st.proposals['open']} of {st.proposals['total']}")
+    if plot is not None:
+        out.print(f"plot → {plot}")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """The workspace's campaigns with their progress."""
+    from molops.active.campaign import Campaign, list_campaigns
+
+    ws = open_workspace(ctx, workspace)
+    rows = []
+    for name in list_campaigns(ws):
+        state = Campaign(ws, name).load()
+        cfg = state.config
+        rows.append(
+            {
+                "name": name,
+                "dataset": cfg.dataset,
+                "target": cfg.objective.target,
+                "maximize": cfg.objective.maximize,
+                "pool": cfg.pool,
+                "iterations": len(state.iterations),
+                "proposed": state.proposed(),
+                "budget": cfg.budget.molecules,
+                "created": cfg.created,
+            }
+        )
+    if as_json:
+        emit_json({"campaigns": rows})
+        return
+    out.print(
+        table(
+            "Campaigns",
+            ["name", "dataset", "target", "direction", "iterations", "proposed", "budget", "created"],
+            [
+                [
+                    r["name"],
+                    r["dataset"],
+                    r["target"],
+                    "max" if r["maximize"] else "min",
+                    r["iterations"],
+                    r["proposed"],
+                    r["budget"] or "",
+                    r["created"],
+                ]
+                for r in rows
+            ],
+        )
+    )

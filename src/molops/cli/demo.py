@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import random
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from molops.chem.standardize import StandardizerSettings
 from molops.cli._output import JsonOption, emit_json, err, out, table
 from molops.cli.data import print_ingest, target_stats
 from molops.data import Dataset, IngestReport
 from molops.data.builtin import BUILTINS
 from molops.data.pool import file_sha256
+from molops.data.validation import standardizer
 from molops.workspace import Workspace
 
 LAB_RESULTS = "lab_results.csv"
@@ -138,10 +142,12 @@ def demo(
         )
     )
     models = demo_models(ws, say)
+    loop = demo_campaign(ws, say)
     say(
         "Next: `molops data versions solubility`, `molops data diff solubility 1 2`, "
         "`molops data quarantine solubility`, `molops features list`, `molops models show freesolv-expt`, "
-        f"`molops models lineage freesolv-expt 1` (with --workspace {ws.root})"
+        f"`molops models lineage freesolv-expt 1`, `molops campaign status {DEMO_CAMPAIGN}` "
+        f"(with --workspace {ws.root})"
     )
     if as_json:
         emit_json(
@@ -155,6 +161,7 @@ def demo(
                 "targets": stats,
                 "export": str(export),
                 "models": models,
+                "campaign": loop,
             }
         )
     else:
@@ -225,11 +232,137 @@ def demo_models(ws: Workspace, say: Any) -> dict[str, Any]:
             ],
         )
     )
-    bundle, mv = registry.load(f"{DEMO_MODEL}@{CHAMPION}")
     out_file = ws.root / "exports" / "chembl_predictions.csv"
-    summary = predict_file(bundle, chembl_pool(), out_file, model_name=mv.name, model_version=int(mv.version))
-    say(
-        f"[bold]9. Batch prediction[/] of {summary['n']} ChEMBL molecules with {mv.name}@{CHAMPION} "
-        f"→ {out_file} ({summary['errors']} rows with errors, {summary['seconds']:.1f} s)"
-    )
+    if trained or not out_file.is_file():
+        bundle, mv = registry.load(f"{DEMO_MODEL}@{CHAMPION}")
+        summary = predict_file(
+            bundle, chembl_pool(), out_file, model_name=mv.name, model_version=int(mv.version)
+        )
+        say(
+            f"[bold]9. Batch prediction[/] of {summary['n']} ChEMBL molecules with {mv.name}@{CHAMPION} "
+            f"→ {out_file} ({summary['errors']} rows with errors, {summary['seconds']:.1f} s)"
+        )
+    else:
+        summary = {"output": str(out_file), "skipped": True}
+        say(f"[bold]9. Batch prediction[/] of the ChEMBL molecules: done by an earlier run → {out_file}")
     return {"trained": trained, "registered": info, "predictions": summary}
+
+
+DEMO_CAMPAIGN = "hydration-loop"
+#: The demo lab has measured this many FreeSolv molecules; the campaign looks for the rest's best.
+DEMO_MEASURED = 60
+DEMO_ROUNDS = 2
+DEMO_BATCH = 20
+#: A hit: hydration free energy at or below this (kcal/mol; 30 of FreeSolv's 642 molecules).
+DEMO_HIT = -10.0
+
+
+def demo_campaign(ws: Workspace, say: Any) -> dict[str, Any]:
+    """A closed loop: propose a batch, let the 'lab' measure it (FreeSolv's true values), retrain.
+
+    The first run creates the campaign and plays two rounds; later runs show its status.
+    """
+    from molops.active.campaign import Budget, Campaign, Objective, plot_status
+
+    freesolv = BUILTINS["freesolv"]
+    with freesolv.path().open(newline="") as f:
+        truth = {r[freesolv.smiles_col]: r[freesolv.target_col] for r in csv.DictReader(f)}
+    campaign = Campaign(ws, DEMO_CAMPAIGN)
+    say(
+        f"[bold]10. Active learning[/]: {DEMO_MEASURED} FreeSolv molecules measured, the other "
+        f"{len(truth) - DEMO_MEASURED} are candidates; find the most hydrophilic (≤ {DEMO_HIT} kcal/mol)"
+    )
+    rounds = []
+    if not campaign.exists():
+        lab = ws.root / "lab"
+        lab.mkdir(exist_ok=True)
+        smiles = list(truth)
+        measured = sorted(random.Random(0).sample(range(len(smiles)), DEMO_MEASURED))
+        std = standardizer(StandardizerSettings())
+        parent_of = {s: getattr(std.standardize(s, "smiles"), "smiles", "") for s in smiles}
+        _write_rows(
+            lab / "hydration_measured.csv",
+            ["smiles", "expt"],
+            [[smiles[i], truth[smiles[i]]] for i in measured],
+        )
+        _write_rows(lab / "hydration_pool.csv", ["smiles"], [[s] for s in smiles])
+        ws.dataset("hydration").ingest(
+            lab / "hydration_measured.csv", smiles_col="smiles", target_col="expt", units="kcal/mol"
+        )
+        campaign = Campaign.create(
+            ws,
+            DEMO_CAMPAIGN,
+            dataset="hydration",
+            pool=lab / "hydration_pool.csv",
+            objective=Objective(target="expt", maximize=False, threshold=DEMO_HIT),
+            batch_size=DEMO_BATCH,
+            budget=Budget(molecules=DEMO_ROUNDS * DEMO_BATCH),
+        )
+        for number in range(1, DEMO_ROUNDS + 1):
+            proposed = campaign.propose(out=lab / f"proposals-{number}.csv")
+            if number == 1:
+                say(_proposal_table(proposed.proposals[:5]))
+            # the "lab" measures the batch: here, FreeSolv's own values of the proposed molecules
+            by_parent = {r["smiles"]: r for r in proposed.proposals}
+            results = lab / f"results-{number}.csv"
+            _write_rows(
+                results, ["smiles", "expt"], [[s, truth[s]] for s in smiles if parent_of[s] in by_parent]
+            )
+            ingested = campaign.ingest(results)
+            rounds.append({"proposed": len(proposed.proposals), **ingested.ingest.model_dump()})
+    status = campaign.status()
+    plot = plot_status(status, ws.root / "exports" / "campaign.png")
+    say(
+        table(
+            f"Campaign {DEMO_CAMPAIGN}: each batch once measured",
+            ["iteration", "trained on", "proposed", "measured", "hits", "rmse", "best in batch"],
+            [
+                [
+                    it["iteration"],
+                    it["n_train"],
+                    it["proposed"],
+                    it["answered"],
+                    it["hits"],
+                    _fmt(it.get("rmse")),
+                    _fmt(it.get("best_in_batch")),
+                ]
+                for it in status.iterations
+            ],
+        )
+    )
+    hits = status.hits
+    say(
+        f"   hits: {hits['campaign']} in {status.proposals['answered']} measured proposals (the "
+        f"initial random {DEMO_MEASURED} held {hits['dataset'] - hits['campaign']}); progress plot → {plot}"
+    )
+    return {"rounds": rounds, "status": status.model_dump(), "plot": str(plot)}
+
+
+def _write_rows(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _fmt(value: Any) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _proposal_table(rows: list[dict[str, Any]]) -> Any:
+    from rich.markup import escape
+
+    return table(
+        "The first proposals (top 5 of the batch)",
+        ["rank", "smiles", "predicted", "nearest measured (sim)", "reason"],
+        [
+            [
+                r["rank"],
+                escape(r["smiles"]),
+                f"{r['predicted_mean']:.2f} ± {r['predicted_std']:.2f}",
+                f"{r['nearest_value']:.2f} ({r['nearest_similarity']:.2f})",
+                r["reason"],
+            ]
+            for r in rows
+        ],
+    )

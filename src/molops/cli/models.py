@@ -102,7 +102,10 @@ def promote(
     if as_json:
         emit_json(record)
     else:
-        out.print(f"{name}: {alias} → version {version} (was {record['previous'] or 'unset'})")
+        if record["unchanged"]:
+            out.print(f"{name}: {alias} already points at version {version}; nothing changed")
+        else:
+            out.print(f"{name}: {alias} → version {version} (was {record['previous'] or 'unset'})")
 
 
 @app.command()

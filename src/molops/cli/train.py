@@ -68,15 +68,17 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Train a model on a dataset version, track the run in MLflow and register a new model version."""
-    from molops.tracking.training import TrainRequest
-    from molops.tracking.training import train as run_training
-
+    # bad options fail before the slow imports (MLflow, torch) below
     if split not in SPLIT_KINDS:
         raise MolopsError(f"--split {split!r} is not supported; expected one of: {', '.join(SPLIT_KINDS)}")
     kinds = TargetTransform.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
     if transform not in kinds:
         raise MolopsError(f"--transform {transform!r} is not supported; expected one of: {', '.join(kinds)}")
+    model_params = json_params(params)
     ws = open_workspace(ctx, workspace)
+    from molops.tracking.training import TrainRequest
+    from molops.tracking.training import train as run_training
+
     request = TrainRequest(
         dataset=dataset,
         version=version,
@@ -84,7 +86,7 @@ def train(
         model=model,
         candidates=None if candidates is None else [c.strip() for c in candidates.split(",") if c.strip()],
         featurizer=featurizer,
-        params=json_params(params),
+        params=model_params,
         tune=tune,
         trials=trials,
         tune_fraction=tune_fraction,

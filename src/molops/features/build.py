@@ -162,6 +162,25 @@ def build_for_molecules(
     return len(todo), len(keys) - len(todo)
 
 
+def pool_identity(
+    path: Path,
+    identity_root: Path,
+    settings: StandardizerSettings,
+    *,
+    smiles_col: str | None = None,
+    fmt: FileFormat | None = None,
+) -> tuple[PoolIdentity, FileFormat, str | None]:
+    """The identity table of a pool file (it may not exist yet), with the format and SMILES column.
+
+    The identity depends on the file's bytes and on how they are read and standardised.
+    """
+    fmt = fmt or detect_format(path)
+    if smiles_col is None and fmt in ("csv", "tsv", "parquet"):
+        smiles_col = "smiles"
+    how = json.dumps([fmt, smiles_col, asdict(settings)], sort_keys=True, default=sorted)
+    return PoolIdentity(identity_root, file_sha256(path), how), fmt, smiles_col
+
+
 def build_for_pool(
     cache: FeatureCache,
     executor: Executor,
@@ -176,12 +195,7 @@ def build_for_pool(
     progress: Progress | None = None,
 ) -> dict[str, int]:
     """Featurize a pool file, standardising it first unless its identity table exists."""
-    fmt = fmt or detect_format(path)
-    if smiles_col is None and fmt in ("csv", "tsv", "parquet"):
-        smiles_col = "smiles"
-    # the identity depends on the bytes and on how they are read and standardised
-    how = json.dumps([fmt, smiles_col, asdict(settings)], sort_keys=True, default=sorted)
-    identity = PoolIdentity(identity_root, file_sha256(path), how)
+    identity, fmt, smiles_col = pool_identity(path, identity_root, settings, smiles_col=smiles_col, fmt=fmt)
     if identity.exists():
         counts = _pool_warm(cache, executor, identity, chunk_rows, flush_rows, progress)
         counts["feature_errors"] = _feature_invalid(cache, identity)

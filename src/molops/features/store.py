@@ -16,9 +16,17 @@ from molops.chem.standardize import StandardizerSettings
 from molops.compute import get_executor
 from molops.compute.local import Executor
 from molops.data.dataset import Dataset
+from molops.data.pool import PoolIdentity
 from molops.data.sources import FileFormat
 from molops.features.base import Featurizer, get_featurizer
-from molops.features.build import BuildReport, Progress, build_for_molecules, build_for_pool, report
+from molops.features.build import (
+    BuildReport,
+    Progress,
+    build_for_molecules,
+    build_for_pool,
+    pool_identity,
+    report,
+)
 from molops.features.cache import MANIFEST, FeatureCache
 
 #: Modules a fresh worker process imports once (RDKit and the featurizers).
@@ -115,6 +123,10 @@ class FeatureStore:
         )
         invalid = counts["no_identity"] + counts.get("feature_errors", 0)
         return report(cache.featurizer, f"pool:{path.name}", counts, invalid, started, ex)
+
+    def pool_identity(self, path: str | Path, smiles_col: str | None = None) -> PoolIdentity:
+        """The identity table ``build_pool`` writes for *path* (check ``.exists()`` before reading)."""
+        return pool_identity(Path(path), self.pools_dir, self.settings, smiles_col=smiles_col)[0]
 
     def get(self, featurizer: str | Featurizer, inchikeys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(features, valid) for molecules already in the cache, in the given order."""

@@ -215,10 +215,16 @@ class ModelRegistry:
     def promote(
         self, name: str, version: int, alias: str = CHAMPION, reason: str = "", operation: str = "promote"
     ) -> dict[str, Any]:
-        """Point *alias* at *version*, recording who, when, why and what it replaced."""
+        """Point *alias* at *version*, recording who, when, why and what it replaced.
+
+        Promoting the version the alias already points at changes nothing and records nothing
+        (``"unchanged": true``), so a repeated promotion cannot make the next rollback a no-op.
+        """
         model = self._model(name)
         self.resolve(ModelRef(name=name, version=version))
         previous = model.aliases.get(alias)
+        if _int(previous) == version:
+            return {"name": name, "alias": alias, "version": version, "previous": version, "unchanged": True}
         entry = {
             "alias": alias,
             "version": version,
@@ -240,7 +246,7 @@ class ModelRegistry:
             if alias == CHAMPION and _int(model.aliases.get(CHALLENGER)) == version:
                 self.client.delete_registered_model_alias(name, CHALLENGER)
         self._record(name, entry)
-        return {"name": name, **entry}
+        return {"name": name, **entry, "unchanged": False}
 
     def rollback(self, name: str, alias: str = CHAMPION, reason: str = "") -> dict[str, Any]:
         """Move *alias* back to the version it pointed to before its latest move."""

@@ -9,7 +9,6 @@ work on a copy of its database (``registry`` fixture).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from filelock import FileLock
 
 from molops import Workspace
 from molops.chem.standardize import Rejected, Standardizer
@@ -134,22 +132,12 @@ def _build(root: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="session")
-def tracked(tmp_path_factory, worker_id) -> Tracked:
+def tracked(build_once) -> Tracked:
     """The tracked workspace (see ``_build``): built once per run and shared by the xdist workers
     (a file lock guards the building; tests only read it, or copy its database)."""
     from molops.tracking.training import TrainResult
 
-    shared = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        shared = shared.parent
-    root = shared / "tracked"
-    with FileLock(str(shared / "tracked.lock")):
-        done = root / "runs.json"
-        if not done.is_file():
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir()
-            done.write_text(json.dumps(_build(root)), encoding="utf-8")
-        runs = json.loads(done.read_text(encoding="utf-8"))
+    root, runs = build_once("tracked", _build)
     return Tracked(Workspace.open(root / "ws"), {k: TrainResult.model_validate(v) for k, v in runs.items()})
 
 

@@ -134,7 +134,7 @@ def test_promote_records_who_when_why_and_previous(registry):
     shown = registry.show(NAME)
     promotion = shown["versions"][2]["promotions"]["champion"]
     assert promotion == {k: record[k] for k in ("at", "by", "reason", "previous", "operation")}
-    assert shown["history"][-1] == {k: v for k, v in record.items() if k != "name"}
+    assert shown["history"][-1] == {k: v for k, v in record.items() if k not in ("name", "unchanged")}
     assert int(registry.resolve(NAME).version) == 3
 
 
@@ -145,6 +145,16 @@ def test_promoting_a_non_challenger_keeps_the_challenger(registry):
     registry.promote(NAME, 1, alias="staging")
     assert _aliases(registry) == {"challenger": 3, "champion": 2, "staging": 1}
     assert int(registry.resolve(f"{NAME}@staging").version) == 1
+
+
+@pytest.mark.slow
+def test_promoting_the_current_version_again_changes_and_records_nothing(registry):
+    registry.promote(NAME, 2)
+    history = registry.history(NAME)
+    again = registry.promote(NAME, 2, reason="clicked twice")
+    assert again == {"name": NAME, "alias": "champion", "version": 2, "previous": 2, "unchanged": True}
+    assert registry.history(NAME) == history
+    assert registry.rollback(NAME)["version"] == 1  # the repeat did not hide the real previous version
 
 
 @pytest.mark.slow

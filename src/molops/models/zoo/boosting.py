@@ -23,8 +23,23 @@ class BoostingParams(ModelParams):
     )
     colsample_bytree: float = Field(0.5, gt=0, le=1, description="fraction of features each tree may use")
     reg_lambda: float = Field(1.0, ge=0, description="L2 penalty on leaf values")
-    n_jobs: int = Field(-1, description="threads per member (-1: all cores)")
+    n_jobs: int = Field(
+        -1, description="threads per member (-1: one below 10,000 training molecules, else all cores)"
+    )
     seed: int = Field(0, description="random seed (bootstrap samples and each member's own seed)")
+
+
+#: Below this many training molecules LightGBM runs on one thread (when ``n_jobs`` is -1): its
+#: OpenMP threads synchronise at every histogram, which on small sets costs more than it saves, and
+#: on a busy machine (other processes on the cores) spinning threads slowed a FreeSolv fit tenfold.
+SINGLE_THREAD_BELOW = 10_000
+
+
+def threads(n_jobs: int, n_rows: int) -> int:
+    """LightGBM's thread count: *n_jobs* when positive, else 1 for small sets and all cores above."""
+    if n_jobs > 0:
+        return n_jobs
+    return 1 if n_rows < SINGLE_THREAD_BELOW else -1
 
 
 @MODELS.register("lightgbm")
@@ -54,7 +69,7 @@ class LightGBMEnsemble(Surrogate):
                 min_child_samples=p.min_child_samples,
                 colsample_bytree=p.colsample_bytree,
                 reg_lambda=p.reg_lambda,
-                n_jobs=p.n_jobs,
+                n_jobs=threads(p.n_jobs, n),
                 random_state=int(rng.integers(0, 2**31 - 1)),
                 deterministic=True,
                 force_row_wise=True,  # deterministic mode needs a fixed histogram layout

