@@ -45,6 +45,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "acquisition": "greedy",
     },
     "random": {"acquisition": "random", "model": "rf", "model_params": {"n_estimators": 10}},
+    # Tanimoto/MinMax GP (exact) on RDKit 2D descriptors, greedy: the measured candidate default
+    "gp-rdkit2d": {"model": "gp", "featurizer": "rdkit2d", "acquisition": "greedy"},
+    "gp-pairs": {"model": "gp", "featurizer": "atompair+morgan:counts=true", "acquisition": "greedy"},
 }
 MOLPAL_ANCHOR = {
     "molpal_rf_greedy_atompair": [0.47, 0.07],

@@ -83,7 +83,9 @@ def test_simulation_rejects_sizes_that_do_not_fit(freesolv):
 def test_a_short_simulation_beats_random_by_a_wide_margin(freesolv):
     kwargs = dict(maximize=False, init=30, batch=30, iterations=4, top_k=0.05, repeats=3, seed=1)
     model = simulate(freesolv, Recipe(model="rf", model_params={"n_estimators": 100}), **kwargs)
-    chance = simulate(freesolv, Recipe(acquisition="random", model_params={"n_estimators": 5}), **kwargs)
+    chance = simulate(
+        freesolv, Recipe(model="rf", acquisition="random", model_params={"n_estimators": 5}), **kwargs
+    )
     assert [p.evaluated for p in model.curve] == [30, 60, 90, 120, 150]
     assert model.protocol["top_k"] == 32 and len(model.repeats) == 3
     # random finds about evaluated/642 of the hits (≈ 0.23 at 150); the model at least twice that
@@ -94,5 +96,5 @@ def test_a_short_simulation_beats_random_by_a_wide_margin(freesolv):
 
 def test_the_same_seed_gives_the_same_curve(freesolv):
     kwargs = dict(maximize=True, init=20, batch=20, iterations=2, repeats=2, seed=5)
-    recipe = Recipe(model_params={"n_estimators": 20}, max_similarity=0.8)
+    recipe = Recipe(model="rf", model_params={"n_estimators": 20}, max_similarity=0.8)
     assert simulate(freesolv, recipe, **kwargs).repeats == simulate(freesolv, recipe, **kwargs).repeats
