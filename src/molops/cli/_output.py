@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     Task,
@@ -125,6 +126,44 @@ def byte_progress(description: str) -> Iterator[Any]:
 
         def update(rows: int, done: int, total: int) -> None:
             progress.update(task, completed=done, total=total or None, rows=rows)
+
+        yield update
+
+
+class _CountRateColumn(ProgressColumn):
+    """Items done per second (molecules, iterations): what users size their runs by."""
+
+    def render(self, task: Task) -> Text:
+        rate = task.completed / task.elapsed if task.elapsed else 0.0
+        return Text(f"{rate:,.1f}/s", style="progress.data.speed")
+
+
+@contextmanager
+def stage_progress(labels: dict[str, str] | None = None) -> Iterator[Any]:
+    """One bar per stage of a long job, each with count, rate, elapsed time and ETA.
+
+    Yields ``update(stage, done, total)``; a stage's bar appears on its first update, titled
+    ``labels[stage]`` (or the stage itself).
+    """
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _CountRateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    tasks: dict[str, Any] = {}
+    with progress:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task((labels or {}).get(stage, stage), total=total or None)
+            progress.update(tasks[stage], completed=done, total=total or None)
 
         yield update
 

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from molops.cli._output import (
     JsonOption,
@@ -31,6 +18,7 @@ from molops.cli._output import (
     json_params,
     open_workspace,
     out,
+    stage_progress,
     table,
 )
 from molops.errors import MolopsError
@@ -40,31 +28,6 @@ app = typer.Typer(
 )
 
 _STAGES = {"read": "reading", "features": "featurizing", "loop": "active-learning iterations"}
-
-
-@contextmanager
-def _stage_progress() -> Iterator[Any]:
-    """One progress bar per stage (read, features, loop), with count, elapsed time and ETA."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-    tasks: dict[str, Any] = {}
-    with progress:
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(_STAGES.get(stage, stage), total=total or None)
-            progress.update(tasks[stage], completed=done, total=total or None)
-
-        yield update
 
 
 def _plot(result: Any, path: Path, title: str) -> None:
@@ -151,7 +114,7 @@ def simulate(
         **({"model_params": json_params(params)} if params else {}),
     ).check()
     executor = LocalExecutor(workers, preload=("molops.data.validation", "molops.features.build"))
-    with _stage_progress() as progress:
+    with stage_progress(_STAGES) as progress:
         library = load_library(data, smiles_col, target_col, executor=executor, progress=progress)
         result = run_simulation(
             library,
@@ -192,38 +155,6 @@ def simulate(
 
 
 # -- campaigns ---------------------------------------------------------------------------------------
-class _RowRateColumn(ProgressColumn):
-    """Molecules done per second (the pool-scoring rate users size their runs by)."""
-
-    def render(self, task: Task) -> Text:
-        rate = task.completed / task.elapsed if task.elapsed else 0.0
-        return Text(f"{rate:,.0f}/s", style="progress.data.speed")
-
-
-@contextmanager
-def _rate_progress() -> Iterator[Any]:
-    """One bar per stage of a propose (pool features per featurizer, scoring), with rate and ETA."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RowRateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-    tasks: dict[str, Any] = {}
-    with progress:
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total or None)
-            progress.update(tasks[stage], completed=done, total=total or None)
-
-        yield update
 
 
 @app.command()
@@ -337,7 +268,7 @@ def propose(
 
     ws = open_workspace(ctx, workspace)
     campaign = Campaign.open(ws, name)
-    with _rate_progress() as progress:
+    with stage_progress() as progress:
         result = campaign.propose(batch_size, out=out_file, progress=progress)
     if as_json:
         emit_json(result.model_dump())
