@@ -91,7 +91,7 @@ def main() -> None:
     recipes = {name: PRESETS[name] for name in filter(None, args.recipes.split(","))}
     for i, text in enumerate(args.recipe_json):
         recipes[f"custom{i}"] = json.loads(text)
-    features: dict[str, tuple[np.ndarray, float]] = {}
+    features: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
     results: dict[str, Any] = {}
     for name, fields in recipes.items():
         recipe = Recipe(**fields).check().canonical()
@@ -100,8 +100,8 @@ def main() -> None:
             X, valid = featurize(library.smiles, recipe.featurizer, executor)
             if not valid.all():
                 log(f"   {int((~valid).sum())} molecules without features ({recipe.featurizer})")
-            features[recipe.featurizer] = (X, time.perf_counter() - t0)
-        X, feature_seconds = features[recipe.featurizer]
+            features[recipe.featurizer] = (X, valid, time.perf_counter() - t0)
+        X, valid, feature_seconds = features[recipe.featurizer]
         log(f"{name}: {recipe.model} {recipe.model_params} on {recipe.featurizer}, {recipe.acquisition} ...")
         result = simulate(
             library,
@@ -113,7 +113,7 @@ def main() -> None:
             top_k=args.top_k,
             repeats=args.repeats,
             seed=args.seed,
-            features=X,
+            features=(X, valid),
         )
         curve = [round(p.top_k_found_mean, 3) for p in result.curve]
         log(

@@ -180,9 +180,13 @@ def simulate(
     seed: int = 0,
     executor: Executor | None = None,
     progress: Progress | None = None,
-    features: np.ndarray | None = None,
+    features: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SimulationResult:
-    """Replay the loop *repeats* times; see the module docstring."""
+    """Replay the loop *repeats* times; see the module docstring.
+
+    *features*: (X, valid) already computed for the recipe's featurizer (benchmarks share them
+    between recipes); computed here otherwise.
+    """
     started = time.perf_counter()
     recipe = recipe.check().canonical()
     n = len(library)
@@ -204,7 +208,7 @@ def simulate(
             progress=(lambda d, t: progress("features", d, t)) if progress else None,
         )
     else:
-        X, valid = features, np.ones(n, dtype=bool)
+        X, valid = features
     seconds_features = time.perf_counter() - started
     fps = fingerprints(library.smiles)[0] if recipe.max_similarity < 1.0 else None
     utility = to_utility(library.y, maximize)
