@@ -74,6 +74,7 @@ def run_config(
     seed: int,
     trials: int,
     fraction: float,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from molops.tracking.training import TrainRequest, train
 
@@ -84,6 +85,7 @@ def run_config(
         tune=tune,
         trials=trials,
         tune_fraction=fraction,
+        params=params or {},
         seed=seed,
         name=f"{dataset}-{model}-{seed}-{int(tune)}",
     )
@@ -125,6 +127,7 @@ def main() -> None:
         "--models", default="rf,lightgbm,gp,mlp,auto", help="comma-separated zoo names and/or 'auto'"
     )
     parser.add_argument("--featurizer", default=None, help=f"featurizer SPEC (default: {DEFAULT_FEATURIZER})")
+    parser.add_argument("--params", type=json.loads, default=None, help="model parameters (JSON object)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--tune-fraction", type=float, default=0.2)
@@ -149,7 +152,15 @@ def main() -> None:
                         featurizer = None if model in ("dmpnn", "auto") else args.featurizer
                         runs.append(
                             run_config(
-                                ws, dataset, model, featurizer, tune, seed, args.trials, args.tune_fraction
+                                ws,
+                                dataset,
+                                model,
+                                featurizer,
+                                tune,
+                                seed,
+                                args.trials,
+                                args.tune_fraction,
+                                args.params,
                             )
                         )
                         log(f"   rmse {runs[-1]['rmse']:.3f} in {runs[-1]['seconds']:.0f} s")
@@ -172,6 +183,7 @@ def main() -> None:
                     "python": platform.python_version(),
                     "cpus": os.cpu_count(),
                 },
+                "params": args.params,
                 "protocol": {
                     "split": "random 80/10/10",
                     "seeds": args.seeds,

@@ -224,3 +224,20 @@ def test_search_space_builds_valid_models():
     )
     params = dmpnn.DMPNN.search_space(trial)
     assert get_model("dmpnn", **params).params.hidden == 200
+
+
+@pytest.mark.slow
+def test_rdkit2d_descriptors_join_the_encoding_and_travel_with_the_model():
+    X, y = tiny()
+    model = get_model("dmpnn", descriptors="rdkit2d", n_members=2, epochs=30, seed=1, **SMALL).fit(X, y)
+    net = model._networks()[0][0]
+    width = len(model._xd_mean)
+    assert width > 100 and net.predictor.input_dim == 64 + width  # descriptors beside the 64-d encoding
+    mean, std = model.predict(X)
+    assert rmse(mean, y) < 0.5 * float(np.std(y)) and (std > 0).all()
+    # the training scaling is stored with the model: a pickled copy predicts identically, and a
+    # molecule outside the training range is clipped rather than blowing up the head
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(again.predict(X)[0], mean, rtol=1e-5)
+    far = again.predict(np.array(FAR_SMILES))[0]
+    assert np.isfinite(far).all()

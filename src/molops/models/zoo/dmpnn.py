@@ -90,6 +90,11 @@ class DMPNNParams(ModelParams):
         description="atom → molecule pooling: 'mean', 'sum', or 'norm' (sum / 100, chemprop's default)",
     )
     batch_norm: bool = Field(False, description="batch-normalise the molecule encoding")
+    descriptors: Literal["none", "rdkit2d"] = Field(
+        "none",
+        description="molecule-level inputs joined to the learned encoding before the head: 'rdkit2d' (RDKit "
+        "2D descriptors, standardised on the training molecules; a missing value counts as the mean)",
+    )
     epochs: int = Field(50, ge=1, description="most training epochs per member")
     batch_size: int = Field(64, ge=1, description="molecules per training minibatch")
     warmup_epochs: int = Field(
@@ -263,11 +268,20 @@ class DMPNN(Surrogate):
         pooling = {"mean": nn.MeanAggregation, "sum": nn.SumAggregation, "norm": nn.NormAggregation}
         agg = pooling[p.aggregation]()
         head = (nn.MveFFN if p.uncertainty == "mve" else nn.RegressionFFN)(
-            input_dim=mp.output_dim, hidden_dim=p.ffn_hidden, n_layers=p.ffn_layers, dropout=p.dropout
+            input_dim=mp.output_dim + self._n_descriptors(),
+            hidden_dim=p.ffn_hidden,
+            n_layers=p.ffn_layers,
+            dropout=p.dropout,
         )
         return models.MPNN(
-            mp, agg, head, batch_norm=p.batch_norm, warmup_epochs=p.warmup_epochs,
-            init_lr=p.init_lr, max_lr=p.max_lr, final_lr=p.final_lr,
+            mp,
+            agg,
+            head,
+            batch_norm=p.batch_norm,
+            warmup_epochs=p.warmup_epochs,
+            init_lr=p.init_lr,
+            max_lr=p.max_lr,
+            final_lr=p.final_lr,
         )
 
     def _use_gpu(self, *, fitting: bool) -> bool:
@@ -302,9 +316,26 @@ class DMPNN(Surrogate):
         self._y_scale = float(ya.std()) or 1.0
         ys = ((ya - self._y_mean) / self._y_scale).astype(np.float32)
 
+        self._xd_mean = self._xd_scale = None
+        xd: np.ndarray | None = None
+        if p.descriptors != "none":
+            raw = _descriptor_matrix(smiles)
+            finite = np.isfinite(raw)
+            count = finite.sum(axis=0)
+            filled = np.where(finite, raw, 0.0)
+            self._xd_mean = filled.sum(axis=0) / np.maximum(count, 1)
+            spread = np.sqrt(
+                (np.where(finite, raw - self._xd_mean, 0.0) ** 2).sum(axis=0) / np.maximum(count, 1)
+            )
+            self._xd_scale = np.where(spread > 0, spread, 1.0)
+            xd = self._scaled_descriptors(raw)
         featurizer = featurizers.SimpleMoleculeMolGraphFeaturizer()
         dataset = data.MoleculeDataset(
-            [data.MoleculeDatapoint(mol, y=ys[i : i + 1]) for i, mol in enumerate(mols)], featurizer
+            [
+                data.MoleculeDatapoint(mol, y=ys[i : i + 1], x_d=None if xd is None else xd[i])
+                for i, mol in enumerate(mols)
+            ],
+            featurizer,
         )
         dataset.cache = True  # featurise every graph once, shared by all members and epochs
 
@@ -333,8 +364,13 @@ class DMPNN(Surrogate):
         return self
 
     def _fit_member(
-        self, dataset: Any, train_rows: np.ndarray, val_rows: np.ndarray | None, folder: Path,
-        loader_seed: int, gpu: bool,
+        self,
+        dataset: Any,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray | None,
+        folder: Path,
+        loader_seed: int,
+        gpu: bool,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Train one network; its best weights as a CPU state dict, and what happened."""
         from chemprop import data
@@ -347,14 +383,21 @@ class DMPNN(Surrogate):
         # lands in another batch next epoch, minibatches are reshuffled)
         drop_last = p.batch_norm and len(train_rows) % p.batch_size == 1 and len(train_rows) > 1
         train = data.build_dataloader(
-            Subset(dataset, train_rows.tolist()), batch_size=p.batch_size, num_workers=p.num_workers,
-            seed=loader_seed, shuffle=True, drop_last=drop_last,
+            Subset(dataset, train_rows.tolist()),
+            batch_size=p.batch_size,
+            num_workers=p.num_workers,
+            seed=loader_seed,
+            shuffle=True,
+            drop_last=drop_last,
         )
         val = None
         if val_rows is not None:
             val = data.build_dataloader(
-                Subset(dataset, val_rows.tolist()), batch_size=_PREDICT_BATCH, num_workers=p.num_workers,
-                shuffle=False, drop_last=False,
+                Subset(dataset, val_rows.tolist()),
+                batch_size=_PREDICT_BATCH,
+                num_workers=p.num_workers,
+                shuffle=False,
+                drop_last=False,
             )
         folder.mkdir(parents=True, exist_ok=True)
         # last.ckpt every epoch (Lightning's own save_last writes only when the best improved), and
@@ -365,7 +408,11 @@ class DMPNN(Surrogate):
         checkpoint = None
         if val is not None:
             checkpoint = ModelCheckpoint(
-                dirpath=folder, filename="best", monitor="val_loss", mode="min", save_top_k=1,
+                dirpath=folder,
+                filename="best",
+                monitor="val_loss",
+                mode="min",
+                save_top_k=1,
                 enable_version_counter=False,
             )
         callbacks: list[Callback] = [cb for cb in (checkpoint, latest) if cb is not None]
@@ -452,14 +499,22 @@ class DMPNN(Surrogate):
         smiles = self._smiles(X)
         nets, device = self._networks()
         # graphs are built batch by batch (in num_workers processes when > 0), never for the whole pool
-        loader = DataLoader(_SmilesGraphs(self.name, smiles), batch_size=_PREDICT_BATCH, shuffle=False,
-                            num_workers=p.num_workers, collate_fn=data.collate_batch)
+        scaling = (self._xd_mean, self._xd_scale) if self._n_descriptors() else None
+        graphs = _SmilesGraphs(self.name, smiles, scaling)
+        loader = DataLoader(
+            graphs,
+            batch_size=_PREDICT_BATCH,
+            shuffle=False,
+            num_workers=p.num_workers,
+            collate_fn=data.collate_batch,
+        )
         means, variances = [], []
         with torch.inference_mode():
             for batch in loader:
                 bmg = batch.bmg
                 bmg.to(device)
-                outs = [net(bmg).float().cpu().numpy() for net in nets]
+                X_d = None if batch.X_d is None else batch.X_d.to(device)
+                outs = [net(bmg, None, X_d).float().cpu().numpy() for net in nets]
                 if p.uncertainty == "mve":  # (b, tasks=1, [mean, var])
                     means.append(np.stack([o[:, 0, 0] for o in outs]))
                     variances.append(np.stack([o[:, 0, 1] for o in outs]))
@@ -486,6 +541,14 @@ class DMPNN(Surrogate):
         picked = draw_members(np.stack([means, np.sqrt(variances)], axis=1), n_samples, seed)
         noise = np.random.default_rng(seed).standard_normal(picked[:, 0].shape)
         return picked[:, 0] + picked[:, 1] * noise
+
+    # -- descriptors ---------------------------------------------------------------------------
+    def _n_descriptors(self) -> int:
+        mean = getattr(self, "_xd_mean", None)
+        return 0 if mean is None else len(mean)
+
+    def _scaled_descriptors(self, raw: np.ndarray) -> np.ndarray:
+        return _standardised(raw, self._xd_mean, self._xd_scale)
 
     # -- pickling ------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -531,8 +594,10 @@ class _SmilesGraphs:
     """SMILES → chemprop ``Datum`` on demand: a map-style dataset for torch's DataLoader, so a pool is
     featurised one batch at a time. Plain Python, so it pickles into DataLoader worker processes."""
 
-    def __init__(self, model: str, smiles: np.ndarray) -> None:
-        self.model, self.smiles = model, smiles
+    def __init__(
+        self, model: str, smiles: np.ndarray, scaling: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> None:
+        self.model, self.smiles, self.scaling = model, smiles, scaling
         self._featurizer: Any = None
 
     def __len__(self) -> int:
@@ -545,7 +610,23 @@ class _SmilesGraphs:
         if self._featurizer is None:
             self._featurizer = SimpleMoleculeMolGraphFeaturizer()
         graph = self._featurizer(_parse(self.model, row, self.smiles[row]))
-        return Datum(graph, None, None, None, 1.0, None, None)
+        x_d = None
+        if self.scaling is not None:
+            x_d = _standardised(_descriptor_matrix([self.smiles[row]]), *self.scaling)[0]
+        return Datum(graph, None, x_d, None, 1.0, None, None)
+
+
+def _standardised(raw: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Descriptors standardised on the training molecules; missing at the mean, clipped to ±10 sd."""
+    z = (raw - mean) / scale
+    return np.clip(np.nan_to_num(z, nan=0.0, posinf=10.0, neginf=-10.0), -10.0, 10.0).astype(np.float32)
+
+
+def _descriptor_matrix(smiles: Any) -> np.ndarray:
+    """RDKit 2D descriptors (molops' ``rdkit2d`` featurizer) of each SMILES, NaN where missing."""
+    from molops.features.base import get_featurizer
+
+    return get_featurizer("rdkit2d").transform(list(smiles)).values.astype(np.float64)
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:
