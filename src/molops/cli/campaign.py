@@ -142,7 +142,8 @@ def simulate(
     )
     out.print(
         table(
-            f"Fraction of the top {result.protocol['top_k']} found (mean ± sd of {repeats} repeats)",
+            f"Fraction of the top {result.protocol['top_k']} found "
+            f"(mean ± sd of {repeats} repeat{'s' if repeats > 1 else ''})",
             ["iteration", "evaluated", "found", "± sd"],
             [
                 [i, p.evaluated, f"{p.top_k_found_mean:.3f}", f"{p.top_k_found_sd:.3f}"]

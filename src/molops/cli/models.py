@@ -6,7 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from molops.cli._output import JsonOption, WorkspaceOption, emit_json, fmt_float, open_workspace, out, table
+from molops.cli._output import (
+    JsonOption,
+    WorkspaceOption,
+    emit_json,
+    err,
+    fmt_float,
+    open_workspace,
+    out,
+    table,
+)
 
 app = typer.Typer(
     help="Registered models: versions, aliases (champion/challenger), lineage.", no_args_is_help=True
@@ -98,7 +107,14 @@ def promote(
     as_json: JsonOption = False,
 ) -> None:
     """Point an alias (default champion) at a version; who, when and why are recorded."""
+    from molops.tracking.registry import CHALLENGER, CHAMPION
+
     record = _registry(ctx, workspace).promote(name, version, alias, reason or "promoted by hand")
+    if record["previous"] is None and alias not in (CHAMPION, CHALLENGER):  # a typo of champion?
+        err.print(
+            f"[yellow]note:[/] {name} had no alias {alias!r}; it now exists "
+            f"(molops' own aliases are {CHAMPION!r} and {CHALLENGER!r})"
+        )
     if as_json:
         emit_json(record)
     else:
