@@ -27,6 +27,38 @@ app = typer.Typer(
     help="Active learning: choose the next experiments, take results back, retrain.", no_args_is_help=True
 )
 
+#: The recipe options of ``simulate`` and ``create`` (unset: molops' default recipe).
+ModelOption = Annotated[str | None, typer.Option(help="Model (default: molops' recipe).")]
+ParamsOption = Annotated[str | None, typer.Option(help="Model parameters as a JSON object.")]
+FeaturizerOption = Annotated[str | None, typer.Option(help="Featurizer SPEC; join several with '+'.")]
+AcquisitionOption = Annotated[str | None, typer.Option(help="Acquisition SPEC, e.g. greedy, ucb:beta=2.")]
+DiversityOption = Annotated[
+    float | None, typer.Option(help="Batch diversity: no two picks this similar (1 = top-N).")
+]
+
+
+def _recipe(
+    model: str | None,
+    params: str | None,
+    featurizer: str | None,
+    acquisition: str | None,
+    max_similarity: float | None,
+) -> Any:
+    """The Recipe of the given options; molops' defaults for the rest."""
+    from molops.active.recipe import Recipe
+
+    given = {
+        "model": model,
+        "featurizer": featurizer,
+        "acquisition": acquisition,
+        "max_similarity": max_similarity,
+    }
+    return Recipe(
+        **{k: v for k, v in given.items() if v is not None},
+        **({"model_params": json_params(params)} if params else {}),
+    )
+
+
 _STAGES = {"read": "reading", "features": "featurizing", "loop": "active-learning iterations"}
 
 
@@ -70,15 +102,11 @@ def simulate(
     minimize: Annotated[
         bool, typer.Option("--minimize/--maximize", help="Lower is better (e.g. docking).")
     ] = False,
-    model: Annotated[str | None, typer.Option(help="Model (default: molops' recipe).")] = None,
-    params: Annotated[str | None, typer.Option(help="Model parameters as a JSON object.")] = None,
-    featurizer: Annotated[str | None, typer.Option(help="Featurizer SPEC; join several with '+'.")] = None,
-    acquisition: Annotated[
-        str | None, typer.Option(help="Acquisition SPEC, e.g. greedy, ucb:beta=2.")
-    ] = None,
-    max_similarity: Annotated[
-        float | None, typer.Option(help="Batch diversity: no two picks this similar (1 = top-N).")
-    ] = None,
+    model: ModelOption = None,
+    params: ParamsOption = None,
+    featurizer: FeaturizerOption = None,
+    acquisition: AcquisitionOption = None,
+    max_similarity: DiversityOption = None,
     init: Annotated[float, typer.Option(help="Initial random batch: fraction (<1) or count.")] = 0.01,
     batch: Annotated[float, typer.Option(help="Batch per iteration: fraction (<1) or count.")] = 0.01,
     iterations: Annotated[int, typer.Option(help="Batches after the initial one.")] = 5,
@@ -92,7 +120,6 @@ def simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Replay active learning on a file of known values (a lookup oracle) and report the top-k curve."""
-    from molops.active.recipe import Recipe
     from molops.active.simulate import load_library
     from molops.active.simulate import simulate as run_simulation
     from molops.compute.local import LocalExecutor
@@ -103,16 +130,7 @@ def simulate(
         raise MolopsError(
             f"--data {data}: no such file; expected a CSV, TSV, SDF or Parquet file of measurements"
         )
-    given = {
-        "model": model,
-        "featurizer": featurizer,
-        "acquisition": acquisition,
-        "max_similarity": max_similarity,
-    }
-    recipe = Recipe(
-        **{k: v for k, v in given.items() if v is not None},
-        **({"model_params": json_params(params)} if params else {}),
-    ).check()
+    recipe = _recipe(model, params, featurizer, acquisition, max_similarity).check()
     executor = LocalExecutor(workers, preload=("molops.data.validation", "molops.features.build"))
     with stage_progress(_STAGES) as progress:
         library = load_library(data, smiles_col, target_col, executor=executor, progress=progress)
@@ -171,15 +189,11 @@ def create(
     threshold: Annotated[
         float | None, typer.Option(help="A hit: at least this (--maximize) or at most this (--minimize).")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model (default: molops' recipe).")] = None,
-    params: Annotated[str | None, typer.Option(help="Model parameters as a JSON object.")] = None,
-    featurizer: Annotated[str | None, typer.Option(help="Featurizer SPEC; join several with '+'.")] = None,
-    acquisition: Annotated[
-        str | None, typer.Option(help="Acquisition SPEC, e.g. greedy, ucb:beta=2.")
-    ] = None,
-    max_similarity: Annotated[
-        float | None, typer.Option(help="Batch diversity: no two picks this similar (1 = top-N).")
-    ] = None,
+    model: ModelOption = None,
+    params: ParamsOption = None,
+    featurizer: FeaturizerOption = None,
+    acquisition: AcquisitionOption = None,
+    max_similarity: DiversityOption = None,
     batch_size: Annotated[int, typer.Option(help="Molecules per proposal (default of propose).")] = 96,
     budget: Annotated[int | None, typer.Option(help="Most molecules the campaign may propose.")] = None,
     max_iterations: Annotated[int | None, typer.Option(help="Most proposals (iterations).")] = None,
@@ -200,19 +214,9 @@ def create(
 ) -> None:
     """Create a campaign: dataset, pool, objective, recipe, batch size, budget and filters."""
     from molops.active.campaign import Budget, Campaign, Filters, Objective, parse_range
-    from molops.active.recipe import Recipe
 
     ws = open_workspace(ctx, workspace)
-    given = {
-        "model": model,
-        "featurizer": featurizer,
-        "acquisition": acquisition,
-        "max_similarity": max_similarity,
-    }
-    recipe = Recipe(
-        **{k: v for k, v in given.items() if v is not None},
-        **({"model_params": json_params(params)} if params else {}),
-    )
+    recipe = _recipe(model, params, featurizer, acquisition, max_similarity)
     filters = Filters(
         mw=parse_range(mw, "--mw") if mw else None,
         logp=parse_range(logp, "--logp") if logp else None,
