@@ -84,6 +84,39 @@ class ModelsSection(_Section):
     domain_quantile: float = Field(0.05, ge=0, le=1)
 
 
+class ApiKey(_Section):
+    """One API key of the service, stored as a hash (``molops serve-key NAME`` makes one)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal["read", "admin"] = "read"
+    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+class ServeSection(_Section):
+    """``molops serve``: the REST service's address, batching, limits and keys."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    #: Dynamic micro-batching: concurrent requests are joined into one model call of at most
+    #: this many molecules, waiting at most max_wait_ms for company.
+    max_batch_size: int = Field(256, ge=1)
+    max_wait_ms: float = Field(2.0, ge=0)
+    max_molecules: int = Field(1000, ge=1)
+    max_smiles_length: int = Field(2000, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    #: A request of n molecules fails with 504 after max(1 s, n × this) instead of holding a worker.
+    molecule_timeout_ms: float = Field(250.0, gt=0)
+    #: How often the registry is asked whether a served alias moved (hot swap); 0: never.
+    poll_s: float = Field(10.0, ge=0)
+    #: Seconds between prediction-log writes (rows are buffered in between).
+    log_interval_s: float = Field(1.0, gt=0)
+    #: A second alias that receives a mirrored copy of this share of requests (logged, not returned).
+    shadow_alias: str = ""
+    shadow_share: float = Field(1.0, ge=0, le=1)
+    keys: list[ApiKey] = Field(default_factory=list)
+
+
 class MolopsConfig(_Section):
     """The whole of ``molops.toml``."""
 
@@ -91,6 +124,7 @@ class MolopsConfig(_Section):
     ingest: IngestSection = Field(default_factory=IngestSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     models: ModelsSection = Field(default_factory=ModelsSection)
+    serve: ServeSection = Field(default_factory=ServeSection)
 
 
 def _describe(exc: ValidationError, source: str) -> str:
@@ -192,4 +226,32 @@ user = ""
 # A molecule is in a model's applicability domain when its most similar training molecule is at
 # least as similar as this quantile of the training molecules' own nearest-neighbour similarities.
 domain_quantile = 0.05
+
+[serve]
+# `molops serve`: the REST service. Without keys it only binds a loopback address.
+host = "127.0.0.1"
+port = 8000
+workers = 1
+# Concurrent requests are joined into one model call of at most max_batch_size molecules,
+# waiting at most max_wait_ms for more to arrive.
+max_batch_size = 256
+max_wait_ms = 2.0
+# Limits, answered with a 4xx error that says which was exceeded.
+max_molecules = 1000
+max_smiles_length = 2000
+max_body_bytes = 1000000
+# A request of n molecules gives up (504) after max(1 s, n x molecule_timeout_ms).
+molecule_timeout_ms = 250.0
+# Seconds between checks whether a served alias moved in the registry (hot swap); 0: never.
+poll_s = 10.0
+# Seconds between prediction-log writes.
+log_interval_s = 1.0
+# Mirror a share of requests to a second alias (e.g. "challenger"); its predictions are logged
+# beside the champion's with role "shadow" and never returned.
+shadow_alias = ""
+shadow_share = 1.0
+# API keys, stored hashed: `molops serve-key NAME --role read|admin` prints a key and its line.
+# Roles: read (predictions) and admin (also model management). Or set MOLOPS_SERVE__KEYS.
+keys = []
+# keys = [{ name = "lab-app", role = "read", hash = "sha256:…" }]
 """

@@ -119,3 +119,8 @@ class Workspace:
         """The workspace's feature caches (local directory ``features/``)."""
         return FeatureStore(self.root / "features", self.lock_dir, self.root / "pools",
                             standardizer_settings(self.config.ingest))
+
+    @property
+    def prediction_log_uri(self) -> str:
+        """The prediction log's Delta table: every served, batch and campaign prediction."""
+        return f"{self.storage_uri}/predictions"

@@ -1,0 +1,82 @@
+"""API keys with roles, kept as SHA-256 hashes.
+
+Keys are 256-bit random tokens, so a fast hash is as safe as a slow one (nothing to brute-force)
+and costs microseconds per request. ``admin`` may do everything ``read`` may. A key arrives as
+``Authorization: Bearer KEY`` or ``X-API-Key: KEY``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+
+from molops.config import ApiKey
+
+ROLES = {"read": 1, "admin": 2}
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def hash_key(key: str) -> str:
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh API key (printed once; only its hash is stored)."""
+    return "mk_" + secrets.token_urlsafe(32)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    role: str
+
+
+ANONYMOUS = Caller("", "admin")
+
+
+class KeyRing:
+    """The configured keys; with none, every caller is anonymous (allowed on loopback only)."""
+
+    def __init__(self, keys: list[ApiKey]) -> None:
+        self._by_hash = {k.hash: Caller(k.name, k.role) for k in keys}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._by_hash)
+
+    def caller(self, key: str | None) -> Caller | None:
+        """Who *key* belongs to; None for a missing or unknown key."""
+        if not self.enabled:
+            return ANONYMOUS
+        if not key:
+            return None
+        digest = hash_key(key)
+        for known, caller in self._by_hash.items():
+            if hmac.compare_digest(known, digest):
+                return caller
+        return None
+
+    @staticmethod
+    def allows(caller: Caller, role: str) -> bool:
+        return ROLES[caller.role] >= ROLES[role]
+
+
+def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:
+    if x_api_key:
+        return x_api_key.strip()
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None

@@ -1,0 +1,202 @@
+"""The models a service answers with, and their hot swap when a registry alias moves.
+
+Each served model follows one registry reference (``NAME@champion`` by default). A background
+task asks the registry every ``poll_s`` which version the alias points to; when it moved
+(a promotion or a rollback) the new version is loaded in a worker thread and then replaces the old
+one in a single assignment. A batch reads the current version once, so every request is answered
+whole by one version, and no request fails or waits during a swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from molops.serving.batching import MicroBatcher
+from molops.tracking.bundle import ModelBundle
+from molops.tracking.registry import ModelRef, ModelRegistry
+
+log = logging.getLogger("molops.serve")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One loaded model version."""
+
+    name: str
+    alias: str | None
+    version: int
+    bundle: ModelBundle
+    loaded_at: float
+
+
+class ServedModel:
+    """A registry reference, the version it currently resolves to, and its micro-batcher."""
+
+    def __init__(
+        self,
+        ref: ModelRef,
+        registry: ModelRegistry,
+        *,
+        max_batch: int,
+        max_wait_s: float,
+        on_batch: Callable[[ServedModel, int, float], None] | None = None,
+        role: str = "primary",
+    ) -> None:
+        self.ref = ref
+        self.registry = registry
+        self.role = role
+        self.current: Loaded | None = None
+        self.error: str | None = None
+        self.batcher = MicroBatcher(
+            self._predict,
+            max_batch=max_batch,
+            max_wait_s=max_wait_s,
+            on_batch=(lambda n, s: on_batch(self, n, s)) if on_batch else None,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    def _predict(self, smiles: list[str]) -> tuple[pd.DataFrame, Loaded]:
+        loaded = self.current  # read once: the whole batch is answered by one version
+        if loaded is None:
+            raise RuntimeError(f"model {self.ref} is not loaded")
+        return loaded.bundle.predict(smiles), loaded
+
+    async def predict(self, smiles: list[str]) -> tuple[pd.DataFrame, Loaded]:
+        return await self.batcher.predict(smiles)
+
+    def load(self) -> Loaded | None:
+        """Load the version the reference points to, if it is not the one loaded; the new one or None."""
+        mv = self.registry.resolve(self.ref)
+        version = int(mv.version)
+        if self.current is not None and self.current.version == version:
+            return None
+        started = time.perf_counter()
+        bundle, mv = self.registry.load(f"{self.ref.name}:{version}")
+        previous = self.current
+        self.current = Loaded(self.ref.name, self.ref.alias, version, bundle, time.time())
+        self.error = None
+        log.info(
+            "model loaded",
+            extra={
+                "event": "model_loaded",
+                "model": self.ref.name,
+                "alias": self.ref.alias,
+                "version": version,
+                "previous_version": previous.version if previous else None,
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+        return self.current
+
+    def describe(self) -> dict[str, Any]:
+        loaded = self.current
+        info: dict[str, Any] = {
+            "name": self.ref.name,
+            "alias": self.ref.alias,
+            "version": loaded.version if loaded else self.ref.version,
+            "ready": loaded is not None,
+        }
+        if loaded is not None:
+            b = loaded.bundle
+            info |= {
+                "model": b.info.model,
+                "featurizer": b.info.featurizer,
+                "target": b.info.target,
+                "dataset": b.info.dataset,
+                "dataset_version": b.info.dataset_version,
+                "n_train": b.info.n_train,
+                "domain_threshold": b.reference.domain_threshold,
+            }
+        return info
+
+
+class ModelSet:
+    """Every model the service answers with (by name), plus optional shadows that see mirrored traffic."""
+
+    def __init__(
+        self,
+        refs: list[ModelRef],
+        registry: ModelRegistry,
+        *,
+        max_batch: int = 256,
+        max_wait_s: float = 0.002,
+        shadow_alias: str = "",
+        shadow_share: float = 1.0,
+        on_batch: Callable[[ServedModel, int, float], None] | None = None,
+        on_swap: Callable[[ServedModel, Loaded | None, Loaded], None] | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"max_batch": max_batch, "max_wait_s": max_wait_s, "on_batch": on_batch}
+        self.models = {ref.name: ServedModel(ref, registry, **kwargs) for ref in refs}
+        self.shadows = {
+            ref.name: ServedModel(
+                ModelRef(name=ref.name, alias=shadow_alias), registry, role="shadow", **kwargs
+            )
+            for ref in refs
+            if shadow_alias
+        }
+        self.shadow_share = shadow_share
+        self._on_swap = on_swap
+        self.failed: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.models) and all(m.current is not None for m in self.models.values())
+
+    def get(self, name: str | None) -> ServedModel | None:
+        if name is None:
+            return next(iter(self.models.values())) if len(self.models) == 1 else None
+        return self.models.get(name)
+
+    def shadow_for(self, name: str) -> ServedModel | None:
+        """The shadow that should see a copy of this request (by the configured share), if any."""
+        shadow = self.shadows.get(name)
+        if shadow is None or shadow.current is None or random.random() >= self.shadow_share:
+            return None
+        return shadow
+
+    def refresh(self, served: ServedModel, *, first: bool = False) -> None:
+        """Load the version *served*'s alias points to now, if it moved (blocking)."""
+        previous = served.current
+        try:
+            loaded = served.load()
+        except Exception as exc:  # the registry is down or the alias is gone: keep serving what we have
+            served.error = str(exc)
+            log.error(
+                "model load failed",
+                extra={"event": "model_load_failed", "model": str(served.ref), "error": str(exc)},
+            )
+            if first and served not in self.shadows.values():
+                raise
+            return
+        if loaded is not None and self._on_swap:
+            self._on_swap(served, previous, loaded)
+
+    async def load_all(self) -> None:
+        """Load every model (in a worker thread); a primary that cannot load fails the service's readiness."""
+        try:
+            for served in [*self.models.values(), *self.shadows.values()]:
+                await asyncio.to_thread(self.refresh, served, first=True)
+        except Exception as exc:
+            self.failed = str(exc)
+
+    async def watch(self, every_s: float) -> None:
+        """Follow alias moves forever (cancelled at shutdown)."""
+        while True:
+            await asyncio.sleep(every_s)
+            for served in [*self.models.values(), *self.shadows.values()]:
+                await asyncio.to_thread(self.refresh, served, first=False)
+
+    async def stop(self) -> None:
+        for served in [*self.models.values(), *self.shadows.values()]:
+            await served.batcher.stop()

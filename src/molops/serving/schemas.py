@@ -1,0 +1,135 @@
+"""Request and response bodies of the service (pydantic v2; they are also its OpenAPI schema).
+
+``/v1`` is molops' own API: one result per input molecule, in order, each with its own ``error``.
+``/v2`` follows the Open Inference Protocol (KServe v2, as Triton speaks it) with JSON tensors, so
+that an off-the-shelf v2 client can call a molops model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictRequest(_Body):
+    smiles: list[str] = Field(description="SMILES strings to predict, at most `max_molecules`.")
+    model: str | None = Field(None, description="A served model's name; default: the only one served.")
+
+
+class Applicability(BaseModel):
+    similarity: float | None = Field(
+        description="Tanimoto similarity (Morgan r=2) of the nearest training molecule."
+    )
+    in_domain: bool | None = Field(description="similarity ≥ the model's applicability-domain threshold.")
+    threshold: float
+
+
+class PredictResult(BaseModel):
+    smiles: str
+    canonical_smiles: str | None
+    inchikey: str | None
+    mean: float | None
+    std: float | None
+    applicability: Applicability
+    model_name: str
+    model_version: int
+    error: str | None = Field(description="Why this molecule has no prediction; null when it has one.")
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    results: list[PredictResult]
+
+
+class ServedModelInfo(BaseModel):
+    name: str
+    alias: str | None
+    version: int | None
+    ready: bool
+    model: str | None = Field(None, description="The surrogate kind (gp, rf, lightgbm, dmpnn, …).")
+    featurizer: str | None = None
+    target: str | None = None
+    dataset: str | None = None
+    dataset_version: int | None = None
+    n_train: int | None = None
+    domain_threshold: float | None = None
+    shadow: dict[str, Any] | None = None
+
+
+class ModelsResponse(BaseModel):
+    models: list[ServedModelInfo]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok", "loading", "failed"]
+    detail: str | None = None
+
+
+# -- Open Inference Protocol (v2) ----------------------------------------------------------------
+Datatype = Literal[
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64", "BYTES",
+]  # fmt: skip
+
+
+class Tensor(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any]
+
+
+class RequestedOutput(BaseModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferRequest(BaseModel):
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[Tensor] = Field(min_length=1)
+    outputs: list[RequestedOutput] | None = None
+
+
+class InferResponse(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[Tensor]
+
+
+class TensorMeta(BaseModel):
+    name: str
+    datatype: Datatype
+    shape: list[int]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMeta]
+    outputs: list[TensorMeta]
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]

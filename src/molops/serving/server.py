@@ -1,0 +1,157 @@
+"""Starting the service: safety checks, the app factory uvicorn calls, JSON logging, worker metrics.
+
+``molops serve`` checks what it was asked (models exist, keys or a loopback address), writes the
+service spec to an environment variable and hands :func:`app_from_env` to uvicorn, so one worker or
+many build the same app. With several workers, Prometheus metrics are kept in shared files
+(``prometheus_client``'s multiprocess mode) and ``/metrics`` sums them across workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from molops.config import ServeSection
+from molops.errors import MolopsError
+from molops.serving.app import ServiceContext, create_app
+from molops.serving.auth import KeyRing, is_loopback
+from molops.serving.metrics import Metrics
+from molops.serving.models import Loaded, ModelSet, ServedModel
+from molops.serving.observe import JsonLogFormatter
+from molops.tracking.prediction_log import LogWriter, PredictionLog
+from molops.tracking.registry import ModelRef, ModelRegistry
+from molops.tracking.store import Tracking
+from molops.workspace import Workspace
+
+SPEC_ENV = "MOLOPS_SERVE_SPEC"
+
+
+class ServeError(MolopsError):
+    """The service cannot start as asked."""
+
+    exit_code = 2
+
+
+def model_refs(registry: ModelRegistry, names: list[str], alias: str) -> list[ModelRef]:
+    """References to serve: each NAME (at *alias*) or NAME@ALIAS / NAME:VERSION; default every model."""
+    names = names or registry.names()
+    if not names:
+        raise ServeError(
+            "there are no registered models in this workspace to serve; train one with `molops train`"
+        )
+    refs = [ModelRef.parse(n) if ("@" in n or ":" in n) else ModelRef(name=n, alias=alias) for n in names]
+    for ref in refs:
+        registry.resolve(ref)  # an unknown name or alias fails here, in one sentence, not in a worker
+    return refs
+
+
+def check_exposure(host: str, keys: KeyRing, insecure: bool) -> str | None:
+    """Refuse an unauthenticated service on a non-loopback address; a warning to print, if any."""
+    if keys.enabled:
+        return None
+    if is_loopback(host):
+        return f"no API keys configured: serving without authentication, on {host} only"
+    if not insecure:
+        raise ServeError(
+            f"refusing to serve on {host} without API keys; add keys to [serve] in molops.toml "
+            "(`molops serve-key NAME` makes one) or pass --insecure to serve anyone who can reach it"
+        )
+    return f"--insecure: serving WITHOUT authentication on {host}; anyone who can reach it may predict"
+
+
+def build_context(
+    ws: Workspace, settings: ServeSection, refs: list[ModelRef], *, log_predictions: bool = True
+) -> ServiceContext:
+    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
+    metrics = Metrics()
+
+    def on_batch(served: ServedModel, n: int, seconds: float) -> None:
+        metrics.batch_size.labels(served.name).observe(n)
+        metrics.batch_seconds.labels(served.name).observe(seconds)
+
+    def on_swap(served: ServedModel, previous: Loaded | None, loaded: Loaded) -> None:
+        alias = served.ref.alias or ""
+        if previous is not None:
+            metrics.model_info.labels(served.name, alias, str(previous.version), served.role).set(0)
+            metrics.swaps.labels(served.name).inc()
+        metrics.model_info.labels(served.name, alias, str(loaded.version), served.role).set(1)
+
+    models = ModelSet(
+        refs,
+        registry,
+        max_batch=settings.max_batch_size,
+        max_wait_s=settings.max_wait_ms / 1000,
+        shadow_alias=settings.shadow_alias,
+        shadow_share=settings.shadow_share,
+        on_batch=on_batch,
+        on_swap=on_swap,
+    )
+    writer = None
+    if log_predictions:
+        writer = LogWriter(PredictionLog.of(ws), interval_s=settings.log_interval_s)
+    return ServiceContext(settings, models, KeyRing(settings.keys), writer, metrics)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stdout for molops' and uvicorn's loggers (uvicorn's access log is replaced by ours)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonLogFormatter())
+    for name in ("molops", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def app_from_env() -> FastAPI:
+    """The app for one uvicorn worker, from the spec ``molops serve`` put in the environment."""
+    spec: dict[str, Any] = json.loads(os.environ[SPEC_ENV])
+    configure_logging()
+    ws = Workspace.open(spec["workspace"])
+    settings = ServeSection.model_validate(spec["settings"])
+    refs = [ModelRef.model_validate(r) for r in spec["refs"]]
+    return create_app(build_context(ws, settings, refs, log_predictions=spec.get("log", True)))
+
+
+def run(
+    ws: Workspace,
+    settings: ServeSection,
+    refs: list[ModelRef],
+    *,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+    log_predictions: bool = True,
+) -> None:
+    """Serve until SIGINT/SIGTERM; then finish the requests in flight and flush the prediction log."""
+    import uvicorn
+
+    os.environ[SPEC_ENV] = json.dumps(
+        {
+            "workspace": str(ws.root),
+            "settings": settings.model_dump(),
+            "refs": [r.model_dump() for r in refs],
+            "log": log_predictions,
+        }
+    )
+    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="molops-metrics-")
+    uvicorn.run(
+        "molops.serving.server:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
