@@ -1,20 +1,19 @@
 """Active learning: acquisition functions, batch selection, recipes and retrospective simulation."""
 
 from molops.active.acquisition import ACQUISITIONS, Acquisition, AcquisitionError, get_acquisition
-from molops.active.campaign import (
-    Budget,
+from molops.active.campaign import Campaign
+from molops.active.errors import (
     BudgetExhaustedError,
-    Campaign,
     CampaignError,
     CampaignExistsError,
     CampaignNotFoundError,
-    Filters,
-    Objective,
-    list_campaigns,
 )
+from molops.active.filters import Filters
 from molops.active.recipe import Recipe
 from molops.active.selection import SelectionError, diverse, top_n
 from molops.active.simulate import Library, SimulationError, SimulationResult, load_library, simulate
+from molops.active.state import Budget, Objective
+from molops.active.store import list_campaigns
 
 __all__ = [
     "ACQUISITIONS",

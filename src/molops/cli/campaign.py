@@ -213,7 +213,9 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a campaign: dataset, pool, objective, recipe, batch size, budget and filters."""
-    from molops.active.campaign import Budget, Campaign, Filters, Objective, parse_range
+    from molops.active.campaign import Campaign
+    from molops.active.filters import Filters, parse_range
+    from molops.active.state import Budget, Objective
 
     ws = open_workspace(ctx, workspace)
     recipe = _recipe(model, params, featurizer, acquisition, max_similarity)
@@ -362,7 +364,8 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Iterations, budget, best value, hits, model quality per measured batch, open proposals."""
-    from molops.active.campaign import Campaign, plot_status
+    from molops.active.campaign import Campaign
+    from molops.active.plots import plot_status
 
     ws = open_workspace(ctx, workspace)
     st = Campaign.open(ws, name).status()
@@ -425,7 +428,8 @@ def status(
 @app.command("list")
 def list_(ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """The workspace's campaigns with their progress."""
-    from molops.active.campaign import Campaign, list_campaigns
+    from molops.active.campaign import Campaign
+    from molops.active.store import list_campaigns
 
     ws = open_workspace(ctx, workspace)
     rows = []

@@ -262,7 +262,9 @@ def demo_campaign(ws: Workspace, say: Any) -> dict[str, Any]:
 
     The first run creates the campaign and plays two rounds; later runs show its status.
     """
-    from molops.active.campaign import Budget, Campaign, Objective, plot_status
+    from molops.active.campaign import Campaign
+    from molops.active.plots import plot_status
+    from molops.active.state import Budget, Objective
 
     freesolv = BUILTINS["freesolv"]
     with freesolv.path().open(newline="") as f:

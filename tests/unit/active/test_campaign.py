@@ -23,7 +23,8 @@ from molops.active import (
     list_campaigns,
 )
 from molops.active.acquisition import AcquisitionError
-from molops.active.campaign import PROPOSAL_COLUMNS, parse_range
+from molops.active.filters import parse_range
+from molops.active.state import PROPOSAL_COLUMNS
 from molops.errors import ColumnNotFoundError, DatasetNotFoundError, InputFileError
 from molops.models.base import InvalidModelError
 
@@ -150,7 +151,7 @@ def test_ingest_answers_proposals_flags_the_rest_and_the_next_round_retrains(ws,
     assert {p["inchikey"] for p in status.open_proposals} == set(first["inchikey"][6:])
     assert status.hits["threshold"] == -8.0 and status.best is not None
     assert status.dataset_version == 2
-    from molops.active.campaign import plot_status
+    from molops.active.plots import plot_status
 
     png = plot_status(status, tmp_path / "progress.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,217 @@
+"""Streaming a campaign's pool through the model in bounded memory, and describing what it picked.
+
+Scoring streams the pool's identity table in chunks and keeps only a bounded window of the best
+candidates (plus a fixed-size uniform sample of predictions for the "best x% of the pool"
+reasons), so memory does not grow with the pool. Filters run on that window only, in score order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from molops.active.errors import CampaignError
+from molops.active.filters import FilterSet
+from molops.active.state import PROPOSAL_COLUMNS, Objective
+from molops.data.pool import PoolIdentity
+from molops.features.cache import FeatureCache
+from molops.models.reference import fingerprints, nearest
+from molops.workspace import Workspace
+
+#: (stage, done, total): stage names a step ("features …", "scoring pool"); total 0 when unknown.
+Progress = Callable[[str, int, int], None]
+#: Features of a chunk → (acquisition scores, mean, std), means as utilities (higher is better).
+Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+#: Pool rows scored per chunk: bounds memory (rows × feature width × 4 bytes).
+CHUNK_ROWS = 4096
+#: Best-scored candidates kept while streaming, per molecule of the batch (at least WINDOW_MIN).
+WINDOW_PER_PICK = 100
+WINDOW_MIN = 2000
+#: Size of the uniform sample of predictions behind "best x% of the pool".
+SAMPLE_SIZE = 100_000
+
+
+class Scan:
+    """Bounded memory while streaming a pool: the best-scored window and a uniform sample.
+
+    Means are utilities here (higher is better), as the acquisition scored them.
+    """
+
+    def __init__(self, window: int, sample: int, rng: np.random.Generator) -> None:
+        self.window, self.sample_size, self.rng = window, sample, rng
+        self.cols: dict[str, np.ndarray] = {}
+        self.sample_key = np.zeros(0)
+        self.sample_mean = np.zeros(0)
+        self.sample_std = np.zeros(0)
+        self.scored = 0
+        self.excluded: Counter[str] = Counter(
+            {"no_identity": 0, "measured": 0, "open_proposal": 0, "no_features": 0}
+        )
+
+    def add(
+        self,
+        scores: np.ndarray,
+        mean: np.ndarray,
+        std: np.ndarray,
+        keys: np.ndarray,
+        smiles: np.ndarray,
+        rows: np.ndarray,
+    ) -> None:
+        self.scored += len(scores)
+        new = {"score": scores, "mean": mean, "std": std, "key": keys, "smiles": smiles, "row": rows}
+        cols = {k: np.concatenate([self.cols[k], v]) if self.cols else v for k, v in new.items()}
+        if len(cols["score"]) > self.window:
+            keyed = np.where(np.isnan(cols["score"]), -np.inf, cols["score"])
+            part = np.argpartition(-keyed, self.window - 1)[: self.window]
+            cols = {k: v[part] for k, v in cols.items()}
+        self.cols = cols
+        # bottom-k by a random key is a uniform sample of every prediction seen so far
+        u = self.rng.random(len(scores))
+        key = np.concatenate([self.sample_key, u])
+        m = np.concatenate([self.sample_mean, mean])
+        s = np.concatenate([self.sample_std, std])
+        if len(key) > self.sample_size:
+            part = np.argpartition(key, self.sample_size - 1)[: self.sample_size]
+            key, m, s = key[part], m[part], s[part]
+        self.sample_key, self.sample_mean, self.sample_std = key, m, s
+
+    def top_fraction(self, utility_mean: float, std: float) -> tuple[float, float]:
+        """The fraction of the pool predicted at least this good, and at least this uncertain."""
+        n = max(1, len(self.sample_mean))
+        q_mean = float(np.sum(self.sample_mean >= utility_mean)) / n
+        q_std = float(np.sum(self.sample_std >= std)) / n
+        return max(q_mean, 1 / n), max(q_std, 1 / n)
+
+    def ranked(self, need: int, filters: FilterSet | None, filtered: Counter[str]) -> dict[str, np.ndarray]:
+        """The window in score order, one row per molecule, cut after *need* that pass the filters."""
+        if not self.cols:
+            return {k: np.zeros(0) for k in ("score", "mean", "std", "key", "smiles", "row")}
+        keyed = np.where(np.isnan(self.cols["score"]), -np.inf, self.cols["score"])
+        order = np.argsort(-keyed, kind="stable")
+        chosen: list[int] = []
+        seen: set[str] = set()
+        for i in order:
+            key = self.cols["key"][i]
+            if key in seen:  # a molecule listed twice in the pool
+                filtered["duplicate"] += 1
+                continue
+            seen.add(key)
+            if filters is not None:
+                why = filters.reason(self.cols["smiles"][i])
+                if why is not None:
+                    filtered[why] += 1
+                    continue
+            chosen.append(int(i))
+            if len(chosen) >= need:
+                break
+        idx = np.asarray(chosen, dtype=np.int64)
+        return {k: v[idx] for k, v in self.cols.items()}
+
+
+def pool_identity(ws: Workspace, path: Path, smiles_col: str | None) -> PoolIdentity:
+    """The identity table ``FeatureStore.build_pool`` wrote for this file."""
+    identity = ws.features.pool_identity(path, smiles_col)
+    if not identity.exists():
+        raise CampaignError(f"pool {path}: its identity table was not written; rerun the command")
+    return identity
+
+
+def scan_pool(
+    scan: Scan,
+    identity: PoolIdentity,
+    caches: Sequence[FeatureCache],
+    exclude: dict[str, set[str]],
+    score: Scorer,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> int:
+    """Score the pool's rows into *scan*, chunk by chunk; returns how many rows the pool has.
+
+    Rows without an identity, whose InChIKey is in one of the *exclude* sets (counted under its
+    label) or without features in every cache are counted in ``scan.excluded`` and not scored.
+    """
+    total, done = identity.rows(), 0
+    for batch in identity.batches(chunk_rows):
+        keys = np.asarray(batch.column("inchikey").to_pylist(), dtype=object)
+        smiles = np.asarray(batch.column("smiles").to_pylist(), dtype=object)
+        rows = batch.column("row").to_numpy()
+        keep = np.array([k is not None for k in keys], dtype=bool)
+        scan.excluded["no_identity"] += int((~keep).sum())
+        for label, known in exclude.items():
+            hit = np.array([keep[i] and keys[i] in known for i in range(len(keys))], dtype=bool)
+            scan.excluded[label] += int(hit.sum())
+            keep &= ~hit
+        idx = np.flatnonzero(keep)
+        if len(idx):
+            parts, ok = [], np.ones(len(idx), dtype=bool)
+            for cache in caches:
+                X, v = cache.get(keys[idx].astype(str))
+                parts.append(X.astype(np.float32, copy=False))
+                ok &= v
+            scan.excluded["no_features"] += int((~ok).sum())
+            idx = idx[ok]
+            if len(idx):
+                X = np.hstack([p[ok] for p in parts]) if len(parts) > 1 else parts[0][ok]
+                scores, mean, std = score(X)
+                scan.add(scores, mean, std, keys[idx], smiles[idx], rows[idx])
+        done += len(keys)
+        if progress:
+            progress("scoring pool", done, total)
+    return total
+
+
+def _pct(fraction: float) -> str:
+    value = fraction * 100
+    return f"{value:.0f}%" if value >= 1 else f"{value:.1g}%"
+
+
+def reason(acquisition: str, needs: frozenset[str], q_mean: float, q_std: float) -> str:
+    """Why a molecule was picked, in the terms of the pool: exploit (its mean) or explore (its std)."""
+    if acquisition == "random":
+        return "random pick (the baseline acquisition)"
+    mean_part = f"predicted mean in the best {_pct(q_mean)} of the pool"
+    if "std" in needs and (q_std < q_mean or "mean" not in needs):
+        return f"explore: std in the top {_pct(q_std)} of the pool ({mean_part.replace('predicted ', '')})"
+    return f"exploit: {mean_part}"
+
+
+def batch_frame(
+    objective: Objective,
+    train: pd.DataFrame,
+    cand: dict[str, np.ndarray],
+    fps: np.ndarray,
+    pick: np.ndarray,
+    scan: Scan,
+    acquisition: str,
+    needs: frozenset[str],
+) -> pd.DataFrame:
+    """The ranked batch with, per molecule, its nearest measured neighbour and a reason."""
+    train_fps = fingerprints(train["smiles"].tolist())[0]
+    sim, near = nearest(fps[pick], train_fps) if len(pick) else (np.zeros(0), np.zeros(0, dtype=int))
+    values = train[objective.target].to_numpy(dtype=np.float64)
+    reasons = []
+    for i in pick:
+        q_mean, q_std = scan.top_fraction(float(cand["mean"][i]), float(cand["std"][i]))
+        reasons.append(reason(acquisition, needs, q_mean, q_std))
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(pick) + 1, dtype=np.int64),
+            "smiles": cand["smiles"][pick].astype(str),
+            "inchikey": cand["key"][pick].astype(str),
+            # back from utility to the target's own units (a minimised target was negated)
+            "predicted_mean": objective.utility(cand["mean"][pick]),
+            "predicted_std": cand["std"][pick].astype(np.float64),
+            "acquisition_score": cand["score"][pick].astype(np.float64),
+            "nearest_smiles": train["smiles"].to_numpy()[near].astype(str),
+            "nearest_similarity": np.round(sim, 3),
+            "nearest_value": values[near],
+            "reason": reasons,
+            "pool_row": cand["row"][pick].astype(np.int64),
+        },
+        columns=PROPOSAL_COLUMNS,
+    )

@@ -1,0 +1,191 @@
+"""What a campaign stores and what its commands return: the schemas of ``campaign.json``, of its
+proposals files and of the ``--json`` results, with the budget arithmetic on the stored state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from molops.active.acquisition import to_utility
+from molops.active.errors import BudgetExhaustedError
+from molops.active.filters import Filters
+from molops.active.recipe import Recipe
+
+#: The columns of a proposals file (``proposals/iteration-NNNN.parquet``), in order.
+PROPOSAL_COLUMNS = [
+    "rank",
+    "smiles",
+    "inchikey",
+    "predicted_mean",
+    "predicted_std",
+    "acquisition_score",
+    "nearest_smiles",
+    "nearest_similarity",
+    "nearest_value",
+    "reason",
+    "pool_row",
+]
+
+
+# -- configuration ---------------------------------------------------------------------------------
+class Objective(BaseModel):
+    """What the campaign optimises: one target, its direction, and optionally what counts as a hit."""
+
+    target: str
+    maximize: bool
+    threshold: float | None = None
+
+    def utility(self, values: np.ndarray) -> np.ndarray:
+        return to_utility(values, self.maximize)
+
+    def hits(self, values: np.ndarray) -> np.ndarray:
+        """Whether each value is a hit (all False without a threshold)."""
+        values = np.asarray(values, dtype=np.float64)
+        if self.threshold is None:
+            return np.zeros(len(values), dtype=bool)
+        return values >= self.threshold if self.maximize else values <= self.threshold
+
+    def best(self, values: np.ndarray) -> float | None:
+        values = np.asarray(values, dtype=np.float64)
+        values = values[~np.isnan(values)]
+        if not len(values):
+            return None
+        return float(values.max() if self.maximize else values.min())
+
+
+class Budget(BaseModel):
+    """The most molecules the campaign may propose in all, and the most iterations (None: no limit)."""
+
+    molecules: int | None = Field(None, ge=1)
+    iterations: int | None = Field(None, ge=1)
+
+
+class CampaignConfig(BaseModel):
+    """What ``campaign create`` fixed."""
+
+    name: str
+    dataset: str
+    pool: str
+    smiles_col: str | None = None
+    objective: Objective
+    recipe: Recipe
+    batch_size: int = Field(96, ge=1)
+    budget: Budget = Field(default_factory=Budget)
+    filters: Filters = Field(default_factory=Filters)
+    created: str
+    created_by: str
+    molops_version: str
+
+
+class Iteration(BaseModel):
+    """One ``propose``: what the model was trained on and what it proposed."""
+
+    number: int
+    time: str
+    user: str
+    dataset_version: int
+    n_train: int
+    best_measured: float | None
+    recipe: dict[str, Any]
+    requested: int
+    proposed: int
+    proposals: str  # path relative to the campaign folder
+    pool_sha256: str
+    pool_rows: int
+    scored: int
+    #: pool rows not scored, by reason (no identity, measured, open proposal, no features)
+    excluded: dict[str, int]
+    #: scored candidates dropped from the best-scored window, by reason (duplicate, a filter)
+    filtered: dict[str, int]
+    seconds: float
+    seconds_scoring: float
+    molecules_per_s: float
+    warnings: list[str] = Field(default_factory=list)
+
+
+class IngestRecord(BaseModel):
+    """One ``campaign ingest``: the dataset version it made and how its results matched proposals."""
+
+    number: int
+    time: str
+    user: str
+    source: str
+    dataset_version: int
+    unchanged: bool
+    rows_in: int
+    accepted: int
+    quarantined: int
+    answered: int
+    remeasured: int
+    unproposed: int
+    results: str | None
+
+
+class CampaignState(BaseModel):
+    config: CampaignConfig
+    iterations: list[Iteration] = Field(default_factory=list)
+    ingests: list[IngestRecord] = Field(default_factory=list)
+
+    def proposed(self) -> int:
+        return sum(it.proposed for it in self.iterations)
+
+
+# -- results -----------------------------------------------------------------------------------------
+class ProposeResult(BaseModel):
+    """What ``campaign propose --json`` prints."""
+
+    campaign: str
+    iteration: Iteration
+    proposals: list[dict[str, Any]]
+    proposals_file: str
+    out: str | None
+    budget: dict[str, Any]
+
+
+class IngestResult(BaseModel):
+    """What ``campaign ingest --json`` prints."""
+
+    campaign: str
+    ingest: IngestRecord
+    report: dict[str, Any]
+    unproposed: list[dict[str, Any]]
+    open_proposals: int
+
+
+# -- budget ------------------------------------------------------------------------------------------
+def within_budget(state: CampaignState, requested: int) -> int:
+    """The batch size the budget still allows; raises when nothing is left."""
+    budget = state.config.budget
+    used = state.proposed()
+    if budget.iterations is not None and len(state.iterations) >= budget.iterations:
+        raise BudgetExhaustedError(
+            f"campaign {state.config.name!r} has used its budget of {budget.iterations} iterations; "
+            "nothing more will be proposed"
+        )
+    if budget.molecules is not None:
+        left = budget.molecules - used
+        if left <= 0:
+            raise BudgetExhaustedError(
+                f"campaign {state.config.name!r} has proposed {used} molecules, its whole budget of "
+                f"{budget.molecules}; nothing more will be proposed"
+            )
+        return min(requested, left)
+    return requested
+
+
+def budget_summary(state: CampaignState) -> dict[str, Any]:
+    """The budget, what of it is used and what is left (None: no limit)."""
+    budget = state.config.budget
+    used = state.proposed()
+    return {
+        "molecules": budget.molecules,
+        "molecules_used": used,
+        "molecules_left": None if budget.molecules is None else max(0, budget.molecules - used),
+        "iterations": budget.iterations,
+        "iterations_used": len(state.iterations),
+        "iterations_left": None
+        if budget.iterations is None
+        else max(0, budget.iterations - len(state.iterations)),
+    }

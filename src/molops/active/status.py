@@ -1,0 +1,116 @@
+"""A campaign's progress in numbers: iterations, model quality on each measured batch, budget,
+best value, hits and open proposals (what ``campaign status`` prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from molops.active.state import CampaignState, budget_summary
+
+
+class CampaignStatus(BaseModel):
+    """What ``campaign status --json`` prints."""
+
+    campaign: str
+    config: dict[str, Any]
+    dataset_version: int | None
+    iterations: list[dict[str, Any]]
+    budget: dict[str, Any]
+    best: dict[str, Any] | None
+    hits: dict[str, Any]
+    proposals: dict[str, int]
+    open_proposals: list[dict[str, Any]]
+    ingests: list[dict[str, Any]]
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Rank correlation, or None when it is undefined (fewer than 3 pairs or a constant side)."""
+    from scipy.stats import rankdata
+
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
+
+
+def summarize(
+    name: str,
+    state: CampaignState,
+    version: int | None,
+    measured: pd.DataFrame,
+    proposals: pd.DataFrame,
+) -> CampaignStatus:
+    """The status of campaign *name* from its state, the dataset's latest *version*, the molecules
+    measured in it and every proposal so far (with its iteration number)."""
+    cfg = state.config
+    obj = cfg.objective
+    value_of = dict(zip(measured["inchikey"], measured[obj.target], strict=True))
+    proposals["measured"] = proposals["inchikey"].map(value_of).astype(np.float64)
+    answered = proposals["measured"].notna()
+    iterations = []
+    for it in state.iterations:
+        rows = proposals[proposals["iteration"] == it.number]
+        done = rows[rows["measured"].notna()]
+        pred, true = done["predicted_mean"].to_numpy(float), done["measured"].to_numpy(float)
+        hits = obj.hits(true)
+        iterations.append(
+            {
+                "iteration": it.number,
+                "time": it.time,
+                "user": it.user,
+                "dataset_version": it.dataset_version,
+                "n_train": it.n_train,
+                "best_measured_before": it.best_measured,
+                "proposed": it.proposed,
+                "answered": len(done),
+                "open": len(rows) - len(done),
+                "rmse": float(np.sqrt(np.mean((pred - true) ** 2))) if len(done) else None,
+                "spearman": _spearman(pred, true),
+                "hits": int(hits.sum()) if obj.threshold is not None else None,
+                "hit_rate": float(hits.mean()) if obj.threshold is not None and len(done) else None,
+                "best_in_batch": obj.best(true),
+                "model": it.recipe.get("model"),
+                "acquisition": it.recipe.get("acquisition"),
+            }
+        )
+    values = measured[obj.target].to_numpy(dtype=np.float64)
+    best = None
+    if len(values):
+        i = int(np.argmax(obj.utility(values)))
+        best = {
+            "value": float(values[i]),
+            "smiles": str(measured["smiles"].iloc[i]),
+            "inchikey": str(measured["inchikey"].iloc[i]),
+            "from_campaign": bool(measured["inchikey"].iloc[i] in set(proposals["inchikey"])),
+        }
+    campaign_values = proposals.loc[answered, "measured"].to_numpy(float)
+    hits = {
+        "threshold": obj.threshold,
+        "dataset": int(obj.hits(values).sum()) if obj.threshold is not None else None,
+        "campaign": int(obj.hits(campaign_values).sum()) if obj.threshold is not None else None,
+        "campaign_hit_rate": (
+            float(obj.hits(campaign_values).mean())
+            if obj.threshold is not None and len(campaign_values)
+            else None
+        ),
+    }
+    open_rows = proposals.loc[~answered, ["iteration", "rank", "smiles", "inchikey", "predicted_mean"]]
+    return CampaignStatus(
+        campaign=name,
+        config=cfg.model_dump(),
+        dataset_version=version,
+        iterations=iterations,
+        budget=budget_summary(state),
+        best=best,
+        hits=hits,
+        proposals={
+            "total": len(proposals),
+            "answered": int(answered.sum()),
+            "open": int((~answered).sum()),
+        },
+        open_proposals=open_rows.to_dict(orient="records"),
+        ingests=[r.model_dump() for r in state.ingests],
+    )
