@@ -1,30 +1,25 @@
-"""Hyperparameter tuning on a downscaled set, and model exploring: pure functions over arrays.
+"""Hyperparameter tuning on a downscaled set with Optuna: a pure function over arrays.
 
 :func:`tune` searches a model's :meth:`~molops.models.base.Surrogate.search_space` with Optuna:
 TPE sampling (seeded), the objective is the mean k-fold cross-validated RMSE on a stratified
-subsample of the data (:func:`tuning_rows`), and a median pruner stops a trial whose running mean
-RMSE after a fold is worse than the median of earlier trials at that fold. With an RDB *storage*
-(e.g. ``sqlite:////abs/path/optuna.db``) the study persists, so an interrupted tuning resumes:
-a later call runs only the trials still missing.
+subsample of the data (:func:`~molops.models.crossval.tuning_rows`), and a median pruner stops a
+trial whose running mean RMSE after a fold is worse than the median of earlier trials at that fold.
+With an RDB *storage* (e.g. ``sqlite:////abs/path/optuna.db``) the study persists, so an
+interrupted tuning resumes: a later call runs only the trials still missing.
 
-:func:`compare` is the "model exploring" step: every (model, featurizer) candidate with default
-parameters, cross-validated on the same subsample and the same folds, ranked best first.
-
-Neither knows about workspaces or tracking: they take arrays and return pydantic values whose
-``summary()`` / ``model_dump()`` a caller can log.
+It knows nothing of workspaces or tracking: it takes arrays and returns a pydantic value whose
+``summary()`` a caller can log. Model exploring (every candidate with default parameters on the
+same folds) is :mod:`~molops.models.comparison`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
 import json
-import math
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,42 +27,24 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
-from molops.errors import MolopsError
 from molops.models.base import MODELS, Surrogate, get_model
-from molops.models.metrics import regression_metrics
-from molops.models.splits import Split, kfold, stratified_subsample
+from molops.models.crossval import (
+    MIN_SUBSAMPLE,
+    Progress,
+    TuningError,
+    as_inputs,
+    as_targets,
+    check_settings,
+    cross_validate,
+    tuning_rows,
+)
+from molops.models.splits import Split, kfold
 
-#: The downscaled set has at least this many molecules (or all of them, when there are fewer), so
-#: every fold of the cross-validation still trains on a meaningful number of molecules.
-MIN_SUBSAMPLE = 100
 #: Bumped when the meaning of a stored study changes (objective, attributes), so old studies are
 #: not resumed by code that would read them differently.
 STUDY_FORMAT = 1
-#: The model-exploring grid: rf, lightgbm and gp on Morgan counts and on RDKit 2D descriptors.
-#: On FreeSolv at fraction 0.2 (128 molecules, 3 folds) these six take about 6 s together on two
-#: idle cores. The MLP is left out: with default parameters it took 58 s on Morgan counts and 16 s on
-#: descriptors there (below 100 training molecules it cannot early-stop, so each of its 5 members
-#: runs up to 500 epochs per fold), and it ranked below the trees and the GP on so few molecules.
-DEFAULT_GRID: tuple[tuple[str, str], ...] = (
-    ("rf", "morgan:counts=true"),
-    ("lightgbm", "morgan:counts=true"),
-    ("gp", "morgan:counts=true"),
-    ("rf", "rdkit2d"),
-    ("lightgbm", "rdkit2d"),
-    ("gp", "rdkit2d"),
-)
-#: The pseudo-featurizer of models that take SMILES (``inputs == "smiles"``).
-GRAPH = "graph"
 
-Progress = Callable[[int, int], None]
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-class TuningError(MolopsError):
-    """A tuning or comparison cannot run: bad settings, a stored study made for other data or
-    another model, or every trial failed."""
-
-    exit_code = 1
 
 
 class TuneResult(BaseModel):
@@ -116,89 +93,6 @@ class TuneResult(BaseModel):
         return out
 
 
-class ComparisonRow(BaseModel):
-    """One candidate of :func:`compare`: its cross-validated scores, or the error that stopped it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    model: str
-    featurizer: str
-    #: mean and standard deviation over the folds of the held-out RMSE
-    cv_rmse: float
-    cv_rmse_std: float
-    #: mean over the folds of the held-out Spearman correlation
-    cv_spearman: float
-    fold_rmse: list[float]
-    #: wall-clock seconds of the cross-validation (fitting and predicting every fold)
-    seconds: float
-    error: str | None = None
-
-
-# -- the downscaled set and its folds --------------------------------------------------------------
-def tuning_rows(y: Sequence[float] | np.ndarray, fraction: float = 0.2, seed: int = 0,
-                minimum: int = MIN_SUBSAMPLE) -> np.ndarray:
-    """Sorted row indices of the downscaled set: a stratified subsample of ``fraction`` of *y*.
-
-    The subsample has at least ``min(n, minimum)`` rows: 20 % of 300 molecules would leave 60, and
-    three folds of 40 training molecules rank hyperparameters mostly by noise.
-    """
-    if not 0 < fraction <= 1:
-        raise TuningError(f"the tuning fraction must be in (0, 1]; got {fraction:g}")
-    n = len(y)
-    if n == 0:
-        raise TuningError("cannot tune or compare models on an empty dataset")
-    effective = min(1.0, max(fraction, minimum / n))
-    return stratified_subsample(y, effective, seed)
-
-
-def _check_settings(folds: int, n_rows: int) -> None:
-    if folds < 2:
-        raise TuningError(f"cross-validation needs at least 2 folds; got {folds}")
-    if n_rows < 2 * folds:
-        raise TuningError(f"{folds}-fold cross-validation needs at least {2 * folds} molecules; "
-                          f"the downscaled set has {n_rows}")
-
-
-def _targets(y: Any) -> np.ndarray:
-    ya = np.asarray(y, dtype=float)
-    if ya.ndim != 1:
-        raise TuningError(f"y must be one value per molecule; got an array of shape {ya.shape}")
-    return ya
-
-
-def _inputs(cls: type[Surrogate], X: Any, n: int, featurizer: str | None = None) -> np.ndarray:
-    """X checked against what the model takes: a 2-D feature matrix, or a 1-D array of SMILES."""
-    what = f"featurizer {featurizer!r}" if featurizer else "X"
-    if cls.inputs == "smiles":
-        Xa = np.asarray(X, dtype=object)
-        if Xa.ndim != 1:
-            raise TuningError(f"model {cls.name!r} takes SMILES (pair it with featurizer {GRAPH!r}), but "
-                              f"{what} gives an array of shape {Xa.shape}")
-    else:
-        Xa = np.asarray(X)
-        if Xa.ndim != 2 or Xa.dtype.kind not in "biuf":
-            hint = f" (featurizer {GRAPH!r} is for SMILES models)" if featurizer == GRAPH else ""
-            raise TuningError(f"model {cls.name!r} takes a numeric feature matrix, but {what} gives an "
-                              f"array of shape {Xa.shape} and dtype {Xa.dtype}{hint}")
-    if len(Xa) != n:
-        raise TuningError(f"{what} has {len(Xa)} rows but y has {n} values")
-    return Xa
-
-
-def _cross_validate(name: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, splits: list[Split],
-                    after_fold: Callable[[int, list[float]], None] | None = None) -> list[dict[str, float]]:
-    """Held-out regression metrics per fold of *name* built from *params*, fitted afresh on each fold."""
-    scores: list[dict[str, float]] = []
-    for split in splits:
-        model = get_model(name, **params).fit(X[split.train], y[split.train])
-        mean, _ = model.predict(X[split.test])
-        scores.append(regression_metrics(y[split.test], mean))
-        if after_fold is not None:
-            after_fold(len(scores) - 1, [s["rmse"] for s in scores])
-    return scores
-
-
-# -- tuning ----------------------------------------------------------------------------------------
 class _WithFixed:
     """An Optuna trial whose suggestions for fixed parameters return the fixed value unsampled."""
 
@@ -289,30 +183,42 @@ def _check_study(study: optuna.Study, attrs: dict[str, Any]) -> None:
     stored = study.user_attrs.get("molops")
     if stored is None:
         if study.get_trials(deepcopy=False):
-            raise TuningError(f"study {study.study_name!r} already holds trials that molops did not make; "
-                              "choose another study name")
+            raise TuningError(
+                f"study {study.study_name!r} already holds trials that molops did not make; "
+                "choose another study name"
+            )
         study.set_user_attr("molops", attrs)
         return
     if stored.get("model") != attrs["model"]:
-        raise TuningError(f"study {study.study_name!r} tunes model {stored.get('model')!r}, not "
-                          f"{attrs['model']!r}; choose another study name to tune {attrs['model']!r}")
+        raise TuningError(
+            f"study {study.study_name!r} tunes model {stored.get('model')!r}, not "
+            f"{attrs['model']!r}; choose another study name to tune {attrs['model']!r}"
+        )
     differ = sorted(k for k in attrs if stored.get(k) != attrs[k])
     if differ:
-        raise TuningError(f"study {study.study_name!r} was made with different {', '.join(differ)} "
-                          "(other data or settings); its trials cannot be resumed with these, so choose "
-                          "another study name")
+        raise TuningError(
+            f"study {study.study_name!r} was made with different {', '.join(differ)} "
+            "(other data or settings); its trials cannot be resumed with these, so choose "
+            "another study name"
+        )
 
 
 def _trial_record(trial: FrozenTrial) -> dict[str, Any]:
     error = trial.user_attrs.get("error")
     if trial.state == TrialState.FAIL and error is None:
         error = "the tuning process ended before the trial finished"
-    return {"number": trial.number, "state": trial.state.name.lower(), "value": trial.value,
-            "params": trial.user_attrs.get("params", trial.params), "error": error}
+    return {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "value": trial.value,
+        "params": trial.user_attrs.get("params", trial.params),
+        "error": error,
+    }
 
 
-def _run_trial(study: optuna.Study, name: str, fixed: dict[str, Any], X: np.ndarray, y: np.ndarray,
-               splits: list[Split]) -> str | None:
+def _run_trial(
+    study: optuna.Study, name: str, fixed: dict[str, Any], X: np.ndarray, y: np.ndarray, splits: list[Split]
+) -> str | None:
     """Ask, cross-validate and tell one trial; returns the error of a failed trial, else None."""
     trial = study.ask()
     trial.set_user_attr("owner", _owner())
@@ -326,7 +232,7 @@ def _run_trial(study: optuna.Study, name: str, fixed: dict[str, Any], X: np.ndar
     try:
         params = MODELS.get(name).search_space(_WithFixed(trial, fixed)) | fixed
         trial.set_user_attr("params", _jsonable(params))
-        scores = _cross_validate(name, params, X, y, splits, report)
+        scores = cross_validate(name, params, X, y, splits, report)
     except optuna.TrialPruned:
         study.tell(trial, state=TrialState.PRUNED)
         return None
@@ -397,16 +303,24 @@ def tune(
         raise TuningError(f"tuning needs at least 1 trial; got {trials}")
     if timeout is not None and not timeout > 0:
         raise TuningError(f"the tuning timeout must be a positive number of seconds; got {timeout:g}")
-    ya = _targets(y)
-    Xa = _inputs(cls, X, len(ya))
+    ya = as_targets(y)
+    Xa = as_inputs(cls, X, len(ya))
     rows = tuning_rows(ya, fraction, seed, min_subsample)
-    _check_settings(folds, len(rows))
+    check_settings(folds, len(rows))
     Xs, ys = Xa[rows], ya[rows]
     splits = list(kfold(len(rows), folds, seed))
 
-    attrs = {"model": model, "fraction": fraction, "folds": folds, "seed": seed, "n_subsample": len(rows),
-             "data": _data_digest(Xs, ys), "fixed_params": _jsonable(fixed), "space": _space_digest(cls),
-             "format": STUDY_FORMAT}
+    attrs = {
+        "model": model,
+        "fraction": fraction,
+        "folds": folds,
+        "seed": seed,
+        "n_subsample": len(rows),
+        "data": _data_digest(Xs, ys),
+        "fixed_params": _jsonable(fixed),
+        "space": _space_digest(cls),
+        "format": STUDY_FORMAT,
+    }
     if study_name is None:
         key = json.dumps({k: v for k, v in attrs.items() if k != "model"}, sort_keys=True)
         study_name = f"{model}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -444,8 +358,9 @@ def tune(
     complete = [t for t in every if t.state == TrialState.COMPLETE]
     if not complete:
         if last_error is None:
-            last_error = next((t.user_attrs["error"] for t in reversed(every) if "error" in t.user_attrs),
-                              "none recorded")
+            last_error = next(
+                (t.user_attrs["error"] for t in reversed(every) if "error" in t.user_attrs), "none recorded"
+            )
         raise TuningError(f"no trial of tuning {model!r} completed; the last error: {last_error}")
     best = min(complete, key=lambda t: (t.value, t.number))
     counts = {s: sum(t.state == s for t in every) for s in (TrialState.PRUNED, TrialState.FAIL)}
@@ -465,87 +380,3 @@ def tune(
         seconds=time.perf_counter() - started,
         trials=[_trial_record(t) for t in every],
     )
-
-
-# -- model exploring -------------------------------------------------------------------------------
-def _mean_or_nan(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return float(np.mean(finite)) if finite else math.nan
-
-
-def compare(
-    candidates: Sequence[tuple[str, str]],
-    features: Callable[[str], Any],
-    y: Any,
-    *,
-    fraction: float = 0.2,
-    folds: int = 3,
-    seed: int = 0,
-    progress: Progress | None = None,
-    min_subsample: int = MIN_SUBSAMPLE,
-) -> list[ComparisonRow]:
-    """Cross-validate every (model, featurizer) candidate with default parameters; best first.
-
-    Every candidate sees the same downscaled set (``tuning_rows(y, fraction, seed, min_subsample)``)
-    and the same *folds*, so their scores compare fairly. ``features(spec)`` gives the full
-    dataset's X for a featurizer and is called once per distinct featurizer; for models that take
-    SMILES the featurizer is ``"graph"`` and ``features("graph")`` gives the SMILES. A candidate
-    that raises (unknown model, featurizer or a failed fit) becomes a row with its ``error`` and NaN
-    scores, ranked last. ``progress(done, total)`` is called after each candidate.
-    """
-    ya = _targets(y)
-    rows = tuning_rows(ya, fraction, seed, min_subsample)
-    _check_settings(folds, len(rows))
-    ys = ya[rows]
-    splits = list(kfold(len(rows), folds, seed))
-    matrices: dict[str, Any] = {}  # featurizer → subsample X, or the exception features() raised
-
-    def subsample_X(spec: str) -> Any:
-        if spec not in matrices:
-            try:
-                matrices[spec] = np.asarray(features(spec))
-            except Exception as exc:
-                matrices[spec] = exc
-        found = matrices[spec]
-        if isinstance(found, Exception):
-            raise TuningError(f"featurizer {spec!r} failed: {type(found).__name__}: {found}")
-        return found
-
-    out: list[ComparisonRow] = []
-    for i, (name, spec) in enumerate(candidates):
-        started = time.perf_counter()
-        try:
-            if name not in MODELS:
-                get_model(name)  # raises InvalidModelError naming the choices
-            Xa = _inputs(MODELS.get(name), subsample_X(spec), len(ya), spec)
-            started = time.perf_counter()  # the featurizer's time is not the model's
-            scores = _cross_validate(name, {}, Xa[rows], ys, splits)
-        except Exception as exc:
-            error = str(exc) if isinstance(exc, MolopsError) else f"{type(exc).__name__}: {exc}"
-            out.append(ComparisonRow(model=name, featurizer=spec, cv_rmse=math.nan, cv_rmse_std=math.nan,
-                                     cv_spearman=math.nan, fold_rmse=[],
-                                     seconds=time.perf_counter() - started, error=error))
-        else:
-            rmses = [s["rmse"] for s in scores]
-            out.append(ComparisonRow(model=name, featurizer=spec, cv_rmse=float(np.mean(rmses)),
-                                     cv_rmse_std=float(np.std(rmses)),
-                                     cv_spearman=_mean_or_nan([s["spearman"] for s in scores]),
-                                     fold_rmse=rmses, seconds=time.perf_counter() - started))
-        if progress is not None:
-            progress(i + 1, len(candidates))
-    return sorted(out, key=lambda r: (r.error is not None, math.isnan(r.cv_rmse), r.cv_rmse))
-
-
-def default_candidates(available: Iterable[str] | None = None) -> list[tuple[str, str]]:
-    """The default (model, featurizer) grid of :func:`compare`.
-
-    :data:`DEFAULT_GRID` (rf, lightgbm and gp on Morgan counts and on RDKit 2D descriptors), keeping
-    only featurizers whose name is in *available* (all when None), plus ``("dmpnn", "graph")`` when
-    the D-MPNN model is registered and chemprop is importable (about 30 s on FreeSolv at 0.2).
-    """
-    names = None if available is None else {spec.partition(":")[0] for spec in available}
-    grid = [(model, spec) for model, spec in DEFAULT_GRID
-            if model in MODELS and (names is None or spec.partition(":")[0] in names)]
-    if "dmpnn" in MODELS and importlib.util.find_spec("chemprop") is not None:
-        grid.append(("dmpnn", GRAPH))
-    return grid

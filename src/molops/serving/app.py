@@ -102,6 +102,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         version=__version__,
         summary="Predictions with uncertainty and applicability domain from molops' registered models.",
         lifespan=lifespan,
+        strict_content_type=False,  # v2 clients (tritonclient) send JSON bodies without a content type
         responses={
             401: {"model": schemas.ErrorBody, "description": "Missing or unknown API key."},
             403: {"model": schemas.ErrorBody, "description": "The key's role may not do this."},
@@ -179,6 +180,10 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                     422, "model_required", f"several models are served ({names}); name one in 'model'"
                 )
             raise ApiError(404, "unknown_model", f"model {name!r} is not served here; served models: {names}")
+        if served.current is None and served.error:
+            raise ApiError(
+                503, "model_unavailable", f"model {served.ref} could not be loaded: {served.error}"
+            )
         if served.current is None:
             raise ApiError(503, "model_loading", f"model {served.ref} is still loading; retry shortly")
         return served
@@ -316,7 +321,12 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             return 503, {"status": "failed", "detail": models.failed}
         return 503, {"status": "loading", "detail": "models are loading"}
 
-    @app.get("/healthz", response_model=schemas.Health, summary="Liveness: the process answers.")
+    @app.get(
+        "/healthz",
+        response_model=schemas.Health,
+        response_model_exclude_none=True,
+        summary="Liveness: the process answers.",
+    )
     async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 

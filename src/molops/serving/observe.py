@@ -51,18 +51,33 @@ class Observe:
         response_started = False
         received = 0
         limit = self.max_body_bytes
+        too_large = (
+            f"the request body is larger than the limit of {limit} bytes (max_body_bytes in [serve]); "
+            "send fewer molecules per request"
+        )
+
+        early = False  # a 413 was sent while the body streamed in: what the app sends after is dropped
+
+        async def refuse() -> None:
+            nonlocal status, response_started, early
+            if not response_started:
+                await self._reply(send, 413, "body_too_large", too_large, request_id)
+                status, response_started, early = 413, True, True
 
         async def receive_limited() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge
+                if received > limit:  # answer now; the app sees a client that went away
+                    await refuse()
+                    return {"type": "http.disconnect"}
             return message
 
         async def send_tagged(message: Message) -> None:
             nonlocal status, response_started
+            if early:
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
@@ -76,13 +91,7 @@ class Observe:
                 raise _BodyTooLarge
             await self.app(scope, receive_limited, send_tagged)
         except _BodyTooLarge:
-            if not response_started:
-                await self._reply(
-                    send_tagged, 413, "body_too_large",
-                    f"the request body is larger than the limit of {limit} bytes "
-                    "(max_body_bytes in [serve]); send fewer molecules per request",
-                    request_id,
-                )  # fmt: skip
+            await refuse()
         finally:
             self.metrics.in_flight.dec()
             seconds = time.perf_counter() - started
@@ -91,6 +100,9 @@ class Observe:
             self.metrics.requests.labels(path, scope["method"], str(status)).inc()
             self.metrics.latency.labels(path).observe(seconds)
             state: dict[str, Any] = scope["state"]
+            if status == 413 and not state.get("error"):  # refused here, before any route saw it
+                state["error"] = "body_too_large"
+                self.metrics.errors.labels(path, "body_too_large").inc()
             access.info(
                 "request",
                 extra={
@@ -119,6 +131,7 @@ class Observe:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
                 ],
             }
         )

@@ -163,6 +163,26 @@ class PredictionLog:
         table = dataset.to_table(filter=expr, columns=columns)
         return table.sort_by([("time", "ascending")] if "time" in table.column_names else []).to_pandas()
 
+    def summary(self, since: str | datetime | None = None) -> list[dict[str, Any]]:
+        """Per model, version, source and role: molecules, errors, requests, request latency, last time."""
+        frame = self.read(since=since, role=None)
+        keys = ["model_name", "model_version", "source", "role"]
+        rows = []
+        for group, part in frame.groupby(keys, dropna=False, sort=True):
+            requests = part.drop_duplicates("request_id")["latency_ms"].dropna()
+            rows.append(
+                {
+                    **dict(zip(keys, group, strict=True)),
+                    "molecules": len(part),
+                    "errors": int(part["error"].notna().sum()),
+                    "requests": int(part["request_id"].nunique()),
+                    "latency_p50_ms": round(float(requests.quantile(0.5)), 2) if len(requests) else None,
+                    "latency_p99_ms": round(float(requests.quantile(0.99)), 2) if len(requests) else None,
+                    "last": part["time"].max().isoformat(timespec="seconds"),
+                }
+            )
+        return rows
+
     def count(self) -> int:
         dataset = self._dataset()
         return 0 if dataset is None else dataset.count_rows()

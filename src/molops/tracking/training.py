@@ -13,7 +13,6 @@ The recipe:
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,22 +23,19 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from molops._version import __version__
 from molops.data.ingest import standardizer_settings
 from molops.errors import DatasetNotFoundError, MolopsError
 from molops.features.base import get_featurizer
 from molops.models import get_model, tuning
 from molops.models.base import MODELS, Surrogate
+from molops.models.comparison import compare, default_candidates
 from molops.models.metrics import evaluate
-from molops.models.plots import calibration_plot, parity_plot
 from molops.models.reference import TrainingReference
 from molops.models.splits import DEFAULT_FRACTIONS, Split, make_split
 from molops.models.transforms import Kind, TargetTransform
-from molops.tracking import pyfunc_model
-from molops.tracking._mlflow import Quiet, TrackingError, mlflow
 from molops.tracking.bundle import BundleInfo, ModelBundle, settings_to_dict
-from molops.tracking.environment import code_version, package_versions
 from molops.tracking.registry import ModelRegistry
+from molops.tracking.run_log import log_run
 from molops.tracking.store import Tracking
 from molops.workspace import Workspace
 
@@ -197,7 +193,9 @@ def _predict(surrogate: Surrogate, transform: TargetTransform, X: Any) -> tuple[
     return transform.inverse(*surrogate.predict(X))
 
 
-class _Choice(BaseModel):
+class Choice(BaseModel):
+    """The model, featurizer and parameters to fit, and how they were chosen."""
+
     model: str
     featurizer: str
     params: dict[str, Any]
@@ -231,33 +229,33 @@ def _tune(
     )
 
 
-def _choose(request: TrainRequest, data: _Data, split: Split, log: Log) -> _Choice:
+def _choose(request: TrainRequest, data: _Data, split: Split, log: Log) -> Choice:
     """The model, featurizer and params to fit: as asked, tuned, or explored (``auto``)."""
     if request.model != "auto":
         featurizer = _featurizer_for(request.model, request.featurizer)
         if not request.tune:
-            return _Choice(model=request.model, featurizer=featurizer, params=request.params)
+            return Choice(model=request.model, featurizer=featurizer, params=request.params)
         result = _tune(request, data, split, request.model, featurizer, log)
-        return _Choice(
+        return Choice(
             model=request.model, featurizer=featurizer, params=result.best_params, tuning=result.summary()
         )
     featurizers = [request.featurizer] if request.featurizer else None
     candidates = [
         (model, spec)
-        for model, spec in tuning.default_candidates(featurizers)
+        for model, spec in default_candidates(featurizers)
         if request.candidates is None or model in request.candidates
     ]
     if not candidates:
         raise MolopsError(
             f"--candidates {','.join(request.candidates or [])!r} leaves nothing of the default grid "
-            f"({', '.join(sorted({m for m, _ in tuning.default_candidates(featurizers)}))}) to explore"
+            f"({', '.join(sorted({m for m, _ in default_candidates(featurizers)}))}) to explore"
         )
     log(
         f"model exploring: {len(candidates)} candidates by cross-validation on a "
         f"{request.tune_fraction:.0%} subsample"
     )
     rows = split.train
-    comparison = tuning.compare(
+    comparison = compare(
         candidates,
         lambda spec: data.features(spec)[0][rows],
         data.y[rows],
@@ -268,7 +266,7 @@ def _choose(request: TrainRequest, data: _Data, split: Split, log: Log) -> _Choi
     finalists = [r for r in comparison if r.error is None][:AUTO_FINALISTS]
     if not finalists:
         raise MolopsError("model exploring: every candidate failed; first error: " + str(comparison[0].error))
-    best: tuple[float, _Choice] | None = None
+    best: tuple[float, Choice] | None = None
     for row in finalists:
         params: dict[str, Any] = {}
         tuned = None
@@ -280,7 +278,7 @@ def _choose(request: TrainRequest, data: _Data, split: Split, log: Log) -> _Choi
         mean, _ = _predict(surrogate, transform, X[split.valid])
         rmse = evaluate(data.y[split.valid], mean)["rmse"]
         log(f"finalist {row.model} on {row.featurizer}: valid RMSE {rmse:.3f}")
-        choice = _Choice(
+        choice = Choice(
             model=row.model, featurizer=row.featurizer, params=params, tuning=tuned, comparison=table
         )
         if best is None or rmse < best[0]:
@@ -348,11 +346,10 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
     name = request.name or f"{request.dataset}-{data.target}"
     tracking = Tracking.of(ws)
     with tempfile.TemporaryDirectory(prefix="molops-train-") as tmp:
-        run_id, version = _log_run(
+        run_id, version = log_run(
             tracking,
             name,
             request,
-            data,
             choice,
             split,
             bundle,
@@ -389,102 +386,3 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
         tracking_uri=tracking.uri,
         seconds=round(time.perf_counter() - started, 2),
     )
-
-
-def _flat_params(params: dict[str, Any]) -> dict[str, str]:
-    return {f"model.{k}": json.dumps(v) for k, v in params.items()}
-
-
-def _log_run(
-    tracking: Tracking,
-    name: str,
-    request: TrainRequest,
-    data: _Data,
-    choice: _Choice,
-    split: Split,
-    bundle: ModelBundle,
-    metrics: dict[str, float],
-    valid_metrics: dict[str, float],
-    y_test: np.ndarray,
-    mean: np.ndarray,
-    std: np.ndarray,
-    tmp: Path,
-) -> tuple[str, int]:
-    mod = mlflow()
-    experiment_id = tracking.experiment(name, target=data.target)
-    environment = package_versions()
-    code = code_version()
-    tags = {
-        "molops.dataset": request.dataset,
-        "molops.dataset_version": str(data.version),
-        "molops.target": data.target,
-        "molops.model": choice.model,
-        "molops.featurizer": choice.featurizer,
-        "molops.featurizer_hash": bundle.info.featurizer_hash,
-        "molops.split": request.split,
-        "molops.tuned": str(choice.tuning is not None).lower(),
-        "molops.version": __version__,
-        "molops.environment": json.dumps(environment),
-    }
-    if "git_sha" in code:
-        tags["molops.git_sha"] = code["git_sha"]
-    parity_plot(y_test, mean, std, tmp / "plots" / "parity.png", title=f"{name}: held-out test")
-    calibration_plot(
-        y_test, mean, std, tmp / "plots" / "calibration.png", title=f"{name}: calibration (test)"
-    )
-    (tmp / "run").mkdir()
-    (tmp / "run" / "split.json").write_text(json.dumps(split.to_record(), indent=1))
-    (tmp / "run" / "environment.json").write_text(
-        json.dumps({"code": code, "packages": environment}, indent=1)
-    )
-    if choice.tuning is not None:
-        (tmp / "run" / "tuning.json").write_text(json.dumps(choice.tuning, indent=1, default=str))
-    if choice.comparison is not None:
-        pd.DataFrame(choice.comparison).to_csv(tmp / "run" / "model_comparison.csv", index=False)
-    bundle_dir = bundle.save(tmp / "bundle")
-    with Quiet():
-        with mod.start_run(
-            experiment_id=experiment_id, run_name=f"{choice.model}-{choice.featurizer}"
-        ) as run:
-            mod.set_tags(tags)
-            mod.log_params(
-                {
-                    "dataset": request.dataset,
-                    "dataset_version": data.version,
-                    "target": data.target,
-                    "model": choice.model,
-                    "featurizer": choice.featurizer,
-                    "split": request.split,
-                    "fractions": json.dumps(list(request.fractions)),
-                    "seed": request.seed,
-                    "transform": request.transform,
-                    "tune": request.tune,
-                    "tune_trials": request.trials if request.tune else 0,
-                    "tune_fraction": request.tune_fraction,
-                    **_flat_params(bundle.info.params),
-                }
-            )
-            mod.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-            mod.log_metrics({f"valid_{k}": v for k, v in valid_metrics.items() if np.isfinite(v)})
-            if choice.tuning is not None:
-                mod.log_metric("tune_best_cv_rmse", float(choice.tuning["best_value"]))
-            mod.log_artifacts(str(tmp / "plots"), "plots")
-            mod.log_artifacts(str(tmp / "run"), "run")
-            logged = mod.pyfunc.log_model(
-                name="model",
-                python_model=pyfunc_model.__file__,
-                artifacts={pyfunc_model.BUNDLE_ARTIFACT: str(bundle_dir)},
-                registered_model_name=name,
-                pip_requirements=[f"molops=={__version__}"],
-                signature=tracking.signature(),
-                tags=tags,
-            )
-            run_id = run.info.run_id
-        version = logged.registered_model_version
-    if version is None:
-        raise TrackingError(f"MLflow did not register a version of {name!r}")
-    with Quiet():
-        tracking.client.set_registered_model_tag(name, "molops.target", data.target)
-        for key, value in tags.items():
-            tracking.client.set_model_version_tag(name, str(version), key, value)
-    return run_id, int(version)

@@ -1,0 +1,153 @@
+"""``molops serve``, ``molops serve-key`` and ``molops predictions``: the REST service and its log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from molops.cli._output import JsonOption, WorkspaceOption, emit_json, err, open_workspace, out, table
+
+_SUMMARY_KEYS = (
+    "model_name", "model_version", "source", "role", "molecules", "errors", "requests",
+    "latency_p50_ms", "latency_p99_ms",
+)  # fmt: skip
+predictions_app = typer.Typer(help="The prediction log: every served, batch and campaign prediction.")
+
+
+def serve(
+    ctx: typer.Context,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model to serve: NAME (at --alias), NAME@ALIAS or NAME:VERSION; repeat for several. "
+            "Default: every registered model.",
+        ),
+    ] = None,
+    alias: Annotated[
+        str, typer.Option(help="Alias to follow; the service swaps when it moves.")
+    ] = "champion",
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default from [serve]: 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default from [serve]: 8000; 0: any free port).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default from [serve]: 1).")
+    ] = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(help="Also send a mirrored copy of requests to this alias (logged, not returned)."),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback address without API keys.")
+    ] = False,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM); serve HTTPS.")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the prediction log.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Serve registered models over REST (v1 + Open Inference Protocol v2) until Ctrl-C or SIGTERM."""
+    from molops.errors import MolopsError
+    from molops.serving.auth import KeyRing
+    from molops.serving.server import check_exposure, model_refs, run
+    from molops.tracking.registry import ModelRegistry
+    from molops.tracking.store import Tracking
+
+    ws = open_workspace(ctx, workspace)
+    overrides = {"host": host, "port": port, "workers": workers, "shadow_alias": shadow}
+    settings = ws.config.serve.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise MolopsError("--ssl-certfile and --ssl-keyfile go together; pass both to serve HTTPS")
+    for path in (ssl_certfile, ssl_keyfile):
+        if path is not None and not path.is_file():
+            raise MolopsError(f"{path}: no such file; expected a PEM certificate or key")
+    warning = check_exposure(settings.host, KeyRing(settings.keys), insecure)
+    refs = model_refs(ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user), model or [], alias)
+    if warning:
+        err.print(f"[yellow]warning:[/] {warning}")
+    scheme = "https" if ssl_certfile else "http"
+    err.print(
+        f"serving {', '.join(str(r) for r in refs)} on {scheme}://{settings.host}:{settings.port} "
+        f"({settings.workers} worker{'s' if settings.workers > 1 else ''}; API docs at /docs, "
+        "metrics at /metrics)"
+    )
+    run(ws, settings, refs, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, log_predictions=not no_log)
+
+
+def serve_key(
+    name: Annotated[str, typer.Argument(help="Who the key is for, e.g. lab-app (logged with each request).")],
+    role: Annotated[str, typer.Option(help="read: predictions; admin: also model management.")] = "read",
+    as_json: JsonOption = False,
+) -> None:
+    """Make an API key: prints the key once, and the line with its hash to put in molops.toml."""
+    from molops.errors import MolopsError
+    from molops.serving.auth import ROLES, hash_key, new_key
+
+    if role not in ROLES:
+        raise MolopsError(f"--role {role!r} is not a role; expected one of: {', '.join(ROLES)}")
+    key = new_key()
+    line = f'{{ name = "{name}", role = "{role}", hash = "{hash_key(key)}" }}'
+    if as_json:
+        emit_json({"name": name, "role": role, "key": key, "hash": hash_key(key), "config": line})
+        return
+    out.print(key)
+    err.print(
+        "add this to the keys list of [serve] in molops.toml (the key itself is not stored; "
+        f"keep it now):\n  keys = [{line}]",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@predictions_app.command("export")
+def export(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Argument(metavar="OUT", help="A .csv or .parquet file.")],
+    model: Annotated[str | None, typer.Option(help="Only this registered model.")] = None,
+    since: Annotated[str | None, typer.Option(help="From: 30m, 2h, 7d or an ISO time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Until: 30m, 2h, 7d (ago) or an ISO time.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only api, batch or campaign predictions.")] = None,
+    shadow: Annotated[bool, typer.Option("--shadow", help="Export the shadow model's predictions.")] = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export the prediction log, one row per predicted molecule."""
+    from molops.tracking.prediction_log import PredictionLog
+
+    ws = open_workspace(ctx, workspace)
+    n = PredictionLog.of(ws).export(
+        output, model=model, since=since, until=until, source=source, role="shadow" if shadow else "primary"
+    )
+    if as_json:
+        emit_json({"output": str(output), "rows": n})
+    else:
+        out.print(f"{n} predictions → {output}")
+
+
+@predictions_app.command("summary")
+def summary(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="From: 30m, 2h, 7d or an ISO time.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Predictions per model, version and source, with error counts and request latency."""
+    from molops.tracking.prediction_log import PredictionLog
+
+    ws = open_workspace(ctx, workspace)
+    rows = PredictionLog.of(ws).summary(since=since)
+    if as_json:
+        emit_json({"since": since, "groups": rows})
+        return
+    out.print(
+        table(
+            "Prediction log",
+            ["model", "version", "source", "role", "molecules", "errors", "requests", "p50 ms", "p99 ms"],
+            [[r[k] for k in _SUMMARY_KEYS] for r in rows],
+        )
+    )

@@ -1,0 +1,278 @@
+"""The service over a real socket: v1 and v2 predictions, limits, errors, auth, metrics, batching,
+hot swap, shadow traffic and the prediction log."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from molops.config import ApiKey
+from molops.serving.auth import hash_key
+from molops.tracking.prediction_log import PredictionLog
+from molops.tracking.registry import ModelRef, ModelRegistry
+from molops.tracking.store import Tracking
+
+from .conftest import MODEL
+
+pytestmark = pytest.mark.slow
+
+SMILES = ["CCO", "xyz", "c1ccccc1O", "", "CC(=O)Nc1ccc(O)cc1"]
+
+
+def _error(response: httpx.Response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]["code"] == code
+    assert body["error"]["request_id"] == response.headers["x-request-id"]
+    return body["error"]["message"]
+
+
+def test_predict_answers_every_molecule_in_order(serve):
+    with serve() as service, service.client() as client:
+        response = client.post("/v1/predict", json={"smiles": SMILES}, headers={"X-Request-ID": "lab-42"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["request_id"] == response.headers["x-request-id"] == "lab-42"
+        results = body["results"]
+        assert [r["smiles"] for r in results] == SMILES
+        ok = [r for r in results if r["error"] is None]
+        assert [r["smiles"] for r in ok] == ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
+        for r in ok:
+            assert math.isfinite(r["mean"]) and r["std"] > 0
+            assert 0 <= r["applicability"]["similarity"] <= 1
+            assert r["applicability"]["in_domain"] in (True, False)
+            assert r["inchikey"] and r["canonical_smiles"]
+            assert (r["model_name"], r["model_version"]) == (MODEL, 1)
+        bad = {r["smiles"]: r for r in results if r["error"]}
+        assert bad["xyz"]["error"].startswith("unparsable_structure") and bad["xyz"]["mean"] is None
+        assert bad[""]["error"].startswith("empty_structure")
+        # an invalid caller-given request id is replaced, never echoed
+        other = client.post("/v1/predict", json={"smiles": ["C"]}, headers={"X-Request-ID": "bad id; drop table"})
+        assert other.headers["x-request-id"] != "bad id; drop table" and len(other.headers["x-request-id"]) == 32
+
+
+def test_limits_answer_4xx_that_name_the_limit(serve):
+    with serve(max_molecules=3, max_smiles_length=20, max_body_bytes=2048) as service, service.client() as c:
+        message = _error(c.post("/v1/predict", json={"smiles": ["C"] * 4}), 413, "too_many_molecules")
+        assert "4 molecules" in message and "at most 3" in message
+        message = _error(c.post("/v1/predict", json={"smiles": ["C", "C" * 21]}), 422, "smiles_too_long")
+        assert "smiles[1]" in message and "21" in message
+        big = {"smiles": ["C" * 10] * 300}
+        assert "2048 bytes" in _error(c.post("/v1/predict", json=big), 413, "body_too_large")
+
+        def chunks():  # no Content-Length: the limit applies while the body streams in
+            yield b'{"smiles": ['
+            for _ in range(300):
+                yield b'"CCCCCCCCCC",'
+            yield b'"C"]}'
+
+        chunked = c.post("/v1/predict", content=chunks(), headers={"content-type": "application/json"})
+        _error(chunked, 413, "body_too_large")
+        assert c.post("/v1/predict", json={"smiles": ["C", "CC"]}).status_code == 200
+
+
+def test_errors_are_json_with_a_message(serve):
+    with serve() as service, service.client() as c:
+        assert "GET /nowhere" in _error(c.get("/nowhere"), 404, "not_found")
+        _error(c.get("/v1/predict"), 405, "method_not_allowed")
+        assert "smiles" in _error(c.post("/v1/predict", json={"smile": ["C"]}), 422, "invalid_request")
+        _error(c.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"}),
+               422, "invalid_request")  # fmt: skip
+        _error(c.post("/v1/predict", json={"smiles": [1, 2]}), 422, "invalid_request")
+        message = _error(c.post("/v1/predict", json={"smiles": ["C"], "model": "nope"}), 404, "unknown_model")
+        assert MODEL in message
+
+
+def test_models_health_and_v2_metadata(serve):
+    with serve() as service, service.client() as c:
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/readyz").json() == {"status": "ok"}
+        assert c.get("/v2/health/live").status_code == c.get("/v2/health/ready").status_code == 200
+        (info,) = c.get("/v1/models").json()["models"]
+        assert (info["name"], info["alias"], info["version"], info["ready"]) == (MODEL, "champion", 1, True)
+        assert info["model"] == "rf" and info["dataset"] == "tiny"
+        meta = c.get(f"/v2/models/{MODEL}").json()
+        assert meta["versions"] == ["1"] and meta["inputs"][0] == {
+            "name": "smiles",
+            "datatype": "BYTES",
+            "shape": [-1],
+        }
+        assert {o["name"] for o in meta["outputs"]} >= {"mean", "std", "in_domain", "error"}
+        assert c.get(f"/v2/models/{MODEL}/ready").status_code == 200
+        assert c.get("/v2").json()["name"] == "molops"
+
+
+def test_v2_infer_json_tensors(serve):
+    with serve() as service, service.client() as c:
+        body = {"id": "r1", "inputs": [{"name": "smiles", "shape": [3, 1], "datatype": "BYTES",
+                                         "data": [["CCO"], ["xyz"], ["c1ccccc1"]]}],
+                "outputs": [{"name": "mean"}, {"name": "error"}]}  # fmt: skip
+        answer = c.post(f"/v2/models/{MODEL}/infer", json=body).json()
+        assert (answer["model_name"], answer["model_version"], answer["id"]) == (MODEL, "1", "r1")
+        mean, error = answer["outputs"]
+        assert (mean["name"], mean["datatype"], mean["shape"]) == ("mean", "FP64", [3])
+        assert mean["data"][1] is None and all(isinstance(v, float) for v in mean["data"][::2])
+        assert error["data"][0] == "" and error["data"][1].startswith("unparsable_structure")
+        wrong = {"inputs": [{"name": "smi", "shape": [1], "datatype": "BYTES", "data": ["C"]}]}
+        assert "'smiles'" in _error(c.post(f"/v2/models/{MODEL}/infer", json=wrong), 400, "bad_input")
+        unknown = {**body, "outputs": [{"name": "logits"}]}
+        _error(c.post(f"/v2/models/{MODEL}/infer", json=unknown), 400, "bad_output")
+        _error(c.post("/v2/models/other/infer", json=body), 404, "unknown_model")
+
+
+def test_an_off_the_shelf_v2_client_calls_it(serve):
+    import tritonclient.http as triton
+
+    with serve() as service:
+        client = triton.InferenceServerClient(url=service.url.removeprefix("http://"))
+        try:
+            assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL)
+            assert client.get_model_metadata(MODEL)["name"] == MODEL
+            smiles = triton.InferInput("smiles", [3], "BYTES")
+            smiles.set_data_from_numpy(np.array(["CCO", "xyz", "c1ccccc1O"], dtype=object), binary_data=False)
+            outputs = [
+                triton.InferRequestedOutput(n, binary_data=False) for n in ("mean", "std", "in_domain")
+            ]
+            result = client.infer(MODEL, [smiles], outputs=outputs)
+        finally:
+            client.close()
+        mean, std = result.as_numpy("mean"), result.as_numpy("std")
+        assert mean.shape == (3,) and np.isfinite(mean[[0, 2]]).all() and np.isnan(mean[1])
+        assert (std[[0, 2]] > 0).all()
+        assert result.as_numpy("in_domain").dtype == bool
+
+
+def test_auth_roles(serve):
+    keys = {"reader": ("read", "mk_read_123"), "boss": ("admin", "mk_admin_456")}
+    configured = [ApiKey(name=n, role=r, hash=hash_key(k)) for n, (r, k) in keys.items()]
+    with serve(keys=configured) as service, service.client() as c:
+        assert "API key is required" in _error(
+            c.post("/v1/predict", json={"smiles": ["C"]}), 401, "unauthorized"
+        )
+        wrong = c.post("/v1/predict", json={"smiles": ["C"]}, headers={"Authorization": "Bearer nope"})
+        assert "not valid" in _error(wrong, 401, "unauthorized")
+        read = {"Authorization": "Bearer mk_read_123"}
+        assert c.post("/v1/predict", json={"smiles": ["C"]}, headers=read).status_code == 200
+        assert c.get("/v1/models", headers={"X-API-Key": "mk_read_123"}).status_code == 200
+        assert "'read'" in _error(c.post("/v1/models/reload", headers=read), 403, "forbidden")
+        assert c.post("/v1/models/reload", headers={"X-API-Key": "mk_admin_456"}).status_code == 200
+        # probes and metrics stay open for the orchestrator and Prometheus
+        assert (
+            c.get("/healthz").status_code
+            == c.get("/readyz").status_code
+            == c.get("/metrics").status_code
+            == 200
+        )
+    log = PredictionLog.of(service.ws).read()
+    assert set(log["client"]) == {"reader"}
+
+
+def test_metrics_count_requests_molecules_and_batches(serve):
+    with serve() as service, service.client() as c:
+        for _ in range(3):
+            c.post("/v1/predict", json={"smiles": ["CCO", "xyz"]})
+        c.post("/v1/predict", json={"smiles": ["C"] * 2000})  # 413
+        assert service.metric("molops_requests_total", route="/v1/predict", status="200") == 3
+        assert service.metric("molops_requests_total", route="/v1/predict", status="413") == 1
+        assert service.metric("molops_request_errors_total", code="too_many_molecules") == 1
+        assert service.metric("molops_molecules_total", model=MODEL, outcome="ok") == 3
+        assert service.metric("molops_molecules_total", model=MODEL, outcome="invalid") == 3
+        assert service.metric("molops_batch_size_sum", model=MODEL) == 6
+        assert service.metric("molops_request_duration_seconds_count", route="/v1/predict") == 4
+        assert service.metric("molops_model_info", model=MODEL, alias="champion", version="1") == 1
+        assert service.metric("molops_prediction_mean_zscore_count", model=MODEL) == 3
+        response = c.get("/metrics")
+        assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_concurrent_requests_share_model_calls(serve):
+    async def burst(url: str, n: int) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            responses = await asyncio.gather(
+                *(client.post("/v1/predict", json={"smiles": [f"C{'C' * (i % 7)}O"]}) for i in range(n))
+            )
+        return [r.status_code for r in responses]
+
+    with serve(max_wait_ms=20) as service:
+        assert asyncio.run(burst(service.url, 48)) == [200] * 48
+        calls = service.metric("molops_batch_size_count", model=MODEL)
+        assert service.metric("molops_batch_size_sum", model=MODEL) == 48
+        assert calls <= 24, f"48 concurrent requests took {calls} model calls"
+
+
+def test_hot_swap_when_the_alias_moves_fails_no_request(serve):
+    with serve(poll_s=0.1) as service:
+        seen: list[tuple[int, int | None]] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            with service.client() as c:
+                while not stop.is_set():
+                    r = c.post("/v1/predict", json={"smiles": ["CCO", "CCN"]})
+                    seen.append(
+                        (r.status_code, r.json()["results"][0]["model_version"] if r.is_success else None)
+                    )
+
+        workers = [threading.Thread(target=hammer) for _ in range(3)]
+        for w in workers:
+            w.start()
+        time.sleep(0.3)
+        ModelRegistry(Tracking.of(service.ws).uri, "tester").promote(MODEL, 2, reason="test")
+        deadline = time.monotonic() + 30
+        while not any(v == 2 for _, v in seen[-5:]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        stop.set()
+        for w in workers:
+            w.join()
+        assert {s for s, _ in seen} == {200}
+        versions = [v for _, v in seen]
+        assert versions[0] == 1 and versions[-1] == 2
+        assert versions.index(2) > 0 and 1 not in versions[versions.index(2) + 10 :]
+        assert service.metric("molops_model_swaps_total", model=MODEL) == 1
+        assert service.metric("molops_model_info", model=MODEL, version="2") == 1
+        assert service.metric("molops_model_info", model=MODEL, version="1") == 0
+
+
+def test_every_prediction_is_logged_by_shutdown_with_shadow_beside(serve):
+    with serve(shadow_alias="challenger", log_interval_s=60) as service, service.client() as c:
+        ids = [c.post("/v1/predict", json={"smiles": SMILES}).json()["request_id"] for _ in range(7)]
+        assert c.get("/v1/models").json()["models"][0]["shadow"]["version"] == 3
+        deadline = time.monotonic() + 10  # mirrored calls finish after their answers
+        while service.metric("molops_batch_size_sum", model=MODEL) < 2 * 7 * len(SMILES):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert PredictionLog.of(service.ws).count() == 0  # buffered: nothing written for 60 s
+    log = PredictionLog.of(service.ws)
+    primary, shadow = log.read(), log.read(role="shadow")
+    assert len(primary) == len(shadow) == 7 * len(SMILES)
+    assert list(dict.fromkeys(primary["request_id"])) == ids
+    assert set(primary["model_version"]) == {1} and set(shadow["model_version"]) == {3}
+    assert primary["smiles"].tolist()[: len(SMILES)] == SMILES
+    assert primary["error"].notna().sum() == 7 * 2 and (primary["latency_ms"] > 0).all()
+    assert set(primary["source"]) == {"api"} and set(primary["model_alias"]) == {"champion"}
+
+
+def test_a_model_that_cannot_load_is_live_but_not_ready(served_ws):
+    from .conftest import live
+
+    refs = [ModelRef(name=MODEL, version=99)]
+    with live(served_ws, refs=refs, wait_ready=False) as service, service.client() as c:
+        deadline = time.monotonic() + 30
+        while c.get("/readyz").json()["status"] == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        ready = c.get("/readyz")
+        assert (
+            ready.status_code == 503 and ready.json()["status"] == "failed" and "99" in ready.json()["detail"]
+        )
+        assert c.get("/healthz").status_code == 200 and c.get("/v2/health/ready").status_code == 503
+        assert "could not be loaded" in _error(
+            c.post("/v1/predict", json={"smiles": ["C"]}), 503, "model_unavailable"
+        )
