@@ -24,8 +24,9 @@ from molops.models import (
     tune,
 )
 from molops.models.base import ModelParams
+from molops.models.comparison import DEFAULT_GRID, default_candidates
+from molops.models.crossval import MIN_SUBSAMPLE, tuning_rows
 from molops.models.splits import kfold
-from molops.models.tuning import DEFAULT_GRID, MIN_SUBSAMPLE, default_candidates, tuning_rows
 
 from .conftest import features, freesolv
 
@@ -97,8 +98,9 @@ def test_tuning_rows_take_the_fraction_with_a_floor():
 def test_tune_finds_params_at_least_as_good_as_the_first_trial():
     X, y = data()
     seen: list[tuple[int, int]] = []
-    result = tune("rf", X, y, trials=6, fixed_params=SMALL_RF,
-                  progress=lambda done, total: seen.append((done, total)))
+    result = tune(
+        "rf", X, y, trials=6, fixed_params=SMALL_RF, progress=lambda done, total: seen.append((done, total))
+    )
     assert isinstance(result, TuneResult)
     first = result.trials[0]
     assert first["state"] == "complete"
@@ -133,8 +135,15 @@ def test_a_stored_study_resumes_with_only_the_missing_trials(tmp_path):
     first = tune("rf", X, y, trials=3, storage=storage, fixed_params=SMALL_RF)
     assert first.n_trials == 3
     seen: list[tuple[int, int]] = []
-    second = tune("rf", X, y, trials=5, storage=storage, fixed_params=SMALL_RF,
-                  progress=lambda done, total: seen.append((done, total)))
+    second = tune(
+        "rf",
+        X,
+        y,
+        trials=5,
+        storage=storage,
+        fixed_params=SMALL_RF,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert second.study_name == first.study_name
     assert second.n_trials == 5 and [t["number"] for t in second.trials] == list(range(5))
     assert second.trials[:3] == first.trials
@@ -154,8 +163,15 @@ def test_a_study_of_another_model_or_other_data_is_refused(tmp_path):
     with pytest.raises(TuningError, match="tunes model 'rf', not 'gp'"):
         tune("gp", X, y, trials=1, storage=storage, study_name="solvation")
     with pytest.raises(TuningError, match="different data"):
-        tune("rf", features("morgan"), y, trials=1, storage=storage, study_name="solvation",
-             fixed_params=SMALL_RF)
+        tune(
+            "rf",
+            features("morgan"),
+            y,
+            trials=1,
+            storage=storage,
+            study_name="solvation",
+            fixed_params=SMALL_RF,
+        )
     with pytest.raises(TuningError, match="different folds"):
         tune("rf", X, y, trials=1, storage=storage, study_name="solvation", fixed_params=SMALL_RF, folds=4)
     # default names differ for different data, so they never collide
@@ -254,8 +270,16 @@ def test_compare_ranks_candidates_on_the_same_folds_and_keeps_errors(offset):
             raise RuntimeError("no such cache")
         return freesolv()["smiles"].to_numpy() if spec == "graph" else features(spec)
 
-    candidates = [(offset, MORGAN), ("gp", MORGAN), ("gp", "morgan"), ("rf", "graph"), ("nope", MORGAN),
-                  (offset, "broken"), ("gp", "broken"), (offset, "morgan")]
+    candidates = [
+        (offset, MORGAN),
+        ("gp", MORGAN),
+        ("gp", "morgan"),
+        ("rf", "graph"),
+        ("nope", MORGAN),
+        (offset, "broken"),
+        ("gp", "broken"),
+        (offset, "morgan"),
+    ]
     seen: list[tuple[int, int]] = []
     rows = compare(candidates, featurize, y, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(i, len(candidates)) for i in range(1, len(candidates) + 1)]
@@ -264,8 +288,12 @@ def test_compare_ranks_candidates_on_the_same_folds_and_keeps_errors(offset):
     ok = [r for r in rows if r.error is None]
     assert [r.error is None for r in rows] == [True] * len(ok) + [False] * (len(rows) - len(ok))
     assert [r.cv_rmse for r in ok] == sorted(r.cv_rmse for r in ok)
-    assert {(r.model, r.featurizer) for r in ok} == {(offset, MORGAN), ("gp", MORGAN), ("gp", "morgan"),
-                                                      (offset, "morgan")}
+    assert {(r.model, r.featurizer) for r in ok} == {
+        (offset, MORGAN),
+        ("gp", MORGAN),
+        ("gp", "morgan"),
+        (offset, "morgan"),
+    }
     assert ok[0].model == "gp" and ok[-1].model == offset  # a real model beats the training mean
     errors = {(r.model, r.featurizer): r.error for r in rows if r.error is not None}
     assert "numeric feature matrix" in errors[("rf", "graph")]
@@ -274,8 +302,9 @@ def test_compare_ranks_candidates_on_the_same_folds_and_keeps_errors(offset):
     assert all(np.isnan(r.cv_rmse) for r in rows if r.error is not None)
     # the same folds of the same subsample for everyone: the mean-predictor's folds, by hand
     sub = tuning_rows(y, 0.2, 0)
-    expected = [float(np.sqrt(np.mean((y[sub][s.test] - y[sub][s.train].mean()) ** 2)))
-                for s in kfold(len(sub), 3, 0)]
+    expected = [
+        float(np.sqrt(np.mean((y[sub][s.test] - y[sub][s.train].mean()) ** 2))) for s in kfold(len(sub), 3, 0)
+    ]
     for row in (r for r in ok if r.model == offset):
         assert row.fold_rmse == pytest.approx(expected)
         assert row.cv_rmse == pytest.approx(np.mean(expected))
