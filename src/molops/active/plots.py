@@ -1,9 +1,11 @@
-"""The PNGs of active learning: a campaign's progress (matplotlib is imported only when drawing)."""
+"""The PNGs of active learning: a simulation's top-k curve and a campaign's progress (matplotlib is
+imported only when drawing)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from molops.active.simulate import SimulationResult
 from molops.active.status import CampaignStatus
 
 
@@ -47,5 +49,36 @@ def plot_status(status: CampaignStatus, path: str | Path) -> Path:
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_simulation(result: SimulationResult, path: str | Path, title: str) -> Path:
+    """A simulation's averaged top-k curve with its spread, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [p.evaluated for p in result.curve]
+    mean = [p.top_k_found_mean for p in result.curve]
+    sd = [p.top_k_found_sd for p in result.curve]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(x, mean, marker="o", label=result.recipe["model"] + " + " + result.recipe["acquisition"])
+    ax.fill_between(
+        x,
+        [m - s for m, s in zip(mean, sd, strict=True)],
+        [m + s for m, s in zip(mean, sd, strict=True)],
+        alpha=0.2,
+    )
+    ax.set_xlabel("molecules evaluated")
+    ax.set_ylabel(f"fraction of the top {result.protocol['top_k']} found")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=120)
     plt.close(fig)
     return out

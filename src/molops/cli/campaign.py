@@ -62,35 +62,6 @@ def _recipe(
 _STAGES = {"read": "reading", "features": "featurizing", "loop": "active-learning iterations"}
 
 
-def _plot(result: Any, path: Path, title: str) -> None:
-    """The averaged top-k curve with its spread, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = [p.evaluated for p in result.curve]
-    mean = [p.top_k_found_mean for p in result.curve]
-    sd = [p.top_k_found_sd for p in result.curve]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.plot(x, mean, marker="o", label=result.recipe["model"] + " + " + result.recipe["acquisition"])
-    ax.fill_between(
-        x,
-        [m - s for m, s in zip(mean, sd, strict=True)],
-        [m + s for m, s in zip(mean, sd, strict=True)],
-        alpha=0.2,
-    )
-    ax.set_xlabel("molecules evaluated")
-    ax.set_ylabel(f"fraction of the top {result.protocol['top_k']} found")
-    ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 @app.command()
 def simulate(
     data: Annotated[Path, typer.Option("--data", help="CSV/TSV/SDF/Parquet file of measured molecules.")],
@@ -120,6 +91,7 @@ def simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Replay active learning on a file of known values (a lookup oracle) and report the top-k curve."""
+    from molops.active.plots import plot_simulation
     from molops.active.simulate import load_library
     from molops.active.simulate import simulate as run_simulation
     from molops.compute.local import LocalExecutor
@@ -148,7 +120,7 @@ def simulate(
             progress=progress,
         )
     if plot is not None:
-        _plot(result, plot, f"{data.name}: top-{result.protocol['top_k']} recovery")
+        plot_simulation(result, plot, f"{data.name}: top-{result.protocol['top_k']} recovery")
     if as_json:
         emit_json(result.model_dump())
         return
