@@ -43,6 +43,21 @@ V2_OUTPUTS = {
 }
 
 
+#: On ``/v2`` routes errors take the protocol's form, ``{"error": "..."}``, with 400 for a bad request.
+V2_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.V2Error, "description": text}
+    for status, text in {
+        400: "The request cannot be used.",
+        401: "Missing or unknown API key.",
+        403: "The key's role may not do this.",
+        404: "No such served model.",
+        413: "Too many molecules or too large a body.",
+        503: "The model is loading or could not be loaded.",
+        504: "The molecules exceeded their time budget.",
+    }.items()
+}
+
+
 class ApiError(Exception):
     """An error answered as ``{"error": {"code", "message", "request_id"}}`` with *status*."""
 
@@ -104,19 +119,36 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         lifespan=lifespan,
         strict_content_type=False,  # v2 clients (tritonclient) send JSON bodies without a content type
         responses={
+            400: {"model": schemas.ErrorBody, "description": "A v2 request whose tensors cannot be used."},
             401: {"model": schemas.ErrorBody, "description": "Missing or unknown API key."},
             403: {"model": schemas.ErrorBody, "description": "The key's role may not do this."},
             413: {"model": schemas.ErrorBody, "description": "Too many molecules or too large a body."},
+            404: {"model": schemas.ErrorBody, "description": "No such route or served model."},
             422: {"model": schemas.ErrorBody, "description": "The request does not match the schema."},
+            503: {"model": schemas.ErrorBody, "description": "The model is loading or could not be loaded."},
+            504: {"model": schemas.ErrorBody, "description": "The molecules exceeded their time budget."},
         },
     )
     app.add_middleware(Observe, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        """The schema, with this service's configured limits on molecules per request and SMILES length."""
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            smiles = schema["components"]["schemas"]["PredictRequest"]["properties"]["smiles"]
+            smiles["maxItems"] = settings.max_molecules
+            smiles["items"]["maxLength"] = settings.max_smiles_length
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     # -- errors: always JSON with a code and one sentence ------------------------------------------
     def _error(request: Request, status: int, code: str, message: str) -> JSONResponse:
         request_id = request.scope.get("state", {}).get("request_id")
         request.scope.setdefault("state", {})["error"] = code
         metrics.errors.labels(getattr(request.scope.get("route"), "path", "unmatched"), code).inc()
+        if request.url.path.startswith("/v2/"):  # the protocol's own form: 400 and {"error": "..."}
+            return JSONResponse({"error": message}, status_code=400 if status == 422 else status)
         return JSONResponse(
             {"error": {"code": code, "message": message, "request_id": request_id}}, status_code=status
         )
@@ -346,11 +378,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     async def v2_server() -> dict[str, Any]:
         return {"name": "molops", "version": __version__, "extensions": []}
 
-    @app.get("/v2/health/live", summary="v2 liveness.")
+    @app.get("/v2/health/live", summary="v2 liveness (200, empty body).", response_class=Response)
     async def v2_live() -> Response:
         return Response(status_code=200)
 
-    @app.get("/v2/health/ready", summary="v2 readiness.")
+    @app.get("/v2/health/ready", summary="v2 readiness (200 or 503, empty body).", response_class=Response)
     async def v2_ready() -> Response:
         return Response(status_code=_readiness()[0])
 
@@ -361,7 +393,12 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             raise ApiError(404, "unknown_model", f"model {name!r} is not served here; served models: {names}")
         return served
 
-    @app.get("/v2/models/{name}", response_model=schemas.ModelMetadata, summary="v2 model metadata.")
+    @app.get(
+        "/v2/models/{name}",
+        response_model=schemas.ModelMetadata,
+        summary="v2 model metadata.",
+        responses=V2_ERRORS,
+    )
     async def v2_metadata(name: str, caller: Caller = reader) -> dict[str, Any]:
         served = _v2_model(name)
         return {
@@ -372,7 +409,12 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             "outputs": [{"name": out, "datatype": dt, "shape": [-1]} for out, (_, dt) in V2_OUTPUTS.items()],
         }
 
-    @app.get("/v2/models/{name}/ready", summary="v2 model readiness.")
+    @app.get(
+        "/v2/models/{name}/ready",
+        summary="v2 model readiness (200 or 503).",
+        response_class=Response,
+        responses=V2_ERRORS,
+    )
     async def v2_model_ready(name: str, caller: Caller = reader) -> Response:
         return Response(status_code=200 if _v2_model(name).current is not None else 503)
 
@@ -380,6 +422,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         "/v2/models/{name}/infer",
         response_model=schemas.InferResponse,
         summary="v2 inference (JSON tensors).",
+        responses=V2_ERRORS,
     )
     async def v2_infer(
         request: Request, name: str, body: schemas.InferRequest, caller: Caller = reader
@@ -388,20 +431,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             raise ApiError(
                 400, "binary_not_supported", "binary tensor data is not supported; send JSON tensors"
             )
-        tensor = next((t for t in body.inputs if t.name == "smiles"), None)
-        if tensor is None or tensor.datatype != "BYTES":
-            raise ApiError(
-                400, "bad_input", "the request needs one input tensor named 'smiles' with datatype BYTES"
-            )
-        smiles = _flatten(tensor.data)
-        if not all(isinstance(s, str) for s in smiles):
-            raise ApiError(400, "bad_input", "every element of the 'smiles' tensor must be a string")
+        smiles = _flatten(body.inputs[0].data)
         wanted = [o.name for o in body.outputs] if body.outputs else list(V2_OUTPUTS)
-        unknown = [n for n in wanted if n not in V2_OUTPUTS]
-        if unknown:
-            raise ApiError(
-                400, "bad_output", f"unknown output {unknown[0]!r}; outputs: {', '.join(V2_OUTPUTS)}"
-            )
         _v2_model(name)
         frame, loaded = await _predict(request, smiles, name, caller)
         outputs = [

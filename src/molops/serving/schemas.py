@@ -95,16 +95,35 @@ class Tensor(BaseModel):
     data: list[Any]
 
 
+OutputName = Literal["mean", "std", "similarity", "in_domain", "canonical_smiles", "inchikey", "error"]
+
+
+class SmilesTensor(BaseModel):
+    """The one input of a molops model: SMILES strings (shape ``[n]`` or ``[n, 1]``)."""
+
+    name: Literal["smiles"]
+    shape: list[int]
+    datatype: Literal["BYTES"]
+    parameters: dict[str, Any] | None = None
+    data: list[str | list[str]]
+
+
 class RequestedOutput(BaseModel):
-    name: str
+    name: OutputName
     parameters: dict[str, Any] | None = None
 
 
 class InferRequest(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = None
-    inputs: list[Tensor] = Field(min_length=1)
+    inputs: list[SmilesTensor] = Field(min_length=1, max_length=1)
     outputs: list[RequestedOutput] | None = None
+
+
+class V2Error(BaseModel):
+    """The Open Inference Protocol's error body."""
+
+    error: str
 
 
 class InferResponse(BaseModel):

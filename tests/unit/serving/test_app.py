@@ -33,6 +33,13 @@ def _error(response: httpx.Response, status: int, code: str) -> str:
     return body["error"]["message"]
 
 
+def _v2_error(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    (message,) = response.json().values()
+    assert set(response.json()) == {"error"} and isinstance(message, str)
+    return message
+
+
 def test_predict_answers_every_molecule_in_order(serve):
     with serve() as service, service.client() as client:
         response = client.post("/v1/predict", json={"smiles": SMILES}, headers={"X-Request-ID": "lab-42"})
@@ -53,8 +60,12 @@ def test_predict_answers_every_molecule_in_order(serve):
         assert bad["xyz"]["error"].startswith("unparsable_structure") and bad["xyz"]["mean"] is None
         assert bad[""]["error"].startswith("empty_structure")
         # an invalid caller-given request id is replaced, never echoed
-        other = client.post("/v1/predict", json={"smiles": ["C"]}, headers={"X-Request-ID": "bad id; drop table"})
-        assert other.headers["x-request-id"] != "bad id; drop table" and len(other.headers["x-request-id"]) == 32
+        other = client.post(
+            "/v1/predict", json={"smiles": ["C"]}, headers={"X-Request-ID": "bad id; drop table"}
+        )
+        assert (
+            other.headers["x-request-id"] != "bad id; drop table" and len(other.headers["x-request-id"]) == 32
+        )
 
 
 def test_limits_answer_4xx_that_name_the_limit(serve):
@@ -119,11 +130,13 @@ def test_v2_infer_json_tensors(serve):
         assert (mean["name"], mean["datatype"], mean["shape"]) == ("mean", "FP64", [3])
         assert mean["data"][1] is None and all(isinstance(v, float) for v in mean["data"][::2])
         assert error["data"][0] == "" and error["data"][1].startswith("unparsable_structure")
+        # errors in the protocol's own form: {"error": "..."}, 400 for a request that cannot be used
         wrong = {"inputs": [{"name": "smi", "shape": [1], "datatype": "BYTES", "data": ["C"]}]}
-        assert "'smiles'" in _error(c.post(f"/v2/models/{MODEL}/infer", json=wrong), 400, "bad_input")
+        assert "'smiles'" in _v2_error(c.post(f"/v2/models/{MODEL}/infer", json=wrong), 400)
         unknown = {**body, "outputs": [{"name": "logits"}]}
-        _error(c.post(f"/v2/models/{MODEL}/infer", json=unknown), 400, "bad_output")
-        _error(c.post("/v2/models/other/infer", json=body), 404, "unknown_model")
+        assert "outputs.0.name" in _v2_error(c.post(f"/v2/models/{MODEL}/infer", json=unknown), 400)
+        assert MODEL in _v2_error(c.post("/v2/models/other/infer", json=body), 404)
+        assert "served models" in _v2_error(c.get("/v2/models/other"), 404)
 
 
 def test_an_off_the_shelf_v2_client_calls_it(serve):
@@ -146,6 +159,10 @@ def test_an_off_the_shelf_v2_client_calls_it(serve):
         assert mean.shape == (3,) and np.isfinite(mean[[0, 2]]).all() and np.isnan(mean[1])
         assert (std[[0, 2]] > 0).all()
         assert result.as_numpy("in_domain").dtype == bool
+        client = triton.InferenceServerClient(url=service.url.removeprefix("http://"))
+        with pytest.raises(triton.InferenceServerException, match="not served here"):
+            client.get_model_metadata("other")
+        client.close()
 
 
 def test_auth_roles(serve):
