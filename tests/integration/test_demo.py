@@ -106,4 +106,3 @@ def test_demo_three_times(tmp_path):
     assert (again["solubility"]["added"], again["solubility"]["updated"]) == (0, 0)
     assert again["solubility"]["version"] == second["update"]["version"] == 2
     assert second["versions"] == [1, 2]
-

@@ -147,11 +147,11 @@ class PredictionLog:
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
         """Rows matching the filters, oldest first (an empty table when nothing was logged yet)."""
+        start, end = _since(since), _since(until)  # a bad time is an error even on an empty log
         dataset = self._dataset()
         if dataset is None:
             return SCHEMA.empty_table().to_pandas()
         expr = pc.scalar(True)
-        start, end = _since(since), _since(until)
         if start is not None:
             expr &= pc.field("time") >= pa.scalar(start, pa.timestamp("us", tz="UTC"))
             expr &= pc.field("date") >= start.astimezone(UTC).strftime("%Y-%m-%d")
