@@ -41,6 +41,10 @@ class ForestParams(ModelParams):
         raise ValueError(f"expected a fraction in (0, 1], 'sqrt' or 'log2'; got {value!r}")
 
 
+#: Below this many rows the trees are walked in the calling thread (a served request, a small batch).
+PARALLEL_APPLY_FROM = 2000
+
+
 @MODELS.register("rf")
 class RandomForest(Surrogate):
     """A random forest; mean and std over the per-tree predictions, samples are single trees.
@@ -79,7 +83,11 @@ class RandomForest(Surrogate):
         """Predictions of every tree, shape (n_trees, n)."""
         self.check_fitted()
         Xa = as_matrix(self.name, X, n_features=self.n_features_)
-        leaves = self._forest.apply(Xa)  # (n, n_trees) leaf node ids
+        if len(Xa) >= PARALLEL_APPLY_FROM:
+            leaves = self._forest.apply(Xa)  # (n, n_trees) leaf node ids, trees spread over cores
+        else:  # joblib's start-up (~70 ms for 300 trees) would dwarf the work: walk the trees here
+            Xf = np.ascontiguousarray(Xa, dtype=np.float32)
+            leaves = np.column_stack([est.tree_.apply(Xf) for est in self._forest.estimators_])
         return self._leaf_values[leaves + self._offsets].T
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
