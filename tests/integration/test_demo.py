@@ -21,6 +21,7 @@ STEPS = (
     "8. Models",
     "9. Batch prediction",
     "10. Active learning",
+    "11. Serving",
 )
 OFFLINE = {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
 
@@ -79,6 +80,13 @@ def test_demo_three_times(tmp_path):
     assert status["proposals"] == {"total": 40, "answered": 40, "open": 0}
     assert status["budget"]["molecules_left"] == 0
     assert Path(loop["plot"]).read_bytes()[:4] == b"\x89PNG"
+
+    # -- serving: one v1 request (one molecule is not a SMILES) and one v2 request, all logged -------
+    served = first["serve"]
+    assert [r["smiles"] for r in served["results"]] == ["CCO", "c1ccccc1O", "CC(C)(C)c1ccc(cc1)S(=O)(=O)N",
+                                                        "not-a-smiles"]  # fmt: skip
+    assert [r["error"] is None for r in served["results"]] == [True, True, True, False]
+    assert served["v2"]["model_name"] == "freesolv-expt" and served["logged"] == 5
 
     # -- second run, human output: the same workspace is reused, nothing is trained again ----------
     human = molops("demo", "--dir", ws, cwd=tmp_path, env=env).ok()

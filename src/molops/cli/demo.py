@@ -143,11 +143,12 @@ def demo(
     )
     models = demo_models(ws, say)
     loop = demo_campaign(ws, say)
+    served = demo_serve(ws, say)
     say(
         "Next: `molops data versions solubility`, `molops data diff solubility 1 2`, "
         "`molops data quarantine solubility`, `molops features list`, `molops models show freesolv-expt`, "
-        f"`molops models lineage freesolv-expt 1`, `molops campaign status {DEMO_CAMPAIGN}` "
-        f"(with --workspace {ws.root})"
+        f"`molops models lineage freesolv-expt 1`, `molops campaign status {DEMO_CAMPAIGN}`, "
+        f"`molops serve`, `molops predictions summary` (with --workspace {ws.root})"
     )
     if as_json:
         emit_json(
@@ -162,6 +163,7 @@ def demo(
                 "export": str(export),
                 "models": models,
                 "campaign": loop,
+                "serve": served,
             }
         )
     else:
@@ -338,6 +340,65 @@ def demo_campaign(ws: Workspace, say: Any) -> dict[str, Any]:
         f"initial random {DEMO_MEASURED} held {hits['dataset'] - hits['campaign']}); progress plot → {plot}"
     )
     return {"rounds": rounds, "status": status.model_dump(), "plot": str(plot)}
+
+
+#: What the demo asks the service: three molecules, one far from FreeSolv, and one that is not a SMILES.
+DEMO_REQUEST = ["CCO", "c1ccccc1O", "CC(C)(C)c1ccc(cc1)S(=O)(=O)N", "not-a-smiles"]
+
+
+def demo_serve(ws: Workspace, say: Any) -> dict[str, Any]:
+    """The champion behind the REST service for a moment (on a free loopback port, in this process)."""
+    import httpx
+
+    from molops.serving.server import background, model_refs
+    from molops.tracking.prediction_log import PredictionLog
+    from molops.tracking.registry import ModelRegistry
+    from molops.tracking.store import Tracking
+
+    say(
+        "[bold]11. Serving[/]: the champion behind a REST API with uncertainty, applicability domain, "
+        "metrics and a prediction log (`molops serve`; here on a free loopback port for a moment)"
+    )
+    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
+    settings = ws.config.serve.model_copy(update={"host": "127.0.0.1", "port": 0, "poll_s": 0, "keys": []})
+    log = PredictionLog.of(ws)
+    before = log.count()
+    refs = model_refs(registry, [DEMO_MODEL], "champion")
+    with (
+        background(ws, settings, refs) as (url, _),
+        httpx.Client(base_url=url, timeout=60, trust_env=False) as client,
+    ):
+        answer = client.post("/v1/predict", json={"smiles": DEMO_REQUEST}).json()
+        tensor = {"name": "smiles", "shape": [1], "datatype": "BYTES", "data": ["CCCCO"]}
+        v2 = client.post(f"/v2/models/{DEMO_MODEL}/infer", json={"inputs": [tensor]}).json()
+        metrics = [
+            line
+            for line in client.get("/metrics").text.splitlines()
+            if line.startswith(("molops_molecules_total", "molops_out_of_domain_total"))
+        ]
+    results = answer["results"]
+    say(
+        table(
+            f"POST {url}/v1/predict ({results[0]['model_name']} v{results[0]['model_version']})",
+            ["smiles", "mean", "std", "similarity", "in domain", "error"],
+            [
+                [
+                    r["smiles"],
+                    _fmt(r["mean"]),
+                    _fmt(r["std"]),
+                    _fmt(r["applicability"]["similarity"]),
+                    r["applicability"]["in_domain"],
+                    r["error"] or "",
+                ]
+                for r in results
+            ],
+        )
+    )
+    mean = next(o["data"][0] for o in v2["outputs"] if o["name"] == "mean")
+    say(f"   Open Inference Protocol (v2): mean for CCCCO {_fmt(mean)}; metrics: {'; '.join(metrics)}")
+    logged = log.count() - before
+    say(f"   prediction log: {logged} rows written by shutdown (`molops predictions export OUT.csv`)")
+    return {"url": url, "results": results, "v2": v2, "logged": logged}
 
 
 def _write_rows(path: Path, header: list[str], rows: list[list[Any]]) -> None:

@@ -3,9 +3,10 @@
 A model call has a fixed cost (featurizer set-up, the surrogate's own overhead, the similarity
 search against the training reference) that one molecule pays in full; a batch of 64 pays it once.
 Requests put their molecules on a queue; one task takes everything queued (up to *max_batch*
-molecules, waiting up to *max_wait_s* for company), runs the model once in a worker thread and
-hands each request its slice. While one batch runs the next one gathers, so the batch size grows
-with the load by itself and a lone request waits at most *max_wait_s*.
+molecules), runs the model once in a worker thread and hands each request its slice. While one
+batch runs the next one gathers, so the batch size grows with the load by itself. Under load (the
+last call served several requests) the task also waits up to *max_wait_s* for company; at low
+load (the last call served one) a request never waits.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="molops-model")
         self._task: asyncio.Task[None] | None = None
+        self._last_jobs = 1
 
     def start(self) -> None:
         if self._task is None:
@@ -73,7 +75,7 @@ class MicroBatcher:
     async def _gather(self) -> list[_Job]:
         jobs = [await self._queue.get()]
         size = len(jobs[0].smiles)
-        deadline = time.perf_counter() + self.max_wait_s
+        deadline = time.perf_counter() + (self.max_wait_s if self._last_jobs > 1 else 0.0)
         while size < self.max_batch:
             try:
                 job = self._queue.get_nowait()
@@ -87,6 +89,7 @@ class MicroBatcher:
                     break
             jobs.append(job)
             size += len(job.smiles)
+        self._last_jobs = len(jobs)
         return jobs
 
     async def _loop(self) -> None:

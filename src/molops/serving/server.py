@@ -13,6 +13,10 @@ import logging
 import os
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +123,47 @@ def app_from_env() -> FastAPI:
     settings = ServeSection.model_validate(spec["settings"])
     refs = [ModelRef.model_validate(r) for r in spec["refs"]]
     return create_app(build_context(ws, settings, refs, log_predictions=spec.get("log", True)))
+
+
+@contextmanager
+def background(
+    ws: Workspace,
+    settings: ServeSection,
+    refs: list[ModelRef],
+    *,
+    wait_ready: bool = True,
+    timeout_s: float = 120,
+) -> Iterator[tuple[str, ServiceContext]]:
+    """Serve on ``settings.host`` (port 0: a free one) in a thread of this process until the block ends.
+
+    Yields the base URL and the service's context; on exit the service shuts down as on SIGTERM
+    (requests in flight finish, the prediction log is flushed). For the demo, tests and notebooks.
+    """
+    import uvicorn
+
+    ctx = build_context(ws, settings, refs)
+    config = uvicorn.Config(
+        create_app(ctx), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="molops-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise ServeError(f"the service did not start on {settings.host}:{settings.port}")
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://{settings.host}:{port}"
+        while wait_ready and not ctx.models.ready:
+            if ctx.models.failed or time.monotonic() > deadline:
+                raise ServeError(f"the models did not load: {ctx.models.failed or 'timed out'}")
+            time.sleep(0.02)
+        yield url, ctx
+    finally:
+        server.should_exit = True
+        thread.join(timeout_s)
 
 
 def run(

@@ -1,4 +1,5 @@
-"""A molops service on a real loopback socket (uvicorn in a thread), on a copy of the tracked workspace.
+"""A molops service on a real loopback socket (``serving.server.background``: uvicorn in a thread),
+on a copy of the tracked workspace.
 
 The tracked workspace (``tiny-expt`` versions 1–3, champion v1, challengers v2/v3) is built once per
 run; each test serves a private copy of it, so promotions and prediction logs never leak between tests.
@@ -7,8 +8,6 @@ run; each test serves a private copy of it, so promotions and prediction logs ne
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,12 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from molops import Workspace
 from molops.config import ServeSection
-from molops.serving.app import ServiceContext, create_app
-from molops.serving.server import build_context, model_refs
+from molops.serving.app import ServiceContext
+from molops.serving.server import background, model_refs
 from molops.tracking.registry import ModelRef, ModelRegistry
 from molops.tracking.store import Tracking
 
@@ -62,28 +60,10 @@ def live(
     **settings: Any,
 ) -> Iterator[Live]:
     """Serve *models* (or *refs*) of *ws* on 127.0.0.1 (a free port) until the block ends."""
-    settings.setdefault("poll_s", 0)
+    settings = {"poll_s": 0, "port": 0} | settings
     refs = refs or model_refs(ModelRegistry(Tracking.of(ws).uri), list(models), "champion")
-    ctx = build_context(ws, ServeSection(**settings), refs)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=0, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    service = Live(f"http://127.0.0.1:{port}", ctx, ws)
-    while wait_ready and httpx.get(service.url + "/readyz").status_code != 200:
-        assert time.monotonic() < deadline, httpx.get(service.url + "/readyz").text
-        time.sleep(0.05)
-    try:
-        yield service
-    finally:
-        server.should_exit = True
-        thread.join(60)
+    with background(ws, ServeSection(**settings), refs, wait_ready=wait_ready) as (url, ctx):
+        yield Live(url, ctx, ws)
 
 
 @pytest.fixture

@@ -66,19 +66,37 @@ def test_max_batch_bounds_a_call_but_never_splits_a_request():
     assert all(c <= 6 or c == 10 for c in model.calls)  # a call closes once it reaches 4 molecules
 
 
-def test_a_lone_request_waits_at_most_max_wait():
+def test_at_low_load_a_request_never_waits_for_company():
     model = Model()
 
     async def main():
-        batcher = MicroBatcher(model, max_batch=256, max_wait_s=0.05)
+        batcher = MicroBatcher(model, max_batch=256, max_wait_s=1.0)
         started = time.perf_counter()
-        await batcher.predict(["C"])
+        for _ in range(3):
+            await batcher.predict(["C"])
         elapsed = time.perf_counter() - started
         await batcher.stop()
         return elapsed
 
-    assert run(main()) < 0.5
-    assert model.calls == [1]
+    assert run(main()) < 0.5  # three one-request calls, none waited the 1 s
+    assert model.calls == [1, 1, 1]
+
+
+def test_under_load_a_call_waits_up_to_max_wait_for_company():
+    model = Model(delay=0.05)
+
+    async def main():
+        batcher = MicroBatcher(model, max_batch=256, max_wait_s=0.2)
+        await asyncio.gather(*(batcher.predict(["C"]) for _ in range(3)))  # one call of 3: under load
+        first = asyncio.ensure_future(batcher.predict(["CC"]))
+        await asyncio.sleep(0.05)  # arrives while the call waits for company
+        second = await batcher.predict(["CCC"])
+        await first
+        await batcher.stop()
+        return second
+
+    run(main())
+    assert model.calls == [3, 2]
 
 
 def test_a_model_error_reaches_every_request_of_the_batch_and_the_batcher_goes_on():
