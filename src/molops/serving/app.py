@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -26,10 +25,11 @@ from molops._version import __version__
 from molops.config import ServeSection
 from molops.serving import schemas
 from molops.serving.auth import Caller, KeyRing, key_from_headers
+from molops.serving.batching import Columns
 from molops.serving.metrics import Metrics
 from molops.serving.models import Loaded, ModelSet, ServedModel, log
 from molops.serving.observe import Observe
-from molops.tracking.prediction_log import LogWriter, rows_from_frame
+from molops.tracking.prediction_log import LogWriter, rows_from_columns
 
 #: Output tensors of ``/v2/.../infer``: name → (column of the prediction table, datatype).
 V2_OUTPUTS = {
@@ -84,12 +84,8 @@ class ServiceContext:
 
 
 def _clean(value: Any) -> Any:
-    """NaN / pd.NA → None, numpy scalars → Python (JSON has no NaN)."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value.item() if hasattr(value, "item") else value
+    """NaN → None (JSON has no NaN)."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -239,7 +235,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     async def _predict(
         request: Request, smiles: list[str], name: str | None, caller: Caller
-    ) -> tuple[pd.DataFrame, Loaded]:
+    ) -> tuple[Columns, Loaded]:
         started = time.perf_counter()
         state = request.scope["state"]
         state["molecules"] = len(smiles)
@@ -265,12 +261,12 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return frame, loaded
 
     def _log(
-        frame: pd.DataFrame, loaded: Loaded, request_id: str, latency_ms: float, client: str, role: str
+        frame: Columns, loaded: Loaded, request_id: str, latency_ms: float, client: str, role: str
     ) -> None:
         if ctx.writer is None:
             return
         ctx.writer.submit(
-            rows_from_frame(
+            rows_from_columns(
                 frame,
                 source="api",
                 role=role,
@@ -303,23 +299,26 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     ) -> JSONResponse:
         frame, loaded = await _predict(request, body.smiles, body.model, caller)
         threshold = loaded.bundle.reference.domain_threshold
+        columns = ("canonical_smiles", "inchikey", "mean", "std", "similarity", "in_domain", "error")
         results = [
             {
                 "smiles": smiles,
-                "canonical_smiles": _clean(row[1]),
-                "inchikey": _clean(row[2]),
-                "mean": _clean(row[3]),
-                "std": _clean(row[4]),
+                "canonical_smiles": parent,
+                "inchikey": key,
+                "mean": _clean(mean),
+                "std": _clean(std),
                 "applicability": {
-                    "similarity": _clean(row[5]),
-                    "in_domain": _clean(row[6]),
+                    "similarity": _clean(similar),
+                    "in_domain": in_domain,
                     "threshold": threshold,
                 },
                 "model_name": loaded.name,
                 "model_version": loaded.version,
-                "error": _clean(row[7]),
+                "error": error,
             }
-            for smiles, row in zip(body.smiles, frame.itertuples(index=False, name=None), strict=True)
+            for smiles, parent, key, mean, std, similar, in_domain, error in zip(
+                body.smiles, *(frame[c] for c in columns), strict=True
+            )
         ]
         return JSONResponse({"request_id": request.scope["state"]["request_id"], "results": results})
 

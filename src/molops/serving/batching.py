@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
-#: ``predict(smiles) -> table`` (one row per molecule, in order) and who answered: (name, version).
-PredictFn = Callable[[list[str]], tuple[pd.DataFrame, Any]]
+#: A prediction table as plain column lists (one item per molecule, in order).
+Columns = dict[str, list[Any]]
+#: ``predict(smiles) -> (columns, who answered)``.
+PredictFn = Callable[[list[str]], tuple[Columns, Any]]
 #: Called after each model call with (molecules, seconds).
 BatchHook = Callable[[int, float], None]
 
@@ -29,7 +29,7 @@ BatchHook = Callable[[int, float], None]
 @dataclass
 class _Job:
     smiles: Sequence[str]
-    future: asyncio.Future[tuple[pd.DataFrame, Any]]
+    future: asyncio.Future[tuple[Columns, Any]]
     queued: float = field(default_factory=time.perf_counter)
 
 
@@ -65,10 +65,10 @@ class MicroBatcher:
             self._task = None
         self._executor.shutdown(wait=True)
 
-    async def predict(self, smiles: Sequence[str]) -> tuple[pd.DataFrame, Any]:
+    async def predict(self, smiles: Sequence[str]) -> tuple[Columns, Any]:
         """Predictions for *smiles* (one row each, in order) and who made them."""
         self.start()
-        future: asyncio.Future[tuple[pd.DataFrame, Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[Columns, Any]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(smiles, future))
         return await future
 
@@ -104,8 +104,9 @@ class MicroBatcher:
                     table, who = await loop.run_in_executor(self._executor, self._predict, smiles)
                     start = 0
                     for job in live:
-                        part = table.iloc[start : start + len(job.smiles)].reset_index(drop=True)
-                        start += len(job.smiles)
+                        end = start + len(job.smiles)
+                        part = {name: values[start:end] for name, values in table.items()}
+                        start = end
                         if not job.future.done():
                             job.future.set_result((part, who))
                     if self._on_batch:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from molops.models.transforms import TargetTransform
+from molops.serving.batching import Columns
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -114,17 +114,17 @@ class Metrics:
         return generate_latest(self.registry)
 
     def observe_predictions(
-        self, model: str, version: int, frame: pd.DataFrame, transform: TargetTransform
+        self, model: str, version: int, columns: Columns, transform: TargetTransform
     ) -> None:
-        ok = frame["error"].isna()
-        n_ok = int(ok.sum())
+        ok = [e is None for e in columns["error"]]
+        n_ok = sum(ok)
         self.molecules.labels(model, str(version), "ok").inc(n_ok)
-        if len(frame) > n_ok:
-            self.molecules.labels(model, str(version), "invalid").inc(len(frame) - n_ok)
+        if len(ok) > n_ok:
+            self.molecules.labels(model, str(version), "invalid").inc(len(ok) - n_ok)
         if not n_ok:
             return
-        mean = frame.loc[ok, "mean"].to_numpy(float)
-        std = frame.loc[ok, "std"].to_numpy(float)
+        mean = np.asarray(columns["mean"], dtype=float)[ok]
+        std = np.asarray(columns["std"], dtype=float)[ok]
         with np.errstate(all="ignore"):  # a log transform of a non-positive mean → NaN, skipped
             z = transform.transform(mean)
             log_kind = transform.kind in ("log", "log-standardize")
@@ -134,6 +134,8 @@ class Metrics:
             hist_m.observe(float(value))
         for value in relative[np.isfinite(relative)]:
             hist_s.observe(float(value))
-        outside = int((frame.loc[ok, "in_domain"] == False).sum())  # noqa: E712 (pandas nullable bool)
+        outside = sum(
+            1 for flag, good in zip(columns["in_domain"], ok, strict=True) if good and flag is False
+        )
         if outside:
             self.out_of_domain.labels(model).inc(outside)

@@ -17,9 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
-from molops.serving.batching import MicroBatcher
+from molops.serving.batching import Columns, MicroBatcher
 from molops.tracking.bundle import ModelBundle
 from molops.tracking.registry import ModelRef, ModelRegistry
 
@@ -66,13 +64,13 @@ class ServedModel:
     def name(self) -> str:
         return self.ref.name
 
-    def _predict(self, smiles: list[str]) -> tuple[pd.DataFrame, Loaded]:
+    def _predict(self, smiles: list[str]) -> tuple[Columns, Loaded]:
         loaded = self.current  # read once: the whole batch is answered by one version
         if loaded is None:
             raise RuntimeError(f"model {self.ref} is not loaded")
-        return loaded.bundle.predict(smiles), loaded
+        return loaded.bundle.predict_columns(smiles), loaded
 
-    async def predict(self, smiles: list[str]) -> tuple[pd.DataFrame, Loaded]:
+    async def predict(self, smiles: list[str]) -> tuple[Columns, Loaded]:
         return await self.batcher.predict(smiles)
 
     def load(self) -> Loaded | None:

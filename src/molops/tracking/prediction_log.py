@@ -59,20 +59,25 @@ SCHEMA = pa.schema(
 COLUMNS = SCHEMA.names
 
 
-def rows_from_frame(frame: pd.DataFrame, **fields: Any) -> list[dict[str, Any]]:
-    """Log rows for a prediction table (:data:`~molops.tracking.bundle.PREDICTION_COLUMNS`).
+def rows_from_columns(columns: Mapping[str, list[Any]], **fields: Any) -> list[dict[str, Any]]:
+    """Log rows for a prediction table given as column lists (``ModelBundle.predict_columns``).
 
     *fields* fills the columns the table lacks (``source``, ``request_id``, ``model_name``, …);
-    ``time`` defaults to now and ``position`` to the row's index in *frame*.
+    ``time`` defaults to now and ``position`` to the row's place in the table.
     """
     now = fields.pop("time", None) or datetime.now(UTC)
-    records = frame.to_dict("records")
-    for pos, record in enumerate(records):
-        record.setdefault("position", pos)
-        for key, value in fields.items():
-            record.setdefault(key, value)
+    names = list(columns)
+    records = []
+    for pos, values in enumerate(zip(*columns.values(), strict=True)):
+        record = {"position": pos, **fields, **dict(zip(names, values, strict=True))}
         record["time"] = now
+        records.append(record)
     return records
+
+
+def rows_from_frame(frame: pd.DataFrame, **fields: Any) -> list[dict[str, Any]]:
+    """:func:`rows_from_columns` for a prediction DataFrame (``ModelBundle.predict``)."""
+    return rows_from_columns({c: frame[c].tolist() for c in frame.columns}, **fields)
 
 
 def _table(rows: list[Mapping[str, Any]]) -> pa.Table:
@@ -95,7 +100,7 @@ def _table(rows: list[Mapping[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
 
-def _since(text: str | datetime | None) -> datetime | None:
+def parse_time(text: str | datetime | None) -> datetime | None:
     """A datetime from ``30m``/``2h``/``7d``/``45s`` (before now) or an ISO time (UTC if naive)."""
     if text is None or isinstance(text, datetime):
         return text
@@ -147,7 +152,7 @@ class PredictionLog:
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
         """Rows matching the filters, oldest first (an empty table when nothing was logged yet)."""
-        start, end = _since(since), _since(until)  # a bad time is an error even on an empty log
+        start, end = parse_time(since), parse_time(until)  # a bad time is an error even on an empty log
         dataset = self._dataset()
         if dataset is None:
             return SCHEMA.empty_table().to_pandas()

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from molops.errors import InputFileError
-from molops.tracking.prediction_log import LogWriter, PredictionLog, _since, rows_from_frame
+from molops.tracking.prediction_log import LogWriter, PredictionLog, parse_time, rows_from_frame
 
 
 def _frame(n: int, error_at: int | None = None) -> pd.DataFrame:
@@ -69,13 +69,13 @@ def test_time_filters(ws):
 @pytest.mark.parametrize("text", ["yesterday", "5x", "", "2026-13-01"])
 def test_bad_times_are_one_sentence(text):
     with pytest.raises(InputFileError, match="expected a duration such as 30m"):
-        _since(text)
+        parse_time(text)
 
 
 @given(st.integers(0, 10_000), st.sampled_from("smhdw"))
 def test_durations_reach_back(amount, unit):
     seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit] * amount
-    assert abs((datetime.now(UTC) - _since(f"{amount}{unit}")).total_seconds() - seconds) < 5
+    assert abs((datetime.now(UTC) - parse_time(f"{amount}{unit}")).total_seconds() - seconds) < 5
 
 
 def test_export_and_summary(ws, tmp_path):
