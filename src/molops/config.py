@@ -117,6 +117,66 @@ class ServeSection(_Section):
     keys: list[ApiKey] = Field(default_factory=list)
 
 
+class MonitorSection(_Section):
+    """``molops monitor``: the window, the minimum sample sizes and the thresholds of each check.
+
+    A drift check alerts only when its test is significant (p below alpha, Bonferroni-corrected
+    over the descriptors) *and* the effect is large enough to matter; warn uses the looser pair.
+    """
+
+    since: str = "24h"
+    min_molecules: int = Field(30, ge=2)
+    min_labels: int = Field(20, ge=2)
+    #: at most this many distinct molecules of a window are featurized for the drift tests
+    max_molecules: int = Field(5000, ge=100)
+    alpha_warn: float = Field(0.01, gt=0, lt=1)
+    alpha_alert: float = Field(0.001, gt=0, lt=1)
+    psi_warn: float = Field(0.1, gt=0)
+    psi_alert: float = Field(0.25, gt=0)
+    #: KS statistic of the nearest-training-neighbour similarities (window lower than training)
+    similarity_ks_warn: float = Field(0.2, gt=0, le=1)
+    similarity_ks_alert: float = Field(0.3, gt=0, le=1)
+    #: out-of-domain share as a multiple of the share expected (models.domain_quantile)
+    out_of_domain_warn: float = Field(2.0, gt=1)
+    out_of_domain_alert: float = Field(3.0, gt=1)
+    #: new-scaffold rate above the rate expected from the training set (Good-Turing)
+    new_scaffolds_warn: float = Field(0.1, gt=0)
+    new_scaffolds_alert: float = Field(0.2, gt=0)
+    #: live RMSE as a multiple of the model's held-out test RMSE
+    live_error_warn: float = Field(1.2, gt=1)
+    live_error_alert: float = Field(1.5, gt=1)
+    #: share of labels inside the predicted 95% interval
+    coverage_warn: float = Field(0.85, gt=0, lt=1)
+    coverage_alert: float = Field(0.75, gt=0, lt=1)
+    latency_p99_ms_warn: float = Field(500.0, gt=0)
+    latency_p99_ms_alert: float = Field(2000.0, gt=0)
+    error_rate_warn: float = Field(0.1, gt=0, lt=1)
+    error_rate_alert: float = Field(0.25, gt=0, lt=1)
+
+
+class RetrainSection(_Section):
+    """``molops retrain``: when to train a challenger, and when it may replace the champion."""
+
+    #: monitoring window the drift and live-error triggers look at
+    since: str = "7d"
+    #: retrain when an input-drift check (descriptors, similarity, domain, scaffolds) alerts
+    on_drift: bool = True
+    #: retrain when the live RMSE reaches this multiple of the held-out test RMSE; 0: never
+    live_error_ratio: float = Field(1.5, ge=0)
+    #: retrain when this many labelled molecules arrived since the champion's data version; 0: never
+    new_labels: int = Field(50, ge=0)
+    #: retrain when the champion is older than this many days; 0: never
+    max_age_days: float = Field(30.0, ge=0)
+    #: re-tune the challenger's hyperparameters instead of reusing the champion's
+    retune: bool = False
+    #: the challenger must have an RMSE at least this fraction below the champion's
+    margin: float = Field(0.02, ge=0, lt=1)
+    #: ... and a miscalibration area at most this much above the champion's
+    calibration_tolerance: float = Field(0.05, ge=0)
+    #: molecules neither model was trained on that the comparison needs
+    min_compare: int = Field(20, ge=2)
+
+
 class MolopsConfig(_Section):
     """The whole of ``molops.toml``."""
 
@@ -125,6 +185,8 @@ class MolopsConfig(_Section):
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     models: ModelsSection = Field(default_factory=ModelsSection)
     serve: ServeSection = Field(default_factory=ServeSection)
+    monitor: MonitorSection = Field(default_factory=MonitorSection)
+    retrain: RetrainSection = Field(default_factory=RetrainSection)
 
 
 def _describe(exc: ValidationError, source: str) -> str:
@@ -254,4 +316,57 @@ shadow_share = 1.0
 # Roles: read (predictions) and admin (also model management). Or set MOLOPS_SERVE__KEYS.
 keys = []
 # keys = [{ name = "lab-app", role = "read", hash = "sha256:…" }]
+
+[monitor]
+# `molops monitor`: the default window, and when each check warns or alerts. A drift check alerts
+# only when its test is significant (p < alpha, Bonferroni over descriptors) and the effect is big.
+since = "24h"
+# Fewer distinct molecules (labels) in the window: the check says insufficient_data.
+min_molecules = 30
+min_labels = 20
+# At most this many distinct molecules of a window are featurized for the drift tests.
+max_molecules = 5000
+alpha_warn = 0.01
+alpha_alert = 0.001
+# Population stability index of a descriptor against the training set.
+psi_warn = 0.1
+psi_alert = 0.25
+# How far the similarities to the nearest training molecule fell below the training set's own:
+# the KS statistic (the largest gap between the two cumulative distributions, 0–1).
+similarity_ks_warn = 0.2
+similarity_ks_alert = 0.3
+# Out-of-domain share as a multiple of the expected share ([models] domain_quantile).
+out_of_domain_warn = 2.0
+out_of_domain_alert = 3.0
+# New-scaffold rate above what the training set leads one to expect.
+new_scaffolds_warn = 0.1
+new_scaffolds_alert = 0.2
+# Live RMSE (once labels arrive) as a multiple of the model's held-out test RMSE.
+live_error_warn = 1.2
+live_error_alert = 1.5
+# Share of labels inside the predicted 95% interval.
+coverage_warn = 0.85
+coverage_alert = 0.75
+latency_p99_ms_warn = 500.0
+latency_p99_ms_alert = 2000.0
+# Share of molecules answered with an error (unparsable or rejected input).
+error_rate_warn = 0.1
+error_rate_alert = 0.25
+
+[retrain]
+# `molops retrain --if-needed` trains a challenger when any trigger fires (without --if-needed it
+# always does), and promotes it only through the gate below. Triggers look at this window:
+since = "7d"
+on_drift = true          # an input-drift check alerts
+live_error_ratio = 1.5   # live RMSE ≥ this × held-out test RMSE (0: never)
+new_labels = 50          # labelled molecules new since the champion's data version (0: never)
+max_age_days = 30.0      # the champion is older than this (0: never)
+# Re-tune hyperparameters instead of reusing the champion's recipe.
+retune = false
+# The gate, on molecules neither model was trained on: the challenger's RMSE must be at least
+# `margin` below the champion's, its miscalibration area at most `calibration_tolerance` above,
+# and there must be at least `min_compare` such molecules.
+margin = 0.02
+calibration_tolerance = 0.05
+min_compare = 20
 """

@@ -167,3 +167,36 @@ def lineage(
     ]
     rows += [[f"param {k}", v] for k, v in info["params"].items()]
     out.print(table(f"Lineage of {name} version {version}", ["", ""], rows))
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every registration, promotion, rollback and retraining decision (promoted or rejected), with why."""
+    entries = _registry(ctx, workspace).history(name)
+    if as_json:
+        emit_json({"name": name, "history": entries})
+        return
+    out.print(
+        table(
+            f"History of {name}",
+            ["at", "operation", "alias", "version", "previous", "decision", "by", "reason"],
+            [
+                [
+                    e.get("at", ""),
+                    e.get("operation", ""),
+                    e.get("alias") or "",
+                    e.get("version", ""),
+                    e.get("previous") or "",
+                    e.get("decision", ""),
+                    e.get("by", ""),
+                    e.get("reason", ""),
+                ]
+                for e in entries
+            ],
+        )
+    )

@@ -143,11 +143,18 @@ def predict(
     no_domain: Annotated[
         bool, typer.Option("--no-domain", help="Skip the applicability-domain similarity.")
     ] = False,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not add the rows to the prediction log.")
+    ] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Predict mean and std for every molecule of a file; bad rows get an error column, not a crash."""
+    """Predict mean and std for every molecule of a file; bad rows get an error column, not a crash.
+
+    The predictions also go to the workspace's prediction log (source batch), so monitoring sees them.
+    """
     from molops.tracking.predict import predict_file
+    from molops.tracking.prediction_log import PredictionLog
     from molops.tracking.registry import ModelRegistry
     from molops.tracking.store import Tracking
 
@@ -167,6 +174,7 @@ def predict(
             model_version=int(mv.version),
             applicability=not no_domain,
             progress=progress,
+            log=None if no_log else PredictionLog.of(ws),
         )
     summary |= {"model_name": mv.name, "model_version": int(mv.version)}
     if as_json:

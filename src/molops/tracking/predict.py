@@ -8,6 +8,7 @@ standardiser rejects) gets its reason in the ``error`` column; it never stops th
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from molops.data.readers import RecordReader
 from molops.data.sources import FileFormat, Source, detect_format
 from molops.errors import InputFileError
 from molops.tracking.bundle import ModelBundle
+from molops.tracking.prediction_log import LogWriter, PredictionLog, rows_from_frame
 
 Progress = Callable[[int, int, int], None]  # (rows, bytes read, total bytes)
 
@@ -81,14 +83,21 @@ def predict_file(
     chunk_rows: int = 5000,
     applicability: bool = True,
     progress: Progress | None = None,
+    log: PredictionLog | None = None,
 ) -> dict[str, Any]:
-    """Predict every record of *path* into *out*; returns counts and timing."""
+    """Predict every record of *path* into *out*; returns counts and timing.
+
+    With *log*, every row also goes to the prediction log (source ``batch``, one request id for the
+    run, ``position`` = the input row), written from a background thread while the next chunk runs.
+    """
     started = time.perf_counter()
+    batch_id = uuid.uuid4().hex
+    writer = LogWriter(log, interval_s=60, max_rows=50_000) if log is not None else None
     path, out = Path(path), Path(out)
     fmt = fmt or detect_format(path)
     if smiles_col is None and fmt in ("csv", "tsv", "parquet"):
         smiles_col = "smiles"
-    writer = _Writer(out)
+    output = _Writer(out)
     n = errors = 0
     try:
         with Source(path) as source:
@@ -102,17 +111,24 @@ def predict_file(
                 frame.insert(0, "row", chunk.rows)
                 frame["model_name"] = model_name
                 frame["model_version"] = model_version
-                writer.write(frame)
+                output.write(frame)
+                if writer is not None:
+                    rows = rows_from_frame(frame, source="batch", request_id=batch_id)
+                    for record in rows:
+                        record["position"] = record["row"]
+                    writer.submit(rows)
                 n += len(frame)
                 errors += int(frame["error"].notna().sum())
                 if progress:
                     progress(n, source.bytes_read, source.size)
         if n == 0:
-            writer.write(
+            output.write(
                 pd.DataFrame(columns=["row", *bundle.predict([]).columns, "model_name", "model_version"])
             )
     finally:
-        writer.close()
+        output.close()
+        if writer is not None:
+            writer.close()
     seconds = time.perf_counter() - started
     return {
         "input": str(path),
@@ -122,4 +138,6 @@ def predict_file(
         "errors": errors,
         "seconds": round(seconds, 3),
         "rows_per_s": round(n / seconds, 1) if seconds else None,
+        "logged": writer.written if writer is not None else 0,
+        "batch_id": batch_id,
     }

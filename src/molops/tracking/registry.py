@@ -207,7 +207,8 @@ class ModelRegistry:
         return model.unwrap_python_model().bundle, mv
 
     # -- writing -------------------------------------------------------------------------------
-    def _record(self, name: str, entry: dict[str, Any]) -> None:
+    def record(self, name: str, entry: dict[str, Any]) -> None:
+        """Append *entry* to the model's history: alias moves, and decisions such as a rejected challenger."""
         history = [*self.history(name), entry]
         with Quiet():
             self.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
@@ -245,7 +246,7 @@ class ModelRegistry:
             # MLflow 3 gives alias versions as int (2.x as str): compare as numbers
             if alias == CHAMPION and _int(model.aliases.get(CHALLENGER)) == version:
                 self.client.delete_registered_model_alias(name, CHALLENGER)
-        self._record(name, entry)
+        self.record(name, entry)
         return {"name": name, **entry, "unchanged": False}
 
     def rollback(self, name: str, alias: str = CHAMPION, reason: str = "") -> dict[str, Any]:
@@ -254,7 +255,7 @@ class ModelRegistry:
         current = model.aliases.get(alias)
         if current is None:
             raise TrackingError(f"model {name!r} has no {alias!r} alias to roll back")
-        moves = [e for e in self.history(name) if e["alias"] == alias]
+        moves = [e for e in self.history(name) if e.get("alias") == alias]
         # walk back over earlier rollbacks: the target is the version before the last forward move
         # that put the current version in place
         target = None

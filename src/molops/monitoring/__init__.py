@@ -1,0 +1,1 @@
+"""Monitoring: input drift, prediction drift, live performance and processing health of a model."""
