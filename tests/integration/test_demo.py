@@ -22,6 +22,7 @@ STEPS = (
     "9. Batch prediction",
     "10. Active learning",
     "11. Serving",
+    "12. Monitoring",
 )
 OFFLINE = {k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
 
@@ -88,6 +89,16 @@ def test_demo_three_times(tmp_path):
     assert [r["error"] is None for r in served["results"]] == [True, True, True, False]
     assert served["v2"]["model_name"] == "freesolv-expt" and served["logged"] == 5
 
+    # -- monitoring: the ChEMBL batch is not FreeSolv's chemistry; retraining on the same data with
+    # the same recipe gives the same model, which the gate rejects --------------------------------
+    watched = first["monitor"]
+    checks = {c["name"]: c["verdict"] for c in watched["report"]["checks"]}
+    assert watched["report"]["verdict"] == "alert" and checks["descriptor_drift"] == "alert"
+    assert watched["report"]["window"]["n"] == 2000 + 5
+    assert Path(watched["html"]).read_text().count("<img") >= 4
+    assert watched["retrain"]["triggered"] and not watched["retrain"]["promoted"]
+    assert any(t.startswith("drift") for t in watched["retrain"]["triggers"])
+
     # -- second run, human output: the same workspace is reused, nothing is trained again ----------
     human = molops("demo", "--dir", ws, cwd=tmp_path, env=env).ok()
     assert "demo finished" in human.stderr and "Traceback" not in human.stderr
@@ -96,6 +107,7 @@ def test_demo_three_times(tmp_path):
     assert "Model exploring" not in human.stdout  # the registered versions are shown, not retrained
     second = molops("demo", "--dir", ws, "--json", cwd=tmp_path, env=env).json()
     assert second["models"]["trained"] == []
+    assert second["monitor"]["retrain"] is None  # decided by the first run
     assert second["workspace"] == first["workspace"]
     again = {r["dataset"]: r for r in second["ingests"]}
     for name in ("freesolv", "solubility-test"):

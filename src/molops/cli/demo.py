@@ -144,11 +144,13 @@ def demo(
     models = demo_models(ws, say)
     loop = demo_campaign(ws, say)
     served = demo_serve(ws, say)
+    watched = demo_monitor(ws, say)
     say(
         "Next: `molops data versions solubility`, `molops data diff solubility 1 2`, "
         "`molops data quarantine solubility`, `molops features list`, `molops models show freesolv-expt`, "
         f"`molops models lineage freesolv-expt 1`, `molops campaign status {DEMO_CAMPAIGN}`, "
-        f"`molops serve`, `molops predictions summary` (with --workspace {ws.root})"
+        f"`molops serve`, `molops predictions summary`, `molops monitor -m {DEMO_MODEL}`, "
+        f"`molops models history {DEMO_MODEL}` (with --workspace {ws.root})"
     )
     if as_json:
         emit_json(
@@ -164,6 +166,7 @@ def demo(
                 "models": models,
                 "campaign": loop,
                 "serve": served,
+                "monitor": watched,
             }
         )
     else:
@@ -181,6 +184,7 @@ def demo_models(ws: Workspace, say: Any) -> dict[str, Any]:
     Training happens on the demo's first run only; later runs show the registered versions.
     """
     from molops.tracking.predict import predict_file
+    from molops.tracking.prediction_log import PredictionLog
     from molops.tracking.registry import CHAMPION, ModelRegistry
     from molops.tracking.store import Tracking
     from molops.tracking.training import TrainRequest, train
@@ -238,7 +242,12 @@ def demo_models(ws: Workspace, say: Any) -> dict[str, Any]:
     if trained or not out_file.is_file():
         bundle, mv = registry.load(f"{DEMO_MODEL}@{CHAMPION}")
         summary = predict_file(
-            bundle, chembl_pool(), out_file, model_name=mv.name, model_version=int(mv.version)
+            bundle,
+            chembl_pool(),
+            out_file,
+            model_name=mv.name,
+            model_version=int(mv.version),
+            log=PredictionLog.of(ws),
         )
         say(
             f"[bold]9. Batch prediction[/] of {summary['n']} ChEMBL molecules with {mv.name}@{CHAMPION} "
@@ -399,6 +408,44 @@ def demo_serve(ws: Workspace, say: Any) -> dict[str, Any]:
     logged = log.count() - before
     say(f"   prediction log: {logged} rows written by shutdown (`molops predictions export OUT.csv`)")
     return {"url": url, "results": results, "v2": v2, "logged": logged}
+
+
+def demo_monitor(ws: Workspace, say: Any) -> dict[str, Any]:
+    """Monitor the champion on what it predicted (the ChEMBL batch: another chemistry than FreeSolv),
+    then retrain if needed: the first run trains a challenger and shows the gate's decision."""
+    from molops.monitoring.monitor import monitor
+    from molops.monitoring.report import write_report
+    from molops.monitoring.retrain import retrain
+    from molops.tracking.registry import ModelRegistry
+    from molops.tracking.store import Tracking
+
+    report, evidence = monitor(ws, DEMO_MODEL, since="30d")
+    html = write_report(report, evidence, ws.root / "exports" / "monitor.html")
+    say(
+        f"[bold]12. Monitoring[/]: {DEMO_MODEL} v{report.version} on its last {report.window['n']} "
+        f"predictions (the ChEMBL batch is another chemistry than FreeSolv): "
+        f"verdict [bold]{report.verdict}[/]"
+    )
+    say(
+        table(
+            "Checks",
+            ["check", "verdict", "detail"],
+            [[c["name"], c["verdict"], c["detail"]] for c in report.checks],
+        )
+    )
+    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
+    decided = [e for e in registry.history(DEMO_MODEL) if e.get("operation") == "retrain" and "decision" in e]
+    if decided:
+        result = None
+        say(f"   report → {html}; retraining: decided by an earlier run ({decided[-1]['decision']})")
+    else:
+        result = retrain(ws, DEMO_MODEL, if_needed=True).model_dump()
+        outcome = "promoted" if result["promoted"] else "rejected" if result["triggered"] else "not needed"
+        say(
+            f"   report → {html}; [bold]retrain --if-needed[/]: {outcome}: {result['reason']} "
+            f"(`molops models history {DEMO_MODEL}`)"
+        )
+    return {"report": report.model_dump(), "html": str(html), "retrain": result}
 
 
 def _write_rows(path: Path, header: list[str], rows: list[list[Any]]) -> None:
