@@ -111,6 +111,8 @@ class ServeSection(_Section):
     poll_s: float = Field(10.0, ge=0)
     #: Seconds between prediction-log writes (rows are buffered in between).
     log_interval_s: float = Field(1.0, gt=0)
+    #: Seconds between runs of the monitoring checks whose results /metrics exports; 0: never.
+    monitor_interval_s: float = Field(300.0, ge=0)
     #: A second alias that receives a mirrored copy of this share of requests (logged, not returned).
     shadow_alias: str = ""
     shadow_share: float = Field(1.0, ge=0, le=1)
@@ -308,6 +310,8 @@ molecule_timeout_ms = 250.0
 poll_s = 10.0
 # Seconds between prediction-log writes.
 log_interval_s = 1.0
+# Seconds between runs of `molops monitor`'s checks, exported as gauges on /metrics; 0: never.
+monitor_interval_s = 300.0
 # Mirror a share of requests to a second alias (e.g. "challenger"); its predictions are logged
 # beside the champion's with role "shadow" and never returned.
 shadow_alias = ""

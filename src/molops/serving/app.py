@@ -75,6 +75,8 @@ class ServiceContext:
     keys: KeyRing
     writer: LogWriter | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    #: ``monitor(model) -> checks`` (``molops monitor``'s), run every ``monitor_interval_s``
+    monitor: Callable[[str], list[dict[str, Any]]] | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -96,6 +98,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         ctx.spawn(models.load_all())
         if settings.poll_s > 0:
             ctx.spawn(models.watch(settings.poll_s))
+        if ctx.monitor is not None and settings.monitor_interval_s > 0:
+            ctx.spawn(_monitor_forever(settings.monitor_interval_s))
         log.info("service started", extra={"event": "started", "models": list(models.models)})
         try:
             yield
@@ -107,6 +111,23 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             if ctx.writer is not None:
                 await asyncio.to_thread(ctx.writer.close)
                 log.info("prediction log flushed", extra={"event": "stopped", "rows": ctx.writer.written})
+
+    async def _monitor_forever(every_s: float) -> None:
+        """Run the monitoring checks of every served model now and then; /metrics exports them."""
+        assert ctx.monitor is not None
+        while True:
+            await asyncio.sleep(every_s)
+            for name in models.models:
+                try:
+                    checks = await asyncio.to_thread(ctx.monitor, name)
+                except Exception as exc:  # a failed run is counted and logged; serving goes on
+                    metrics.monitor_runs.labels(name, "failed").inc()
+                    log.warning(
+                        "monitoring failed",
+                        extra={"event": "monitor_failed", "model": name, "error": str(exc)},
+                    )
+                    continue
+                metrics.observe_monitor(name, checks)
 
     app = FastAPI(
         title="molops",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -16,6 +17,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 #: Predictions are recorded in units of the model's training distribution (z-scores), so one set of
 #: buckets fits every target and a shift away from the training range shows at once.
 Z_BUCKETS = (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+#: The monitoring verdicts as gauge values (the order of ``monitoring.checks.ORDER``).
+VERDICT_CODES = {"ok": 0, "insufficient_data": 1, "warn": 2, "alert": 3}
 STD_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -92,6 +95,33 @@ class Metrics:
             buckets=STD_BUCKETS,
             registry=r,
         )
+        self.monitor_verdict = Gauge(
+            "molops_monitor_verdict",
+            "Latest verdict of each monitoring check: 0 ok, 1 insufficient data, 2 warn, 3 alert.",
+            ["model", "check"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.monitor_statistic = Gauge(
+            "molops_monitor_statistic",
+            "Latest statistic of each monitoring check (see its threshold).",
+            ["model", "check"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.monitor_threshold = Gauge(
+            "molops_monitor_threshold",
+            "The alert threshold each monitoring check's statistic is held to.",
+            ["model", "check"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.monitor_runs = Counter(
+            "molops_monitor_runs",
+            "Monitoring runs by outcome (ok or failed).",
+            ["model", "outcome"],
+            registry=r,
+        )
         self.log_rows = Counter(
             "molops_prediction_log_rows", "Rows written to the prediction log.", registry=r
         )
@@ -104,6 +134,17 @@ class Metrics:
         self.log_failures = Counter(
             "molops_prediction_log_failures", "Failed prediction-log writes (retried).", registry=r
         )
+
+    def observe_monitor(self, model: str, checks: list[dict[str, Any]]) -> None:
+        """Export the checks of one ``molops monitor`` report as gauges."""
+        for check in checks:
+            self.monitor_verdict.labels(model, check["name"]).set(VERDICT_CODES[check["verdict"]])
+            stat, threshold = check["statistic"], check["threshold"]
+            self.monitor_statistic.labels(model, check["name"]).set(float("nan") if stat is None else stat)
+            self.monitor_threshold.labels(model, check["name"]).set(
+                float("nan") if threshold is None else threshold
+            )
+        self.monitor_runs.labels(model, "ok").inc()
 
     def exposition(self) -> bytes:
         """The text format; with several workers (``PROMETHEUS_MULTIPROC_DIR``) summed over all."""

@@ -100,7 +100,13 @@ def build_context(
     writer = None
     if log_predictions:
         writer = LogWriter(PredictionLog.of(ws), interval_s=settings.log_interval_s)
-    return ServiceContext(settings, models, KeyRing(settings.keys), writer, metrics)
+
+    def checks(name: str) -> list[dict[str, Any]]:
+        from molops.monitoring.monitor import monitor
+
+        return monitor(ws, name)[0].checks
+
+    return ServiceContext(settings, models, KeyRing(settings.keys), writer, metrics, monitor=checks)
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -293,3 +293,17 @@ def test_a_model_that_cannot_load_is_live_but_not_ready(served_ws):
         assert "could not be loaded" in _error(
             c.post("/v1/predict", json={"smiles": ["C"]}), 503, "model_unavailable"
         )
+
+
+def test_monitoring_results_are_exported_as_gauges(serve):
+    with serve(monitor_interval_s=0.2, log_interval_s=0.1) as service, service.client() as c:
+        for _ in range(3):
+            c.post("/v1/predict", json={"smiles": SMILES})
+        deadline = time.monotonic() + 60
+        while service.metric("molops_monitor_runs_total", model=MODEL, outcome="ok") < 1:
+            assert time.monotonic() < deadline, c.get("/metrics").text[-2000:]
+            time.sleep(0.1)
+        # three distinct valid molecules: too few for the drift tests, so "insufficient data" (1), no alarm
+        assert service.metric("molops_monitor_verdict", model=MODEL, check="descriptor_drift") == 1
+        assert service.metric("molops_monitor_threshold", model=MODEL, check="error_rate") == 0.25
+        assert service.metric("molops_monitor_runs_total", model=MODEL, outcome="failed") == 0
