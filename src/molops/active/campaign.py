@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from molops._version import __version__
 from molops.active.errors import CampaignError, CampaignExistsError
@@ -60,6 +61,7 @@ from molops.active.state import (
 )
 from molops.active.status import CampaignStatus, summarize
 from molops.active.store import CampaignStore, now, user, write_parquet
+from molops.data.prediction_log import PredictionLog, rows_from_columns
 from molops.data.readers import RecordReader
 from molops.data.sources import Source, detect_format
 from molops.errors import ColumnNotFoundError, DatasetNotFoundError, InputFileError
@@ -133,6 +135,29 @@ class Campaign(CampaignStore):
             (campaign.dir / "results").mkdir(parents=True, exist_ok=True)
             campaign._save(state)
         return campaign
+
+    def _log(self, frame: pd.DataFrame, number: int) -> None:
+        """The proposed batch into the prediction log (source ``campaign``): when its measurements
+        come back, ``predictions export`` and monitoring can join them to what the model predicted."""
+        n = len(frame)
+        columns = {
+            "smiles": frame["smiles"].tolist(),
+            "canonical_smiles": frame["smiles"].tolist(),
+            "inchikey": frame["inchikey"].tolist(),
+            "mean": frame["predicted_mean"].tolist(),
+            "std": frame["predicted_std"].tolist(),
+            "similarity": frame["nearest_similarity"].tolist(),
+            "in_domain": [None] * n,
+            "error": [None] * n,
+        }
+        rows = rows_from_columns(
+            columns,
+            source="campaign",
+            request_id=f"{self.name}/iteration-{number:04d}",
+            model_name=f"campaign/{self.name}",
+            model_version=number,
+        )
+        PredictionLog.of(self.ws).append(rows)
 
     def propose(
         self,
@@ -238,6 +263,7 @@ class Campaign(CampaignStore):
             rel = f"proposals/iteration-{number:04d}.parquet"
             (self.dir / "proposals").mkdir(parents=True, exist_ok=True)
             write_parquet(self.dir / rel, frame)
+            self._log(frame, number)
             seconds = time.perf_counter() - started
             iteration = Iteration(
                 number=number,

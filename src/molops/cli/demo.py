@@ -183,8 +183,8 @@ def demo_models(ws: Workspace, say: Any) -> dict[str, Any]:
 
     Training happens on the demo's first run only; later runs show the registered versions.
     """
+    from molops.data.prediction_log import PredictionLog
     from molops.tracking.predict import predict_file
-    from molops.tracking.prediction_log import PredictionLog
     from molops.tracking.registry import CHAMPION, ModelRegistry
     from molops.tracking.store import Tracking
     from molops.tracking.training import TrainRequest, train
@@ -359,8 +359,8 @@ def demo_serve(ws: Workspace, say: Any) -> dict[str, Any]:
     """The champion behind the REST service for a moment (on a free loopback port, in this process)."""
     import httpx
 
+    from molops.data.prediction_log import PredictionLog
     from molops.serving.server import background, model_refs
-    from molops.tracking.prediction_log import PredictionLog
     from molops.tracking.registry import ModelRegistry
     from molops.tracking.store import Tracking
 

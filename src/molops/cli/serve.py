@@ -117,7 +117,7 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Export the prediction log, one row per predicted molecule."""
-    from molops.tracking.prediction_log import PredictionLog
+    from molops.data.prediction_log import PredictionLog
 
     ws = open_workspace(ctx, workspace)
     n = PredictionLog.of(ws).export(
@@ -137,7 +137,7 @@ def summary(
     as_json: JsonOption = False,
 ) -> None:
     """Predictions per model, version and source, with error counts and request latency."""
-    from molops.tracking.prediction_log import PredictionLog
+    from molops.data.prediction_log import PredictionLog
 
     ws = open_workspace(ctx, workspace)
     rows = PredictionLog.of(ws).summary(since=since)

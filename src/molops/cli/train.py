@@ -153,8 +153,8 @@ def predict(
 
     The predictions also go to the workspace's prediction log (source batch), so monitoring sees them.
     """
+    from molops.data.prediction_log import PredictionLog
     from molops.tracking.predict import predict_file
-    from molops.tracking.prediction_log import PredictionLog
     from molops.tracking.registry import ModelRegistry
     from molops.tracking.store import Tracking
 

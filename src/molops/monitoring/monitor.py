@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from molops.data.prediction_log import PredictionLog, parse_time
 from molops.monitoring.checks import (
     Check,
     Window,
@@ -29,7 +30,6 @@ from molops.monitoring.checks import (
     worst,
 )
 from molops.tracking.bundle import ModelBundle
-from molops.tracking.prediction_log import PredictionLog, parse_time
 from molops.tracking.registry import ModelRef, ModelRegistry
 from molops.tracking.store import Tracking
 from molops.workspace import Workspace

@@ -23,13 +23,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from molops._version import __version__
 from molops.config import ServeSection
+from molops.data.prediction_log import LogWriter, rows_from_columns
 from molops.serving import schemas
 from molops.serving.auth import Caller, KeyRing, key_from_headers
 from molops.serving.batching import Columns
 from molops.serving.metrics import Metrics
 from molops.serving.models import Loaded, ModelSet, ServedModel, log
 from molops.serving.observe import Observe
-from molops.tracking.prediction_log import LogWriter, rows_from_columns
 
 #: Output tensors of ``/v2/.../infer``: name → (column of the prediction table, datatype).
 V2_OUTPUTS = {

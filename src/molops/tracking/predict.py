@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from molops._types import StrPath
+from molops.data.prediction_log import LogWriter, PredictionLog, rows_from_frame
 from molops.data.readers import RecordReader
 from molops.data.sources import FileFormat, Source, detect_format
 from molops.errors import InputFileError
 from molops.tracking.bundle import ModelBundle
-from molops.tracking.prediction_log import LogWriter, PredictionLog, rows_from_frame
 
 Progress = Callable[[int, int, int], None]  # (rows, bytes read, total bytes)
 

@@ -25,6 +25,7 @@ from molops.active import (
 from molops.active.acquisition import AcquisitionError
 from molops.active.filters import parse_range
 from molops.active.state import PROPOSAL_COLUMNS
+from molops.data.prediction_log import PredictionLog
 from molops.errors import ColumnNotFoundError, DatasetNotFoundError, InputFileError
 from molops.models.base import InvalidModelError
 
@@ -109,6 +110,11 @@ def test_propose_ranks_a_batch_of_unmeasured_molecules_and_persists(ws, files, t
     assert state.config.recipe == RECIPE.canonical()
     assert list(again.proposals()["inchikey"]) == list(batch["inchikey"])
     assert list_campaigns(ws) == ["c1"]
+    # the batch is in the prediction log, so its measurements can be joined to the predictions
+    logged = PredictionLog.of(ws).read(source="campaign")
+    assert list(logged["inchikey"]) == list(batch["inchikey"])
+    assert set(logged["model_name"]) == {"campaign/c1"} and set(logged["request_id"]) == {"c1/iteration-0001"}
+    assert np.allclose(logged["mean"], batch["predicted_mean"])
 
 
 def test_filters_remove_pains_smarts_and_out_of_range_molecules(ws, files):

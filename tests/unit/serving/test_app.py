@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from molops.config import ApiKey
+from molops.data.prediction_log import PredictionLog
 from molops.serving.auth import hash_key
-from molops.tracking.prediction_log import PredictionLog
 from molops.tracking.registry import ModelRef, ModelRegistry
 from molops.tracking.store import Tracking
 

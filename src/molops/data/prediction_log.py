@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -29,7 +29,9 @@ from deltalake.exceptions import TableNotFoundError
 
 from molops._types import StrPath
 from molops.errors import InputFileError
-from molops.workspace import Workspace
+
+if TYPE_CHECKING:
+    from molops.workspace import Workspace
 
 log = logging.getLogger("molops.prediction_log")
 

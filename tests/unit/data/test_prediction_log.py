@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from molops.data.prediction_log import LogWriter, PredictionLog, parse_time, rows_from_frame
 from molops.errors import InputFileError
-from molops.tracking.prediction_log import LogWriter, PredictionLog, parse_time, rows_from_frame
 
 
 def _frame(n: int, error_at: int | None = None) -> pd.DataFrame:
