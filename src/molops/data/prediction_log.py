@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
@@ -38,7 +39,7 @@ log = logging.getLogger("molops.prediction_log")
 SCHEMA = pa.schema(
     [
         pa.field("time", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("date", pa.string(), nullable=False),  # partition: YYYY-MM-DD of ``time``
+        pa.field("date", pa.string(), nullable=False),  # YYYY-MM-DD of ``time``, for users' queries
         pa.field("source", pa.string(), nullable=False),  # api | batch | campaign
         pa.field("role", pa.string(), nullable=False),  # primary | shadow
         pa.field("request_id", pa.string()),
@@ -134,14 +135,17 @@ class PredictionLog:
         """Write *rows* in one Delta commit; returns how many."""
         if not rows:
             return 0
-        write_deltalake(self.uri, _table(rows), mode="append", partition_by=["date"])
+        write_deltalake(self.uri, _table(rows), mode="append")
         return len(rows)
 
     def _dataset(self) -> Any:
+        """The current version's files as a pyarrow dataset (read directly: deltalake's own scanner
+        leaves native threads behind that can abort the interpreter at exit, delta-rs #2184)."""
         try:
-            return DeltaTable(self.uri).to_pyarrow_dataset()
+            files = DeltaTable(self.uri).file_uris()
         except TableNotFoundError:
             return None
+        return ds.dataset(files, schema=SCHEMA, format="parquet")
 
     def read(
         self,
@@ -161,7 +165,6 @@ class PredictionLog:
         expr = pc.scalar(True)
         if start is not None:
             expr &= pc.field("time") >= pa.scalar(start, pa.timestamp("us", tz="UTC"))
-            expr &= pc.field("date") >= start.astimezone(UTC).strftime("%Y-%m-%d")
         if end is not None:
             expr &= pc.field("time") < pa.scalar(end, pa.timestamp("us", tz="UTC"))
         for name, value in (("model_name", model), ("source", source), ("role", role)):

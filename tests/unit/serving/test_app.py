@@ -297,7 +297,7 @@ def test_a_model_that_cannot_load_is_live_but_not_ready(served_ws):
 
 def test_monitoring_results_are_exported_as_gauges(serve):
     with serve(monitor_interval_s=0.2, log_interval_s=0.1) as service, service.client() as c:
-        for _ in range(3):
+        for _ in range(7):  # 35 molecules, 14 of them not valid
             c.post("/v1/predict", json={"smiles": SMILES})
         deadline = time.monotonic() + 60
         while service.metric("molops_monitor_runs_total", model=MODEL, outcome="ok") < 1:
@@ -305,5 +305,8 @@ def test_monitoring_results_are_exported_as_gauges(serve):
             time.sleep(0.1)
         # three distinct valid molecules: too few for the drift tests, so "insufficient data" (1), no alarm
         assert service.metric("molops_monitor_verdict", model=MODEL, check="descriptor_drift") == 1
+        # 40% of the molecules answered with an error: the error-rate check alerts (3)
+        assert service.metric("molops_monitor_verdict", model=MODEL, check="error_rate") == 3
+        assert service.metric("molops_monitor_statistic", model=MODEL, check="error_rate") == 0.4
         assert service.metric("molops_monitor_threshold", model=MODEL, check="error_rate") == 0.25
         assert service.metric("molops_monitor_runs_total", model=MODEL, outcome="failed") == 0
