@@ -99,7 +99,9 @@ def test_every_request_is_logged_after_sigterm(copy, tmp_path, workers):
         server.stop()
     # nothing was lost: one row per molecule, every request id, errors kept
     out = tmp_path / "log.csv"
-    exported = molops("predictions", "export", out, "-w", copy, "--model", NAME, "--json").json()
+    exported = molops(
+        "predictions", "export", out, "-w", copy, "--model", NAME, "--source", "api", "--json"
+    ).json()
     assert exported["rows"] == n * len(SMILES)
     rows = read_csv(out)
     assert {r["request_id"] for r in rows} == set(ids)
@@ -112,7 +114,7 @@ def test_every_request_is_logged_after_sigterm(copy, tmp_path, workers):
     assert all(line["status"] == 200 and line["latency_ms"] > 0 for line in requests)
     assert sum(1 for line in lines if line.get("event") == "stopped") == workers
     summary = molops("predictions", "summary", "-w", copy, "--json").json()
-    (group,) = summary["groups"]
+    (group,) = [g for g in summary["groups"] if g["source"] == "api"]
     assert (group["molecules"], group["errors"], group["requests"]) == (n * 3, n, n)
 
 

@@ -31,6 +31,8 @@ from molops.serving.metrics import Metrics
 from molops.serving.models import Loaded, ModelSet, ServedModel, log
 from molops.serving.observe import Observe
 
+#: How long a request that arrives while its model loads waits before it is answered 503.
+LOAD_WAIT_S = 30.0
 #: Output tensors of ``/v2/.../infer``: name → (column of the prediction table, datatype).
 V2_OUTPUTS = {
     "mean": ("mean", "FP64"),
@@ -220,7 +222,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     reader, admin = Depends(require("read")), Depends(require("admin"))
 
     # -- predicting -----------------------------------------------------------------------------
-    def _served(name: str | None) -> ServedModel:
+    async def _served(name: str | None) -> ServedModel:
+        """The served model a request names; a request that arrives while it loads waits for it
+        (with several workers, a worker that is still loading must not turn requests away)."""
         served = models.get(name)
         if served is None:
             names = ", ".join(models.models) or "none"
@@ -229,6 +233,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                     422, "model_required", f"several models are served ({names}); name one in 'model'"
                 )
             raise ApiError(404, "unknown_model", f"model {name!r} is not served here; served models: {names}")
+        if served.current is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(served.settled.wait(), LOAD_WAIT_S)
         if served.current is None and served.error:
             raise ApiError(
                 503, "model_unavailable", f"model {served.ref} could not be loaded: {served.error}"
@@ -261,7 +268,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         state = request.scope["state"]
         state["molecules"] = len(smiles)
         _check(smiles)
-        served = _served(name)
+        served = await _served(name)
         budget = max(1.0, len(smiles) * settings.molecule_timeout_ms / 1000)
         try:
             frame, loaded = await asyncio.wait_for(served.predict(smiles), budget)

@@ -53,6 +53,8 @@ class ServedModel:
         self.role = role
         self.current: Loaded | None = None
         self.error: str | None = None
+        #: set once the first load finished, loaded or failed (requests that arrive before wait)
+        self.settled = asyncio.Event()
         self.batcher = MicroBatcher(
             self._predict,
             max_batch=max_batch,
@@ -182,11 +184,18 @@ class ModelSet:
 
     async def load_all(self) -> None:
         """Load every model (in a worker thread); a primary that cannot load fails the service's readiness."""
+        pending = [*self.models.values(), *self.shadows.values()]
         try:
-            for served in [*self.models.values(), *self.shadows.values()]:
-                await asyncio.to_thread(self.refresh, served, first=True)
+            for served in pending:
+                try:
+                    await asyncio.to_thread(self.refresh, served, first=True)
+                finally:
+                    served.settled.set()
         except Exception as exc:
             self.failed = str(exc)
+        finally:
+            for served in pending:  # the ones after a failure will not load: stop waiting for them
+                served.settled.set()
 
     async def watch(self, every_s: float) -> None:
         """Follow alias moves forever (cancelled at shutdown)."""
