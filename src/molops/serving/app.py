@@ -1,99 +1,33 @@
 """The FastAPI application: molops' ``/v1`` API, the Open Inference Protocol ``/v2``, health and metrics.
 
-:func:`create_app` builds one app from a :class:`ServiceContext` (models, keys, limits, log), so
-tests build it in-process and ``molops serve`` hands the same factory to uvicorn. Models load in
-the background after start: ``/healthz`` answers at once, ``/readyz`` only once every model loaded.
+:func:`create_app` builds one app from a :class:`~molops.serving.pipeline.ServiceContext` (models,
+keys, limits, log), so tests build it in-process and ``molops serve`` hands the same factory to
+uvicorn. Models load in the background after start: ``/healthz`` answers at once, ``/readyz``
+only once every model loaded (a request that arrives before waits for its model).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from molops._version import __version__
-from molops.config import ServeSection
-from molops.data.prediction_log import LogWriter, rows_from_columns
-from molops.serving import schemas
-from molops.serving.auth import Caller, KeyRing, key_from_headers
-from molops.serving.batching import Columns
-from molops.serving.metrics import Metrics
-from molops.serving.models import Loaded, ModelSet, ServedModel, log
+from molops.serving import errors, schemas, v2
+from molops.serving.auth import Caller, requirement
+from molops.serving.models import log
 from molops.serving.observe import Observe
-
-#: How long a request that arrives while its model loads waits before it is answered 503.
-LOAD_WAIT_S = 30.0
-#: Output tensors of ``/v2/.../infer``: name → (column of the prediction table, datatype).
-V2_OUTPUTS = {
-    "mean": ("mean", "FP64"),
-    "std": ("std", "FP64"),
-    "similarity": ("similarity", "FP64"),
-    "in_domain": ("in_domain", "BOOL"),
-    "canonical_smiles": ("canonical_smiles", "BYTES"),
-    "inchikey": ("inchikey", "BYTES"),
-    "error": ("error", "BYTES"),
-}
-
-
-#: On ``/v2`` routes errors take the protocol's form, ``{"error": "..."}``, with 400 for a bad request.
-V2_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": schemas.V2Error, "description": text}
-    for status, text in {
-        400: "The request cannot be used.",
-        401: "Missing or unknown API key.",
-        403: "The key's role may not do this.",
-        404: "No such served model.",
-        413: "Too many molecules or too large a body.",
-        503: "The model is loading or could not be loaded.",
-        504: "The molecules exceeded their time budget.",
-    }.items()
-}
-
-
-class ApiError(Exception):
-    """An error answered as ``{"error": {"code", "message", "request_id"}}`` with *status*."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-@dataclass
-class ServiceContext:
-    """Everything a running service holds."""
-
-    settings: ServeSection
-    models: ModelSet
-    keys: KeyRing
-    writer: LogWriter | None = None
-    metrics: Metrics = field(default_factory=Metrics)
-    #: ``monitor(model) -> checks`` (``molops monitor``'s), run every ``monitor_interval_s``
-    monitor: Callable[[str], list[dict[str, Any]]] | None = None
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
-def _clean(value: Any) -> Any:
-    """NaN → None (JSON has no NaN)."""
-    return None if isinstance(value, float) and math.isnan(value) else value
+from molops.serving.pipeline import Pipeline, ServiceContext
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
     settings, models, metrics = ctx.settings, ctx.models, ctx.metrics
+    pipeline = Pipeline(ctx)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -101,7 +35,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         if settings.poll_s > 0:
             ctx.spawn(models.watch(settings.poll_s))
         if ctx.monitor is not None and settings.monitor_interval_s > 0:
-            ctx.spawn(_monitor_forever(settings.monitor_interval_s))
+            ctx.spawn(monitor_forever(settings.monitor_interval_s))
         log.info("service started", extra={"event": "started", "models": list(models.models)})
         try:
             yield
@@ -114,7 +48,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                 await asyncio.to_thread(ctx.writer.close)
                 log.info("prediction log flushed", extra={"event": "stopped", "rows": ctx.writer.written})
 
-    async def _monitor_forever(every_s: float) -> None:
+    async def monitor_forever(every_s: float) -> None:
         """Run the monitoring checks of every served model now and then; /metrics exports them."""
         assert ctx.monitor is not None
         while True:
@@ -137,18 +71,10 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         summary="Predictions with uncertainty and applicability domain from molops' registered models.",
         lifespan=lifespan,
         strict_content_type=False,  # v2 clients (tritonclient) send JSON bodies without a content type
-        responses={
-            400: {"model": schemas.ErrorBody, "description": "A v2 request whose tensors cannot be used."},
-            401: {"model": schemas.ErrorBody, "description": "Missing or unknown API key."},
-            403: {"model": schemas.ErrorBody, "description": "The key's role may not do this."},
-            413: {"model": schemas.ErrorBody, "description": "Too many molecules or too large a body."},
-            404: {"model": schemas.ErrorBody, "description": "No such route or served model."},
-            422: {"model": schemas.ErrorBody, "description": "The request does not match the schema."},
-            503: {"model": schemas.ErrorBody, "description": "The model is loading or could not be loaded."},
-            504: {"model": schemas.ErrorBody, "description": "The molecules exceeded their time budget."},
-        },
+        responses=errors.ERRORS,
     )
     app.add_middleware(Observe, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    errors.install(app, metrics)
 
     def openapi() -> dict[str, Any]:
         """The schema, with this service's configured limits on molecules per request and SMILES length."""
@@ -160,162 +86,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-    # -- errors: always JSON with a code and one sentence ------------------------------------------
-    def _error(request: Request, status: int, code: str, message: str) -> JSONResponse:
-        request_id = request.scope.get("state", {}).get("request_id")
-        request.scope.setdefault("state", {})["error"] = code
-        metrics.errors.labels(getattr(request.scope.get("route"), "path", "unmatched"), code).inc()
-        if request.url.path.startswith("/v2/"):  # the protocol's own form: 400 and {"error": "..."}
-            return JSONResponse({"error": message}, status_code=400 if status == 422 else status)
-        return JSONResponse(
-            {"error": {"code": code, "message": message, "request_id": request_id}}, status_code=status
-        )
-
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error(request, exc.status, exc.code, exc.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return _error(request, 422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        message = f"{request.method} {request.url.path}: {exc.detail}"
-        return _error(request, exc.status_code, code, message)
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"event": "error", "path": request.url.path})
-        return _error(request, 500, "internal_error", f"the service failed to answer ({type(exc).__name__})")
-
-    # -- auth ---------------------------------------------------------------------------------------
-    def require(role: str) -> Callable[..., Caller]:
-        def check(
-            request: Request,
-            authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-            x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
-        ) -> Caller:
-            key = key_from_headers(authorization, x_api_key)
-            caller = ctx.keys.caller(key)
-            if caller is None:
-                raise ApiError(
-                    401,
-                    "unauthorized",
-                    "an API key is required: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
-                    if not key
-                    else "the API key is not valid",
-                )
-            if not KeyRing.allows(caller, role):
-                raise ApiError(
-                    403, "forbidden", f"key {caller.name!r} has role {caller.role!r}; this needs {role!r}"
-                )
-            request.scope["state"]["client"] = caller.name
-            return caller
-
-        return check
-
-    reader, admin = Depends(require("read")), Depends(require("admin"))
-
-    # -- predicting -----------------------------------------------------------------------------
-    async def _served(name: str | None) -> ServedModel:
-        """The served model a request names; a request that arrives while it loads waits for it
-        (with several workers, a worker that is still loading must not turn requests away)."""
-        served = models.get(name)
-        if served is None:
-            names = ", ".join(models.models) or "none"
-            if name is None:
-                raise ApiError(
-                    422, "model_required", f"several models are served ({names}); name one in 'model'"
-                )
-            raise ApiError(404, "unknown_model", f"model {name!r} is not served here; served models: {names}")
-        if served.current is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(served.settled.wait(), LOAD_WAIT_S)
-        if served.current is None and served.error:
-            raise ApiError(
-                503, "model_unavailable", f"model {served.ref} could not be loaded: {served.error}"
-            )
-        if served.current is None:
-            raise ApiError(503, "model_loading", f"model {served.ref} is still loading; retry shortly")
-        return served
-
-    def _check(smiles: list[str]) -> None:
-        if len(smiles) > settings.max_molecules:
-            raise ApiError(
-                413,
-                "too_many_molecules",
-                f"the request has {len(smiles)} molecules; at most {settings.max_molecules} are "
-                "accepted per request (max_molecules in [serve])",
-            )
-        for i, s in enumerate(smiles):
-            if len(s) > settings.max_smiles_length:
-                raise ApiError(
-                    422,
-                    "smiles_too_long",
-                    f"smiles[{i}] has {len(s)} characters; at most {settings.max_smiles_length} are "
-                    "accepted (max_smiles_length in [serve])",
-                )
-
-    async def _predict(
-        request: Request, smiles: list[str], name: str | None, caller: Caller
-    ) -> tuple[Columns, Loaded]:
-        started = time.perf_counter()
-        state = request.scope["state"]
-        state["molecules"] = len(smiles)
-        _check(smiles)
-        served = await _served(name)
-        budget = max(1.0, len(smiles) * settings.molecule_timeout_ms / 1000)
-        try:
-            frame, loaded = await asyncio.wait_for(served.predict(smiles), budget)
-        except TimeoutError:
-            raise ApiError(
-                504,
-                "timeout",
-                f"the {len(smiles)} molecules were not predicted within their time budget of {budget:.1f} s "
-                "(molecule_timeout_ms in [serve])",
-            ) from None
-        state["model"], state["model_version"] = loaded.name, loaded.version
-        latency_ms = (time.perf_counter() - started) * 1000
-        metrics.observe_predictions(loaded.name, loaded.version, frame, loaded.bundle.info.transform)
-        _log(frame, loaded, state["request_id"], latency_ms, caller.name, "primary")
-        shadow = models.shadow_for(served.name)
-        if shadow is not None:
-            ctx.spawn(_mirror(shadow, smiles, state["request_id"], caller.name))
-        return frame, loaded
-
-    def _log(
-        frame: Columns, loaded: Loaded, request_id: str, latency_ms: float, client: str, role: str
-    ) -> None:
-        if ctx.writer is None:
-            return
-        ctx.writer.submit(
-            rows_from_columns(
-                frame,
-                source="api",
-                role=role,
-                request_id=request_id,
-                model_name=loaded.name,
-                model_version=loaded.version,
-                model_alias=loaded.alias,
-                latency_ms=latency_ms,
-                client=client,
-            )
-        )
-        metrics.log_pending.set(ctx.writer.pending)
-
-    async def _mirror(shadow: ServedModel, smiles: list[str], request_id: str, client: str) -> None:
-        started = time.perf_counter()
-        try:
-            frame, loaded = await shadow.predict(smiles)
-        except Exception as exc:  # a shadow never affects the answer; its failure is only logged
-            log.warning("shadow prediction failed", extra={"event": "shadow_failed", "error": str(exc)})
-            return
-        _log(frame, loaded, request_id, (time.perf_counter() - started) * 1000, client, "shadow")
+    reader, admin = Depends(requirement(ctx.keys, "read")), Depends(requirement(ctx.keys, "admin"))
 
     @app.post(
         "/v1/predict",
@@ -325,7 +96,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     async def predict(
         request: Request, body: schemas.PredictRequest, caller: Caller = reader
     ) -> JSONResponse:
-        frame, loaded = await _predict(request, body.smiles, body.model, caller)
+        frame, loaded = await pipeline.predict(request, body.smiles, body.model, caller)
         threshold = loaded.bundle.reference.domain_threshold
         columns = ("canonical_smiles", "inchikey", "mean", "std", "similarity", "in_domain", "error")
         results = [
@@ -333,10 +104,10 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                 "smiles": smiles,
                 "canonical_smiles": parent,
                 "inchikey": key,
-                "mean": _clean(mean),
-                "std": _clean(std),
+                "mean": v2.clean(mean),
+                "std": v2.clean(std),
                 "applicability": {
-                    "similarity": _clean(similar),
+                    "similarity": v2.clean(similar),
                     "in_domain": in_domain,
                     "threshold": threshold,
                 },
@@ -372,26 +143,14 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             await asyncio.to_thread(models.refresh, served)
         return await list_models(caller)
 
-    # -- health and metrics ---------------------------------------------------------------------
-    def _readiness() -> tuple[int, dict[str, Any]]:
-        if models.ready:
-            return 200, {"status": "ok"}
-        if models.failed:
-            return 503, {"status": "failed", "detail": models.failed}
-        return 503, {"status": "loading", "detail": "models are loading"}
-
-    @app.get(
-        "/healthz",
-        response_model=schemas.Health,
-        response_model_exclude_none=True,
-        summary="Liveness: the process answers.",
-    )
+    @app.get("/healthz", response_model=schemas.Health, response_model_exclude_none=True,
+             summary="Liveness: the process answers.")  # fmt: skip
     async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
     @app.get("/readyz", response_model=schemas.Health, summary="Readiness: every served model is loaded.")
     async def readyz() -> JSONResponse:
-        status, body = _readiness()
+        status, body = ctx.readiness()
         return JSONResponse(body, status_code=status)
 
     @app.get("/metrics", summary="Prometheus metrics.", response_class=Response)
@@ -400,100 +159,5 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             metrics.log_pending.set(ctx.writer.pending)
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    # -- Open Inference Protocol (v2) -------------------------------------------------------------
-    @app.get("/v2", response_model=schemas.ServerMetadata, summary="v2 server metadata.")
-    async def v2_server() -> dict[str, Any]:
-        return {"name": "molops", "version": __version__, "extensions": []}
-
-    @app.get("/v2/health/live", summary="v2 liveness (200, empty body).", response_class=Response)
-    async def v2_live() -> Response:
-        return Response(status_code=200)
-
-    @app.get("/v2/health/ready", summary="v2 readiness (200 or 503, empty body).", response_class=Response)
-    async def v2_ready() -> Response:
-        return Response(status_code=_readiness()[0])
-
-    def _v2_model(name: str) -> ServedModel:
-        served = models.models.get(name)
-        if served is None:
-            names = ", ".join(models.models) or "none"
-            raise ApiError(404, "unknown_model", f"model {name!r} is not served here; served models: {names}")
-        return served
-
-    @app.get(
-        "/v2/models/{name}",
-        response_model=schemas.ModelMetadata,
-        summary="v2 model metadata.",
-        responses=V2_ERRORS,
-    )
-    async def v2_metadata(name: str, caller: Caller = reader) -> dict[str, Any]:
-        served = _v2_model(name)
-        return {
-            "name": name,
-            "versions": [str(served.current.version)] if served.current else [],
-            "platform": "molops",
-            "inputs": [{"name": "smiles", "datatype": "BYTES", "shape": [-1]}],
-            "outputs": [{"name": out, "datatype": dt, "shape": [-1]} for out, (_, dt) in V2_OUTPUTS.items()],
-        }
-
-    @app.get(
-        "/v2/models/{name}/ready",
-        summary="v2 model readiness (200 or 503).",
-        response_class=Response,
-        responses=V2_ERRORS,
-    )
-    async def v2_model_ready(name: str, caller: Caller = reader) -> Response:
-        return Response(status_code=200 if _v2_model(name).current is not None else 503)
-
-    @app.post(
-        "/v2/models/{name}/infer",
-        response_model=schemas.InferResponse,
-        summary="v2 inference (JSON tensors).",
-        responses=V2_ERRORS,
-    )
-    async def v2_infer(
-        request: Request, name: str, body: schemas.InferRequest, caller: Caller = reader
-    ) -> JSONResponse:
-        if "inference-header-content-length" in request.headers:
-            raise ApiError(
-                400, "binary_not_supported", "binary tensor data is not supported; send JSON tensors"
-            )
-        smiles = _flatten(body.inputs[0].data)
-        wanted = [o.name for o in body.outputs] if body.outputs else list(V2_OUTPUTS)
-        _v2_model(name)
-        frame, loaded = await _predict(request, smiles, name, caller)
-        outputs = [
-            {
-                "name": out,
-                "datatype": V2_OUTPUTS[out][1],
-                "shape": [len(smiles)],
-                "data": [_v2_value(v, V2_OUTPUTS[out][1]) for v in frame[V2_OUTPUTS[out][0]]],
-            }
-            for out in wanted
-        ]
-        return JSONResponse(
-            {
-                "model_name": loaded.name,
-                "model_version": str(loaded.version),
-                "id": body.id,
-                "outputs": outputs,
-            }
-        )
-
+    app.include_router(v2.router(pipeline, reader))
     return app
-
-
-def _flatten(data: list[Any]) -> list[Any]:
-    flat: list[Any] = []
-    for item in data:
-        flat.extend(_flatten(item) if isinstance(item, list) else [item])
-    return flat
-
-
-def _v2_value(value: Any, datatype: str) -> Any:
-    value = _clean(value)
-    if datatype == "BYTES":
-        return "" if value is None else str(value)
-    if datatype == "BOOL":
-        return bool(value) if value is not None else False
-    return value

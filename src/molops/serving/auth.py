@@ -11,7 +11,11 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Header, Request
 
 from molops.config import ApiKey
 
@@ -80,3 +84,27 @@ def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | 
     if authorization and authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
     return None
+
+
+def requirement(keys: KeyRing, role: str) -> Callable[..., Caller]:
+    """A FastAPI dependency: the caller, or 401 (no or unknown key) / 403 (a role below *role*)."""
+    from molops.serving.errors import ApiError
+
+    def check(
+        request: Request,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> Caller:
+        key = key_from_headers(authorization, x_api_key)
+        caller = keys.caller(key)
+        if caller is None:
+            missing = "an API key is required: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+            raise ApiError(401, "unauthorized", missing if not key else "the API key is not valid")
+        if not KeyRing.allows(caller, role):
+            raise ApiError(
+                403, "forbidden", f"key {caller.name!r} has role {caller.role!r}; this needs {role!r}"
+            )
+        request.scope["state"]["client"] = caller.name
+        return caller
+
+    return check

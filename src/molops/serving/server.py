@@ -25,11 +25,12 @@ from fastapi import FastAPI
 from molops.config import ServeSection
 from molops.data.prediction_log import LogWriter, PredictionLog
 from molops.errors import MolopsError
-from molops.serving.app import ServiceContext, create_app
+from molops.serving.app import create_app
 from molops.serving.auth import KeyRing, is_loopback
 from molops.serving.metrics import Metrics
 from molops.serving.models import Loaded, ModelSet, ServedModel
 from molops.serving.observe import JsonLogFormatter
+from molops.serving.pipeline import ServiceContext
 from molops.tracking.registry import ModelRef, ModelRegistry
 from molops.tracking.store import Tracking
 from molops.workspace import Workspace

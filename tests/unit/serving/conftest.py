@@ -18,7 +18,7 @@ import pytest
 
 from molops import Workspace
 from molops.config import ServeSection
-from molops.serving.app import ServiceContext
+from molops.serving.pipeline import ServiceContext
 from molops.serving.server import background, model_refs
 from molops.tracking.registry import ModelRef, ModelRegistry
 from molops.tracking.store import Tracking

@@ -1,0 +1,78 @@
+"""The service's errors: always JSON with a code and one sentence (on ``/v2``, the protocol's form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from molops.serving import schemas
+from molops.serving.metrics import Metrics
+from molops.serving.models import log
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message", "request_id"}}`` with *status*."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _documented(model: type, texts: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": model, "description": text} for status, text in texts.items()}
+
+
+_TEXTS = {
+    401: "Missing or unknown API key.",
+    403: "The key's role may not do this.",
+    404: "No such route or served model.",
+    413: "Too many molecules or too large a body.",
+    503: "The model is loading or could not be loaded.",
+    504: "The molecules exceeded their time budget.",
+}
+#: Error responses every route documents (the OpenAPI schema; schemathesis checks them).
+ERRORS = _documented(
+    schemas.ErrorBody,
+    {400: "A v2 request whose tensors cannot be used.", 422: "The request does not match the schema."}
+    | _TEXTS,
+)
+#: On ``/v2`` routes errors take the protocol's form, ``{"error": "..."}``, with 400 for a bad request.
+V2_ERRORS = _documented(schemas.V2Error, {400: "The request cannot be used."} | _TEXTS)
+
+
+def install(app: FastAPI, metrics: Metrics) -> None:
+    """Answer every error of *app* as JSON, counted by route and code."""
+
+    def answer(request: Request, status: int, code: str, message: str) -> JSONResponse:
+        request_id = request.scope.get("state", {}).get("request_id")
+        request.scope.setdefault("state", {})["error"] = code
+        metrics.errors.labels(getattr(request.scope.get("route"), "path", "unmatched"), code).inc()
+        if request.url.path.startswith("/v2/"):  # the protocol's own form: 400 and {"error": "..."}
+            return JSONResponse({"error": message}, status_code=400 if status == 422 else status)
+        return JSONResponse(
+            {"error": {"code": code, "message": message, "request_id": request_id}}, status_code=status
+        )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return answer(request, exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        return answer(request, 422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return answer(request, exc.status_code, code, f"{request.method} {request.url.path}: {exc.detail}")
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"event": "error", "path": request.url.path})
+        return answer(request, 500, "internal_error", f"the service failed to answer ({type(exc).__name__})")

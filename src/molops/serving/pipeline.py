@@ -1,0 +1,160 @@
+"""What a running service holds, and the path of one prediction request through it.
+
+The pipeline checks the limits, finds the served model (waiting while it loads), joins its
+micro-batch with a time budget, records metrics, hands the rows to the prediction log and mirrors
+the request to a shadow; the ``/v1`` and ``/v2`` routes only translate bodies around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from molops.config import ServeSection
+from molops.data.prediction_log import LogWriter, rows_from_columns
+from molops.serving.auth import Caller, KeyRing
+from molops.serving.batching import Columns
+from molops.serving.errors import ApiError
+from molops.serving.metrics import Metrics
+from molops.serving.models import Loaded, ModelSet, ServedModel, log
+
+#: How long a request that arrives while its model loads waits before it is answered 503.
+LOAD_WAIT_S = 30.0
+
+
+@dataclass
+class ServiceContext:
+    """Everything a running service holds."""
+
+    settings: ServeSection
+    models: ModelSet
+    keys: KeyRing
+    writer: LogWriter | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    #: ``monitor(model) -> checks`` (``molops monitor``'s), run every ``monitor_interval_s``
+    monitor: Callable[[str], list[dict[str, Any]]] | None = None
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def readiness(self) -> tuple[int, dict[str, Any]]:
+        if self.models.ready:
+            return 200, {"status": "ok"}
+        if self.models.failed:
+            return 503, {"status": "failed", "detail": self.models.failed}
+        return 503, {"status": "loading", "detail": "models are loading"}
+
+
+class Pipeline:
+    """One prediction request: limits → model → batch → metrics, log, shadow."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.settings, self.models, self.metrics = ctx.settings, ctx.models, ctx.metrics
+
+    async def served(self, name: str | None) -> ServedModel:
+        """The served model a request names; a request that arrives while it loads waits for it
+        (with several workers, a worker that is still loading must not turn requests away)."""
+        models = self.models
+        served = models.get(name)
+        if served is None:
+            names = ", ".join(models.models) or "none"
+            if name is None:
+                raise ApiError(
+                    422, "model_required", f"several models are served ({names}); name one in 'model'"
+                )
+            raise ApiError(404, "unknown_model", f"model {name!r} is not served here; served models: {names}")
+        if served.current is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(served.settled.wait(), LOAD_WAIT_S)
+        if served.current is None and served.error:
+            raise ApiError(
+                503, "model_unavailable", f"model {served.ref} could not be loaded: {served.error}"
+            )
+        if served.current is None:
+            raise ApiError(503, "model_loading", f"model {served.ref} is still loading; retry shortly")
+        return served
+
+    def check(self, smiles: list[str]) -> None:
+        settings = self.settings
+        if len(smiles) > settings.max_molecules:
+            raise ApiError(
+                413,
+                "too_many_molecules",
+                f"the request has {len(smiles)} molecules; at most {settings.max_molecules} are "
+                "accepted per request (max_molecules in [serve])",
+            )
+        for i, s in enumerate(smiles):
+            if len(s) > settings.max_smiles_length:
+                raise ApiError(
+                    422,
+                    "smiles_too_long",
+                    f"smiles[{i}] has {len(s)} characters; at most {settings.max_smiles_length} are "
+                    "accepted (max_smiles_length in [serve])",
+                )
+
+    async def predict(
+        self, request: Request, smiles: list[str], name: str | None, caller: Caller
+    ) -> tuple[Columns, Loaded]:
+        started = time.perf_counter()
+        state = request.scope["state"]
+        state["molecules"] = len(smiles)
+        self.check(smiles)
+        served = await self.served(name)
+        budget = max(1.0, len(smiles) * self.settings.molecule_timeout_ms / 1000)
+        try:
+            frame, loaded = await asyncio.wait_for(served.predict(smiles), budget)
+        except TimeoutError:
+            raise ApiError(
+                504,
+                "timeout",
+                f"the {len(smiles)} molecules were not predicted within their time budget of {budget:.1f} s "
+                "(molecule_timeout_ms in [serve])",
+            ) from None
+        state["model"], state["model_version"] = loaded.name, loaded.version
+        latency_ms = (time.perf_counter() - started) * 1000
+        self.metrics.observe_predictions(loaded.name, loaded.version, frame, loaded.bundle.info.transform)
+        self.log(frame, loaded, state["request_id"], latency_ms, caller.name, "primary")
+        shadow = self.models.shadow_for(served.name)
+        if shadow is not None:
+            self.ctx.spawn(self.mirror(shadow, smiles, state["request_id"], caller.name))
+        return frame, loaded
+
+    def log(
+        self, frame: Columns, loaded: Loaded, request_id: str, latency_ms: float, client: str, role: str
+    ) -> None:
+        writer = self.ctx.writer
+        if writer is None:
+            return
+        writer.submit(
+            rows_from_columns(
+                frame,
+                source="api",
+                role=role,
+                request_id=request_id,
+                model_name=loaded.name,
+                model_version=loaded.version,
+                model_alias=loaded.alias,
+                latency_ms=latency_ms,
+                client=client,
+            )
+        )
+        self.metrics.log_pending.set(writer.pending)
+
+    async def mirror(self, shadow: ServedModel, smiles: list[str], request_id: str, client: str) -> None:
+        started = time.perf_counter()
+        try:
+            frame, loaded = await shadow.predict(smiles)
+        except Exception as exc:  # a shadow never affects the answer; its failure is only logged
+            log.warning("shadow prediction failed", extra={"event": "shadow_failed", "error": str(exc)})
+            return
+        self.log(frame, loaded, request_id, (time.perf_counter() - started) * 1000, client, "shadow")
