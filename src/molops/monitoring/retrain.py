@@ -10,7 +10,6 @@ configured margin, its uncertainty no worse calibrated, and it is not worse on t
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,7 +89,7 @@ def retrain(
     if it passes the gate. *params* override the champion's hyperparameters (for experiments)."""
     cfg = ws.config.retrain
     say = log or (lambda _msg: None)
-    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user or _login())
+    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
     champion, mv = registry.load(f"{name}@{CHAMPION}")
     version = int(mv.version)
     lineage = registry.lineage(name, version)
@@ -191,9 +190,3 @@ def gate(scores: dict[str, dict[str, float]], n: int, cfg: Any) -> tuple[bool, s
         )
     return True, f"challenger RMSE {new['rmse']:.3f} vs champion {old['rmse']:.3f} on {n} molecules"
 
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
