@@ -11,7 +11,8 @@ training reference (what a model carries), the other ~1,400 are the same distrib
 window size, --windows random windows of held-out ChEMBL molecules run the four input-drift checks
 (descriptor, similarity, out-of-domain, new-scaffold) with molops' default [monitor] thresholds;
 a window whose worst verdict is ``alert`` is a false alarm. The same number of windows drawn from
-FreeSolv (small solvation molecules: another chemistry) measure detection. Also on the Enamine 10k
+FreeSolv (small solvation molecules: another chemistry) measure detection, and windows of 100 in
+which 5–50% of the molecules are FreeSolv measure sensitivity to a new series. Also on the Enamine 10k
 set (../shared/data) when present: reference 2,000 random Enamine molecules, windows from the rest.
 Goal: false-alarm rate ≤ 5%.
 """
@@ -42,6 +43,7 @@ from molops.monitoring.checks import (
     worst,
 )
 
+MIXTURE_SHARES = (0.05, 0.1, 0.2, 0.3, 0.5)
 CHECKS = (descriptor_drift, similarity_drift, out_of_domain, new_scaffolds)
 ENAMINE = Path(__file__).resolve().parents[2] / "shared" / "data" / "enamine10k_scores.csv.gz"
 
@@ -72,21 +74,44 @@ def molecules(
     return frame, descriptor_table(smiles), np.asarray([scaffold_of(s) for s in smiles], dtype=str)
 
 
-def alarm_rate(space: tuple[pd.DataFrame, np.ndarray, np.ndarray], ref: TrainingReference, size: int,
-               windows: int, seed: int) -> dict[str, Any]:  # fmt: skip
+Space = tuple[pd.DataFrame, np.ndarray, np.ndarray]  # molecules, descriptors, scaffolds
+
+
+def _window(space: Space, rows: np.ndarray) -> Window:
     frame, descriptors, scaffolds = space
+    return Window(frame.iloc[rows].reset_index(drop=True), descriptors[rows], scaffolds[rows])
+
+
+def _join(a: Window, b: Window) -> Window:
+    molecules = pd.concat([a.molecules, b.molecules], ignore_index=True)
+    return Window(
+        molecules, np.concatenate([a.descriptors, b.descriptors]), np.concatenate([a.scaffolds, b.scaffolds])
+    )
+
+
+def alarm_rate(space: Space, ref: TrainingReference, size: int, windows: int, seed: int,
+               other: Space | None = None, share: float = 1.0) -> dict[str, Any]:  # fmt: skip
+    """Alert and warn rates over random windows of *size* from *space*, or with *other*: windows in
+    which a *share* of the molecules come from *other* (a new series mixed into usual traffic)."""
     rng = np.random.default_rng(seed)
     cfg = MonitorSection()
-    alerts, per_check = 0, dict.fromkeys((c.__name__ for c in CHECKS), 0)
+    alerts = warns = 0
+    per_check = dict.fromkeys((c.__name__ for c in CHECKS), 0)
     for _ in range(windows):
-        rows = rng.choice(len(frame), min(size, len(frame)), replace=False)
-        window = Window(frame.iloc[rows].reset_index(drop=True), descriptors[rows], scaffolds[rows])
+        n_other = round(size * share) if other is not None else 0
+        window = _window(space, rng.choice(len(space[0]), size - n_other, replace=False))
+        if other is not None and n_other:
+            window = _join(window, _window(other, rng.choice(len(other[0]), n_other, replace=False)))
         verdicts = {c.__name__: c(window, ref, cfg).verdict for c in CHECKS}
-        alerts += worst(list(verdicts.values())) == "alert"
+        overall = worst(list(verdicts.values()))
+        alerts += overall == "alert"
+        warns += overall in ("warn", "alert")
         for name, verdict in verdicts.items():
             per_check[name] += verdict == "alert"
-    return {"window": size, "windows": windows, "alert_rate": round(alerts / windows, 4),
-            "per_check_alert_rate": {k: round(v / windows, 4) for k, v in per_check.items()}}  # fmt: skip
+    out = {"window": size, "windows": windows, "alert_rate": round(alerts / windows, 4),
+           "warn_or_alert_rate": round(warns / windows, 4),
+           "per_check_alert_rate": {k: round(v / windows, 4) for k, v in per_check.items()}}  # fmt: skip
+    return out | ({"share": share} if other is not None else {})
 
 
 Molecules = tuple[list[str], list[str]]  # (parent SMILES, InChIKeys)
@@ -104,6 +129,11 @@ def scenario(
         other_space = molecules(*other, ref)
         out["other_chemistry"] = len(other[0])
         out["detection"] = [alarm_rate(other_space, ref, s, windows, seed=s) for s in sizes]
+        # sensitivity: windows of 100 in which a growing share is the other chemistry
+        out["mixtures"] = [
+            alarm_rate(same_space, ref, 100, windows, seed=int(share * 100), other=other_space, share=share)
+            for share in MIXTURE_SHARES
+        ]
     out["seconds"] = round(time.perf_counter() - started, 1)
     log(json.dumps(out))
     return out
