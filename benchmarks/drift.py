@@ -33,7 +33,7 @@ import pandas as pd
 from molops.chem.standardize import Rejected, Standardizer
 from molops.config import MonitorSection
 from molops.data.builtin import BUILTINS
-from molops.models.reference import TrainingReference, descriptor_table, fingerprints, scaffold_of
+from molops.models.reference import TrainingReference
 from molops.monitoring.checks import (
     Window,
     descriptor_drift,
@@ -63,34 +63,8 @@ def parents(smiles: list[str]) -> tuple[list[str], list[str]]:
     return out, keys
 
 
-def molecules(
-    smiles: list[str], keys: list[str], ref: TrainingReference
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    similarity = ref.similarity(fingerprints(smiles)[0])
-    in_domain = pd.array(similarity >= ref.domain_threshold, dtype="boolean")
-    frame = pd.DataFrame(
-        {"canonical_smiles": smiles, "inchikey": keys, "similarity": similarity, "in_domain": in_domain}
-    )
-    return frame, descriptor_table(smiles), np.asarray([scaffold_of(s) for s in smiles], dtype=str)
-
-
-Space = tuple[pd.DataFrame, np.ndarray, np.ndarray]  # molecules, descriptors, scaffolds
-
-
-def _window(space: Space, rows: np.ndarray) -> Window:
-    frame, descriptors, scaffolds = space
-    return Window(frame.iloc[rows].reset_index(drop=True), descriptors[rows], scaffolds[rows])
-
-
-def _join(a: Window, b: Window) -> Window:
-    molecules = pd.concat([a.molecules, b.molecules], ignore_index=True)
-    return Window(
-        molecules, np.concatenate([a.descriptors, b.descriptors]), np.concatenate([a.scaffolds, b.scaffolds])
-    )
-
-
-def alarm_rate(space: Space, ref: TrainingReference, size: int, windows: int, seed: int,
-               other: Space | None = None, share: float = 1.0) -> dict[str, Any]:  # fmt: skip
+def alarm_rate(space: Window, ref: TrainingReference, size: int, windows: int, seed: int,
+               other: Window | None = None, share: float = 1.0) -> dict[str, Any]:  # fmt: skip
     """Alert and warn rates over random windows of *size* from *space*, or with *other*: windows in
     which a *share* of the molecules come from *other* (a new series mixed into usual traffic)."""
     rng = np.random.default_rng(seed)
@@ -99,9 +73,9 @@ def alarm_rate(space: Space, ref: TrainingReference, size: int, windows: int, se
     per_check = dict.fromkeys((c.__name__ for c in CHECKS), 0)
     for _ in range(windows):
         n_other = round(size * share) if other is not None else 0
-        window = _window(space, rng.choice(len(space[0]), size - n_other, replace=False))
+        window = space.subset(rng.choice(len(space), size - n_other, replace=False))
         if other is not None and n_other:
-            window = _join(window, _window(other, rng.choice(len(other[0]), n_other, replace=False)))
+            window = window.join(other.subset(rng.choice(len(other), n_other, replace=False)))
         verdicts = {c.__name__: c(window, ref, cfg).verdict for c in CHECKS}
         overall = worst(list(verdicts.values()))
         alerts += overall == "alert"
@@ -122,11 +96,11 @@ def scenario(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     ref = TrainingReference.build(train[1], train[0], np.zeros(len(train[0])))
-    same_space = molecules(*same, ref)
+    same_space = Window.of_molecules(*same, ref)
     out: dict[str, Any] = {"scenario": name, "reference": len(train[0]), "same_distribution": len(same[0])}
     out["false_alarms"] = [alarm_rate(same_space, ref, s, windows, seed=s) for s in sizes]
     if other is not None:
-        other_space = molecules(*other, ref)
+        other_space = Window.of_molecules(*other, ref)
         out["other_chemistry"] = len(other[0])
         out["detection"] = [alarm_rate(other_space, ref, s, windows, seed=s) for s in sizes]
         # sensitivity: windows of 100 in which a growing share is the other chemistry

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from molops.config import MonitorSection
-from molops.models.reference import DESCRIPTORS, TrainingReference, descriptor_table, scaffold_of
+from molops.models.reference import (
+    DESCRIPTORS,
+    TrainingReference,
+    descriptor_table,
+    fingerprints,
+    scaffold_of,
+)
 from molops.monitoring.drift import excess_rate, shift, unseen_rate
 
 Verdict = Literal["ok", "insufficient_data", "warn", "alert"]
@@ -76,6 +82,38 @@ class Window:
         smiles = distinct["canonical_smiles"].astype(str).tolist()
         return cls(
             distinct, descriptor_table(smiles), np.asarray([scaffold_of(s) for s in smiles], dtype=str)
+        )
+
+    @classmethod
+    def of_molecules(cls, smiles: list[str], inchikeys: list[str], reference: TrainingReference) -> Window:
+        """A window of standardised molecules that were not predicted (no mean or std), with their
+        similarity and domain flag against *reference*: for calibrating thresholds on one's own data."""
+        similarity = reference.similarity(fingerprints(smiles)[0])
+        rows = pd.DataFrame(
+            {
+                "canonical_smiles": smiles,
+                "inchikey": inchikeys,
+                "similarity": similarity,
+                "in_domain": pd.array(similarity >= reference.domain_threshold, dtype="boolean"),
+                "mean": np.nan,
+                "std": np.nan,
+                "error": None,
+            }
+        )
+        return cls.of(rows, max_molecules=max(len(rows), 1))
+
+    def subset(self, rows: np.ndarray) -> Window:
+        """The window of these row positions (descriptors and scaffolds are not recomputed)."""
+        return Window(
+            self.molecules.iloc[rows].reset_index(drop=True), self.descriptors[rows], self.scaffolds[rows]
+        )
+
+    def join(self, other: Window) -> Window:
+        """This window's molecules followed by *other*'s."""
+        return Window(
+            pd.concat([self.molecules, other.molecules], ignore_index=True),
+            np.concatenate([self.descriptors, other.descriptors]),
+            np.concatenate([self.scaffolds, other.scaffolds]),
         )
 
     def __len__(self) -> int:

