@@ -259,6 +259,11 @@ def test_hot_swap_when_the_alias_moves_fails_no_request(serve):
 
 def test_every_prediction_is_logged_by_shutdown_with_shadow_beside(serve):
     with serve(shadow_alias="challenger", log_interval_s=60) as service, service.client() as c:
+        # readiness covers the served models; a shadow still loading sees no traffic, so wait for it
+        deadline = time.monotonic() + 30
+        while not c.get("/v1/models").json()["models"][0]["shadow"]["ready"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         ids = [c.post("/v1/predict", json={"smiles": SMILES}).json()["request_id"] for _ in range(7)]
         assert c.get("/v1/models").json()["models"][0]["shadow"]["version"] == 3
         deadline = time.monotonic() + 10  # mirrored calls finish after their answers
