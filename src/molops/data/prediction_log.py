@@ -226,6 +226,7 @@ class LogWriter:
         self._queue: queue.SimpleQueue[list[Mapping[str, Any]]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._pending: list[Mapping[str, Any]] = []
+        self._unwritten = 0  # submitted and not yet written or spilled, wherever the rows are
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="molops-prediction-log", daemon=True)
         self._closed = False
@@ -233,12 +234,15 @@ class LogWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._pending) + self._queue.qsize()
+        # A counter, not len(queue) + len(buffer): rows the thread is moving between the two count too.
+        return self._unwritten
 
     def submit(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Queue *rows* for writing; returns at once."""
         batch = list(rows)
         if batch:
+            with self._lock:
+                self._unwritten += len(batch)
             self._queue.put(batch)
 
     def _drain(self, timeout: float) -> None:
@@ -261,6 +265,7 @@ class LogWriter:
             rows, self._pending = self._pending, []
             try:
                 self.written += self.log.append(rows)
+                self._unwritten -= len(rows)
             except Exception:  # storage down, disk full: keep the rows and try again next time
                 self.failures += 1
                 log.exception("could not write %d prediction-log rows; will retry", len(rows))
@@ -294,4 +299,6 @@ class LogWriter:
             spill.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(_table(self._pending), spill)
             log.error("prediction-log rows spilled to %s (the table could not be written)", spill)
-            self._pending = []
+            with self._lock:
+                self._unwritten -= len(self._pending)
+                self._pending = []
