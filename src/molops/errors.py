@@ -14,6 +14,17 @@ class MolopsError(Exception):
     exit_code: int = 1
 
 
+class UsageError(MolopsError):
+    """An option has a bad value, or options are combined in a way that cannot work.
+
+    Exit code 2, as click gives its own usage errors: a script can tell "you asked wrongly" (2)
+    from "molops failed" (1). Raise it wherever a value the user typed is refused, not only in
+    the CLI: the library's messages name the option too.
+    """
+
+    exit_code = 2
+
+
 class ConfigError(MolopsError):
     """``molops.toml`` is malformed, has an unknown key or an invalid value."""
 
@@ -81,6 +92,7 @@ __all__ = [
     "InvalidNameError",
     "MolopsError",
     "UnitsMismatchError",
+    "UsageError",
     "VersionNotFoundError",
     "WorkspaceExistsError",
     "WorkspaceNotFoundError",

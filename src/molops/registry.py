@@ -7,14 +7,15 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from molops.errors import MolopsError
+from molops.errors import MolopsError, UsageError
 
 T = TypeVar("T")
 P = TypeVar("P", bound=BaseModel)
 
 
-def build_params(params_cls: type[P], kind: str, name: str, values: dict[str, Any],
-                 error: type[MolopsError] = MolopsError) -> P:
+def build_params(
+    params_cls: type[P], kind: str, name: str, values: dict[str, Any], error: type[MolopsError] = MolopsError
+) -> P:
     """Validate a registered object's parameters; the error names the parameter and the choices."""
     try:
         return params_cls(**values)
@@ -58,7 +59,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             choices = ", ".join(sorted(self._items)) or "(none)"
-            raise MolopsError(f"unknown {self.kind} {name!r}; expected one of: {choices}") from None
+            raise UsageError(f"unknown {self.kind} {name!r}; expected one of: {choices}") from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

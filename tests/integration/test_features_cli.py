@@ -143,9 +143,9 @@ def test_pool_and_dataset_together_is_an_error(assay, tmp_path):
     res = molops(
         "features", "build", "--dataset", "assay", "--pool", pool, "-f", "morgan", "--workspace", assay
     )
-    assert_one_line_error(res, "exactly one of --dataset NAME or --pool FILE", code=1)
+    assert_one_line_error(res, "exactly one of --dataset NAME or --pool FILE", code=2)
     res = molops("features", "build", "-f", "morgan", "--workspace", assay, "--json")
-    assert_one_line_error(res, "exactly one of --dataset NAME or --pool FILE", code=1)
+    assert_one_line_error(res, "exactly one of --dataset NAME or --pool FILE", code=2)
     assert tree(assay) == before
 
 
@@ -162,7 +162,7 @@ def test_unknown_featurizer_or_parameter(assay):
     res = molops(
         "features", "build", "-d", "assay", "-f", "morgan", "--executor", "dask", "--workspace", assay
     )
-    assert_one_line_error(res, "--executor 'dask' is not supported", code=1)
+    assert_one_line_error(res, "--executor 'dask' is not supported", code=2)
     assert tree(assay) == before
 
 

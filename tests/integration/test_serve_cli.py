@@ -159,7 +159,7 @@ def test_refuses_to_expose_an_unauthenticated_service(copy):
     res = molops(
         "serve", "-w", copy, "--ssl-certfile", "missing.pem", "--ssl-keyfile", "k.pem", "--port", "1"
     )
-    assert_one_line_error(res, "missing.pem", code=1)
+    assert_one_line_error(res, "missing.pem", code=2)
 
 
 def test_export_rejects_a_bad_time(copy, tmp_path):

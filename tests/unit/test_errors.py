@@ -73,6 +73,7 @@ def test_top_level_exports():
         ("VersionNotFoundError", 2),
         ("InvalidNameError", 2),
         ("UnitsMismatchError", 2),
+        ("UsageError", 2),
         ("ConcurrentWriteError", 3),
     ],
 )

@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from molops.errors import MolopsError
+from molops.errors import UsageError
 from molops.workspace import Workspace
 
 out = Console(soft_wrap=False)
@@ -175,9 +175,9 @@ def json_params(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MolopsError(
+        raise UsageError(
             f"--params {text!r} is not valid JSON ({exc.msg}); expected e.g. '{{\"n_estimators\": 500}}'"
         ) from None
     if not isinstance(value, dict):
-        raise MolopsError(f"--params must be a JSON object of model parameters; got {text!r}")
+        raise UsageError(f"--params must be a JSON object of model parameters; got {text!r}")
     return value

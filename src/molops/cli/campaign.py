@@ -21,7 +21,7 @@ from molops.cli._output import (
     stage_progress,
     table,
 )
-from molops.errors import MolopsError
+from molops.errors import InputFileError, UsageError
 
 app = typer.Typer(
     help="Active learning: choose the next experiments, take results back, retrain.", no_args_is_help=True
@@ -97,9 +97,9 @@ def simulate(
     from molops.compute.local import LocalExecutor
 
     if repeats < 1:
-        raise MolopsError(f"--repeats must be at least 1; got {repeats}")
+        raise UsageError(f"--repeats must be at least 1; got {repeats}")
     if not data.is_file():
-        raise MolopsError(
+        raise InputFileError(
             f"--data {data}: no such file; expected a CSV, TSV, SDF or Parquet file of measurements"
         )
     recipe = _recipe(model, params, featurizer, acquisition, max_similarity).check()

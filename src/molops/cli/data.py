@@ -22,7 +22,7 @@ from molops.cli._output import (
 from molops.data import REASONS, IngestReport
 from molops.data.builtin import BUILTINS, builtin
 from molops.data.sources import FORMATS
-from molops.errors import MolopsError
+from molops.errors import UsageError
 from molops.workspace import Workspace
 
 app = typer.Typer(help="Ingest measurements and manage versioned datasets.", no_args_is_help=True)
@@ -86,11 +86,11 @@ def ingest(
         target_col, units = target_col or spec.target_col, units or spec.units
         dataset = dataset or spec.name
     if file is None:
-        raise MolopsError("data ingest: give a FILE or --builtin NAME")
+        raise UsageError("data ingest: give a FILE or --builtin NAME")
     if dataset is None or target_col is None:
-        raise MolopsError("data ingest: --dataset and --target-col are required with a FILE")
+        raise UsageError("data ingest: --dataset and --target-col are required with a FILE")
     if fmt is not None and fmt not in FORMATS:
-        raise MolopsError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
+        raise UsageError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
     with byte_progress(f"ingest {file.name}") as progress:
         report = ws.dataset(dataset).ingest(
             file,

@@ -19,7 +19,7 @@ from molops.cli._output import (
 from molops.compute import EXECUTORS
 from molops.compute.ray import shutdown as ray_shutdown
 from molops.data.sources import FORMATS
-from molops.errors import MolopsError
+from molops.errors import UsageError
 from molops.features import FEATURIZERS, get_featurizer
 from molops.features.build import BuildReport
 
@@ -69,13 +69,11 @@ def build(
 ) -> None:
     """Featurize a dataset version or a pool file; only molecules not cached yet are computed."""
     if (dataset is None) == (pool is None):
-        raise MolopsError("features build: give exactly one of --dataset NAME or --pool FILE")
+        raise UsageError("features build: give exactly one of --dataset NAME or --pool FILE")
     if executor not in EXECUTORS:
-        raise MolopsError(
-            f"--executor {executor!r} is not supported; expected one of: {', '.join(EXECUTORS)}"
-        )
+        raise UsageError(f"--executor {executor!r} is not supported; expected one of: {', '.join(EXECUTORS)}")
     if fmt is not None and fmt not in FORMATS:
-        raise MolopsError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
+        raise UsageError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
     ws = open_workspace(ctx, workspace)
     spec = get_featurizer(featurizer)
     try:

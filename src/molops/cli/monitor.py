@@ -36,12 +36,12 @@ def monitor(
     as_json: JsonOption = False,
 ) -> None:
     """Check a model's recent predictions: input drift, prediction drift, live error, latency, errors."""
-    from molops.errors import MolopsError
+    from molops.errors import UsageError
     from molops.monitoring.checks import ORDER
     from molops.monitoring.monitor import monitor as run_monitor
 
     if fail_on is not None and fail_on not in ("warn", "alert"):
-        raise MolopsError(f"--fail-on {fail_on!r} is not a level; expected warn or alert")
+        raise UsageError(f"--fail-on {fail_on!r} is not a level; expected warn or alert")
     ws = open_workspace(ctx, workspace)
     result, evidence = run_monitor(ws, model, since=since, until=until, reference=reference)
     written = None

@@ -52,7 +52,7 @@ def serve(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Serve registered models over REST (v1 + Open Inference Protocol v2) until Ctrl-C or SIGTERM."""
-    from molops.errors import MolopsError
+    from molops.errors import InputFileError, UsageError
     from molops.serving.auth import KeyRing
     from molops.serving.server import check_exposure, model_refs, run
     from molops.tracking.registry import ModelRegistry
@@ -62,10 +62,10 @@ def serve(
     overrides = {"host": host, "port": port, "workers": workers, "shadow_alias": shadow}
     settings = ws.config.serve.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     if (ssl_certfile is None) != (ssl_keyfile is None):
-        raise MolopsError("--ssl-certfile and --ssl-keyfile go together; pass both to serve HTTPS")
+        raise UsageError("--ssl-certfile and --ssl-keyfile go together; pass both to serve HTTPS")
     for path in (ssl_certfile, ssl_keyfile):
         if path is not None and not path.is_file():
-            raise MolopsError(f"{path}: no such file; expected a PEM certificate or key")
+            raise InputFileError(f"{path}: no such file; expected a PEM certificate or key")
     warning = check_exposure(settings.host, KeyRing(settings.keys), insecure)
     refs = model_refs(ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user), model or [], alias)
     if warning:
@@ -85,11 +85,11 @@ def serve_key(
     as_json: JsonOption = False,
 ) -> None:
     """Make an API key: prints the key once, and the line with its hash to put in molops.toml."""
-    from molops.errors import MolopsError
+    from molops.errors import UsageError
     from molops.serving.auth import ROLES, hash_key, new_key
 
     if role not in ROLES:
-        raise MolopsError(f"--role {role!r} is not a role; expected one of: {', '.join(ROLES)}")
+        raise UsageError(f"--role {role!r} is not a role; expected one of: {', '.join(ROLES)}")
     key = new_key()
     line = f'{{ name = "{name}", role = "{role}", hash = "{hash_key(key)}" }}'
     if as_json:

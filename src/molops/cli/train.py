@@ -20,7 +20,7 @@ from molops.cli._output import (
     table,
 )
 from molops.data.sources import FORMATS
-from molops.errors import MolopsError
+from molops.errors import UsageError
 from molops.models.base import MODELS
 from molops.models.splits import SPLIT_KINDS
 from molops.models.transforms import TargetTransform
@@ -70,10 +70,10 @@ def train(
     """Train a model on a dataset version, track the run in MLflow and register a new model version."""
     # bad options fail before the slow imports (MLflow, torch) below
     if split not in SPLIT_KINDS:
-        raise MolopsError(f"--split {split!r} is not supported; expected one of: {', '.join(SPLIT_KINDS)}")
+        raise UsageError(f"--split {split!r} is not supported; expected one of: {', '.join(SPLIT_KINDS)}")
     kinds = TargetTransform.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
     if transform not in kinds:
-        raise MolopsError(f"--transform {transform!r} is not supported; expected one of: {', '.join(kinds)}")
+        raise UsageError(f"--transform {transform!r} is not supported; expected one of: {', '.join(kinds)}")
     model_params = json_params(params)
     ws = open_workspace(ctx, workspace)
     from molops.tracking.training import TrainRequest
@@ -159,7 +159,7 @@ def predict(
     from molops.tracking.store import Tracking
 
     if fmt is not None and fmt not in FORMATS:
-        raise MolopsError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
+        raise UsageError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
     ws = open_workspace(ctx, workspace)
     registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
     bundle, mv = registry.load(model)

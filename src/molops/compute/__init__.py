@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from molops.compute.local import Executor, LocalExecutor, default_workers
-from molops.errors import MolopsError
+from molops.errors import UsageError
 
 EXECUTORS = ("local", "ray")
 
 
-def get_executor(kind: str = "local", workers: int = 0, address: str | None = None,
-                 preload: tuple[str, ...] = ()) -> Executor:
+def get_executor(
+    kind: str = "local", workers: int = 0, address: str | None = None, preload: tuple[str, ...] = ()
+) -> Executor:
     """A local process pool (default) or a Ray executor."""
     if kind == "local":
         return LocalExecutor(workers, preload=preload)
@@ -17,7 +18,7 @@ def get_executor(kind: str = "local", workers: int = 0, address: str | None = No
         from molops.compute.ray import RayExecutor
 
         return RayExecutor(workers, address)
-    raise MolopsError(f"unknown executor {kind!r}; expected one of: {', '.join(EXECUTORS)}")
+    raise UsageError(f"unknown executor {kind!r}; expected one of: {', '.join(EXECUTORS)}")
 
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "default_workers", "get_executor"]

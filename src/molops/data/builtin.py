@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from molops.errors import MolopsError
+from molops.errors import MolopsError, UsageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +30,30 @@ class BuiltinDataset:
 BUILTINS: dict[str, BuiltinDataset] = {
     b.name: b
     for b in (
-        BuiltinDataset("freesolv", "freesolv.csv", "smiles", "expt", "kcal/mol",
-                       "FreeSolv hydration free energies, 642 molecules"),
-        BuiltinDataset("solubility", "solubility.train.sdf", None, "SOL", "log(mol/L)",
-                       "aqueous solubility, training split, 1,025 molecules"),
-        BuiltinDataset("solubility-test", "solubility.test.sdf", None, "SOL", "log(mol/L)",
-                       "aqueous solubility, test split, 257 molecules"),
+        BuiltinDataset(
+            "freesolv",
+            "freesolv.csv",
+            "smiles",
+            "expt",
+            "kcal/mol",
+            "FreeSolv hydration free energies, 642 molecules",
+        ),
+        BuiltinDataset(
+            "solubility",
+            "solubility.train.sdf",
+            None,
+            "SOL",
+            "log(mol/L)",
+            "aqueous solubility, training split, 1,025 molecules",
+        ),
+        BuiltinDataset(
+            "solubility-test",
+            "solubility.test.sdf",
+            None,
+            "SOL",
+            "log(mol/L)",
+            "aqueous solubility, test split, 257 molecules",
+        ),
     )
 }
 
@@ -44,6 +62,6 @@ def builtin(name: str) -> BuiltinDataset:
     try:
         return BUILTINS[name]
     except KeyError:
-        raise MolopsError(
+        raise UsageError(
             f"unknown built-in dataset {name!r}; expected one of: {', '.join(BUILTINS)}"
         ) from None

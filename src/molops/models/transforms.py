@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
-from molops.errors import MolopsError
+from molops.errors import UsageError
 
 Kind = Literal["none", "standardize", "log", "log-standardize"]
 
@@ -33,7 +33,10 @@ class TargetTransform(BaseModel):
         y = np.asarray(y, dtype=float)
         if self._log():
             if (y <= 0).any():
-                raise MolopsError(f"a log target transform needs positive values; min is {y.min():g}")
+                raise UsageError(
+                    f"a log target transform (--transform {self.kind}) needs positive values; "
+                    f"min is {y.min():g}; use --transform standardize or none"
+                )
             y = np.log(y)
         if self._standardize():
             std = float(y.std())

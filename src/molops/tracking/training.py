@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from molops.data.ingest import standardizer_settings
-from molops.errors import DatasetNotFoundError, MolopsError
+from molops.errors import DatasetNotFoundError, MolopsError, UsageError
 from molops.features.base import get_featurizer
 from molops.models import get_model, tuning
 from molops.models.base import MODELS, Surrogate
@@ -138,13 +138,13 @@ def _target(frame: pd.DataFrame, target: str | None, dataset: str, version: int)
     targets = targets_of(list(frame.columns))
     if target is None:
         if len(targets) != 1:
-            raise MolopsError(
+            raise UsageError(
                 f"dataset {dataset!r} version {version} has targets {', '.join(targets)}; "
                 "choose one with --target"
             )
         return targets[0]
     if target not in targets:
-        raise MolopsError(
+        raise UsageError(
             f"dataset {dataset!r} version {version} has no target {target!r}; "
             f"its targets are: {', '.join(targets) or 'none'}"
         )
@@ -155,12 +155,12 @@ def _featurizer_for(model: str, featurizer: str | None) -> str:
     cls = MODELS.get(model)
     if cls.inputs == "smiles":
         if featurizer not in (None, GRAPH):
-            raise MolopsError(
+            raise UsageError(
                 f"model {model!r} featurizes SMILES itself; leave out --featurizer or pass 'graph'"
             )
         return GRAPH
     if featurizer == GRAPH:
-        raise MolopsError(
+        raise UsageError(
             f"model {model!r} needs a feature matrix; 'graph' is only for graph models such as dmpnn"
         )
     return get_featurizer(featurizer or DEFAULT_FEATURIZER).spec
@@ -168,13 +168,13 @@ def _featurizer_for(model: str, featurizer: str | None) -> str:
 
 def _check_model(request: TrainRequest) -> None:
     if request.model != "auto" and request.model not in MODELS:
-        raise MolopsError(f"unknown model {request.model!r}; expected 'auto' or one of: {', '.join(MODELS)}")
+        raise UsageError(f"unknown model {request.model!r}; expected 'auto' or one of: {', '.join(MODELS)}")
     if request.candidates is not None:
         if request.model != "auto":
-            raise MolopsError("--candidates only applies to --model auto; leave it out or use --model auto")
+            raise UsageError("--candidates only applies to --model auto; leave it out or use --model auto")
         unknown = [c for c in request.candidates if c not in MODELS]
         if unknown or not request.candidates:
-            raise MolopsError(
+            raise UsageError(
                 f"--candidates {','.join(request.candidates)!r} names no model or unknown ones "
                 f"({', '.join(unknown) or 'empty'}); expected some of: {', '.join(MODELS)}"
             )
@@ -246,7 +246,7 @@ def _choose(request: TrainRequest, data: _Data, split: Split, log: Log) -> Choic
         if request.candidates is None or model in request.candidates
     ]
     if not candidates:
-        raise MolopsError(
+        raise UsageError(
             f"--candidates {','.join(request.candidates or [])!r} leaves nothing of the default grid "
             f"({', '.join(sorted({m for m, _ in default_candidates(featurizers)}))}) to explore"
         )
@@ -305,7 +305,7 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
     data = _Data(ws, request, log)
     split = make_split(request.split, data.frame, data.target, request.fractions, request.seed)
     if len(split.valid) == 0 and request.model == "auto":
-        raise MolopsError("--model auto needs a validation part; give a split with a positive valid fraction")
+        raise UsageError("--model auto needs a validation part; give a split with a positive valid fraction")
     choice = _choose(request, data, split, log)
     X, valid = data.features(choice.featurizer)
     split, n_dropped = _drop_invalid(split, valid)
