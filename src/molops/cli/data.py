@@ -58,7 +58,10 @@ def ingest(
     ] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset to write to.")] = None,
     smiles_col: Annotated[
-        str | None, typer.Option(help="Column holding SMILES (SDF: omit to use the mol block).")
+        str | None,
+        typer.Option(
+            help="Column holding SMILES (default: the one named smiles in any case; SDF: mol block)."
+        ),
     ] = None,
     target_col: Annotated[
         str | None, typer.Option(help="Column (or SD property) holding the measured value.")

@@ -55,24 +55,57 @@ class RawChunk:
         if isinstance(record, str):
             return clean_text(record)
         if isinstance(record, dict):
-            record = {clean_text(str(k)): clean_text(v) if isinstance(v, str) else v
-                      for k, v in record.items()}
+            record = {
+                clean_text(str(k)): clean_text(v) if isinstance(v, str) else v for k, v in record.items()
+            }
         elif isinstance(record, list):
             record = [clean_text(v) if isinstance(v, str) else v for v in record]
         return json.dumps(record, ensure_ascii=False, default=str)
 
 
-def _missing(path: str, kind: str, wanted: str, available: list[str]) -> ColumnNotFoundError:
+#: The SMILES column of a table when none is named; matched in any case (SMILES, Smiles).
+DEFAULT_SMILES_COL = "smiles"
+
+
+def _listing(available: list[str]) -> str:
     shown = ", ".join(repr(c) for c in available[:20]) or "(none)"
-    more = f" and {len(available) - 20} more" if len(available) > 20 else ""
-    return ColumnNotFoundError(f"{path}: no {kind} {wanted!r}; the file has {shown}{more}")
+    return shown + (f" and {len(available) - 20} more" if len(available) > 20 else "")
+
+
+def _missing(path: str, kind: str, wanted: str, available: list[str]) -> ColumnNotFoundError:
+    return ColumnNotFoundError(f"{path}: no {kind} {wanted!r}; the file has {_listing(available)}")
+
+
+def smiles_column(path: str, columns: list[str], smiles_col: str | None) -> str:
+    """The table column holding SMILES: *smiles_col* when given, else the one named smiles.
+
+    Users should not have to name the column every file calls ``smiles``; case is ignored because
+    exports write ``SMILES`` as often as ``smiles``. An exact match wins over case variants.
+    """
+    if smiles_col is not None:
+        return smiles_col
+    if DEFAULT_SMILES_COL in columns:
+        return DEFAULT_SMILES_COL
+    matches = [c for c in columns if c.lower() == DEFAULT_SMILES_COL]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ColumnNotFoundError(
+            f"{path}: columns {_listing(matches)} could each hold the SMILES; choose one with --smiles-col"
+        )
+    raise ColumnNotFoundError(
+        f"{path}: no column named 'smiles' (in any case) and no --smiles-col; "
+        f"the file has {_listing(columns)}"
+    )
 
 
 class RecordReader:
     """Reads one source in chunks of at most *chunk_rows* records.
 
     Construction reads the header and checks the requested columns exist, so a bad column name
-    fails before any work is done. *smiles_col* may be None for SDF (the mol block is used).
+    fails before any work is done. *smiles_col* None means the mol block for SDF and the column
+    named smiles (any case, :func:`smiles_column`) for tables; :attr:`smiles_col` is then the
+    column found.
     *target_col* is None for pools (candidates without measurements): targets are then None.
     """
 
@@ -125,8 +158,7 @@ class RecordReader:
         except (csv.Error, UnicodeError, OSError, EOFError) as exc:
             raise InputFileError(f"{path}: not a readable {self.fmt.upper()} file ({exc})") from None
         header = [clean_text(h).strip() for h in header]
-        if self.smiles_col is None:
-            raise InputFileError(f"{path}: --smiles-col is required for {self.fmt.upper()} files")
+        self.smiles_col = smiles_column(path, header, self.smiles_col)
         for col in self._wanted:
             if col not in header:
                 raise _missing(path, "column", col, header)
@@ -182,8 +214,7 @@ class RecordReader:
             except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, … for non-Parquet bytes
                 raise InputFileError(f"{path}: not a Parquet file ({exc})") from None
             names = pfile.schema_arrow.names
-            if self.smiles_col is None:
-                raise InputFileError(f"{path}: --smiles-col is required for Parquet files")
+            self.smiles_col = smiles_column(path, names, self.smiles_col)
             for col in self._wanted:
                 if col not in names:
                     raise _missing(path, "column", col, names)
@@ -251,7 +282,6 @@ class RecordReader:
                 chunk = RawChunk()
         if chunk:
             yield chunk
-
 
     # -- SMILES lists ---------------------------------------------------------------------------
     def _smi(self) -> Iterator[RawChunk]:

@@ -286,9 +286,38 @@ def test_missing_column_lists_at_most_twenty(write):
     assert str(info.value).endswith("'c19' and 5 more")
 
 
-def test_smiles_col_is_required_for_csv(write):
-    path = write("a.csv", "smiles,y\nCCO,1\n")
-    with pytest.raises(InputFileError, match="--smiles-col is required"):
+@pytest.mark.parametrize("header", ["smiles", "SMILES", "Smiles"])
+@pytest.mark.parametrize("name", ["a.csv", "a.tsv", "a.parquet"])
+def test_default_smiles_column_in_any_case(write, name, header):
+    frame = pd.DataFrame({"id": ["x", "z"], header: ["CCO", "CCN"], "y": [1.0, 2.0]})
+    if name.endswith(".parquet"):
+        path = write(name, _parquet_bytes(frame))
+    else:
+        path = write(name, frame.to_csv(index=False, sep="\t" if name.endswith(".tsv") else ","))
+    with Source(path) as source:
+        reader = RecordReader(source, detect_format(path), None, "y")
+        chunks = list(reader)
+    assert reader.smiles_col == header
+    assert [s for c in chunks for s in c.structures] == ["CCO", "CCN"]
+
+
+def test_exact_smiles_column_wins_over_other_cases(write):
+    path = write("a.csv", "SMILES,smiles,y\nxx,CCO,1\n")
+    assert read(path, smiles_col=None)[0].structures == ["CCO"]
+
+
+def test_no_smiles_column_lists_the_columns(write):
+    path = write("a.csv", "structure,y\nCCO,1\n")
+    with pytest.raises(ColumnNotFoundError) as info:
+        read(path, smiles_col=None)
+    assert str(info.value) == (
+        f"{path}: no column named 'smiles' (in any case) and no --smiles-col; the file has 'structure', 'y'"
+    )
+
+
+def test_two_smiles_columns_in_other_cases_are_ambiguous(write):
+    path = write("a.csv", "SMILES,Smiles,y\nCCO,CCO,1\n")
+    with pytest.raises(ColumnNotFoundError, match=r"'SMILES', 'Smiles' could each hold the SMILES; choose"):
         read(path, smiles_col=None)
 
 
@@ -373,9 +402,9 @@ def test_empty_parquet_file_is_an_input_file_error(write):
         read(write("a.parquet", b""))
 
 
-def test_parquet_needs_a_smiles_column(write):
-    path = write("a.parquet", _parquet_bytes(FRAME))
-    with pytest.raises(InputFileError, match="--smiles-col is required"):
+def test_parquet_without_a_smiles_column(write):
+    path = write("a.parquet", _parquet_bytes(FRAME.rename(columns={"smiles": "mol"})))
+    with pytest.raises(ColumnNotFoundError, match="the file has 'mol', 'y', 'other'"):
         read(path, smiles_col=None)
 
 
