@@ -105,8 +105,13 @@ class ServeSection(_Section):
     max_molecules: int = Field(1000, ge=1)
     max_smiles_length: int = Field(2000, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1024)
-    #: A request of n molecules fails with 504 after max(1 s, n × this) instead of holding a worker.
+    #: Each molecule's standardisation and featurisation runs in a child process with this budget;
+    #: one over it is stopped (its item gets a timeout error, the others are answered). A request of
+    #: n molecules fails with 504 after max(1 s, n × this).
     molecule_timeout_ms: float = Field(250.0, gt=0)
+    #: Child processes for that chemistry per worker: -1 = the cores left per worker, 0 = none (in
+    #: the worker itself: faster for one molecule, but nothing can stop a pathological one).
+    chemistry_processes: int = Field(-1, ge=-1)
     #: How often the registry is asked whether a served alias moved (hot swap); 0: never.
     poll_s: float = Field(10.0, ge=0)
     #: Seconds between prediction-log writes (rows are buffered in between).
@@ -304,8 +309,13 @@ max_wait_ms = 2.0
 max_molecules = 1000
 max_smiles_length = 2000
 max_body_bytes = 1000000
+# Each molecule is standardised and featurised in a child process within molecule_timeout_ms;
+# one over budget is stopped and answered with a timeout error, the rest of its request is not.
 # A request of n molecules gives up (504) after max(1 s, n x molecule_timeout_ms).
 molecule_timeout_ms = 250.0
+# Child processes for that per worker: -1 = the cores left per worker, 0 = none (no per-molecule
+# budget: the worker does the chemistry itself).
+chemistry_processes = -1
 # Seconds between checks whether a served alias moved in the registry (hot swap); 0: never.
 poll_s = 10.0
 # Seconds between prediction-log writes.

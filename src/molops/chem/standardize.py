@@ -172,7 +172,10 @@ class Standardizer:
         if weight > self.settings.max_molecular_weight:
             limit = self.settings.max_molecular_weight
             return Rejected("too_large", f"molecular weight {weight:.1f} (max {limit:g})")
-        inchikey = Chem.MolToInchiKey(parent)
+        try:
+            inchikey = Chem.MolToInchiKey(parent)
+        except Exception as exc:  # InChI kekulises again and can fail where sanitisation passed
+            return Rejected("no_identity", f"RDKit could not compute an InChIKey: {exc}")
         if not inchikey:
             return Rejected("no_identity", "RDKit could not compute an InChIKey")
         return Standardized(smiles, inchikey, parent.GetNumHeavyAtoms(), weight)
@@ -182,5 +185,4 @@ def _is_simple(smiles: str) -> bool:
     """True when the SMILES text alone shows one fragment, no charge and no metal atom."""
     if any(c in smiles for c in ".+-"):
         return False
-    return "[" not in smiles or all(
-        m in _NONMETALS for m in _BRACKET_ELEMENT.findall(smiles))
+    return "[" not in smiles or all(m in _NONMETALS for m in _BRACKET_ELEMENT.findall(smiles))

@@ -49,7 +49,7 @@ class Metrics:
         )
         self.molecules = Counter(
             "molops_molecules",
-            "Molecules answered, by model, version and outcome (ok or invalid).",
+            "Molecules answered, by model, version and outcome (ok, invalid, timeout or crashed).",
             ["model", "version", "outcome"],
             registry=r,
         )
@@ -160,8 +160,11 @@ class Metrics:
         ok = [e is None for e in columns["error"]]
         n_ok = sum(ok)
         self.molecules.labels(model, str(version), "ok").inc(n_ok)
-        if len(ok) > n_ok:
-            self.molecules.labels(model, str(version), "invalid").inc(len(ok) - n_ok)
+        for error in columns["error"]:
+            if error is not None:  # a molecule stopped in its child process says so first
+                outcome = error.partition(":")[0]
+                outcome = outcome if outcome in ("timeout", "crashed") else "invalid"
+                self.molecules.labels(model, str(version), outcome).inc()
         if not n_ok:
             return
         mean = np.asarray(columns["mean"], dtype=float)[ok]

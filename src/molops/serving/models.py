@@ -17,11 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from molops.compute.isolated import IsolatedPool, ItemFailed
 from molops.serving.batching import Columns, MicroBatcher
 from molops.tracking.bundle import ModelBundle
+from molops.tracking.preparation import Prepared, PreparedMolecule, prepare_molecule
 from molops.tracking.registry import ModelRef, ModelRegistry
 
 log = logging.getLogger("molops.serve")
+
+
+def _prepared(item: PreparedMolecule | ItemFailed) -> PreparedMolecule:
+    if isinstance(item, ItemFailed):  # stopped over its budget, or it killed its process
+        return PreparedMolecule(None, None, f"{item.reason}: {item.detail} (molecule_timeout_ms in [serve])")
+    return item
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,11 @@ class ServedModel:
         max_wait_s: float,
         on_batch: Callable[[ServedModel, int, float], None] | None = None,
         role: str = "primary",
+        chemistry: IsolatedPool[PreparedMolecule] | None = None,
     ) -> None:
         self.ref = ref
+        #: child processes that standardise and featurise (None: this process does)
+        self.chemistry = chemistry
         self.registry = registry
         self.role = role
         self.current: Loaded | None = None
@@ -70,7 +81,12 @@ class ServedModel:
         loaded = self.current  # read once: the whole batch is answered by one version
         if loaded is None:
             raise RuntimeError(f"model {self.ref} is not loaded")
-        return loaded.bundle.predict_columns(smiles), loaded
+        prepared = None
+        if self.chemistry is not None:
+            preparation = loaded.bundle.preparation()
+            items = self.chemistry.map(prepare_molecule, (preparation, "smiles"), smiles)
+            prepared = Prepared.of([_prepared(item) for item in items], preparation)
+        return loaded.bundle.predict_columns(smiles, prepared=prepared), loaded
 
     async def predict(self, smiles: list[str]) -> tuple[Columns, Loaded]:
         return await self.batcher.predict(smiles)
@@ -135,8 +151,15 @@ class ModelSet:
         shadow_share: float = 1.0,
         on_batch: Callable[[ServedModel, int, float], None] | None = None,
         on_swap: Callable[[ServedModel, Loaded | None, Loaded], None] | None = None,
+        chemistry: IsolatedPool[PreparedMolecule] | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"max_batch": max_batch, "max_wait_s": max_wait_s, "on_batch": on_batch}
+        self.chemistry = chemistry
+        kwargs: dict[str, Any] = {
+            "max_batch": max_batch,
+            "max_wait_s": max_wait_s,
+            "on_batch": on_batch,
+            "chemistry": chemistry,
+        }
         self.models = {ref.name: ServedModel(ref, registry, **kwargs) for ref in refs}
         self.shadows = {
             ref.name: ServedModel(
@@ -186,6 +209,8 @@ class ModelSet:
         """Load every model (in a worker thread); a primary that cannot load fails the service's readiness."""
         pending = [*self.models.values(), *self.shadows.values()]
         try:
+            if self.chemistry is not None:
+                await asyncio.to_thread(self.chemistry.start)
             for served in pending:
                 try:
                     await asyncio.to_thread(self.refresh, served, first=True)
@@ -207,3 +232,5 @@ class ModelSet:
     async def stop(self) -> None:
         for served in [*self.models.values(), *self.shadows.values()]:
             await served.batcher.stop()
+        if self.chemistry is not None:
+            await asyncio.to_thread(self.chemistry.close)

@@ -22,6 +22,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from molops.compute.isolated import IsolatedPool
+from molops.compute.local import default_workers
 from molops.config import ServeSection
 from molops.data.prediction_log import LogWriter, PredictionLog
 from molops.errors import MolopsError
@@ -31,6 +33,7 @@ from molops.serving.metrics import Metrics
 from molops.serving.models import Loaded, ModelSet, ServedModel
 from molops.serving.observe import JsonLogFormatter
 from molops.serving.pipeline import ServiceContext
+from molops.tracking.preparation import PreparedMolecule
 from molops.tracking.registry import ModelRef, ModelRegistry
 from molops.tracking.store import Tracking
 from molops.workspace import Workspace
@@ -71,6 +74,20 @@ def check_exposure(host: str, keys: KeyRing, insecure: bool) -> str | None:
     return f"--insecure: serving WITHOUT authentication on {host}; anyone who can reach it may predict"
 
 
+#: What chemistry children import once, in the fork server (a replacement child starts at once).
+CHEMISTRY_PRELOAD = ("molops.tracking.preparation",)
+
+
+def chemistry_pool(settings: ServeSection) -> IsolatedPool[PreparedMolecule] | None:
+    """The child processes that standardise and featurise for one worker (None: the worker does)."""
+    processes = settings.chemistry_processes
+    if processes == -1:
+        processes = max(1, default_workers() // settings.workers)
+    if processes == 0:
+        return None
+    return IsolatedPool(processes, settings.molecule_timeout_ms / 1000, preload=CHEMISTRY_PRELOAD)
+
+
 def build_context(
     ws: Workspace, settings: ServeSection, refs: list[ModelRef], *, log_predictions: bool = True
 ) -> ServiceContext:
@@ -97,6 +114,7 @@ def build_context(
         shadow_share=settings.shadow_share,
         on_batch=on_batch,
         on_swap=on_swap,
+        chemistry=chemistry_pool(settings),
     )
     writer = None
     if log_predictions:

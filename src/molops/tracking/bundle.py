@@ -26,13 +26,13 @@ from pydantic import BaseModel, ConfigDict
 
 from molops._types import StrPath
 from molops._version import __version__
-from molops.chem.standardize import Rejected, StandardizerSettings, StructureFormat
-from molops.data.validation import standardizer
+from molops.chem.standardize import StandardizerSettings, StructureFormat
 from molops.errors import MolopsError
 from molops.features.base import get_featurizer
 from molops.models.base import Surrogate
-from molops.models.reference import TrainingReference, fingerprints
+from molops.models.reference import TrainingReference
 from molops.models.transforms import TargetTransform
+from molops.tracking.preparation import Preparation, Prepared, is_missing
 
 BUNDLE_FORMAT = 1
 #: Molecules per surrogate call when predicting a large batch (bounds memory).
@@ -86,11 +86,6 @@ def settings_from_dict(data: dict[str, Any]) -> StandardizerSettings:
     return StandardizerSettings(**{**data, "allowed_elements": frozenset(data["allowed_elements"])})
 
 
-def _missing(value: Any) -> bool:
-    """None, NaN or pd.NA: how a missing cell of a table arrives (not echoed as 'nan' or '<NA>')."""
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
-
-
 class ModelBundle:
     """A fitted surrogate with its featurizer, standardiser, target transform and training reference."""
 
@@ -138,30 +133,10 @@ class ModelBundle:
         mean, std = self.surrogate.predict(X)
         return self.info.transform.inverse(mean, std)
 
-    def standardize(
-        self,
-        smiles: Sequence[Any],
-        fmt: StructureFormat = "smiles",
-    ) -> tuple[list[str | None], list[str | None], list[str | None]]:
-        """(parent SMILES, InChIKey, error) per input, with the settings the training data had."""
-        std = standardizer(settings_from_dict(self.info.standardizer))
-        parents: list[str | None] = []
-        keys: list[str | None] = []
-        errors: list[str | None] = []
-        for text in smiles:
-            if _missing(text) or not str(text).strip():
-                result: Any = Rejected("empty_structure", "the SMILES is empty")
-            else:
-                result = std.standardize(str(text).strip() if fmt == "smiles" else str(text), fmt)
-            if isinstance(result, Rejected):
-                parents.append(None)
-                keys.append(None)
-                errors.append(f"{result.reason}: {result.detail}")
-            else:
-                parents.append(result.smiles)
-                keys.append(result.inchikey)
-                errors.append(None)
-        return parents, keys, errors
+    def preparation(self, applicability: bool = True) -> Preparation:
+        """How this bundle prepares molecules (picklable: a service runs it in child processes)."""
+        featurizer = None if self._featurizer is None else self._featurizer.spec
+        return Preparation(settings_from_dict(self.info.standardizer), featurizer, applicability)
 
     def predict(
         self, smiles: Sequence[Any], *, applicability: bool = True, fmt: StructureFormat = "smiles"
@@ -175,36 +150,37 @@ class ModelBundle:
         return pd.DataFrame(columns, columns=list(PREDICTION_COLUMNS))
 
     def predict_columns(
-        self, smiles: Sequence[Any], *, applicability: bool = True, fmt: StructureFormat = "smiles"
+        self,
+        smiles: Sequence[Any],
+        *,
+        applicability: bool = True,
+        fmt: StructureFormat = "smiles",
+        prepared: Prepared | None = None,
     ) -> dict[str, list[Any]]:
         """:meth:`predict` as plain lists per column (NaN where no value): what the service answers
-        with, without a DataFrame's per-call cost (about a millisecond, on a one-molecule request)."""
+        with, without a DataFrame's per-call cost (about a millisecond, on a one-molecule request).
+
+        *prepared* is the batch already prepared elsewhere (a service's child processes) with
+        :meth:`preparation`; without it the molecules are prepared here.
+        """
         smiles = list(smiles)
-        parents, keys, errors = self.standardize(smiles, fmt)
+        if prepared is None:
+            prepared = self.preparation(applicability).batch(smiles, fmt)
+        errors, good = list(prepared.errors), prepared.good
         mean = np.full(len(smiles), np.nan)
         std = np.full(len(smiles), np.nan)
-        ok = [i for i, e in enumerate(errors) if e is None]
-        if ok and self._featurizer is not None:
-            matrix = self._featurizer.transform([parents[i] for i in ok])  # type: ignore[misc]
-            for pos, reason in matrix.errors.items():
-                errors[ok[pos]] = f"featurization_failed: {reason}"
-            good = [i for pos, i in enumerate(ok) if pos not in matrix.errors]
-            values = matrix.values[matrix.valid]
-        else:
-            good, values = ok, np.asarray([parents[i] for i in ok], dtype=object)
         for start in range(0, len(good), PREDICT_CHUNK):
             rows = good[start : start + PREDICT_CHUNK]
-            m, s = self.predict_matrix(values[start : start + PREDICT_CHUNK])
+            m, s = self.predict_matrix(prepared.values[start : start + PREDICT_CHUNK])
             mean[rows], std[rows] = m, s
         similarity = np.full(len(smiles), np.nan)
-        if applicability and good:
-            fps, _ = fingerprints([parents[i] for i in good])  # type: ignore[misc]
-            similarity[good] = self.reference.similarity(fps)
+        if applicability and good and prepared.fingerprints is not None:
+            similarity[good] = self.reference.similarity(prepared.fingerprints)
         in_domain = [None if np.isnan(v) else bool(v >= self.reference.domain_threshold) for v in similarity]
         return {
-            "smiles": [None if _missing(s) or fmt != "smiles" else str(s) for s in smiles],
-            "canonical_smiles": parents,
-            "inchikey": keys,
+            "smiles": [None if is_missing(s) or fmt != "smiles" else str(s) for s in smiles],
+            "canonical_smiles": prepared.parents,
+            "inchikey": prepared.inchikeys,
             "mean": mean.tolist(),
             "std": std.tolist(),
             "similarity": similarity.tolist(),

@@ -326,3 +326,19 @@ def test_identity_does_not_depend_on_the_spelling(smiles, rng, kekule):
         Chem.Kekulize(shuffled, clearAromaticFlags=True)
     spelling = Chem.MolToSmiles(shuffled, canonical=False, kekuleSmiles=kekule)
     assert same(std.standardize(spelling), std.standardize(smiles))
+
+
+#: 100 aromatic carbons on a random 3-regular graph: RDKit sanitises it, but InChI's own
+#: kekulisation fails (it raised out of the standardiser before, and took an ingest worker with it).
+INCHI_CANNOT_KEKULIZE = (
+    "c12c3c4c5c6c7c8c9c%10c1c1c%11c%12c%13c%14c%15c%16c%17c%18c%19c%20c%21c%22c%23c%24c%25c8c7c"
+    "%15c%12c7c8c%12c%15c%26c%27c%24c(c14)c(c2%17)c1c2c(c4c%17c%24c%28c%29c%30c%31c(c4c%20c%30c"
+    "4c%20c%30c%32c(c%33c%34c(c8c%20c%10%34)c%14c3c%33c%13c2c2c(c9c%12c(c3c%23c%22c%293)c%27c%1"
+    "6c3c4c4c(c%15c4c(c%18%24)c%28%30)c%11c53)c2c%31%32)c6c7c%261)c%17%25)c%19%21"
+)
+
+
+def test_a_structure_inchi_cannot_take_is_rejected_not_raised(std):
+    result = std.standardize(INCHI_CANNOT_KEKULIZE)
+    assert isinstance(result, Rejected) and result.reason == "no_identity"
+    assert "InChIKey" in result.detail

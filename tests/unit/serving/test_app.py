@@ -24,6 +24,18 @@ pytestmark = pytest.mark.slow
 
 SMILES = ["CCO", "xyz", "c1ccccc1O", "", "CC(=O)Nc1ccc(O)cc1"]
 
+#: 100 aromatic carbons on a random 3-regular graph: valid, but RDKit's kekulisation backtracks
+#: for about 0.1 s; five copies in one SMILES (1,954 characters, under max_smiles_length) take
+#: seconds to parse. Without the per-molecule budget it held the worker for all of that.
+HARD_TO_KEKULIZE = (
+    "c12c3c4c5c6c7c8c9c%10c%11c%12c%13c%14c%15c%16c9c9c%17c%18c%19c%20c%21c%22c%23c%24c%25c%26c%27c%"
+    "28c%23c%23c%29c%30c%31c%32c%33c%34c%35c%36c%37c%31c%31c%38c%39c%40c%41c%42c%43c%44c%45c(c%46c(c"
+    "(c(c%23%25)c(c%46c%42c3c%29c%12c%13%11)c3c%39c%17c%11c(c%22c(c(c(c(c1c37)c(c%11c(c%40c%26%19)c5"
+    "%44)c2%30)c%28%43)c%329)c(c(c%27c%16c%338)c%36%38)c%10c%15c6%31)c%37c%20c4%41)c%24%21)c%34%45)c"
+    "%18c%35%14"
+)
+PATHOLOGICAL = ".".join([HARD_TO_KEKULIZE] * 5)
+
 
 def _error(response: httpx.Response, status: int, code: str) -> str:
     assert response.status_code == status, response.text
@@ -206,6 +218,28 @@ def test_metrics_count_requests_molecules_and_batches(serve):
         assert service.metric("molops_prediction_mean_zscore_count", model=MODEL) == 3
         response = c.get("/metrics")
         assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_a_pathological_molecule_is_stopped_and_its_request_answered(serve):
+    with serve() as service, service.client() as c:  # molecule_timeout_ms = 250 (the default)
+        started = time.perf_counter()
+        response = c.post("/v1/predict", json={"smiles": ["CCO", PATHOLOGICAL, "c1ccccc1O"]})
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200, response.text
+        ok, stopped, also_ok = response.json()["results"]
+        assert ok["error"] is None and also_ok["error"] is None and math.isfinite(ok["mean"])
+        assert stopped["error"].startswith("timeout: it took longer than its budget of 250 ms")
+        assert stopped["mean"] is None
+        assert elapsed < 1.5, f"the request took {elapsed:.2f} s"
+        assert service.metric("molops_molecules_total", model=MODEL, outcome="timeout") == 1
+        # the worker is free: the next request is answered at once
+        assert c.post("/v1/predict", json={"smiles": ["CCN"]}).json()["results"][0]["error"] is None
+
+
+def test_without_chemistry_processes_the_request_times_out_instead(serve):
+    with serve(chemistry_processes=0) as service, service.client() as c:
+        response = c.post("/v1/predict", json={"smiles": ["CCO", PATHOLOGICAL]})
+        assert "time budget" in _error(response, 504, "timeout")
 
 
 def test_concurrent_requests_share_model_calls(serve):
