@@ -16,7 +16,12 @@ from molops.config import CONFIG_FILE, TEMPLATE, MolopsConfig, load_config
 from molops.data.dataset import Dataset
 from molops.data.ingest import standardizer_settings
 from molops.data.store import DatasetStore
-from molops.errors import InvalidNameError, WorkspaceExistsError, WorkspaceNotFoundError
+from molops.errors import (
+    DatasetNotFoundError,
+    InvalidNameError,
+    WorkspaceExistsError,
+    WorkspaceNotFoundError,
+)
 from molops.features.store import FeatureStore
 
 ENV_VAR = "MOLOPS_WORKSPACE"
@@ -60,8 +65,7 @@ class Workspace:
         config_path = root / CONFIG_FILE
         if not config_path.is_file():
             raise WorkspaceNotFoundError(
-                f"{root}: not a molops workspace (no {CONFIG_FILE}); "
-                f"create one with `molops init {path}`"
+                f"{root}: not a molops workspace (no {CONFIG_FILE}); create one with `molops init {path}`"
             )
         return cls(root, load_config(config_path))
 
@@ -107,6 +111,14 @@ class Workspace:
         )
         return Dataset(store, self.config.ingest)
 
+    def existing_dataset(self, name: str) -> Dataset:
+        """The dataset called *name*, which must exist: a typo is answered with the datasets there are."""
+        ds = self.dataset(name)
+        if not ds.exists():
+            known = ", ".join(self.datasets()) or "none yet"
+            raise DatasetNotFoundError(f"no dataset {name!r} in {self.root}; datasets: {known}")
+        return ds
+
     def datasets(self) -> list[str]:
         """Names of the datasets that have at least one version."""
         folder = Path(self.storage_uri) / "datasets"
@@ -117,8 +129,12 @@ class Workspace:
     @property
     def features(self) -> FeatureStore:
         """The workspace's feature caches (local directory ``features/``)."""
-        return FeatureStore(self.root / "features", self.lock_dir, self.root / "pools",
-                            standardizer_settings(self.config.ingest))
+        return FeatureStore(
+            self.root / "features",
+            self.lock_dir,
+            self.root / "pools",
+            standardizer_settings(self.config.ingest),
+        )
 
     @property
     def prediction_log_uri(self) -> str:

@@ -396,7 +396,7 @@ def test_unknown_version_is_a_one_line_error(history):
 
 def test_unknown_dataset_is_a_one_line_error(history):
     res = molops("data", "versions", "nosuch", "--workspace", history["ws"])
-    assert_one_line_error(res, "'nosuch'", "does not exist", code=2)
+    assert_one_line_error(res, "no dataset 'nosuch'", "datasets: assay", code=2)
 
 
 @pytest.mark.slow

@@ -233,3 +233,14 @@ def test_datasets_lists_only_datasets_with_versions(ws, write):
     ws.dataset("zeta").ingest(path, smiles_col="smiles", target_col="y", workers=1)
     ws.dataset("alpha").ingest(path, smiles_col="smiles", target_col="y", workers=1)
     assert ws.datasets() == ["alpha", "zeta"]
+
+
+def test_existing_dataset_answers_a_typo_with_the_datasets_there_are(ws, write):
+    with pytest.raises(DatasetNotFoundError, match=r"^no dataset 'assay' in .*; datasets: none yet$"):
+        ws.existing_dataset("assay")
+    ws.dataset("assay").ingest(write("a.csv", "smiles,y\nCCO,1\n"), smiles_col="smiles", target_col="y")
+    ws.dataset("other").ingest(write("b.csv", "smiles,y\nCCN,1\n"), smiles_col="smiles", target_col="y")
+    assert ws.existing_dataset("assay").name == "assay"
+    with pytest.raises(DatasetNotFoundError) as info:
+        ws.existing_dataset("asay")
+    assert str(info.value) == f"no dataset 'asay' in {ws.root}; datasets: assay, other"

@@ -64,7 +64,7 @@ from molops.active.store import CampaignStore, now, user, write_parquet
 from molops.data.prediction_log import PredictionLog, rows_from_columns
 from molops.data.readers import RecordReader
 from molops.data.sources import Source, detect_format
-from molops.errors import ColumnNotFoundError, DatasetNotFoundError, InputFileError
+from molops.errors import ColumnNotFoundError, InputFileError
 from molops.models.reference import fingerprints
 from molops.models.transforms import TargetTransform
 from molops.workspace import Workspace
@@ -98,10 +98,7 @@ class Campaign(CampaignStore):
             raise CampaignExistsError(
                 f"campaign {name!r} already exists in {ws.root}; pick another name or keep using it"
             )
-        ds = ws.dataset(dataset)
-        if not ds.exists():
-            known = ", ".join(ws.datasets()) or "none yet"
-            raise DatasetNotFoundError(f"no dataset {dataset!r} in {ws.root}; datasets: {known}")
+        ds = ws.existing_dataset(dataset)
         targets = ds.targets()
         if objective.target not in targets:
             raise CampaignError(

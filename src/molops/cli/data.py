@@ -154,7 +154,7 @@ def versions(
     ctx: typer.Context, name: str, workspace: WorkspaceOption = None, as_json: JsonOption = False
 ) -> None:
     """List the versions of a dataset with their lineage."""
-    infos = open_workspace(ctx, workspace).dataset(name).versions()
+    infos = open_workspace(ctx, workspace).existing_dataset(name).versions()
     if as_json:
         emit_json({"dataset": name, "versions": [v.model_dump() for v in infos]})
         return
@@ -200,7 +200,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Summarise one version of a dataset: targets, replicate statistics, lineage, first rows."""
-    ds = open_workspace(ctx, workspace).dataset(name)
+    ds = open_workspace(ctx, workspace).existing_dataset(name)
     info = ds.store.resolve(version)
     frame = ds.export_frame(info.version)
     targets = ds.targets(info.version)
@@ -263,7 +263,7 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """Molecules added, removed and changed between two versions."""
-    result = open_workspace(ctx, workspace).dataset(name).diff(v1, v2)
+    result = open_workspace(ctx, workspace).existing_dataset(name).diff(v1, v2)
     if as_json:
         emit_json({**result.model_dump(), "counts": result.counts()})
         return
@@ -296,7 +296,7 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Export a version: one row per molecule with smiles, inchikey, targets and replicate statistics."""
-    ds = open_workspace(ctx, workspace).dataset(name)
+    ds = open_workspace(ctx, workspace).existing_dataset(name)
     info = ds.store.resolve(version)
     path = ds.export(out_path, info.version)
     if as_json:
@@ -318,7 +318,7 @@ def quarantine(
     as_json: JsonOption = False,
 ) -> None:
     """Rejected input rows with their reasons (all versions, or one ingest's)."""
-    frame = open_workspace(ctx, workspace).dataset(name).quarantine(version)
+    frame = open_workspace(ctx, workspace).existing_dataset(name).quarantine(version)
     frame = frame.drop(columns=["ingest_id", "hash"])
     frame["time"] = frame["time"].astype(str)
     if out_path is not None:
@@ -368,7 +368,7 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Make a new version equal to an earlier one (history is never rewritten)."""
-    report = open_workspace(ctx, workspace).dataset(name).rollback(to_version)
+    report = open_workspace(ctx, workspace).existing_dataset(name).rollback(to_version)
     if as_json:
         emit_json(report.model_dump())
     elif report.unchanged:

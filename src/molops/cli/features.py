@@ -80,7 +80,7 @@ def build(
         with byte_progress(f"features {spec.name}") as progress:
             if dataset is not None:
                 report = ws.features.build_dataset(
-                    ws.dataset(dataset),
+                    ws.existing_dataset(dataset),
                     spec,
                     version=version,
                     executor=executor,

@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from molops.data.ingest import standardizer_settings
-from molops.errors import DatasetNotFoundError, MolopsError, UsageError
+from molops.errors import MolopsError, UsageError
 from molops.features.base import get_featurizer
 from molops.models import get_model, tuning
 from molops.models.base import MODELS, Surrogate
@@ -102,10 +102,7 @@ class _Data:
 
     def __init__(self, ws: Workspace, request: TrainRequest, log: Log) -> None:
         self.ws, self.log = ws, log
-        self.dataset = ws.dataset(request.dataset)
-        if not self.dataset.exists():
-            known = ", ".join(ws.datasets()) or "none yet"
-            raise DatasetNotFoundError(f"no dataset {request.dataset!r} in {ws.root}; datasets: {known}")
+        self.dataset = ws.existing_dataset(request.dataset)
         self.version = self.dataset.store.resolve(request.version).version
         frame = self.dataset.read(self.version)
         self.target = _target(frame, request.target, request.dataset, self.version)
