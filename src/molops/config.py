@@ -118,9 +118,11 @@ class ServeSection(_Section):
     log_interval_s: float = Field(1.0, gt=0)
     #: Seconds between runs of the monitoring checks whose results /metrics exports; 0: never.
     monitor_interval_s: float = Field(300.0, ge=0)
-    #: A second alias that receives a mirrored copy of this share of requests (logged, not returned).
+    #: A second alias that sees this share of requests: a mirrored copy whose predictions are logged
+    #: and never returned (mode mirror), or the answer itself instead of the first alias (canary).
     shadow_alias: str = ""
     shadow_share: float = Field(1.0, ge=0, le=1)
+    shadow_mode: Literal["mirror", "canary"] = "mirror"
     keys: list[ApiKey] = Field(default_factory=list)
 
 
@@ -322,10 +324,12 @@ poll_s = 10.0
 log_interval_s = 1.0
 # Seconds between runs of `molops monitor`'s checks, exported as gauges on /metrics; 0: never.
 monitor_interval_s = 300.0
-# Mirror a share of requests to a second alias (e.g. "challenger"); its predictions are logged
-# beside the champion's with role "shadow" and never returned.
+# A second alias (e.g. "challenger") sees shadow_share of the requests. Mode "mirror": it gets a
+# copy, its predictions are logged beside the champion's with role "shadow" and never returned.
+# Mode "canary": it answers those requests itself (logged with role "canary").
 shadow_alias = ""
 shadow_share = 1.0
+shadow_mode = "mirror"
 # API keys, stored hashed: `molops serve-key NAME --role read|admin` prints a key and its line.
 # Roles: read (predictions) and admin (also model management). Or set MOLOPS_SERVE__KEYS.
 keys = []

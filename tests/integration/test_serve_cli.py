@@ -116,6 +116,9 @@ def test_every_request_is_logged_after_sigterm(copy, tmp_path, workers):
     summary = molops("predictions", "summary", "-w", copy, "--json").json()
     (group,) = [g for g in summary["groups"] if g["source"] == "api"]
     assert (group["molecules"], group["errors"], group["requests"]) == (n * 3, n, n)
+    for role, rows in (("canary", 0), ("all", n * len(SMILES))):
+        args = ("predictions", "export", out, "-w", copy, "--source", "api", "--role", role, "--json")
+        assert molops(*args).json()["rows"] == rows
 
 
 def test_api_keys_from_the_environment(copy, tmp_path):
@@ -160,6 +163,11 @@ def test_refuses_to_expose_an_unauthenticated_service(copy):
         "serve", "-w", copy, "--ssl-certfile", "missing.pem", "--ssl-keyfile", "k.pem", "--port", "1"
     )
     assert_one_line_error(res, "missing.pem", code=2)
+
+
+def test_shadow_and_canary_exclude_each_other(copy):
+    res = molops("serve", "-w", copy, "--shadow", "challenger", "--canary", "challenger")
+    assert_one_line_error(res, "--shadow and --canary exclude each other", code=2)
 
 
 def test_export_rejects_a_bad_time(copy, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,17 @@ _SUMMARY_KEYS = (
     "model_name", "model_version", "source", "role", "molecules", "errors", "requests",
     "latency_p50_ms", "latency_p99_ms",
 )  # fmt: skip
+
+
+class Role(StrEnum):
+    """Which predictions of the log: the answers, mirrored copies, canary answers, or all."""
+
+    primary = "primary"
+    shadow = "shadow"
+    canary = "canary"
+    all = "all"
+
+
 predictions_app = typer.Typer(help="The prediction log: every served, batch and campaign prediction.")
 
 
@@ -43,6 +55,14 @@ def serve(
         str | None,
         typer.Option(help="Also send a mirrored copy of requests to this alias (logged, not returned)."),
     ] = None,
+    canary: Annotated[
+        str | None,
+        typer.Option(help="Answer a share of requests (--share) with this alias instead (logged as canary)."),
+    ] = None,
+    share: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Share of requests the shadow or canary sees (default 1 / 0.1)."),
+    ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Allow a non-loopback address without API keys.")
     ] = False,
@@ -59,7 +79,13 @@ def serve(
     from molops.tracking.store import Tracking
 
     ws = open_workspace(ctx, workspace)
-    overrides = {"host": host, "port": port, "workers": workers, "shadow_alias": shadow}
+    if shadow and canary:
+        raise UsageError("--shadow and --canary exclude each other; a service has one second alias")
+    overrides: dict[str, object] = {"host": host, "port": port, "workers": workers, "shadow_alias": shadow}
+    if canary:
+        overrides |= {"shadow_alias": canary, "shadow_mode": "canary", "shadow_share": 0.1}
+    if share is not None:
+        overrides["shadow_share"] = share
     settings = ws.config.serve.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise UsageError("--ssl-certfile and --ssl-keyfile go together; pass both to serve HTTPS")
@@ -112,7 +138,10 @@ def export(
     since: Annotated[str | None, typer.Option(help="From: 30m, 2h, 7d or an ISO time.")] = None,
     until: Annotated[str | None, typer.Option(help="Until: 30m, 2h, 7d (ago) or an ISO time.")] = None,
     source: Annotated[str | None, typer.Option(help="Only api, batch or campaign predictions.")] = None,
-    shadow: Annotated[bool, typer.Option("--shadow", help="Export the shadow model's predictions.")] = False,
+    role: Annotated[
+        Role,
+        typer.Option(help="Answers (primary), mirrored copies (shadow), canary answers, or all."),
+    ] = Role.primary,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -121,7 +150,12 @@ def export(
 
     ws = open_workspace(ctx, workspace)
     n = PredictionLog.of(ws).export(
-        output, model=model, since=since, until=until, source=source, role="shadow" if shadow else "primary"
+        output,
+        model=model,
+        since=since,
+        until=until,
+        source=source,
+        role=None if role is Role.all else role.value,
     )
     if as_json:
         emit_json({"output": str(output), "rows": n})

@@ -41,7 +41,7 @@ SCHEMA = pa.schema(
         pa.field("time", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("date", pa.string(), nullable=False),  # YYYY-MM-DD of ``time``, for users' queries
         pa.field("source", pa.string(), nullable=False),  # api | batch | campaign
-        pa.field("role", pa.string(), nullable=False),  # primary | shadow
+        pa.field("role", pa.string(), nullable=False),  # primary | shadow | canary
         pa.field("request_id", pa.string()),
         pa.field("position", pa.int32()),  # index of the molecule in its request
         pa.field("smiles", pa.string()),

@@ -129,7 +129,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         for name, served in models.models.items():
             info = served.describe()
             shadow = models.shadows.get(name)
-            info["shadow"] = shadow.describe() if shadow else None
+            info["shadow"] = (
+                shadow.describe() | {"mode": models.shadow_mode, "share": models.shadow_share}
+                if shadow
+                else None
+            )
             described.append(info)
         return {"models": described}
 

@@ -138,7 +138,8 @@ class ServedModel:
 
 
 class ModelSet:
-    """Every model the service answers with (by name), plus optional shadows that see mirrored traffic."""
+    """Every model the service answers with (by name), plus an optional second alias per model that
+    sees a share of the traffic: a shadow (mirrored copies) or a canary (answers instead)."""
 
     def __init__(
         self,
@@ -149,6 +150,7 @@ class ModelSet:
         max_wait_s: float = 0.002,
         shadow_alias: str = "",
         shadow_share: float = 1.0,
+        shadow_mode: str = "mirror",
         on_batch: Callable[[ServedModel, int, float], None] | None = None,
         on_swap: Callable[[ServedModel, Loaded | None, Loaded], None] | None = None,
         chemistry: IsolatedPool[PreparedMolecule] | None = None,
@@ -163,12 +165,16 @@ class ModelSet:
         self.models = {ref.name: ServedModel(ref, registry, **kwargs) for ref in refs}
         self.shadows = {
             ref.name: ServedModel(
-                ModelRef(name=ref.name, alias=shadow_alias), registry, role="shadow", **kwargs
+                ModelRef(name=ref.name, alias=shadow_alias),
+                registry,
+                role="canary" if shadow_mode == "canary" else "shadow",
+                **kwargs,
             )
             for ref in refs
             if shadow_alias
         }
         self.shadow_share = shadow_share
+        self.shadow_mode = shadow_mode
         self._on_swap = on_swap
         self.failed: str | None = None
 
@@ -183,10 +189,17 @@ class ModelSet:
 
     def shadow_for(self, name: str) -> ServedModel | None:
         """The shadow that should see a copy of this request (by the configured share), if any."""
-        shadow = self.shadows.get(name)
-        if shadow is None or shadow.current is None or random.random() >= self.shadow_share:
-            return None
-        return shadow
+        return self._second(name, "mirror")
+
+    def canary_for(self, name: str) -> ServedModel | None:
+        """The canary that should answer this request instead (by the configured share), if any."""
+        return self._second(name, "canary")
+
+    def _second(self, name: str, mode: str) -> ServedModel | None:
+        second = self.shadows.get(name)
+        if self.shadow_mode != mode or second is None or second.current is None:
+            return None  # a second alias still loading (or gone) sees no traffic
+        return second if random.random() < self.shadow_share else None
 
     def refresh(self, served: ServedModel, *, first: bool = False) -> None:
         """Load the version *served*'s alias points to now, if it moved (blocking)."""

@@ -111,8 +111,9 @@ class Pipeline:
         self.check(smiles)
         served = await self.served(name)
         budget = max(1.0, len(smiles) * self.settings.molecule_timeout_ms / 1000)
+        canary = self.models.canary_for(served.name)
         try:
-            frame, loaded = await asyncio.wait_for(served.predict(smiles), budget)
+            frame, loaded, role = await asyncio.wait_for(self.answer(served, canary, smiles), budget)
         except TimeoutError:
             raise ApiError(
                 504,
@@ -123,11 +124,23 @@ class Pipeline:
         state["model"], state["model_version"] = loaded.name, loaded.version
         latency_ms = (time.perf_counter() - started) * 1000
         self.metrics.observe_predictions(loaded.name, loaded.version, frame, loaded.bundle.info.transform)
-        self.log(frame, loaded, state["request_id"], latency_ms, caller.name, "primary")
+        self.log(frame, loaded, state["request_id"], latency_ms, caller.name, role)
         shadow = self.models.shadow_for(served.name)
         if shadow is not None:
             self.ctx.spawn(self.mirror(shadow, smiles, state["request_id"], caller.name))
         return frame, loaded
+
+    async def answer(
+        self, served: ServedModel, canary: ServedModel | None, smiles: list[str]
+    ) -> tuple[Columns, Loaded, str]:
+        """The canary's answer when the request was drawn for it (the first alias's if it fails),
+        else the first alias's; and the role to log it with."""
+        if canary is not None:
+            try:
+                return (*await canary.predict(smiles), "canary")
+            except Exception as exc:  # a failing canary must not fail requests: the champion answers
+                log.warning("canary prediction failed", extra={"event": "canary_failed", "error": str(exc)})
+        return (*await served.predict(smiles), "primary")
 
     def log(
         self, frame: Columns, loaded: Loaded, request_id: str, latency_ms: float, client: str, role: str

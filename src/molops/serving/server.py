@@ -112,6 +112,7 @@ def build_context(
         max_wait_s=settings.max_wait_ms / 1000,
         shadow_alias=settings.shadow_alias,
         shadow_share=settings.shadow_share,
+        shadow_mode=settings.shadow_mode,
         on_batch=on_batch,
         on_swap=on_swap,
         chemistry=chemistry_pool(settings),

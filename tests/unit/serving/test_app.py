@@ -45,6 +45,15 @@ def _error(response: httpx.Response, status: int, code: str) -> str:
     return body["error"]["message"]
 
 
+def _wait_for_second_alias(c: httpx.Client) -> dict:
+    """Readiness covers the served models; a second alias still loading sees no traffic."""
+    deadline = time.monotonic() + 30
+    while not (second := c.get("/v1/models").json()["models"][0]["shadow"])["ready"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return second
+
+
 def _v2_error(response: httpx.Response, status: int) -> str:
     assert response.status_code == status, response.text
     (message,) = response.json().values()
@@ -293,11 +302,7 @@ def test_hot_swap_when_the_alias_moves_fails_no_request(serve):
 
 def test_every_prediction_is_logged_by_shutdown_with_shadow_beside(serve):
     with serve(shadow_alias="challenger", log_interval_s=60) as service, service.client() as c:
-        # readiness covers the served models; a shadow still loading sees no traffic, so wait for it
-        deadline = time.monotonic() + 30
-        while not c.get("/v1/models").json()["models"][0]["shadow"]["ready"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        assert _wait_for_second_alias(c)["mode"] == "mirror"
         ids = [c.post("/v1/predict", json={"smiles": SMILES}).json()["request_id"] for _ in range(7)]
         assert c.get("/v1/models").json()["models"][0]["shadow"]["version"] == 3
         deadline = time.monotonic() + 10  # mirrored calls finish after their answers
@@ -313,6 +318,22 @@ def test_every_prediction_is_logged_by_shutdown_with_shadow_beside(serve):
     assert primary["smiles"].tolist()[: len(SMILES)] == SMILES
     assert primary["error"].notna().sum() == 7 * 2 and (primary["latency_ms"] > 0).all()
     assert set(primary["source"]) == {"api"} and set(primary["model_alias"]) == {"champion"}
+
+
+def test_a_canary_answers_its_share_and_is_logged_as_canary(serve):
+    settings = {"shadow_alias": "challenger", "shadow_mode": "canary", "shadow_share": 0.5}
+    with serve(**settings) as service, service.client() as c:
+        second = _wait_for_second_alias(c)
+        assert (second["mode"], second["share"], second["version"]) == ("canary", 0.5, 3)
+        answers = [c.post("/v1/predict", json={"smiles": ["CCO", "CCN"]}).json() for _ in range(40)]
+    versions = [a["results"][0]["model_version"] for a in answers]
+    assert all(len({r["model_version"] for r in a["results"]}) == 1 for a in answers)  # one version each
+    assert 5 <= versions.count(3) <= 35 and versions.count(1) + versions.count(3) == 40
+    log = PredictionLog.of(service.ws)
+    primary, canary = log.read(), log.read(role="canary")
+    assert set(primary["model_version"]) == {1} and set(canary["model_version"]) == {3}
+    assert len(canary) == 2 * versions.count(3) and len(primary) == 2 * versions.count(1)
+    assert log.read(role="shadow").empty  # a canary answers instead; nothing is mirrored
 
 
 def test_a_model_that_cannot_load_is_live_but_not_ready(served_ws):
