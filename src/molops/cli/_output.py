@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,6 +96,22 @@ def fmt_float(value: Any, digits: int = 3) -> str:
     except (TypeError, ValueError):
         return ""
     return "" if math.isnan(f) else f"{f:.{digits}g}"
+
+
+def fmt_time(iso: str | None) -> str:
+    """An ISO 8601 time as a table shows it, ``2026-11-27 07:37:45`` in UTC (say so in the header).
+
+    ``--json`` keeps ISO 8601; a person reading a table wants neither the ``T`` nor the offset.
+    """
+    if not iso:
+        return ""
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S")
 
 
 class _RateColumn(ProgressColumn):

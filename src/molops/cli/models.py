@@ -12,6 +12,7 @@ from molops.cli._output import (
     emit_json,
     err,
     fmt_float,
+    fmt_time,
     open_workspace,
     out,
     table,
@@ -45,8 +46,11 @@ def list_(ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOp
     out.print(
         table(
             "Registered models",
-            ["name", "target", "versions", "aliases", "updated"],
-            [[r["name"], r["target"], r["versions"], _aliases(r["aliases"]), r["updated"]] for r in rows],
+            ["name", "target", "versions", "aliases", "updated (UTC)"],
+            [
+                [r["name"], r["target"], r["versions"], _aliases(r["aliases"]), fmt_time(r["updated"])]
+                for r in rows
+            ],
         )
     )
 
@@ -67,7 +71,7 @@ def show(
     out.print(
         table(
             "Versions",
-            ["version", "aliases", "model", "featurizer", "dataset", "test rmse", "r2", "created"],
+            ["version", "aliases", "model", "featurizer", "dataset", "test rmse", "r2", "created (UTC)"],
             [
                 [
                     v["version"],
@@ -77,7 +81,7 @@ def show(
                     f"{v['dataset']} v{v['dataset_version']}",
                     fmt_float(v["metrics"].get("rmse")),
                     fmt_float(v["metrics"].get("r2")),
-                    v["created"],
+                    fmt_time(v["created"]),
                 ]
                 for v in info["versions"]
             ],
@@ -87,9 +91,17 @@ def show(
         out.print(
             table(
                 "Alias history",
-                ["at", "alias", "version", "previous", "operation", "by", "reason"],
+                ["at (UTC)", "alias", "version", "previous", "operation", "by", "reason"],
                 [
-                    [h["at"], h["alias"], h["version"], h["previous"], h["operation"], h["by"], h["reason"]]
+                    [
+                        fmt_time(h["at"]),
+                        h["alias"],
+                        h["version"],
+                        h["previous"],
+                        h["operation"],
+                        h["by"],
+                        h["reason"],
+                    ]
                     for h in info["history"]
                 ],
             )
@@ -184,10 +196,10 @@ def history(
     out.print(
         table(
             f"History of {name}",
-            ["at", "operation", "alias", "version", "previous", "decision", "by", "reason"],
+            ["at (UTC)", "operation", "alias", "version", "previous", "decision", "by", "reason"],
             [
                 [
-                    e.get("at", ""),
+                    fmt_time(e.get("at")),
                     e.get("operation", ""),
                     e.get("alias") or "",
                     e.get("version", ""),

@@ -56,6 +56,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _updated(model: Any) -> str:
+    """When a registered model last changed, ISO 8601 in UTC.
+
+    MLflow's ``last_updated_timestamp`` moves with new versions but not with alias moves, so a
+    promotion or rollback would leave "updated" at the version's registration; the history has those.
+    """
+    times = [datetime.fromtimestamp(model.last_updated_timestamp / 1000, UTC)]
+    times += [
+        datetime.fromisoformat(e["at"]) for e in json.loads(model.tags.get(HISTORY_TAG, "[]")) if e.get("at")
+    ]
+    return max(times).isoformat(timespec="seconds")
+
+
 class ModelRegistry:
     """The workspace's registered models (any MLflow tracking URI)."""
 
@@ -138,9 +151,7 @@ class ModelRegistry:
                     "latest_version": int(versions[-1].version) if versions else None,
                     "aliases": {a: int(v) for a, v in sorted(model.aliases.items())},
                     "target": model.tags.get("molops.target"),
-                    "updated": datetime.fromtimestamp(model.last_updated_timestamp / 1000, UTC).isoformat(
-                        timespec="seconds"
-                    ),
+                    "updated": _updated(model),
                 }
             )
         return rows

@@ -139,6 +139,19 @@ def test_promote_records_who_when_why_and_previous(registry):
 
 
 @pytest.mark.slow
+def test_list_updated_counts_alias_moves(registry, monkeypatch):
+    """MLflow does not count an alias move as an update; "updated" must (ISO 8601, UTC)."""
+    from molops.tracking import registry as module
+
+    before = {r["name"]: r["updated"] for r in registry.list()}[NAME]
+    assert datetime.fromisoformat(before).utcoffset() is not None
+    monkeypatch.setattr(module, "_now", lambda: "2099-01-02T03:04:05+00:00")
+    registry.promote(NAME, 3, reason="later")
+    after = {r["name"]: r["updated"] for r in registry.list()}[NAME]
+    assert after == "2099-01-02T03:04:05+00:00"
+
+
+@pytest.mark.slow
 def test_promoting_a_non_challenger_keeps_the_challenger(registry):
     registry.promote(NAME, 2, reason="x")
     assert _aliases(registry) == {"challenger": 3, "champion": 2}
