@@ -79,8 +79,9 @@ def test_predict_with_invalid_rows(trained, tmp_path):
     }
     rows = read_csv(trained.out)
     assert list(rows[0]) == [
+        "smiles",  # the input's columns first, its smiles column shared with the predictions
+        "id",
         "row",
-        "smiles",
         "canonical_smiles",
         "inchikey",
         "mean",
@@ -102,6 +103,7 @@ def test_predict_with_invalid_rows(trained, tmp_path):
     assert all(float(r["mean"]) == float(r["mean"]) and float(r["std"]) > 0 for r in rows if not r["error"])
     assert all(r["mean"] == "" for r in rows if r["error"])
     assert rows[4]["canonical_smiles"] == "CC(=O)O"
+    assert [r["id"] for r in rows] == ["a", "b", "c", "d", "e", ""]  # the malformed row keeps none
     assert {r["model_version"] for r in rows} == {"1"}
     # the challenger by alias, to Parquet
     summary = molops(

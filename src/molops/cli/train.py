@@ -151,7 +151,10 @@ def predict(
 ) -> None:
     """Predict mean and std for every molecule of a file; bad rows get an error column, not a crash.
 
-    The predictions also go to the workspace's prediction log (source batch), so monitoring sees them.
+    OUT keeps IN's columns, then adds row, smiles, canonical_smiles, inchikey, mean, std,
+    similarity, in_domain, error, model_name and model_version; an input column named like one of
+    those is renamed input_NAME (IN's own smiles column is written once). The predictions also go
+    to the workspace's prediction log (source batch), so monitoring sees them.
     """
     from molops.data.prediction_log import PredictionLog
     from molops.tracking.predict import predict_file

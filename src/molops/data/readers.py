@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from molops.data.sources import FileFormat, Source, clean_text
@@ -35,19 +36,27 @@ class RawChunk:
     targets: list[Any] = field(default_factory=list)
     records: list[Any] = field(default_factory=list)  # the whole record, kept for quarantine
     read_errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # position → reason
+    #: Every input column of each record ({column: value}), only from a reader with all_columns.
+    inputs: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def add(self, row: int, structure: str | None, target: Any, record: Any) -> None:
+    def add(
+        self, row: int, structure: str | None, target: Any, record: Any, inputs: dict[str, Any] | None = None
+    ) -> None:
         self.rows.append(row)
         self.structures.append(structure)
         self.targets.append(target)
         self.records.append(record)
+        if inputs is not None:
+            self.inputs.append(inputs)
 
-    def add_error(self, row: int, record: Any, reason: str, detail: str) -> None:
+    def add_error(
+        self, row: int, record: Any, reason: str, detail: str, inputs: dict[str, Any] | None = None
+    ) -> None:
         self.read_errors[len(self.rows)] = (reason, detail)
-        self.add(row, None, None, record)
+        self.add(row, None, None, record, inputs)
 
     def raw(self, i: int) -> str:
         """The record as read, as text, for the quarantine table."""
@@ -107,6 +116,12 @@ class RecordReader:
     named smiles (any case, :func:`smiles_column`) for tables; :attr:`smiles_col` is then the
     column found.
     *target_col* is None for pools (candidates without measurements): targets are then None.
+
+    With *all_columns*, each chunk also carries every input column of its records
+    (:attr:`RawChunk.inputs`), for outputs that keep the user's columns (batch prediction):
+    :attr:`columns` names them (a table's header; an SDF's properties of its first record, later
+    records' other properties are not kept; ``smiles`` and ``name`` of a SMILES list) and
+    :attr:`column_types` gives a Parquet input's Arrow types (text formats hold strings).
     """
 
     def __init__(
@@ -116,14 +131,24 @@ class RecordReader:
         smiles_col: str | None,
         target_col: str | None,
         chunk_rows: int = 5000,
+        *,
+        all_columns: bool = False,
     ) -> None:
         self.source = source
         self.fmt = fmt
         self.smiles_col = smiles_col
         self.target_col = target_col
         self.chunk_rows = chunk_rows
+        self.all_columns = all_columns
         self.structure_format = "molblock" if fmt == "sdf" and smiles_col is None else "smiles"
+        self.columns: list[str] = []
+        self.column_types: dict[str, pa.DataType] = {}
         self._chunks = self._open()
+
+    @property
+    def structure_column(self) -> str | None:
+        """The input column the structures come from (None: an SDF's mol blocks)."""
+        return "smiles" if self.fmt == "smi" else self.smiles_col
 
     def __iter__(self) -> Iterator[RawChunk]:
         return self._chunks
@@ -140,6 +165,7 @@ class RecordReader:
                 f"{self.source.path}: a {self.fmt} file has no target column; "
                 "expected a CSV, TSV, SDF or Parquet file of measurements"
             )
+        self.columns = ["smiles", "name"]
         return self._smi()
 
     @property
@@ -158,6 +184,7 @@ class RecordReader:
         except (csv.Error, UnicodeError, OSError, EOFError) as exc:
             raise InputFileError(f"{path}: not a readable {self.fmt.upper()} file ({exc})") from None
         header = [clean_text(h).strip() for h in header]
+        self.columns = list(dict.fromkeys(header))
         self.smiles_col = smiles_column(path, header, self.smiles_col)
         for col in self._wanted:
             if col not in header:
@@ -170,6 +197,7 @@ class RecordReader:
         self, reader: Any, header: list[str], i_smi: int, i_tgt: int | None, path: str
     ) -> Iterator[RawChunk]:
         width = len(header)
+        empty: dict[str, Any] | None = {} if self.all_columns else None
         chunk, row = RawChunk(), 0
         while True:
             try:
@@ -178,7 +206,7 @@ class RecordReader:
                 break
             except csv.Error as exc:
                 row += 1
-                chunk.add_error(row, f"line {reader.line_num}", "malformed_row", str(exc))
+                chunk.add_error(row, f"line {reader.line_num}", "malformed_row", str(exc), empty)
             except (OSError, EOFError, UnicodeError) as exc:
                 raise InputFileError(f"{path}: unreadable after record {row} ({exc})") from None
             else:
@@ -187,11 +215,13 @@ class RecordReader:
                 row += 1
                 if len(fields) != width:
                     detail = f"{len(fields)} fields, expected {width} (line {reader.line_num})"
-                    chunk.add_error(row, fields, "malformed_row", detail)
+                    chunk.add_error(row, fields, "malformed_row", detail, empty)
                 else:
                     record = dict(zip(header, fields, strict=True))
                     target = fields[i_tgt] if i_tgt is not None else None
-                    chunk.add(row, clean_text(fields[i_smi]), target, record)
+                    chunk.add(
+                        row, clean_text(fields[i_smi]), target, record, record if self.all_columns else None
+                    )
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()
@@ -214,6 +244,8 @@ class RecordReader:
             except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, … for non-Parquet bytes
                 raise InputFileError(f"{path}: not a Parquet file ({exc})") from None
             names = pfile.schema_arrow.names
+            self.columns = list(names)
+            self.column_types = {f.name: f.type for f in pfile.schema_arrow}
             self.smiles_col = smiles_column(path, names, self.smiles_col)
             for col in self._wanted:
                 if col not in names:
@@ -225,7 +257,7 @@ class RecordReader:
         return self._parquet_rows(pfile, spill)
 
     def _parquet_rows(self, pfile: pq.ParquetFile, spill: Any) -> Iterator[RawChunk]:
-        cols = list(dict.fromkeys(self._wanted))
+        cols = None if self.all_columns else list(dict.fromkeys(self._wanted))
         row = 0
         try:
             for batch in pfile.iter_batches(batch_size=self.chunk_rows, columns=cols):
@@ -235,10 +267,11 @@ class RecordReader:
                     targets: list[Any] = [None] * len(smiles)
                 else:
                     targets = batch.column(self.target_col).to_pylist()
-                for s, t in zip(smiles, targets, strict=True):
+                inputs: list[Any] = batch.to_pylist() if self.all_columns else [None] * len(smiles)
+                for s, t, values in zip(smiles, targets, inputs, strict=True):
                     row += 1
                     record = {self.smiles_col: s, self.target_col or "target": t}
-                    chunk.add(row, None if s is None else str(s), t, record)
+                    chunk.add(row, None if s is None else str(s), t, record, values)
                 yield chunk
         finally:
             if spill is not None:
@@ -258,6 +291,7 @@ class RecordReader:
         for col in self._wanted:
             if col not in props:
                 raise _missing(path, "SD property", col, list(props))
+        self.columns = list(props)
         return self._sdf_rows(first, records)
 
     def _sdf_rows(
@@ -271,12 +305,13 @@ class RecordReader:
             else:
                 end = block.find("M  END")
                 structure = block[: end + 6] if end >= 0 else None
+            inputs = props if self.all_columns else None
             if structure is None and self.smiles_col is None:
-                chunk.add_error(row, record, "malformed_row", "SDF record has no 'M  END' line")
+                chunk.add_error(row, record, "malformed_row", "SDF record has no 'M  END' line", inputs)
             else:
                 text = clean_text(structure) if structure else structure
                 target = props.get(self.target_col) if self.target_col else None
-                chunk.add(row, text, target, record)
+                chunk.add(row, text, target, record, inputs)
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()
@@ -294,11 +329,12 @@ class RecordReader:
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
-            token = text.split(None, 1)[0]
+            token, *rest = text.split(None, 1)
             if number == 1 and token.lower() == "smiles":
                 continue
             row += 1
-            chunk.add(row, clean_text(token), None, clean_text(text))
+            inputs = {"smiles": clean_text(token), "name": clean_text(rest[0]) if rest else None}
+            chunk.add(row, clean_text(token), None, clean_text(text), inputs if self.all_columns else None)
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()

@@ -487,3 +487,19 @@ def test_empty_sdf(write):
 def test_text_that_is_not_sdf(write):
     with pytest.raises(InputFileError, match="not an SDF file"):
         read(write("a.sdf", "smiles,y\nCCO,1\n"), smiles_col=None, target_col="SOL")
+
+
+def test_all_columns_carries_every_input_column(write):
+    path = write("a.csv", "smiles,y,note\nCCO,1,x\nbad,2\nCCN,3,z\n")
+    with Source(path) as source:
+        plain = RecordReader(source, "csv", "smiles", "y")
+        assert [c.inputs for c in plain] == [[]]  # ingest does not pay for what it does not use
+    with Source(path) as source:
+        reader = RecordReader(source, "csv", "smiles", None, all_columns=True)
+        chunks = list(reader)
+    assert reader.columns == ["smiles", "y", "note"] and reader.structure_column == "smiles"
+    assert chunks[0].inputs == [
+        {"smiles": "CCO", "y": "1", "note": "x"},
+        {},
+        {"smiles": "CCN", "y": "3", "note": "z"},
+    ]

@@ -6,15 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from molops.data.prediction_log import PredictionLog
 from molops.errors import ColumnNotFoundError, InputFileError
 from molops.tracking.bundle import PREDICTION_COLUMNS
 from molops.tracking.predict import predict_file
 
 from .conftest import small_bundle
 
-COLUMNS = ["row", *PREDICTION_COLUMNS, "model_name", "model_version"]
+#: What prediction adds after the input's columns (the input's smiles column is the smiles column)
+ADDED = ["row", *(c for c in PREDICTION_COLUMNS if c != "smiles"), "model_name", "model_version"]
+#: The output columns of CSV below: its own, then the added ones
+COLUMNS = ["smiles", "id", *ADDED]
 DATA = Path(__file__).resolve().parents[2] / "data"
 #: (smiles, id); rows 3 and 5 fail standardisation, row 7 has a field too many
 CSV = 'smiles,id\nCCO,a\nCCN,b\nxyz,c\nc1ccccc1,d\n,e\nCC(=O)[O-].[Na+],f\n"CCCC",g,extra\nCC(=O)O,h\n'
@@ -144,3 +150,65 @@ def test_progress_is_reported(bundle, write, tmp_path):
     )
     assert [c[0] for c in calls] == [3, 6, 8]
     assert calls[-1][1] == calls[-1][2] == len(CSV)
+
+
+def test_input_columns_are_kept_before_the_predictions(bundle, write, tmp_path):
+    src = write("in.csv", CSV)
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"keep{suffix}"
+        predict_file(bundle, src, out, chunk_rows=3)
+        frame = _read(out)
+        assert list(frame.columns) == COLUMNS
+        # the malformed row (7) keeps no input values: its fields cannot be told apart
+        assert frame["id"].tolist()[:6] == list("abcdef") and frame["id"][7] == "h"
+        assert pd.isna(frame["id"][6])
+        assert frame["smiles"].tolist()[:4] == ["CCO", "CCN", "xyz", "c1ccccc1"]
+
+
+def test_input_columns_named_like_added_ones_are_prefixed(bundle, write, tmp_path):
+    src = write("in.csv", "SMILES,mean,row,error,input_mean\nCCO,m1,r1,e1,i1\nCCN,m2,r2,e2,i2\n")
+    predict_file(bundle, src, tmp_path / "out.csv")
+    frame = pd.read_csv(tmp_path / "out.csv")
+    inputs = ["SMILES", "input_input_mean", "input_row", "input_error", "input_mean"]
+    assert list(frame.columns) == [*inputs, "row", *PREDICTION_COLUMNS, "model_name", "model_version"]
+    assert frame["input_input_mean"].tolist() == ["m1", "m2"]  # the user's 'mean'
+    assert frame["input_mean"].tolist() == ["i1", "i2"]  # the user's 'input_mean', untouched
+    assert frame["input_row"].tolist() == ["r1", "r2"]
+    assert frame["row"].tolist() == [1, 2] and frame["error"].isna().all()
+    assert np.isfinite(frame["mean"]).all()
+    assert frame["smiles"].tolist() == frame["SMILES"].tolist() == ["CCO", "CCN"]
+
+
+def test_parquet_input_columns_keep_their_types(bundle, tmp_path):
+    table = tmp_path / "in.parquet"
+    pd.DataFrame(
+        {"n": pd.array([1, None, 3], dtype="Int64"), "SMI": ["CCO", "xyz", "c1ccccc1"], "x": [0.5, 1.5, None]}
+    ).to_parquet(table)
+    predict_file(bundle, table, tmp_path / "out.parquet", smiles_col="SMI", chunk_rows=2)
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.column_names == ["n", "SMI", "x", *["row", *PREDICTION_COLUMNS, "model_name", "model_version"]]
+    assert out.schema.field("n").type == pa.int64() and out.schema.field("x").type == pa.float64()
+    assert out.column("n").to_pylist() == [1, None, 3]
+    assert out.column("x").to_pylist() == [0.5, 1.5, None]
+
+
+def test_sdf_properties_and_smi_names_are_kept(bundle, write, tmp_path):
+    predict_file(bundle, DATA / "measurements.sdf", tmp_path / "sdf.csv")
+    frame = pd.read_csv(tmp_path / "sdf.csv")
+    assert list(frame.columns)[:3] == ["SOL", "SMILES", "lab_id"]
+    assert frame["lab_id"].notna().all()
+    predict_file(bundle, write("in.smi", "CCO ethanol\nc1ccccc1\n"), tmp_path / "smi.csv")
+    frame = pd.read_csv(tmp_path / "smi.csv")
+    assert list(frame.columns) == ["smiles", "name", *ADDED]
+    assert frame["name"].tolist()[0] == "ethanol" and pd.isna(frame["name"][1])
+
+
+def test_the_log_gets_the_predictions_not_the_users_columns(bundle, write, tmp_path):
+    log = PredictionLog(tmp_path / "log")
+    src = write("in.csv", "smiles,source,client,position\nCCO,lab,me,x\nCCN,lab,me,y\n")
+    summary = predict_file(bundle, src, tmp_path / "out.csv", model_name="m", model_version=2, log=log)
+    assert summary["logged"] == 2
+    rows = log.read().sort_values("position")
+    assert rows["position"].tolist() == [1, 2]
+    assert set(rows["source"]) == {"batch"} and rows["client"].isna().all()
+    assert rows["smiles"].tolist() == ["CCO", "CCN"] and set(rows["model_version"]) == {2}
