@@ -21,19 +21,48 @@ from molops.cli._output import (
 )
 from molops.data.sources import FORMATS
 from molops.errors import UsageError
-from molops.models.base import MODELS
-from molops.models.splits import SPLIT_KINDS
-from molops.models.transforms import TargetTransform
 
 #: Metrics shown in the human summary of a training.
 SHOWN = ("rmse", "mae", "r2", "spearman", "spearman_abs_error_std", "nll", "miscalibration_area")
+
+# The choices of --model, --split and --transform, spelled out so that `--help` and a mistyped
+# option answer without importing the model zoo (LightGBM, scikit-learn, SciPy, Optuna: about a
+# second) or MLflow (one more); tests/unit/cli/test_startup.py keeps them equal to the registries.
+#: MODELS' names (molops.models.base)
+MODEL_NAMES = ("dmpnn", "gp", "lightgbm", "mlp", "rf")
+#: SPLIT_KINDS (molops.models.splits)
+SPLIT_NAMES = ("random", "scaffold", "time")
+#: TargetTransform's kinds (molops.models.transforms)
+TRANSFORM_NAMES = ("none", "standardize", "log", "log-standardize")
+
+
+def _check_options(model: str, candidates: list[str] | None, split: str, transform: str) -> None:
+    """The option values ``train`` would refuse later, refused before the slow imports."""
+    if model != "auto" and model not in MODEL_NAMES:
+        raise UsageError(f"unknown model {model!r}; expected 'auto' or one of: {', '.join(MODEL_NAMES)}")
+    if candidates is not None:
+        if model != "auto":
+            raise UsageError("--candidates only applies to --model auto; leave it out or use --model auto")
+        unknown = [c for c in candidates if c not in MODEL_NAMES]
+        if unknown or not candidates:
+            raise UsageError(
+                f"--candidates {','.join(candidates)!r} names no model or unknown ones "
+                f"({', '.join(unknown) or 'empty'}); expected some of: {', '.join(MODEL_NAMES)}"
+            )
+    if split not in SPLIT_NAMES:
+        raise UsageError(f"--split {split!r} is not supported; expected one of: {', '.join(SPLIT_NAMES)}")
+    if transform not in TRANSFORM_NAMES:
+        raise UsageError(
+            f"--transform {transform!r} is not supported; expected one of: {', '.join(TRANSFORM_NAMES)}"
+        )
 
 
 def train(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset to train on.")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help=f"auto (explore the zoo) or one of: {', '.join(MODELS)}.")
+        str,
+        typer.Option("--model", "-m", help=f"auto (explore the zoo) or one of: {', '.join(MODEL_NAMES)}."),
     ] = "auto",
     candidates: Annotated[
         str | None,
@@ -57,7 +86,7 @@ def train(
     tune_fraction: Annotated[float, typer.Option(help="Fraction of the training part to tune on.")] = 0.2,
     tune_timeout: Annotated[float | None, typer.Option(help="Stop tuning after this many seconds.")] = None,
     split: Annotated[
-        str, typer.Option(help=f"How to hold out the test set: {', '.join(SPLIT_KINDS)}.")
+        str, typer.Option(help=f"How to hold out the test set: {', '.join(SPLIT_NAMES)}.")
     ] = "random",
     seed: Annotated[int, typer.Option(help="Seed of the split, subsample, tuning and model.")] = 0,
     transform: Annotated[
@@ -68,12 +97,9 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Train a model on a dataset version, track the run in MLflow and register a new model version."""
-    # bad options fail before the slow imports (MLflow, torch) below
-    if split not in SPLIT_KINDS:
-        raise UsageError(f"--split {split!r} is not supported; expected one of: {', '.join(SPLIT_KINDS)}")
-    kinds = TargetTransform.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
-    if transform not in kinds:
-        raise UsageError(f"--transform {transform!r} is not supported; expected one of: {', '.join(kinds)}")
+    # bad options fail before the slow imports (the model zoo, MLflow, torch) below
+    chosen = None if candidates is None else [c.strip() for c in candidates.split(",") if c.strip()]
+    _check_options(model, chosen, split, transform)
     model_params = json_params(params)
     ws = open_workspace(ctx, workspace)
     from molops.tracking.training import TrainRequest
@@ -84,7 +110,7 @@ def train(
         version=version,
         target=target,
         model=model,
-        candidates=None if candidates is None else [c.strip() for c in candidates.split(",") if c.strip()],
+        candidates=chosen,
         featurizer=featurizer,
         params=model_params,
         tune=tune,
@@ -156,13 +182,13 @@ def predict(
     those is renamed input_NAME (IN's own smiles column is written once). The predictions also go
     to the workspace's prediction log (source batch), so monitoring sees them.
     """
+    if fmt is not None and fmt not in FORMATS:  # before the slow imports below
+        raise UsageError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
     from molops.data.prediction_log import PredictionLog
     from molops.tracking.predict import predict_file
     from molops.tracking.registry import ModelRegistry
     from molops.tracking.store import Tracking
 
-    if fmt is not None and fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
     ws = open_workspace(ctx, workspace)
     registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
     bundle, mv = registry.load(model)

@@ -13,12 +13,14 @@ import getpass
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from molops.tracking._mlflow import Quiet, TrackingError, client, mlflow
-from molops.tracking.bundle import ModelBundle
+
+if TYPE_CHECKING:  # the bundle imports the model zoo (a second): only load() needs it
+    from molops.tracking.bundle import ModelBundle
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from molops.tracking._mlflow import ARTIFACTS_DIR, DB_FILE, Quiet, client, local_uri, mlflow
-from molops.tracking.bundle import PREDICTION_COLUMNS
 from molops.workspace import Workspace
 
 
@@ -52,6 +51,8 @@ class Tracking:
         """Input: a ``smiles`` string column; output: the prediction table's columns."""
         from mlflow.models import ModelSignature
         from mlflow.types import ColSpec, Schema
+
+        from molops.tracking.bundle import PREDICTION_COLUMNS  # the model zoo: only when logging
 
         types = {"mean": "double", "std": "double", "similarity": "double", "in_domain": "boolean"}
         outputs = Schema([ColSpec(types.get(c, "string"), c, required=False) for c in PREDICTION_COLUMNS])

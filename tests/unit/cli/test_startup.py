@@ -1,0 +1,82 @@
+"""Start-up cost: --help and a mistyped option import neither the model zoo nor MLflow.
+
+Each check runs in a fresh interpreter: this process has long imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import get_args
+
+import pytest
+
+from molops.cli import train
+from molops.models.base import MODELS
+from molops.models.splits import SPLIT_KINDS
+from molops.models.transforms import Kind
+
+#: Imported only by commands that train, predict or read the registry.
+HEAVY = ("mlflow", "lightgbm", "sklearn", "optuna", "torch")
+
+_PROBE = """
+import json, sys
+from molops.cli.main import main
+argv, heavy, report = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+sys.argv = ["molops", *argv]
+code = None
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+with open(report, "w") as f:
+    json.dump({"code": code, "loaded": [m for m in heavy if m in sys.modules]}, f)
+"""
+
+
+def _probe(argv: list[str], tmp_path) -> dict:
+    report = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(HEAVY), str(report)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert report.is_file(), proc.stderr
+    return json.loads(report.read_text())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["models", "--help"],
+        ["train", "--help"],
+        ["train", "-d", "x", "-m", "xgboost"],
+        ["train", "-d", "x", "--split", "scafold"],
+        ["train", "-d", "x", "--candidates", "rf,xgb"],
+        ["predict", "-m", "m", "in.csv", "out.csv", "--format", "xlsx"],
+    ],
+    ids=" ".join,
+)
+def test_help_and_option_errors_import_nothing_heavy(argv, tmp_path):
+    result = _probe(argv, tmp_path)
+    assert result["code"] in (0, 2, None)
+    assert result["loaded"] == []
+
+
+def test_the_registry_does_not_import_the_model_zoo():
+    code = "import sys, molops.tracking.registry, molops.tracking.store; print('lightgbm' in sys.modules)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.strip() == "False"  # `molops models list` pays for MLflow only
+
+
+def test_spelled_out_choices_equal_the_registries():
+    assert tuple(MODELS.names()) == train.MODEL_NAMES
+    assert tuple(SPLIT_KINDS) == train.SPLIT_NAMES
+    assert get_args(Kind) == train.TRANSFORM_NAMES
