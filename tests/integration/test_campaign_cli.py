@@ -124,10 +124,13 @@ def test_campaign_create_propose_ingest_status_propose(workspace, freesolv_split
         "--budget",
         "40",
         "--no-pains",
+        "--stop-hits",
+        "100",
         *ws,
         "--json",
     ).json()
     assert created["objective"] == {"target": "expt", "maximize": False, "threshold": -8.0}
+    assert created["stopping"] == {"hits": 100, "patience": None, "min_improvement": 0.0}
     assert created["budget"]["molecules"] == 40 and created["filters"]["pains"] is True
 
     first = molops("campaign", "propose", "sol", "--out", tmp_path / "batch.csv", *ws, "--json").json()
@@ -168,6 +171,7 @@ def test_campaign_create_propose_ingest_status_propose(workspace, freesolv_split
     assert status["proposals"] == {"total": 8, "answered": 5, "open": 3}
     assert status["budget"]["molecules_used"] == 8 and status["budget"]["molecules_left"] == 32
     assert status["dataset_version"] == 2 and status["best"]["value"] <= -8
+    assert status["stopped"] is None  # 100 hits are far off
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     second = molops("campaign", "propose", "sol", "--batch-size", "4", *ws, "--json").json()
@@ -180,4 +184,6 @@ def test_campaign_create_propose_ingest_status_propose(workspace, freesolv_split
     assert "open proposals: 7 of 12" in human.stdout
     create = ["campaign", "create", "c", "--dataset", "fs", "--pool", pool, "--minimize", *ws]
     assert_one_line_error(molops(*create, "--target", "logS"), "no target 'logS'", code=2)
+    no_threshold = molops(*create, "--target", "expt", "--stop-hits", "3")
+    assert_one_line_error(no_threshold, "--stop-hits needs --threshold", code=2)
     assert_one_line_error(molops("campaign", "propose", "nope", *ws), "no campaign 'nope'", code=2)

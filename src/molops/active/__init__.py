@@ -7,12 +7,14 @@ from molops.active.errors import (
     CampaignError,
     CampaignExistsError,
     CampaignNotFoundError,
+    CampaignStoppedError,
 )
 from molops.active.filters import Filters
 from molops.active.recipe import Recipe
 from molops.active.selection import SelectionError, diverse, top_n
 from molops.active.simulate import Library, SimulationError, SimulationResult, load_library, simulate
 from molops.active.state import Budget, Objective
+from molops.active.stopping import StoppingRules
 from molops.active.store import list_campaigns
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "CampaignError",
     "CampaignExistsError",
     "CampaignNotFoundError",
+    "CampaignStoppedError",
     "Filters",
     "Library",
     "Objective",
@@ -32,6 +35,7 @@ __all__ = [
     "SelectionError",
     "SimulationError",
     "SimulationResult",
+    "StoppingRules",
     "diverse",
     "get_acquisition",
     "list_campaigns",

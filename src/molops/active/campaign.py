@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from molops._version import __version__
-from molops.active.errors import CampaignError, CampaignExistsError
+from molops.active.errors import CampaignError, CampaignExistsError, CampaignStoppedError
 from molops.active.filters import Filters, FilterSet
 from molops.active.recipe import Recipe
 from molops.active.results import RenamedCopy, match_results
@@ -60,6 +60,7 @@ from molops.active.state import (
     within_budget,
 )
 from molops.active.status import CampaignStatus, summarize
+from molops.active.stopping import StoppingRules
 from molops.active.store import CampaignStore, now, user, write_parquet
 from molops.data.prediction_log import PredictionLog, rows_from_columns
 from molops.data.readers import RecordReader
@@ -91,6 +92,7 @@ class Campaign(CampaignStore):
         budget: Budget | None = None,
         filters: Filters | None = None,
         smiles_col: str | None = None,
+        stopping: StoppingRules | None = None,
     ) -> Campaign:
         """Validate every part up front, then write the campaign's state; refuses an existing name."""
         campaign = cls(ws, name)
@@ -106,6 +108,9 @@ class Campaign(CampaignStore):
             )
         if batch_size < 1:
             raise CampaignError(f"--batch-size must be at least 1; got {batch_size}")
+        stopping = stopping or StoppingRules()
+        if stopping.hits is not None and objective.threshold is None:
+            raise CampaignError("--stop-hits needs --threshold, the value that makes a measurement a hit")
         pool_path = Path(pool).expanduser().resolve()
         _check_pool(pool_path, smiles_col)
         recipe = (recipe or Recipe()).check().canonical()
@@ -119,6 +124,7 @@ class Campaign(CampaignStore):
                 recipe=recipe,
                 batch_size=batch_size,
                 budget=budget or Budget(),
+                stopping=stopping,
                 filters=filters or Filters(),
                 created=now(),
                 created_by=user(),
@@ -163,8 +169,10 @@ class Campaign(CampaignStore):
         out: str | Path | None = None,
         progress: Progress | None = None,
         chunk_rows: int = CHUNK_ROWS,
+        ignore_stop: bool = False,
     ) -> ProposeResult:
-        """Train on the latest dataset version, score the pool, and record the next ranked batch."""
+        """Train on the latest dataset version, score the pool, and record the next ranked batch
+        (refused once the budget is spent or, unless *ignore_stop*, a stopping rule is met)."""
         started = time.perf_counter()
         with self._locked():
             state = self.load()
@@ -174,6 +182,8 @@ class Campaign(CampaignStore):
             if requested < 1:
                 raise CampaignError(f"--batch-size must be at least 1; got {requested}")
             n = within_budget(state, requested)
+            if cfg.stopping.active and not ignore_stop:
+                self._check_stopping(state)
             pool = Path(cfg.pool)
             if not pool.is_file():
                 raise InputFileError(f"campaign {self.name!r}: its pool file {pool} is gone; restore it")
@@ -366,9 +376,18 @@ class Campaign(CampaignStore):
     # -- status ------------------------------------------------------------------------------------
     def status(self) -> CampaignStatus:
         """Iterations, budget, best value, hits, model quality on each measured batch, open proposals."""
-        state = self.load()
+        return self._status(self.load())
+
+    def _status(self, state: CampaignState) -> CampaignStatus:
         version = self.ws.dataset(state.config.dataset).latest_version()
         return summarize(self.name, state, version, self._measured(), self.proposals(state))
+
+    def _check_stopping(self, state: CampaignState) -> None:
+        reason = self._status(state).stopped
+        if reason is not None:
+            raise CampaignStoppedError(
+                f"campaign {self.name!r} has stopped: {reason}; propose --ignore-stop proposes anyway"
+            )
 
 
 # -- helpers ---------------------------------------------------------------------------------------

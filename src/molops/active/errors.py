@@ -21,3 +21,7 @@ class CampaignExistsError(CampaignError):
 
 class BudgetExhaustedError(CampaignError):
     """The campaign has proposed all the molecules or iterations its budget allows."""
+
+
+class CampaignStoppedError(CampaignError):
+    """The campaign met one of its stopping rules (``propose --ignore-stop`` proposes anyway)."""

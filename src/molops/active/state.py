@@ -12,6 +12,7 @@ from molops.active.acquisition import to_utility
 from molops.active.errors import BudgetExhaustedError
 from molops.active.filters import Filters
 from molops.active.recipe import Recipe
+from molops.active.stopping import StoppingRules
 
 #: The columns of a proposals file (``proposals/iteration-NNNN.parquet``), in order.
 PROPOSAL_COLUMNS = [
@@ -73,6 +74,7 @@ class CampaignConfig(BaseModel):
     recipe: Recipe
     batch_size: int = Field(96, ge=1)
     budget: Budget = Field(default_factory=Budget)
+    stopping: StoppingRules = Field(default_factory=StoppingRules)
     filters: Filters = Field(default_factory=Filters)
     created: str
     created_by: str

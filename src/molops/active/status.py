@@ -10,6 +10,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from molops.active.state import CampaignState, budget_summary
+from molops.active.stopping import stop_reason
 
 
 class CampaignStatus(BaseModel):
@@ -22,6 +23,8 @@ class CampaignStatus(BaseModel):
     budget: dict[str, Any]
     best: dict[str, Any] | None
     hits: dict[str, Any]
+    #: why the campaign met a stopping rule (None: it has not)
+    stopped: str | None = None
     proposals: dict[str, int]
     open_proposals: list[dict[str, Any]]
     ingests: list[dict[str, Any]]
@@ -106,6 +109,7 @@ def summarize(
         budget=budget_summary(state),
         best=best,
         hits=hits,
+        stopped=stop_reason(cfg.stopping, obj.maximize, iterations, hits["campaign"]),
         proposals={
             "total": len(proposals),
             "answered": int(answered.sum()),

@@ -169,6 +169,16 @@ def create(
     batch_size: Annotated[int, typer.Option(help="Molecules per proposal (default of propose).")] = 96,
     budget: Annotated[int | None, typer.Option(help="Most molecules the campaign may propose.")] = None,
     max_iterations: Annotated[int | None, typer.Option(help="Most proposals (iterations).")] = None,
+    stop_hits: Annotated[
+        int | None, typer.Option(min=1, help="Stop once the proposals found this many hits (--threshold).")
+    ] = None,
+    stop_patience: Annotated[
+        int | None,
+        typer.Option(min=1, help="Stop once this many measured batches in a row did not improve the best."),
+    ] = None,
+    stop_min_improvement: Annotated[
+        float, typer.Option(min=0.0, help="With --stop-patience: a smaller gain is no improvement.")
+    ] = 0.0,
     smiles_col: Annotated[
         str | None, typer.Option(help="SMILES column of the pool (default: smiles).")
     ] = None,
@@ -188,6 +198,7 @@ def create(
     from molops.active.campaign import Campaign
     from molops.active.filters import Filters, parse_range
     from molops.active.state import Budget, Objective
+    from molops.active.stopping import StoppingRules
 
     ws = open_workspace(ctx, workspace)
     recipe = _recipe(model, params, featurizer, acquisition, max_similarity)
@@ -210,6 +221,7 @@ def create(
         budget=Budget(molecules=budget, iterations=max_iterations),
         filters=filters,
         smiles_col=smiles_col,
+        stopping=StoppingRules(hits=stop_hits, patience=stop_patience, min_improvement=stop_min_improvement),
     )
     config = campaign.load().config
     if as_json:
@@ -239,6 +251,9 @@ def propose(
         int | None, typer.Option(help="Molecules to propose (default: the campaign's).")
     ] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the batch to this CSV.")] = None,
+    ignore_stop: Annotated[
+        bool, typer.Option("--ignore-stop", help="Propose even though a stopping rule is met.")
+    ] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -248,7 +263,7 @@ def propose(
     ws = open_workspace(ctx, workspace)
     campaign = Campaign.open(ws, name)
     with stage_progress() as progress:
-        result = campaign.propose(batch_size, out=out_file, progress=progress)
+        result = campaign.propose(batch_size, out=out_file, progress=progress, ignore_stop=ignore_stop)
     if as_json:
         emit_json(result.model_dump())
         return
@@ -393,6 +408,8 @@ def status(
         )
     )
     out.print(f"open proposals: {st.proposals['open']} of {st.proposals['total']}")
+    if st.stopped:
+        out.print(f"[bold]stopped[/]: {escape(st.stopped)}")
     if plot is not None:
         out.print(f"plot → {plot}")
 

@@ -23,8 +23,10 @@ from molops.active import (
     list_campaigns,
 )
 from molops.active.acquisition import AcquisitionError
+from molops.active.errors import CampaignStoppedError
 from molops.active.filters import parse_range
 from molops.active.state import PROPOSAL_COLUMNS
+from molops.active.stopping import StoppingRules
 from molops.data.prediction_log import PredictionLog
 from molops.errors import ColumnNotFoundError, DatasetNotFoundError, InputFileError
 from molops.models.base import InvalidModelError
@@ -183,6 +185,25 @@ def test_budget_trims_the_last_batch_then_refuses(ws, files):
     with pytest.raises(BudgetExhaustedError, match="1 iterations"):
         rounds.propose(batch_size=2)
     assert len(Campaign.open(ws, "c1").load().iterations) == 2  # a refusal records nothing
+
+
+def test_a_stopping_rule_refuses_the_next_proposal_until_ignored(ws, files, tmp_path):
+    # nothing short of a 100 kcal/mol gain counts as an improvement: one measured batch stops it
+    campaign = _create(ws, files, stopping=StoppingRules(patience=1, min_improvement=100))
+    first = pd.DataFrame(campaign.propose().proposals)
+    assert campaign.status().stopped is None  # nothing measured yet: open proposals never stop
+    campaign.ingest(_results(files, first["inchikey"], tmp_path / "r.csv")[0], target_col="measured")
+    stopped = campaign.status().stopped
+    assert "did not improve the best value" in stopped and "by at least 100" in stopped
+    with pytest.raises(CampaignStoppedError, match="has stopped: its last 1 measured batches"):
+        campaign.propose()
+    assert len(campaign.load().iterations) == 1  # a refusal records nothing
+    assert campaign.propose(ignore_stop=True).iteration.number == 2
+    with pytest.raises(CampaignError, match="--stop-hits needs --threshold"):
+        Campaign.create(
+            ws, "c9", dataset="fs", pool=files["pool"], objective=Objective(target="expt", maximize=False),
+            stopping=StoppingRules(hits=5),
+        )  # fmt: skip
 
 
 def test_create_validates_everything_up_front(ws, files, tmp_path):
