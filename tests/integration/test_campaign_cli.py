@@ -186,4 +186,7 @@ def test_campaign_create_propose_ingest_status_propose(workspace, freesolv_split
     assert_one_line_error(molops(*create, "--target", "logS"), "no target 'logS'", code=2)
     no_threshold = molops(*create, "--target", "expt", "--stop-hits", "3")
     assert_one_line_error(no_threshold, "--stop-hits needs --threshold", code=2)
+    assert_one_line_error(molops(*create, "--target", "expt", "--budget-cost", "0"), "above 0", code=2)
+    no_cost_col = molops(*create, "--target", "expt", "--budget-cost", "9")
+    assert_one_line_error(no_cost_col, "--budget-cost needs --cost-col", code=2)
     assert_one_line_error(molops("campaign", "propose", "nope", *ws), "no campaign 'nope'", code=2)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from molops._version import __version__
+from molops.active.costs import fit_budget, read_costs
 from molops.active.errors import CampaignError, CampaignExistsError, CampaignStoppedError
 from molops.active.filters import Filters, FilterSet
 from molops.active.recipe import Recipe
@@ -93,6 +94,7 @@ class Campaign(CampaignStore):
         filters: Filters | None = None,
         smiles_col: str | None = None,
         stopping: StoppingRules | None = None,
+        cost_col: str | None = None,
     ) -> Campaign:
         """Validate every part up front, then write the campaign's state; refuses an existing name."""
         campaign = cls(ws, name)
@@ -111,8 +113,11 @@ class Campaign(CampaignStore):
         stopping = stopping or StoppingRules()
         if stopping.hits is not None and objective.threshold is None:
             raise CampaignError("--stop-hits needs --threshold, the value that makes a measurement a hit")
+        budget = budget or Budget()
+        if budget.cost is not None and cost_col is None:
+            raise CampaignError("--budget-cost needs --cost-col, the pool column with each molecule's cost")
         pool_path = Path(pool).expanduser().resolve()
-        _check_pool(pool_path, smiles_col)
+        _check_pool(pool_path, smiles_col, cost_col)
         recipe = (recipe or Recipe()).check().canonical()
         state = CampaignState(
             config=CampaignConfig(
@@ -120,10 +125,11 @@ class Campaign(CampaignStore):
                 dataset=dataset,
                 pool=str(pool_path),
                 smiles_col=smiles_col,
+                cost_col=cost_col,
                 objective=objective,
                 recipe=recipe,
                 batch_size=batch_size,
-                budget=budget or Budget(),
+                budget=budget,
                 stopping=stopping,
                 filters=filters or Filters(),
                 created=now(),
@@ -253,16 +259,24 @@ class Campaign(CampaignStore):
             filtered: Counter[str] = Counter()
             need = n if recipe.max_similarity >= 1.0 else n * 50
             cand = scan.ranked(need, FilterSet(cfg.filters) if cfg.filters.active() else None, filtered)
+            if cfg.cost_col is not None:
+                cand = self._with_costs(cand, filtered)
             warnings: list[str] = []
             if len(cand["score"]):
                 fps = fingerprints(list(cand["smiles"]))[0]
                 pick = diverse(cand["score"], n, fps, recipe.max_similarity)
+                left = state.cost_left()
+                if left is not None:  # the diverse picks first, then the next best, while they fit
+                    rest = np.setdiff1d(np.arange(len(cand["score"])), pick, assume_unique=True)
+                    order = np.concatenate([pick, rest[np.argsort(-cand["score"][rest], kind="stable")]])
+                    pick = fit_budget(order, cand["cost"], left, n)
             else:
                 fps, pick = np.zeros((0, 256), dtype=np.uint8), np.empty(0, dtype=np.int64)
             if len(pick) < n:
                 warnings.append(
                     f"only {len(pick)} of {n} molecules could be proposed: the pool has no more candidates "
                     "that are unmeasured, not already proposed and pass the filters"
+                    + (" and fit the cost budget left" if state.cost_left() is not None else "")
                 )
             frame = batch_frame(
                 cfg.objective, train, cand, fps, pick, scan, acquisition.name, acquisition.needs
@@ -288,6 +302,7 @@ class Campaign(CampaignStore):
                 scored=scan.scored,
                 excluded=dict(scan.excluded),
                 filtered=dict(filtered),
+                cost=float(frame["cost"].sum()) if cfg.cost_col is not None else None,
                 seconds=round(seconds, 2),
                 seconds_scoring=round(seconds_scoring, 2),
                 molecules_per_s=round(scan.scored / seconds_scoring, 1) if seconds_scoring > 0 else 0.0,
@@ -308,6 +323,17 @@ class Campaign(CampaignStore):
             out=str(out_path) if out_path else None,
             budget=budget_summary(state),
         )
+
+    def _with_costs(self, cand: dict[str, np.ndarray], filtered: Counter[str]) -> dict[str, np.ndarray]:
+        """*cand* with a ``cost`` column from the pool; candidates without a usable cost dropped."""
+        cfg = self.load().config
+        assert cfg.cost_col is not None
+        costs = read_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand["row"])
+        cost = np.asarray([costs.get(int(r), np.nan) for r in cand["row"]], dtype=np.float64)
+        keep = ~np.isnan(cost)
+        if (~keep).any():
+            filtered["no_cost"] += int((~keep).sum())
+        return {k: v[keep] for k, v in cand.items()} | {"cost": cost[keep]}
 
     # -- results -----------------------------------------------------------------------------------
     def ingest(
@@ -391,14 +417,16 @@ class Campaign(CampaignStore):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _check_pool(path: Path, smiles_col: str | None) -> None:
-    """The pool file exists, has a known format and the SMILES column (read its header only)."""
+def _check_pool(path: Path, smiles_col: str | None, cost_col: str | None = None) -> None:
+    """The pool file exists, has a known format, the SMILES column and the cost column if one is
+    named (read its header only)."""
     if not path.is_file():
         raise InputFileError(f"--pool {path}: no such file; expected a CSV, TSV, SDF, SMILES or Parquet file")
     fmt = detect_format(path)
     col = smiles_col if smiles_col is not None else ("smiles" if fmt in ("csv", "tsv", "parquet") else None)
     try:
         with Source(path) as source:
-            RecordReader(source, fmt, col, None, chunk_rows=16)
+            RecordReader(source, fmt, col, cost_col, chunk_rows=16)
     except ColumnNotFoundError as exc:
-        raise ColumnNotFoundError(f"--pool {exc}; pass --smiles-col") from None
+        hint = "--cost-col" if cost_col is not None and repr(cost_col) in str(exc) else "--smiles-col"
+        raise ColumnNotFoundError(f"--pool {exc}; pass {hint}") from None

@@ -211,6 +211,7 @@ def batch_frame(
             "nearest_similarity": np.round(sim, 3),
             "nearest_value": values[near],
             "reason": reasons,
+            "cost": cand["cost"][pick] if "cost" in cand else np.full(len(pick), np.nan),
             "pool_row": cand["row"][pick].astype(np.int64),
         },
         columns=PROPOSAL_COLUMNS,

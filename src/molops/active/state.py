@@ -26,6 +26,7 @@ PROPOSAL_COLUMNS = [
     "nearest_similarity",
     "nearest_value",
     "reason",
+    "cost",  # from the pool's cost column (NaN without one)
     "pool_row",
 ]
 
@@ -57,10 +58,12 @@ class Objective(BaseModel):
 
 
 class Budget(BaseModel):
-    """The most molecules the campaign may propose in all, and the most iterations (None: no limit)."""
+    """The most molecules the campaign may propose in all, the most iterations, and the most cost
+    in the units of the pool's cost column (None: no limit)."""
 
     molecules: int | None = Field(None, ge=1)
     iterations: int | None = Field(None, ge=1)
+    cost: float | None = Field(None, gt=0)
 
 
 class CampaignConfig(BaseModel):
@@ -70,6 +73,8 @@ class CampaignConfig(BaseModel):
     dataset: str
     pool: str
     smiles_col: str | None = None
+    #: pool column with each molecule's cost (price, synthesis effort), in the budget's cost units
+    cost_col: str | None = None
     objective: Objective
     recipe: Recipe
     batch_size: int = Field(96, ge=1)
@@ -101,6 +106,8 @@ class Iteration(BaseModel):
     excluded: dict[str, int]
     #: scored candidates dropped from the best-scored window, by reason (duplicate, a filter)
     filtered: dict[str, int]
+    #: the batch's total cost (None: the campaign has no cost column)
+    cost: float | None = None
     seconds: float
     seconds_scoring: float
     molecules_per_s: float
@@ -132,6 +139,13 @@ class CampaignState(BaseModel):
 
     def proposed(self) -> int:
         return sum(it.proposed for it in self.iterations)
+
+    def cost_used(self) -> float:
+        return float(sum(it.cost or 0.0 for it in self.iterations))
+
+    def cost_left(self) -> float | None:
+        budget = self.config.budget.cost
+        return None if budget is None else max(0.0, budget - self.cost_used())
 
 
 # -- results -----------------------------------------------------------------------------------------
@@ -166,6 +180,11 @@ def within_budget(state: CampaignState, requested: int) -> int:
             f"campaign {state.config.name!r} has used its budget of {budget.iterations} iterations; "
             "nothing more will be proposed"
         )
+    if budget.cost is not None and state.cost_left() == 0:
+        raise BudgetExhaustedError(
+            f"campaign {state.config.name!r} has spent {state.cost_used():g} of its cost budget of "
+            f"{budget.cost:g}; nothing more will be proposed"
+        )
     if budget.molecules is not None:
         left = budget.molecules - used
         if left <= 0:
@@ -190,4 +209,7 @@ def budget_summary(state: CampaignState) -> dict[str, Any]:
         "iterations_left": None
         if budget.iterations is None
         else max(0, budget.iterations - len(state.iterations)),
+        "cost": budget.cost,
+        "cost_used": state.cost_used() if state.config.cost_col else None,
+        "cost_left": state.cost_left(),
     }

@@ -167,8 +167,16 @@ def create(
     acquisition: AcquisitionOption = None,
     max_similarity: DiversityOption = None,
     batch_size: Annotated[int, typer.Option(help="Molecules per proposal (default of propose).")] = 96,
-    budget: Annotated[int | None, typer.Option(help="Most molecules the campaign may propose.")] = None,
-    max_iterations: Annotated[int | None, typer.Option(help="Most proposals (iterations).")] = None,
+    budget: Annotated[
+        int | None, typer.Option(min=1, help="Most molecules the campaign may propose.")
+    ] = None,
+    max_iterations: Annotated[int | None, typer.Option(min=1, help="Most proposals (iterations).")] = None,
+    cost_col: Annotated[
+        str | None, typer.Option(help="Pool column with each molecule's cost (price, effort).")
+    ] = None,
+    budget_cost: Annotated[
+        float | None, typer.Option(help="Most total cost, in --cost-col units (above 0).")
+    ] = None,
     stop_hits: Annotated[
         int | None, typer.Option(min=1, help="Stop once the proposals found this many hits (--threshold).")
     ] = None,
@@ -199,7 +207,10 @@ def create(
     from molops.active.filters import Filters, parse_range
     from molops.active.state import Budget, Objective
     from molops.active.stopping import StoppingRules
+    from molops.errors import UsageError
 
+    if budget_cost is not None and not budget_cost > 0:
+        raise UsageError(f"--budget-cost must be above 0; got {budget_cost:g}")
     ws = open_workspace(ctx, workspace)
     recipe = _recipe(model, params, featurizer, acquisition, max_similarity)
     filters = Filters(
@@ -218,9 +229,10 @@ def create(
         objective=Objective(target=target, maximize=maximize, threshold=threshold),
         recipe=recipe,
         batch_size=batch_size,
-        budget=Budget(molecules=budget, iterations=max_iterations),
+        budget=Budget(molecules=budget, iterations=max_iterations, cost=budget_cost),
         filters=filters,
         smiles_col=smiles_col,
+        cost_col=cost_col,
         stopping=StoppingRules(hits=stop_hits, patience=stop_patience, min_improvement=stop_min_improvement),
     )
     config = campaign.load().config
@@ -240,6 +252,9 @@ def _budget_text(budget: dict[str, Any]) -> str:
     parts.append(
         f"{budget['iterations_used']}" + (f"/{budget['iterations']}" if budget["iterations"] else "")
     )
+    if budget.get("cost_used") is not None:
+        parts.append(f"{budget['cost_used']:g}" + (f"/{budget['cost']:g}" if budget["cost"] else ""))
+        return f"{parts[0]} molecules, {parts[1]} iterations, {parts[2]} cost"
     return f"{parts[0]} molecules, {parts[1]} iterations"
 
 

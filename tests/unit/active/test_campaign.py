@@ -206,6 +206,46 @@ def test_a_stopping_rule_refuses_the_next_proposal_until_ignored(ws, files, tmp_
         )  # fmt: skip
 
 
+def test_a_cost_budget_buys_the_best_molecules_that_fit(ws, files, tmp_path):
+    pool = pd.read_csv(files["pool"])
+    pool["price"] = [5.0 if i % 2 else 1.0 for i in range(len(pool))]
+    pool.loc[3, "price"] = None  # a candidate without a price is never proposed against a budget
+    costed = tmp_path / "priced.csv"
+    pool.to_csv(costed, index=False)
+
+    def create(name: str, budget: float) -> Campaign:
+        return Campaign.create(
+            ws, name, dataset="fs", pool=costed, objective=OBJECTIVE, recipe=RECIPE, batch_size=10,
+            cost_col="price", budget=Budget(cost=budget),
+        )  # fmt: skip
+
+    unlimited = pd.DataFrame(create("free", 1e9).propose().proposals)
+    assert unlimited["cost"].notna().all() and set(unlimited["cost"]) <= {1.0, 5.0}
+    campaign = create("c1", 20)
+    first = campaign.propose()
+    batch = pd.DataFrame(first.proposals)
+    assert batch["cost"].sum() <= 20 and first.iteration.cost == batch["cost"].sum()
+    # in score order, a molecule is skipped only when it no longer fits
+    price = dict(zip(unlimited["inchikey"], unlimited["cost"], strict=True))
+    spent = 0.0
+    for key in unlimited["inchikey"]:
+        if key in set(batch["inchikey"]):
+            spent += price[key]
+        else:
+            assert spent + price[key] > 20
+            break
+    assert first.budget["cost_used"] == batch["cost"].sum()
+    assert first.budget["cost_left"] == 20 - batch["cost"].sum()
+    with pytest.raises(BudgetExhaustedError, match="cost budget of 20"):  # spent within 20 rounds
+        for _ in range(20):
+            campaign.propose()
+    assert campaign.load().cost_used() == 20  # the last rounds bought the 1-unit molecules that fit
+    with pytest.raises(CampaignError, match="--budget-cost needs --cost-col"):
+        Campaign.create(ws, "c8", dataset="fs", pool=costed, objective=OBJECTIVE, budget=Budget(cost=5))
+    with pytest.raises(ColumnNotFoundError, match=r"'cost'.*pass --cost-col"):
+        Campaign.create(ws, "c9", dataset="fs", pool=costed, objective=OBJECTIVE, cost_col="cost")
+
+
 def test_create_validates_everything_up_front(ws, files, tmp_path):
     _create(ws, files)
     with pytest.raises(CampaignExistsError, match="'c1' already exists"):

@@ -1,0 +1,60 @@
+"""Per-molecule costs: a pool column (price, synthesis effort, assay slots) and a budget in its units.
+
+The cost of a candidate is read from the pool file only for the best-scored window (one streaming
+pass over the column), so costs never hold the pool in memory. A batch takes candidates in score
+order while they fit the budget left: a costly one is skipped and a cheaper one after it may still
+fit, so the budget buys the best molecules it can, not only the first ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from molops.data.readers import RecordReader
+from molops.data.sources import Source, detect_format
+
+
+def read_costs(path: Path, smiles_col: str | None, cost_col: str, rows: Iterable[int]) -> dict[int, float]:
+    """The cost of each wanted pool row (the identity table's row numbers); a row whose cost is
+    missing, not a number or negative is left out (it cannot be proposed against a budget)."""
+    wanted = set(int(r) for r in rows)
+    costs: dict[int, float] = {}
+    if not wanted:
+        return costs
+    fmt = detect_format(path)
+    col = smiles_col if smiles_col is not None else ("smiles" if fmt in ("csv", "tsv", "parquet") else None)
+    with Source(path) as source:
+        for chunk in RecordReader(source, fmt, col, cost_col):
+            for row, value in zip(chunk.rows, chunk.targets, strict=True):
+                if row in wanted:
+                    cost = _number(value)
+                    if cost is not None:
+                        costs[row] = cost
+            if len(costs) == len(wanted) or (chunk.rows and chunk.rows[-1] >= max(wanted)):
+                break
+    return costs
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(str(value).strip()) if value is not None else math.nan
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def fit_budget(order: np.ndarray, costs: np.ndarray, left: float, n: int) -> np.ndarray:
+    """Of *order* (candidate indices, best first), those taken while their running cost stays
+    within *left*, at most *n*."""
+    taken: list[int] = []
+    for i in order:
+        if costs[i] <= left:
+            taken.append(int(i))
+            left -= float(costs[i])
+            if len(taken) == n:
+                break
+    return np.asarray(taken, dtype=np.int64)
