@@ -78,18 +78,19 @@ class Target:
     def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str]) -> None:
         self.name, self.argv, self.port, self.env = name, argv, port, env
         self.url = f"http://127.0.0.1:{port}"
+        self.molops = name.startswith("molops")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def ready_path(self) -> str:
-        return "/readyz" if self.name == "molops" else "/ping"
+        return "/readyz" if self.molops else "/ping"
 
     @property
     def predict_path(self) -> str:
-        return "/v1/predict" if self.name == "molops" else "/invocations"
+        return "/v1/predict" if self.molops else "/invocations"
 
     def body(self, smiles: list[str]) -> dict[str, Any]:
-        if self.name == "molops":
+        if self.molops:
             return {"smiles": smiles}
         return {"dataframe_split": {"columns": ["smiles"], "data": [[s] for s in smiles]}}
 
@@ -111,7 +112,8 @@ class Target:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} was not ready in 180 s")
+                tail = (logs / f"{self.name}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{self.name} was not ready in 180 s; its log ends:\n{tail}")
             time.sleep(0.3)
 
     def stop(self) -> None:
