@@ -135,6 +135,17 @@ def test_campaign_create_propose_ingest_status_propose(workspace, freesolv_split
 
     first = molops("campaign", "propose", "sol", "--out", tmp_path / "batch.csv", *ws, "--json").json()
     assert first["iteration"]["number"] == 1 and first["iteration"]["dataset_version"] == 1
+    # the iteration is an MLflow run of experiment campaign/sol, with its proposals as an artifact
+    from molops import Workspace
+    from molops.tracking.store import Tracking
+
+    tracking = Tracking.of(Workspace.open(workspace))
+    run = tracking.client.get_run(first["iteration"]["run_id"])
+    assert run.data.tags["molops.campaign"] == "sol" and run.data.tags["molops.iteration"] == "1"
+    assert run.data.params["model"] == "rf" and run.data.metrics["proposed"] == 8
+    assert [a.path for a in tracking.client.list_artifacts(run.info.run_id, "proposals")] == [
+        "proposals/iteration-0001.parquet"
+    ]
     batch = read_csv(tmp_path / "batch.csv")
     assert [int(r["rank"]) for r in batch] == list(range(1, 9))
     assert {r["inchikey"] for r in batch} == {p["inchikey"] for p in first["proposals"]}
@@ -174,8 +185,9 @@ def test_campaign_create_propose_ingest_status_propose(workspace, freesolv_split
     assert status["stopped"] is None  # 100 hits are far off
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    second = molops("campaign", "propose", "sol", "--batch-size", "4", *ws, "--json").json()
+    second = molops("campaign", "propose", "sol", "--batch-size", "4", "--no-track", *ws, "--json").json()
     assert second["iteration"]["dataset_version"] == 2 and len(second["proposals"]) == 4
+    assert second["iteration"]["run_id"] is None
     assert second["iteration"]["excluded"]["open_proposal"] == 3
     assert not {p["inchikey"] for p in second["proposals"]} & set(by_key)
     listed = molops("campaign", "list", *ws, "--json").json()["campaigns"]

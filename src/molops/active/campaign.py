@@ -260,7 +260,7 @@ class Campaign(CampaignStore):
             need = n if recipe.max_similarity >= 1.0 else n * 50
             cand = scan.ranked(need, FilterSet(cfg.filters) if cfg.filters.active() else None, filtered)
             if cfg.cost_col is not None:
-                cand = self._with_costs(cand, filtered)
+                cand = _with_costs(cfg, cand, filtered)
             warnings: list[str] = []
             if len(cand["score"]):
                 fps = fingerprints(list(cand["smiles"]))[0]
@@ -324,16 +324,12 @@ class Campaign(CampaignStore):
             budget=budget_summary(state),
         )
 
-    def _with_costs(self, cand: dict[str, np.ndarray], filtered: Counter[str]) -> dict[str, np.ndarray]:
-        """*cand* with a ``cost`` column from the pool; candidates without a usable cost dropped."""
-        cfg = self.load().config
-        assert cfg.cost_col is not None
-        costs = read_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand["row"])
-        cost = np.asarray([costs.get(int(r), np.nan) for r in cand["row"]], dtype=np.float64)
-        keep = ~np.isnan(cost)
-        if (~keep).any():
-            filtered["no_cost"] += int((~keep).sum())
-        return {k: v[keep] for k, v in cand.items()} | {"cost": cost[keep]}
+    def record_run(self, number: int, run_id: str) -> None:
+        """Note on iteration *number* the tracking run that records it."""
+        with self._locked():
+            state = self.load()
+            state.iterations[number - 1].run_id = run_id
+            self._save(state)
 
     # -- results -----------------------------------------------------------------------------------
     def ingest(
@@ -417,6 +413,19 @@ class Campaign(CampaignStore):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def _with_costs(
+    cfg: CampaignConfig, cand: dict[str, np.ndarray], filtered: Counter[str]
+) -> dict[str, np.ndarray]:
+    """*cand* with a ``cost`` column from the pool; candidates without a usable cost dropped."""
+    assert cfg.cost_col is not None
+    costs = read_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand["row"])
+    cost = np.asarray([costs.get(int(r), np.nan) for r in cand["row"]], dtype=np.float64)
+    keep = ~np.isnan(cost)
+    if (~keep).any():
+        filtered["no_cost"] += int((~keep).sum())
+    return {k: v[keep] for k, v in cand.items()} | {"cost": cost[keep]}
+
+
 def _check_pool(path: Path, smiles_col: str | None, cost_col: str | None = None) -> None:
     """The pool file exists, has a known format, the SMILES column and the cost column if one is
     named (read its header only)."""

@@ -112,6 +112,8 @@ class Iteration(BaseModel):
     seconds_scoring: float
     molecules_per_s: float
     warnings: list[str] = Field(default_factory=list)
+    #: the MLflow run that records this iteration (set after propose, by whoever logged it)
+    run_id: str | None = None
 
 
 class IngestRecord(BaseModel):

@@ -269,6 +269,9 @@ def propose(
     ignore_stop: Annotated[
         bool, typer.Option("--ignore-stop", help="Propose even though a stopping rule is met.")
     ] = False,
+    track: Annotated[
+        bool, typer.Option("--track/--no-track", help="Record the iteration as an MLflow run.")
+    ] = True,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -279,6 +282,19 @@ def propose(
     campaign = Campaign.open(ws, name)
     with stage_progress() as progress:
         result = campaign.propose(batch_size, out=out_file, progress=progress, ignore_stop=ignore_stop)
+    if track:
+        from molops.tracking.campaign_log import log_iteration
+        from molops.tracking.store import Tracking
+
+        run_id = log_iteration(
+            Tracking.of(ws),
+            name,
+            campaign.load().config.model_dump(),
+            result.iteration.model_dump(),
+            Path(result.proposals_file),
+        )
+        campaign.record_run(result.iteration.number, run_id)
+        result.iteration.run_id = run_id
     if as_json:
         emit_json(result.model_dump())
         return
@@ -311,7 +327,11 @@ def propose(
             ],
         )
     )
-    out.print(f"recorded → {result.proposals_file}" + (f"; CSV → {result.out}" if result.out else ""))
+    out.print(
+        f"recorded → {result.proposals_file}"
+        + (f"; CSV → {result.out}" if result.out else "")
+        + (f"; MLflow run {result.iteration.run_id}" if result.iteration.run_id else "")
+    )
 
 
 @app.command("ingest")
