@@ -432,10 +432,9 @@ def _check_pool(path: Path, smiles_col: str | None, cost_col: str | None = None)
     if not path.is_file():
         raise InputFileError(f"--pool {path}: no such file; expected a CSV, TSV, SDF, SMILES or Parquet file")
     fmt = detect_format(path)
-    col = smiles_col if smiles_col is not None else ("smiles" if fmt in ("csv", "tsv", "parquet") else None)
     try:
         with Source(path) as source:
-            RecordReader(source, fmt, col, cost_col, chunk_rows=16)
+            RecordReader(source, fmt, smiles_col, cost_col, chunk_rows=16)
     except ColumnNotFoundError as exc:
         hint = "--cost-col" if cost_col is not None and repr(cost_col) in str(exc) else "--smiles-col"
         raise ColumnNotFoundError(f"--pool {exc}; pass {hint}") from None

@@ -26,9 +26,8 @@ def read_costs(path: Path, smiles_col: str | None, cost_col: str, rows: Iterable
     if not wanted:
         return costs
     fmt = detect_format(path)
-    col = smiles_col if smiles_col is not None else ("smiles" if fmt in ("csv", "tsv", "parquet") else None)
     with Source(path) as source:
-        for chunk in RecordReader(source, fmt, col, cost_col):
+        for chunk in RecordReader(source, fmt, smiles_col, cost_col):
             for row, value in zip(chunk.rows, chunk.targets, strict=True):
                 if row in wanted:
                     cost = _number(value)

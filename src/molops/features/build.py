@@ -175,8 +175,9 @@ def pool_identity(
     The identity depends on the file's bytes and on how they are read and standardised.
     """
     fmt = fmt or detect_format(path)
-    if smiles_col is None and fmt in ("csv", "tsv", "parquet"):
-        smiles_col = "smiles"
+    if smiles_col is None and fmt in ("csv", "tsv", "parquet"):  # the column named smiles, any case
+        with Source(path) as source:
+            smiles_col = RecordReader(source, fmt, None, None, chunk_rows=16).smiles_col
     how = json.dumps([fmt, smiles_col, asdict(settings)], sort_keys=True, default=sorted)
     return PoolIdentity(identity_root, file_sha256(path), how), fmt, smiles_col
 
