@@ -53,6 +53,12 @@ class ColumnNotFoundError(InputFileError):
     """A column named on the command line is not in the input file."""
 
 
+class NotEnoughDataError(MolopsError):
+    """A dataset (version) has too few usable molecules for what was asked of it."""
+
+    exit_code = 2
+
+
 class DatasetNotFoundError(MolopsError):
     """The named dataset does not exist in the workspace."""
 

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from molops.errors import MolopsError
+from molops.errors import UsageError
 
 R = TypeVar("R")
 
@@ -25,7 +25,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise MolopsError(
+            raise UsageError(
                 "--executor ray needs Ray; install it with `pip install 'molops[ray]'`"
             ) from None
         self._ray = ray

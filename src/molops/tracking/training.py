@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from molops.data.ingest import standardizer_settings
-from molops.errors import MolopsError, UsageError
+from molops.errors import MolopsError, NotEnoughDataError, UsageError
 from molops.features.base import get_featurizer
 from molops.models import get_model, tuning
 from molops.models.base import MODELS, Surrogate
@@ -110,7 +110,7 @@ class _Data:
             frame[frame[self.target].notna()].sort_values("order", kind="stable").reset_index(drop=True)
         )
         if len(self.frame) < 10:
-            raise MolopsError(
+            raise NotEnoughDataError(
                 f"dataset {request.dataset!r} version {self.version} has {len(self.frame)} "
                 f"molecules with a {self.target!r} value; training needs at least 10"
             )

@@ -70,3 +70,10 @@ def test_click_usage_errors_exit_2_too(run: Run):
 def test_usage_error_is_a_molops_error_with_exit_code_2():
     assert issubclass(UsageError, MolopsError)
     assert UsageError.exit_code == 2
+
+
+def test_too_few_molecules_to_train_exit_2(run: Run, ws, write):
+    data = write("few.csv", "smiles,y\n" + "".join(f"{'C' * i}O,{i}\n" for i in range(1, 6)))
+    assert run("data", "ingest", data, "-d", "few", "--target-col", "y", "--workspace", ws.root).code == 0
+    res = run("train", "-d", "few", "-m", "rf", "--workspace", ws.root)
+    assert res.code == 2 and "has 5 molecules with a 'y' value; training needs at least 10" in res.stderr, res
