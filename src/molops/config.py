@@ -316,7 +316,8 @@ max_body_bytes = 1000000
 # A request of n molecules gives up (504) after max(1 s, n x molecule_timeout_ms).
 molecule_timeout_ms = 250.0
 # Child processes for that per worker: -1 = the cores left per worker, 0 = none (no per-molecule
-# budget: the worker does the chemistry itself).
+# budget: the worker does the chemistry itself). Under a CPU quota (a container's CPU limit) set
+# it to the quota: a container sees all of the host's cores.
 chemistry_processes = -1
 # Seconds between checks whether a served alias moved in the registry (hot swap); 0: never.
 poll_s = 10.0
