@@ -28,7 +28,8 @@ log = logging.getLogger("molops.serve")
 
 def _prepared(item: PreparedMolecule | ItemFailed) -> PreparedMolecule:
     if isinstance(item, ItemFailed):  # stopped over its budget, or it killed its process
-        return PreparedMolecule(None, None, f"{item.reason}: {item.detail} (molecule_timeout_ms in [serve])")
+        where = " (molecule_timeout_ms in [serve])" if item.reason == "timeout" else ""
+        return PreparedMolecule(None, None, f"{item.reason}: {item.detail}{where}")
     return item
 
 
