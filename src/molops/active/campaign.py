@@ -41,6 +41,7 @@ from molops.active.scan import (
     SAMPLE_SIZE,
     WINDOW_MIN,
     WINDOW_PER_PICK,
+    ChunkScorer,
     Progress,
     Scan,
     batch_frame,
@@ -63,6 +64,7 @@ from molops.active.state import (
 from molops.active.status import CampaignStatus, summarize
 from molops.active.stopping import StoppingRules
 from molops.active.store import CampaignStore, now, user, write_parquet
+from molops.compute.local import Executor
 from molops.data.prediction_log import PredictionLog, rows_from_columns
 from molops.data.readers import RecordReader
 from molops.data.sources import Source, detect_format
@@ -176,9 +178,13 @@ class Campaign(CampaignStore):
         progress: Progress | None = None,
         chunk_rows: int = CHUNK_ROWS,
         ignore_stop: bool = False,
+        executor: Executor | None = None,
     ) -> ProposeResult:
         """Train on the latest dataset version, score the pool, and record the next ranked batch
-        (refused once the budget is spent or, unless *ignore_stop*, a stopping rule is met)."""
+        (refused once the budget is spent or, unless *ignore_stop*, a stopping rule is met).
+
+        The pool is scored in this process (the model's own threads), or by *executor*: local
+        worker processes, or Ray tasks (which must see the workspace's files)."""
         started = time.perf_counter()
         with self._locked():
             state = self.load()
@@ -231,14 +237,19 @@ class Campaign(CampaignStore):
             identity = pool_identity(self.ws, pool, cfg.smiles_col)
             measured_keys = set(self._measured(version)["inchikey"])
             open_keys = set(self._open(state, measured_keys)["inchikey"])
-            rng = np.random.default_rng([number, zlib.crc32(self.name.encode())])
-            best = float(utility.max())
-
-            def score(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-                # the model predicts utility (higher is better), as acquisitions expect
-                mean, std = transform.inverse(*model.predict(X))
-                return acquisition.score(mean, std, best, rng), mean, std
-
+            scorer = ChunkScorer(
+                features_root=self.ws.features.root,
+                lock_dir=self.ws.features.lock_dir,
+                specs=specs,
+                model_dir=self.dir / "model",
+                transform=transform,
+                acquisition=recipe.acquisition,
+                best=float(utility.max()),
+                seed=[number, zlib.crc32(self.name.encode())],
+                model=model,
+            )
+            if executor is not None:  # workers load the model once from the campaign folder
+                model.save(scorer.model_dir)
             scoring = time.perf_counter()
             scan = Scan(
                 window=max(n * WINDOW_PER_PICK, WINDOW_MIN),
@@ -248,11 +259,11 @@ class Campaign(CampaignStore):
             total = scan_pool(
                 scan,
                 identity,
-                [self.ws.features.cache(spec) for spec in specs],
                 {"measured": measured_keys, "open_proposal": open_keys},
-                score,
+                scorer,
                 chunk_rows,
                 progress,
+                executor,
             )
             seconds_scoring = time.perf_counter() - scoring
             # filters on the best-scored window, in score order; then the diverse batch

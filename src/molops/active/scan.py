@@ -7,25 +7,31 @@ reasons), so memory does not grow with the pool. Filters run on that window only
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from molops.active.acquisition import get_acquisition
 from molops.active.errors import CampaignError
 from molops.active.filters import FilterSet
 from molops.active.state import PROPOSAL_COLUMNS, Objective
+from molops.compute.local import Executor
 from molops.data.pool import PoolIdentity
+from molops.features.base import get_featurizer
 from molops.features.cache import FeatureCache
+from molops.models.base import Surrogate
 from molops.models.reference import fingerprints, nearest
+from molops.models.transforms import TargetTransform
 from molops.workspace import Workspace
 
 #: (stage, done, total): stage names a step ("features …", "scoring pool"); total 0 when unknown.
 Progress = Callable[[str, int, int], None]
-#: Features of a chunk → (acquisition scores, mean, std), means as utilities (higher is better).
-Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 #: Pool rows scored per chunk: bounds memory (rows × feature width × 4 bytes).
 CHUNK_ROWS = 4096
@@ -121,45 +127,96 @@ def pool_identity(ws: Workspace, path: Path, smiles_col: str | None) -> PoolIden
     return identity
 
 
+@dataclass
+class ChunkScorer:
+    """Scores one chunk of pool keys: features from the caches, the model's (mean, std) as
+    utilities, the acquisition's scores. Picklable: on an executor it travels without the model,
+    which each worker loads once from *model_dir* (a folder the workers can read)."""
+
+    features_root: Path
+    lock_dir: Path
+    specs: list[str]
+    model_dir: Path
+    transform: TargetTransform
+    acquisition: str
+    best: float
+    seed: list[int]
+    model: Any = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "model": None}
+
+    def __call__(self, keys: np.ndarray, chunk: int) -> tuple[np.ndarray, Any]:
+        """(which keys had features in every cache, (scores, mean, std) for those or None)."""
+        parts, ok = [], np.ones(len(keys), dtype=bool)
+        for spec in self.specs:
+            X, v = FeatureCache(self.features_root, get_featurizer(spec), self.lock_dir).get(keys)
+            parts.append(X.astype(np.float32, copy=False))
+            ok &= v
+        if not ok.any():
+            return ok, None
+        X = np.hstack([p[ok] for p in parts]) if len(parts) > 1 else parts[0][ok]
+        model = self.model if self.model is not None else _load_model(str(self.model_dir))
+        # the model predicts utility (higher is better), as acquisitions expect
+        mean, std = self.transform.inverse(*model.predict(X))
+        rng = np.random.default_rng([*self.seed, chunk])  # the same draws on every executor
+        return ok, (get_acquisition(self.acquisition).score(mean, std, self.best, rng), mean, std)
+
+
+@lru_cache(maxsize=2)
+def _load_model(path: str) -> Surrogate:
+    return Surrogate.load(path)
+
+
+def _score_chunk(scorer: ChunkScorer, keys: np.ndarray, chunk: int) -> tuple[np.ndarray, Any]:
+    return scorer(keys, chunk)
+
+
 def scan_pool(
     scan: Scan,
     identity: PoolIdentity,
-    caches: Sequence[FeatureCache],
     exclude: dict[str, set[str]],
-    score: Scorer,
+    scorer: ChunkScorer,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> int:
     """Score the pool's rows into *scan*, chunk by chunk; returns how many rows the pool has.
 
     Rows without an identity, whose InChIKey is in one of the *exclude* sets (counted under its
     label) or without features in every cache are counted in ``scan.excluded`` and not scored.
+    Chunks are scored here, or by *executor* (local processes or Ray tasks, a few chunks in
+    flight, results in order), with the same results either way.
     """
     total, done = identity.rows(), 0
-    for batch in identity.batches(chunk_rows):
-        keys = np.asarray(batch.column("inchikey").to_pylist(), dtype=object)
-        smiles = np.asarray(batch.column("smiles").to_pylist(), dtype=object)
-        rows = batch.column("row").to_numpy()
-        keep = np.array([k is not None for k in keys], dtype=bool)
-        scan.excluded["no_identity"] += int((~keep).sum())
-        for label, known in exclude.items():
-            hit = np.array([keep[i] and keys[i] in known for i in range(len(keys))], dtype=bool)
-            scan.excluded[label] += int(hit.sum())
-            keep &= ~hit
-        idx = np.flatnonzero(keep)
-        if len(idx):
-            parts, ok = [], np.ones(len(idx), dtype=bool)
-            for cache in caches:
-                X, v = cache.get(keys[idx].astype(str))
-                parts.append(X.astype(np.float32, copy=False))
-                ok &= v
-            scan.excluded["no_features"] += int((~ok).sum())
-            idx = idx[ok]
-            if len(idx):
-                X = np.hstack([p[ok] for p in parts]) if len(parts) > 1 else parts[0][ok]
-                scores, mean, std = score(X)
-                scan.add(scores, mean, std, keys[idx], smiles[idx], rows[idx])
-        done += len(keys)
+    pending: deque[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = deque()
+
+    def units() -> Any:
+        for chunk, batch in enumerate(identity.batches(chunk_rows)):
+            keys = np.asarray(batch.column("inchikey").to_pylist(), dtype=object)
+            smiles = np.asarray(batch.column("smiles").to_pylist(), dtype=object)
+            rows = batch.column("row").to_numpy()
+            keep = np.array([k is not None for k in keys], dtype=bool)
+            scan.excluded["no_identity"] += int((~keep).sum())
+            for label, known in exclude.items():
+                hit = np.array([keep[i] and keys[i] in known for i in range(len(keys))], dtype=bool)
+                scan.excluded[label] += int(hit.sum())
+                keep &= ~hit
+            idx = np.flatnonzero(keep)
+            pending.append((keys[idx], smiles[idx], rows[idx], len(keys)))
+            yield (scorer, keys[idx].astype(str), chunk)
+
+    if executor is not None:
+        results = executor.map(_score_chunk, units())
+    else:
+        results = (_score_chunk(*unit) for unit in units())
+    for ok, scored in results:
+        keys, smiles, rows, n_rows = pending.popleft()
+        scan.excluded["no_features"] += int((~ok).sum())
+        if scored is not None:
+            scores, mean, std = scored
+            scan.add(scores, mean, std, keys[ok], smiles[ok], rows[ok])
+        done += n_rows
         if progress:
             progress("scoring pool", done, total)
     return total

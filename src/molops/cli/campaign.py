@@ -23,6 +23,9 @@ from molops.cli._output import (
 )
 from molops.errors import InputFileError, UsageError
 
+#: What pool-scoring workers import once (the model zoo and the feature caches).
+SCORING_PRELOAD = ("molops.active.scan", "molops.models.zoo")
+
 app = typer.Typer(
     help="Active learning: choose the next experiments, take results back, retrain.", no_args_is_help=True
 )
@@ -207,7 +210,6 @@ def create(
     from molops.active.filters import Filters, parse_range
     from molops.active.state import Budget, Objective
     from molops.active.stopping import StoppingRules
-    from molops.errors import UsageError
 
     if budget_cost is not None and not budget_cost > 0:
         raise UsageError(f"--budget-cost must be above 0; got {budget_cost:g}")
@@ -272,16 +274,36 @@ def propose(
     track: Annotated[
         bool, typer.Option("--track/--no-track", help="Record the iteration as an MLflow run.")
     ] = True,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="Score the pool on local worker processes or Ray (default: in this process)."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="With --executor: workers (0 = all cores).")] = 0,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train on the latest dataset version, score the pool and propose the next ranked batch."""
     from molops.active.campaign import Campaign
+    from molops.compute import EXECUTORS, get_executor
 
+    if executor is not None and executor not in EXECUTORS:
+        raise UsageError(f"--executor {executor!r} is not supported; expected one of: {', '.join(EXECUTORS)}")
     ws = open_workspace(ctx, workspace)
     campaign = Campaign.open(ws, name)
-    with stage_progress() as progress:
-        result = campaign.propose(batch_size, out=out_file, progress=progress, ignore_stop=ignore_stop)
+    pool = None if executor is None else get_executor(executor, workers, ray_address, preload=SCORING_PRELOAD)
+    try:
+        with stage_progress() as progress:
+            result = campaign.propose(
+                batch_size, out=out_file, progress=progress, ignore_stop=ignore_stop, executor=pool
+            )
+    finally:
+        if executor == "ray":
+            from molops.compute.ray import shutdown
+
+            shutdown()
     if track:
         from molops.tracking.campaign_log import log_iteration
         from molops.tracking.store import Tracking

