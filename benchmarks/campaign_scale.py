@@ -38,10 +38,12 @@ from featurize import SOURCE, log, make_pool
 PROPOSE = """
 import json, sys, time
 from molops.active import Campaign
+from molops.compute import get_executor
 from molops.workspace import Workspace
 ws = Workspace.open(sys.argv[1])
+executor = None if sys.argv[2] == "none" else get_executor(sys.argv[2], 0, None, ("molops.active.scan",))
 t = time.perf_counter()
-result = Campaign.open(ws, "scale").propose()
+result = Campaign.open(ws, "scale").propose(executor=executor)
 it = result.iteration
 print(json.dumps({"seconds": time.perf_counter() - t, "seconds_scoring": it.seconds_scoring,
                   "scored": it.scored, "pool_rows": it.pool_rows, "proposed": it.proposed,
@@ -81,6 +83,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="Pool molecules asked of the generator.")
+    parser.add_argument(
+        "--executor", default="none", help="Score the pool in process (none, default), or on local or ray."
+    )
     args = parser.parse_args()
     pool = make_pool(args.rows)
     from molops.active import Campaign, Objective, Recipe
@@ -98,12 +103,13 @@ def main() -> None:
         runs = []
         for label in ("cold", "warm"):
             log(f"propose ({label})")
-            runs.append({"run": label} | measured_child([sys.executable, "-c", PROPOSE, str(ws.root)]))
+            argv = [sys.executable, "-c", PROPOSE, str(ws.root), args.executor]
+            runs.append({"run": label} | measured_child(argv))
             log(json.dumps(runs[-1]))
     print(json.dumps({
         "benchmark": "campaign_scale",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "pool": str(pool), "recipe": recipe.model_dump(), "runs": runs,
+        "pool": str(pool), "recipe": recipe.model_dump(), "executor": args.executor, "runs": runs,
     }, indent=1))  # fmt: skip
 
 
