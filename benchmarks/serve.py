@@ -112,6 +112,7 @@ class Target:
             except OSError:
                 pass
             if time.monotonic() > deadline:
+                self.stop()  # never leave a server behind
                 tail = (logs / f"{self.name}.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{self.name} was not ready in 180 s; its log ends:\n{tail}")
             time.sleep(0.3)
