@@ -97,6 +97,7 @@ __all__ = [
     "InputFileError",
     "InvalidNameError",
     "MolopsError",
+    "NotEnoughDataError",
     "UnitsMismatchError",
     "UsageError",
     "VersionNotFoundError",
