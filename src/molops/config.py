@@ -107,7 +107,7 @@ class ServeSection(_Section):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     #: Each molecule's standardisation and featurisation runs in a child process with this budget;
     #: one over it is stopped (its item gets a timeout error, the others are answered). A request of
-    #: n molecules fails with 504 after max(1 s, n × this).
+    #: n molecules fails with 504 after max(5 s, n × this).
     molecule_timeout_ms: float = Field(250.0, gt=0)
     #: Child processes for that chemistry per worker: -1 = the cores left per worker, 0 = none (in
     #: the worker itself: faster for one molecule, but nothing can stop a pathological one).
@@ -313,7 +313,7 @@ max_smiles_length = 2000
 max_body_bytes = 1000000
 # Each molecule is standardised and featurised in a child process within molecule_timeout_ms;
 # one over budget is stopped and answered with a timeout error, the rest of its request is not.
-# A request of n molecules gives up (504) after max(1 s, n x molecule_timeout_ms).
+# A request of n molecules gives up (504) after max(5 s, n x molecule_timeout_ms).
 molecule_timeout_ms = 250.0
 # Child processes for that per worker: -1 = the cores left per worker, 0 = none (no per-molecule
 # budget: the worker does the chemistry itself). Under a CPU quota (a container's CPU limit) set

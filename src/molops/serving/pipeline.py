@@ -26,6 +26,10 @@ from molops.serving.models import Loaded, ModelSet, ServedModel, log
 
 #: How long a request that arrives while its model loads waits before it is answered 503.
 LOAD_WAIT_S = 30.0
+#: The least time a request is given before it is answered 504, whatever its size: queueing
+#: behind other batches on a busy machine is not a stall (a stalled molecule is stopped by its
+#: own budget in the chemistry children).
+MIN_REQUEST_BUDGET_S = 5.0
 
 
 @dataclass
@@ -110,7 +114,7 @@ class Pipeline:
         state["molecules"] = len(smiles)
         self.check(smiles)
         served = await self.served(name)
-        budget = max(1.0, len(smiles) * self.settings.molecule_timeout_ms / 1000)
+        budget = max(MIN_REQUEST_BUDGET_S, len(smiles) * self.settings.molecule_timeout_ms / 1000)
         canary = self.models.canary_for(served.name)
         try:
             frame, loaded, role = await asyncio.wait_for(self.answer(served, canary, smiles), budget)
