@@ -168,6 +168,9 @@ def test_refuses_to_expose_an_unauthenticated_service(copy):
 def test_shadow_and_canary_exclude_each_other(copy):
     res = molops("serve", "-w", copy, "--shadow", "challenger", "--canary", "challenger")
     assert_one_line_error(res, "--shadow and --canary exclude each other", code=2)
+    assert_one_line_error(molops("serve", "-w", copy, "--share", "0.5"), "--share is the share", code=2)
+    res = molops("serve", "-w", copy, "--canary", "nosuch")  # checked at start, as the first alias is
+    assert res.returncode == 2 and "nosuch" in res.stderr and "Traceback" not in res.stderr, res
 
 
 def test_export_rejects_a_bad_time(copy, tmp_path):

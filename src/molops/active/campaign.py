@@ -313,7 +313,7 @@ class Campaign(CampaignStore):
                 scored=scan.scored,
                 excluded=dict(scan.excluded),
                 filtered=dict(filtered),
-                cost=float(frame["cost"].sum()) if cfg.cost_col is not None else None,
+                cost=round(float(frame["cost"].sum()), 9) if cfg.cost_col is not None else None,
                 seconds=round(seconds, 2),
                 seconds_scoring=round(seconds_scoring, 2),
                 molecules_per_s=round(scan.scored / seconds_scoring, 1) if seconds_scoring > 0 else 0.0,

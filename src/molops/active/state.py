@@ -63,7 +63,7 @@ class Budget(BaseModel):
 
     molecules: int | None = Field(None, ge=1)
     iterations: int | None = Field(None, ge=1)
-    cost: float | None = Field(None, gt=0)
+    cost: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
 class CampaignConfig(BaseModel):
@@ -143,11 +143,11 @@ class CampaignState(BaseModel):
         return sum(it.proposed for it in self.iterations)
 
     def cost_used(self) -> float:
-        return float(sum(it.cost or 0.0 for it in self.iterations))
+        return round(float(sum(it.cost or 0.0 for it in self.iterations)), 9)  # no float noise
 
     def cost_left(self) -> float | None:
         budget = self.config.budget.cost
-        return None if budget is None else max(0.0, budget - self.cost_used())
+        return None if budget is None else round(max(0.0, budget - self.cost_used()), 9)
 
 
 # -- results -----------------------------------------------------------------------------------------

@@ -211,8 +211,10 @@ def create(
     from molops.active.state import Budget, Objective
     from molops.active.stopping import StoppingRules
 
-    if budget_cost is not None and not budget_cost > 0:
-        raise UsageError(f"--budget-cost must be above 0; got {budget_cost:g}")
+    if budget_cost is not None and not 0 < budget_cost < float("inf"):
+        raise UsageError(f"--budget-cost must be a number above 0; got {budget_cost:g}")
+    if stop_min_improvement and stop_patience is None:
+        raise UsageError("--stop-min-improvement qualifies --stop-patience; pass --stop-patience too")
     ws = open_workspace(ctx, workspace)
     recipe = _recipe(model, params, featurizer, acquisition, max_similarity)
     filters = Filters(
@@ -250,14 +252,19 @@ def create(
 
 
 def _budget_text(budget: dict[str, Any]) -> str:
-    parts = [f"{budget['molecules_used']}" + (f"/{budget['molecules']}" if budget["molecules"] else "")]
-    parts.append(
-        f"{budget['iterations_used']}" + (f"/{budget['iterations']}" if budget["iterations"] else "")
-    )
+    """``used/limit`` per kind, ``used (no limit)`` where none was set."""
+
+    def used(kind: str, value: float) -> str:
+        limit = budget[kind]
+        return f"{value:g}/{limit:g}" if limit else f"{value:g} (no limit)"
+
+    parts = [
+        f"molecules {used('molecules', budget['molecules_used'])}",
+        f"iterations {used('iterations', budget['iterations_used'])}",
+    ]
     if budget.get("cost_used") is not None:
-        parts.append(f"{budget['cost_used']:g}" + (f"/{budget['cost']:g}" if budget["cost"] else ""))
-        return f"{parts[0]} molecules, {parts[1]} iterations, {parts[2]} cost"
-    return f"{parts[0]} molecules, {parts[1]} iterations"
+        parts.append(f"cost {used('cost', budget['cost_used'])}")
+    return ", ".join(parts)
 
 
 @app.command()

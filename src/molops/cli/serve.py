@@ -16,6 +16,14 @@ _SUMMARY_KEYS = (
 )  # fmt: skip
 
 
+class Source(StrEnum):
+    """Where predictions in the log came from."""
+
+    api = "api"
+    batch = "batch"
+    campaign = "campaign"
+
+
 class Role(StrEnum):
     """Which predictions of the log: the answers, mirrored copies, canary answers, or all."""
 
@@ -43,13 +51,13 @@ def serve(
         str, typer.Option(help="Alias to follow; the service swaps when it moves.")
     ] = "champion",
     host: Annotated[
-        str | None, typer.Option(help="Address to bind (default from [serve]: 127.0.0.1).")
+        str | None, typer.Option(help="Address to bind (default from molops.toml: 127.0.0.1).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port (default from [serve]: 8000; 0: any free port).")
+        int | None, typer.Option(help="Port (default from molops.toml: 8000; 0: any free port).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes (default from [serve]: 1).")
+        int | None, typer.Option(min=1, help="Worker processes (default from molops.toml: 1).")
     ] = None,
     shadow: Annotated[
         str | None,
@@ -61,7 +69,9 @@ def serve(
     ] = None,
     share: Annotated[
         float | None,
-        typer.Option(min=0.0, max=1.0, help="Share of requests the shadow or canary sees (default 1 / 0.1)."),
+        typer.Option(
+            min=0.0, max=1.0, help="Share of requests the shadow or canary sees (default: all / a tenth)."
+        ),
     ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Allow a non-loopback address without API keys.")
@@ -81,6 +91,8 @@ def serve(
     ws = open_workspace(ctx, workspace)
     if shadow and canary:
         raise UsageError("--shadow and --canary exclude each other; a service has one second alias")
+    if share is not None and not (shadow or canary):
+        raise UsageError("--share is the share of requests a --shadow or --canary alias sees; name one")
     overrides: dict[str, object] = {"host": host, "port": port, "workers": workers, "shadow_alias": shadow}
     if canary:
         overrides |= {"shadow_alias": canary, "shadow_mode": "canary", "shadow_share": 0.1}
@@ -93,14 +105,20 @@ def serve(
         if path is not None and not path.is_file():
             raise InputFileError(f"{path}: no such file; expected a PEM certificate or key")
     warning = check_exposure(settings.host, KeyRing(settings.keys), insecure)
-    refs = model_refs(ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user), model or [], alias)
+    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
+    refs = model_refs(registry, model or [], alias)
+    second = settings.shadow_alias
+    if second:  # the second alias must exist now, as the first must (it loads in the background)
+        model_refs(registry, [f"{ref.name}@{second}" for ref in refs], second)
     if warning:
         err.print(f"[yellow]warning:[/] {warning}")
     scheme = "https" if ssl_certfile else "http"
+    mode = "answers" if settings.shadow_mode == "canary" else "sees a mirrored copy of"
     err.print(
         f"serving {', '.join(str(r) for r in refs)} on {scheme}://{settings.host}:{settings.port} "
         f"({settings.workers} worker{'s' if settings.workers > 1 else ''}; API docs at /docs, "
         "metrics at /metrics)"
+        + (f"; {second} {mode} {settings.shadow_share:.0%} of requests" if second else "")
     )
     run(ws, settings, refs, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, log_predictions=not no_log)
 
@@ -137,7 +155,7 @@ def export(
     model: Annotated[str | None, typer.Option(help="Only this registered model.")] = None,
     since: Annotated[str | None, typer.Option(help="From: 30m, 2h, 7d or an ISO time.")] = None,
     until: Annotated[str | None, typer.Option(help="Until: 30m, 2h, 7d (ago) or an ISO time.")] = None,
-    source: Annotated[str | None, typer.Option(help="Only api, batch or campaign predictions.")] = None,
+    source: Annotated[Source | None, typer.Option(help="Only api, batch or campaign predictions.")] = None,
     role: Annotated[
         Role,
         typer.Option(help="Answers (primary), mirrored copies (shadow), canary answers, or all."),
@@ -154,7 +172,7 @@ def export(
         model=model,
         since=since,
         until=until,
-        source=source,
+        source=source.value if source else None,
         role=None if role is Role.all else role.value,
     )
     if as_json:
