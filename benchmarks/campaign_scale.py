@@ -22,18 +22,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from featurize import SOURCE, log, make_pool
+from featurize import SOURCE, log, make_pool, run_sampled
 
 PROPOSE = """
 import json, sys, time
@@ -52,29 +47,8 @@ print(json.dumps({"seconds": time.perf_counter() - t, "seconds_scoring": it.seco
 
 
 def measured_child(argv: list[str]) -> dict[str, Any]:
-    """Run *argv*, sampling the peak RSS of it and its children; its stdout is one JSON object."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    peak = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        parent = psutil.Process(proc.pid)
-        while not stop.is_set():
-            try:
-                procs = [parent, *parent.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in procs))
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    out, _ = proc.communicate()
-    stop.set()
-    thread.join()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[:3]} exited {proc.returncode}")
+    """Run *argv* (its stdout is one JSON object) and add its peak RSS with its children's."""
+    out, peak = run_sampled(argv)
     return json.loads(out) | {"peak_rss_mb": round(peak / 2**20, 1)}
 
 

@@ -160,6 +160,34 @@ def run_main(rows: int) -> dict[str, Any]:
     return results
 
 
+def run_sampled(argv: list[str]) -> tuple[str, int]:
+    """Run *argv* to the end; its stdout and the peak RSS in bytes of it plus its children
+    (summed, sampled every 0.2 s)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        parent = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                procs = [parent, *parent.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    out, _ = proc.communicate()
+    stop.set()
+    thread.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} exited {proc.returncode}")
+    return out, peak
+
+
 def peak_rss_child(rows: int) -> dict[str, Any]:
     """Build a *rows*-molecule pool cold in a child process; sample its RSS plus its workers'."""
     pool = make_pool(rows)
@@ -170,28 +198,7 @@ def peak_rss_child(rows: int) -> dict[str, Any]:
             "r = ws.features.build_pool(sys.argv[2], 'morgan')\n"
             "print(r.n, time.perf_counter() - t)"
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(Path(tmp) / "ws"), str(pool)], stdout=subprocess.PIPE, text=True
-        )
-        peak = 0
-        stop = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            parent = psutil.Process(proc.pid)
-            while not stop.is_set():
-                try:
-                    procs = [parent, *parent.children(recursive=True)]
-                    peak = max(peak, sum(p.memory_info().rss for p in procs))
-                except psutil.Error:
-                    pass
-                time.sleep(0.2)
-
-        thread = threading.Thread(target=sample, daemon=True)
-        thread.start()
-        out, _ = proc.communicate()
-        stop.set()
-        thread.join()
+        out, peak = run_sampled([sys.executable, "-c", code, str(Path(tmp) / "ws"), str(pool)])
         n, seconds = out.split()
         return {
             "large_rows": int(n),
