@@ -48,6 +48,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Tanimoto/MinMax GP (exact) on RDKit 2D descriptors, greedy: the measured candidate default
     "gp-rdkit2d": {"model": "gp", "featurizer": "rdkit2d", "acquisition": "greedy"},
     "gp-pairs": {"model": "gp", "featurizer": "atompair+morgan:counts=true", "acquisition": "greedy"},
+    # chemprop's D-MPNN (the `gnn` extra) with its defaults: an ensemble of 3, up to 50 epochs; on a
+    # GPU when one is present. And the same with RDKit 2D descriptors joined to its encoding.
+    "dmpnn": {"model": "dmpnn", "acquisition": "greedy"},
+    "dmpnn-rdkit2d": {"model": "dmpnn", "model_params": {"descriptors": "rdkit2d"}, "acquisition": "greedy"},
 }
 MOLPAL_ANCHOR = {
     "molpal_rf_greedy_atompair": [0.47, 0.07],
@@ -78,10 +82,13 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--top-k", type=float, default=0.01)
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="repeats run side by side in this many processes (same curves)"
+    )
     args = parser.parse_args()
 
     from molops.active.recipe import Recipe, featurize
-    from molops.active.simulate import load_library, simulate
+    from molops.active.simulate import load_library
     from molops.compute.local import LocalExecutor
 
     executor = LocalExecutor(args.workers, preload=("molops.data.validation", "molops.features.build"))
@@ -103,18 +110,7 @@ def main() -> None:
             features[recipe.featurizer] = (X, valid, time.perf_counter() - t0)
         X, valid, feature_seconds = features[recipe.featurizer]
         log(f"{name}: {recipe.model} {recipe.model_params} on {recipe.featurizer}, {recipe.acquisition} ...")
-        result = simulate(
-            library,
-            recipe,
-            maximize=False,
-            init=args.init,
-            batch=args.batch,
-            iterations=args.iterations,
-            top_k=args.top_k,
-            repeats=args.repeats,
-            seed=args.seed,
-            features=(X, valid),
-        )
+        result = run_repeats(library, recipe, (X, valid), args)
         curve = [round(p.top_k_found_mean, 3) for p in result.curve]
         log(
             f"   {curve}  final {result.final.top_k_found_mean:.3f} ± {result.final.top_k_found_sd:.3f} "
@@ -146,13 +142,73 @@ def main() -> None:
                     "platform": platform.platform(),
                     "python": platform.python_version(),
                     "cpus": os.cpu_count(),
+                    "gpu": gpu_name(),
                 },
+                "jobs": args.jobs,
                 "anchor_at_6_percent": MOLPAL_ANCHOR,
                 "results": results,
             },
             indent=1,
         )
     )
+
+
+def _simulate(library: Any, recipe: Any, features: Any, args: Any, first: int, repeats: int) -> Any:
+    from molops.active.simulate import simulate
+
+    return simulate(
+        library,
+        recipe,
+        maximize=False,
+        init=args.init,
+        batch=args.batch,
+        iterations=args.iterations,
+        top_k=args.top_k,
+        repeats=repeats,
+        seed=args.seed,
+        features=features,
+        first_repeat=first,
+    )
+
+
+def run_repeats(library: Any, recipe: Any, features: Any, args: Any) -> Any:
+    """All repeats, in one process or split over --jobs spawned ones (repeat r always draws its
+    initial batch from seed (seed, r), so the curves are the same either way)."""
+    if args.jobs <= 1:
+        return _simulate(library, recipe, features, args, 0, args.repeats)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from molops.active.simulate import mean_curve
+
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")  # a CUDA context does not survive fork
+    with ProcessPoolExecutor(min(args.jobs, args.repeats), mp_context=context) as pool:
+        parts = list(
+            pool.map(
+                _simulate,
+                *zip(*[(library, recipe, features, args, r, 1) for r in range(args.repeats)], strict=True),
+            )
+        )
+    runs = [part.repeats[0] for part in parts]
+    curve = mean_curve(runs)
+    return parts[0].model_copy(
+        update={
+            "repeats": runs,
+            "curve": curve,
+            "final": curve[-1],
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    )
+
+
+def gpu_name() -> str | None:
+    """The GPU torch sees, if torch is installed and sees one."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ from molops.data.prediction_log import PredictionLog, rows_from_columns
 from molops.data.readers import RecordReader
 from molops.data.sources import Source, detect_format
 from molops.errors import ColumnNotFoundError, InputFileError
+from molops.features.base import GRAPH
 from molops.models.reference import fingerprints
 from molops.models.transforms import TargetTransform
 from molops.workspace import Workspace
@@ -203,36 +204,21 @@ class Campaign(CampaignStore):
             specs = recipe.featurizer_specs()
             ds = self.ws.dataset(cfg.dataset)
             version = ds.store.resolve(None).version
-            train = self._measured(version)
-            # train
-            blocks, valid = [], np.ones(len(train), dtype=bool)
-            for spec in specs:
-                self.ws.features.build_dataset(ds, spec, version=version)
-                X, ok = self.ws.features.cache(spec).get(train["inchikey"].tolist())
-                blocks.append(X.astype(np.float32, copy=False))
-                valid &= ok
-            train = train[valid].reset_index(drop=True)
-            if len(train) < MIN_TRAIN:
-                raise CampaignError(
-                    f"dataset {cfg.dataset!r} version {version} has {len(train)} molecules with a "
-                    f"{cfg.objective.target!r} value and features; a campaign needs at least {MIN_TRAIN}"
-                )
-            X_train = np.hstack([b[valid] for b in blocks])
+            train, X_train = self._training_set(cfg, version, specs)
             y = train[cfg.objective.target].to_numpy(dtype=np.float64)
             utility = cfg.objective.utility(y)
             transform = TargetTransform(kind=recipe.transform).fit(utility)  # type: ignore[arg-type]
             model = recipe.surrogate().fit(X_train, transform.transform(utility))
-            del X_train, blocks
+            del X_train
             acquisition = recipe.acquisition_fn()
-            # the pool's features and identity table (both built once, then read from the cache)
-            for spec in specs:
+            # the pool's features and identity table (both built once, then read from the cache);
+            # a model that reads SMILES needs the identity table only
+            for spec in specs or [GRAPH]:
                 self.ws.features.build_pool(
                     pool,
                     spec,
                     smiles_col=cfg.smiles_col,
-                    progress=(lambda d, t, s=spec: progress(f"pool features {s}", d, t))
-                    if progress
-                    else None,
+                    progress=(lambda d, t, s=spec: progress(f"pool {_what(s)}", d, t)) if progress else None,
                 )
             identity = pool_identity(self.ws, pool, cfg.smiles_col)
             measured_keys = set(self._measured(version)["inchikey"])
@@ -335,6 +321,31 @@ class Campaign(CampaignStore):
             budget=budget_summary(state),
         )
 
+    def _training_set(
+        self, cfg: CampaignConfig, version: int, specs: list[str]
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """The measured molecules with features in every cache, and their inputs: the joined
+        features, or the standardised SMILES when there are no *specs* (a model that reads SMILES)."""
+        train = self._measured(version)
+        if not specs:
+            X = train["smiles"].to_numpy(dtype=object)
+        else:
+            ds = self.ws.dataset(cfg.dataset)
+            blocks, valid = [], np.ones(len(train), dtype=bool)
+            for spec in specs:
+                self.ws.features.build_dataset(ds, spec, version=version)
+                block, ok = self.ws.features.cache(spec).get(train["inchikey"].tolist())
+                blocks.append(block.astype(np.float32, copy=False))
+                valid &= ok
+            train = train[valid].reset_index(drop=True)
+            X = np.hstack([b[valid] for b in blocks])
+        if len(train) < MIN_TRAIN:
+            raise CampaignError(
+                f"dataset {cfg.dataset!r} version {version} has {len(train)} molecules with a "
+                f"{cfg.objective.target!r} value and features; a campaign needs at least {MIN_TRAIN}"
+            )
+        return train, X
+
     def record_run(self, number: int, run_id: str) -> None:
         """Note on iteration *number* the tracking run that records it."""
         with self._locked():
@@ -424,6 +435,10 @@ class Campaign(CampaignStore):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def _what(spec: str) -> str:
+    return "identity (standardising)" if spec == GRAPH else f"features {spec}"
+
+
 def _with_costs(
     cfg: CampaignConfig, cand: dict[str, np.ndarray], filtered: Counter[str]
 ) -> dict[str, np.ndarray]:

@@ -3,7 +3,9 @@
 A recipe is plain data (it is stored with a campaign and printed with every simulation), and
 ``check`` refuses a model/acquisition pair that cannot work before anything is computed.
 Several featurizers may be joined with ``+`` (e.g. ``atompair+morgan:counts=true``): their
-columns are concatenated, which lets a tree ensemble use both views of a molecule.
+columns are concatenated, which lets a tree ensemble use both views of a molecule. A model that
+takes SMILES (the D-MPNN) builds its own features from the molecular graph: its recipe's featurizer
+is the pseudo-featurizer ``graph``, and its inputs are the standardised SMILES.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from molops.active.acquisition import Acquisition, get_acquisition
 from molops.compute.local import Executor, LocalExecutor
-from molops.features.base import get_featurizer
+from molops.features.base import GRAPH, get_featurizer
 from molops.features.build import featurize_smiles
 from molops.models.base import MODELS, InvalidModelError, Surrogate, get_model
 from molops.models.transforms import TargetTransform
@@ -49,8 +51,15 @@ class Recipe(BaseModel):
     )
     transform: str = "standardize"
 
+    @property
+    def takes_smiles(self) -> bool:
+        """Whether the model reads standardised SMILES (and builds its own graph features)."""
+        return self.model in MODELS and MODELS.get(self.model).inputs == "smiles"
+
     def featurizer_specs(self) -> list[str]:
-        """The canonical spec of each joined featurizer (validated)."""
+        """The canonical spec of each joined featurizer (validated); none for a SMILES model."""
+        if self.takes_smiles:
+            return []
         return [get_featurizer(part).spec for part in self.featurizer.split("+") if part.strip()]
 
     def acquisition_fn(self) -> Acquisition:
@@ -64,12 +73,18 @@ class Recipe(BaseModel):
         if self.model not in MODELS:
             raise InvalidModelError(f"unknown model {self.model!r}; expected one of: {', '.join(MODELS)}")
         surrogate = self.surrogate()
-        if surrogate.inputs != "features":
+        if self.takes_smiles:
+            if "featurizer" in self.model_fields_set and self.featurizer != GRAPH:
+                raise InvalidModelError(
+                    f"model {self.model!r} builds its own features from the molecular graph; leave out "
+                    f"--featurizer {self.featurizer!r} (or pass {GRAPH!r})"
+                )
+        elif self.featurizer == GRAPH:
             raise InvalidModelError(
-                f"model {self.model!r} takes SMILES, which active-learning recipes do not support yet; "
-                "use a model on features (rf, lightgbm, gp, mlp)"
+                f"model {self.model!r} needs a feature matrix; featurizer {GRAPH!r} is only for models "
+                "that take SMILES (dmpnn)"
             )
-        if not self.featurizer_specs():
+        elif not self.featurizer_specs():
             raise InvalidModelError(f"recipe featurizer {self.featurizer!r} names no featurizer")
         self.acquisition_fn().check(surrogate.provides, self.model)
         TargetTransform(kind=self.transform)  # type: ignore[arg-type]
@@ -79,7 +94,7 @@ class Recipe(BaseModel):
         """This recipe with each part written in its canonical form."""
         return self.model_copy(
             update={
-                "featurizer": "+".join(self.featurizer_specs()),
+                "featurizer": GRAPH if self.takes_smiles else "+".join(self.featurizer_specs()),
                 "acquisition": self.acquisition_fn().spec,
                 "model_params": self.surrogate().params.model_dump(),
             }
@@ -94,7 +109,12 @@ def featurize(
     chunk_rows: int = 1000,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dense float32 features of standardised *smiles* for a ``+``-joined spec, and a validity mask."""
+    """Dense float32 features of standardised *smiles* for a ``+``-joined spec, and a validity mask.
+
+    For the ``graph`` pseudo-featurizer the "features" are the SMILES themselves (an object array).
+    """
+    if featurizer == GRAPH:
+        return np.asarray(smiles, dtype=object), np.ones(len(smiles), dtype=bool)
     executor = executor or LocalExecutor(1)
     specs = [get_featurizer(part).spec for part in featurizer.split("+") if part.strip()]
     blocks: list[np.ndarray] = []

@@ -129,9 +129,10 @@ def pool_identity(ws: Workspace, path: Path, smiles_col: str | None) -> PoolIden
 
 @dataclass
 class ChunkScorer:
-    """Scores one chunk of pool keys: features from the caches, the model's (mean, std) as
-    utilities, the acquisition's scores. Picklable: on an executor it travels without the model,
-    which each worker loads once from *model_dir* (a folder the workers can read)."""
+    """Scores one chunk of pool molecules: features from the caches (or, with no *specs*, the
+    standardised SMILES, for a model that reads them), the model's (mean, std) as utilities, the
+    acquisition's scores. Picklable: on an executor it travels without the model, which each
+    worker loads once from *model_dir* (a folder the workers can read)."""
 
     features_root: Path
     lock_dir: Path
@@ -146,21 +147,29 @@ class ChunkScorer:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "model": None}
 
-    def __call__(self, keys: np.ndarray, chunk: int) -> tuple[np.ndarray, Any]:
+    def __call__(self, keys: np.ndarray, smiles: np.ndarray, chunk: int) -> tuple[np.ndarray, Any]:
         """(which keys had features in every cache, (scores, mean, std) for those or None)."""
-        parts, ok = [], np.ones(len(keys), dtype=bool)
-        for spec in self.specs:
-            X, v = FeatureCache(self.features_root, get_featurizer(spec), self.lock_dir).get(keys)
-            parts.append(X.astype(np.float32, copy=False))
-            ok &= v
+        if not len(keys):
+            return np.zeros(0, dtype=bool), None
+        X, ok = self._inputs(keys, smiles)
         if not ok.any():
             return ok, None
-        X = np.hstack([p[ok] for p in parts]) if len(parts) > 1 else parts[0][ok]
         model = self.model if self.model is not None else _load_model(str(self.model_dir))
         # the model predicts utility (higher is better), as acquisitions expect
         mean, std = self.transform.inverse(*model.predict(X))
         rng = np.random.default_rng([*self.seed, chunk])  # the same draws on every executor
         return ok, (get_acquisition(self.acquisition).score(mean, std, self.best, rng), mean, std)
+
+    def _inputs(self, keys: np.ndarray, smiles: np.ndarray) -> tuple[Any, np.ndarray]:
+        """The model's inputs for the rows that have them, and which rows those are."""
+        if not self.specs:
+            return np.asarray(smiles, dtype=object), np.ones(len(keys), dtype=bool)
+        parts, ok = [], np.ones(len(keys), dtype=bool)
+        for spec in self.specs:
+            X, v = FeatureCache(self.features_root, get_featurizer(spec), self.lock_dir).get(keys)
+            parts.append(X.astype(np.float32, copy=False))
+            ok &= v
+        return (np.hstack([p[ok] for p in parts]) if len(parts) > 1 else parts[0][ok]), ok
 
 
 @lru_cache(maxsize=2)
@@ -168,8 +177,10 @@ def _load_model(path: str) -> Surrogate:
     return Surrogate.load(path)
 
 
-def _score_chunk(scorer: ChunkScorer, keys: np.ndarray, chunk: int) -> tuple[np.ndarray, Any]:
-    return scorer(keys, chunk)
+def _score_chunk(
+    scorer: ChunkScorer, keys: np.ndarray, smiles: np.ndarray, chunk: int
+) -> tuple[np.ndarray, Any]:
+    return scorer(keys, smiles, chunk)
 
 
 def scan_pool(
@@ -204,7 +215,7 @@ def scan_pool(
                 keep &= ~hit
             idx = np.flatnonzero(keep)
             pending.append((keys[idx], smiles[idx], rows[idx], len(keys)))
-            yield (scorer, keys[idx].astype(str), chunk)
+            yield (scorer, keys[idx].astype(str), smiles[idx], chunk)
 
     if executor is not None:
         results = executor.map(_score_chunk, units())

@@ -181,11 +181,14 @@ def simulate(
     executor: Executor | None = None,
     progress: Progress | None = None,
     features: tuple[np.ndarray, np.ndarray] | None = None,
+    first_repeat: int = 0,
 ) -> SimulationResult:
     """Replay the loop *repeats* times; see the module docstring.
 
     *features*: (X, valid) already computed for the recipe's featurizer (benchmarks share them
-    between recipes); computed here otherwise.
+    between recipes); computed here otherwise. Repeat *r* draws its initial batch from the seed
+    ``(seed, r)``; *first_repeat* numbers the first one, so repeats run apart (in parallel
+    processes) give the same curves as one run of them all.
     """
     started = time.perf_counter()
     recipe = recipe.check().canonical()
@@ -217,7 +220,7 @@ def simulate(
     runs: list[list[dict[str, float]]] = []
     total = repeats * iterations
     for r in range(repeats):
-        rng = np.random.default_rng([seed, r])
+        rng = np.random.default_rng([seed, first_repeat + r])
         acquired = np.zeros(n, dtype=bool)
         acquired[rng.choice(np.flatnonzero(valid), size=min(n_init, int(valid.sum())), replace=False)] = True
         points = [_point(acquired, top, k)]
@@ -230,14 +233,7 @@ def simulate(
             if progress:
                 progress("loop", r * iterations + it + 1, total)
         runs.append(points)
-    curve = [
-        Curve(
-            evaluated=int(np.mean([run[i]["evaluated"] for run in runs])),
-            top_k_found_mean=round(float(np.mean([run[i]["top_k_found"] for run in runs])), 4),
-            top_k_found_sd=round(float(np.std([run[i]["top_k_found"] for run in runs])), 4),
-        )
-        for i in range(iterations + 1)
-    ]
+    curve = mean_curve(runs)
     return SimulationResult(
         recipe=recipe.model_dump(),
         library=library.report() | {"invalid_features": int((~valid).sum())},
@@ -249,6 +245,7 @@ def simulate(
             "top_k": k,
             "repeats": repeats,
             "seed": seed,
+            "first_repeat": first_repeat,
         },
         repeats=runs,
         curve=curve,
@@ -256,6 +253,18 @@ def simulate(
         seconds=round(time.perf_counter() - started, 2),
         seconds_features=round(seconds_features, 2),
     )
+
+
+def mean_curve(runs: list[list[dict[str, float]]]) -> list[Curve]:
+    """The curve averaged over repeats: per iteration, the mean and sd of the top-k fraction found."""
+    return [
+        Curve(
+            evaluated=int(np.mean([run[i]["evaluated"] for run in runs])),
+            top_k_found_mean=round(float(np.mean([run[i]["top_k_found"] for run in runs])), 4),
+            top_k_found_sd=round(float(np.std([run[i]["top_k_found"] for run in runs])), 4),
+        )
+        for i in range(len(runs[0]))
+    ]
 
 
 def _point(acquired: np.ndarray, top: np.ndarray, k: int) -> dict[str, float]:

@@ -154,6 +154,9 @@ def _fmt(value: Any) -> str:
 
 FEATURIZERS: Registry[type[Featurizer]] = Registry("featurizer")
 
+#: The pseudo-featurizer of models that take SMILES and build their own graph features (the D-MPNN).
+GRAPH = "graph"
+
 
 def _coerce(text: str) -> Any:
     lowered = text.strip().lower()

@@ -24,7 +24,7 @@ from molops.data.pool import PoolIdentity, file_sha256
 from molops.data.readers import RecordReader
 from molops.data.sources import FileFormat, Source, detect_format
 from molops.data.validation import standardizer
-from molops.features.base import Featurizer, get_featurizer
+from molops.features.base import GRAPH, Featurizer, get_featurizer
 from molops.features.cache import FeatureCache, as_keys
 
 Progress = Callable[[int, int], None]  # (done, total); total 0 when unknown
@@ -61,13 +61,14 @@ def featurize_smiles(spec: str, smiles: list[str]) -> tuple[np.ndarray, dict[int
 
 
 def identify_and_featurize(
-    spec: str,
+    spec: str | None,
     settings: StandardizerSettings,
     structures: list[str | None],
     read_errors: dict[int, tuple[str, str]],
     fmt: str,
 ) -> dict[str, Any]:
-    """Worker: standardise pool rows (identity) and featurize the parents in one pass."""
+    """Worker: standardise pool rows (identity) and featurize the parents in one pass (*spec*
+    None: the identity only)."""
     std = standardizer(settings)
     keys: list[str | None] = []
     smiles: list[str | None] = []
@@ -88,7 +89,10 @@ def identify_and_featurize(
             smiles.append(result.smiles)
             errors.append(None)
     valid = [i for i, k in enumerate(keys) if k is not None]
-    data, feat_errors = featurize_smiles(spec, [smiles[i] for i in valid])  # type: ignore[misc]
+    if spec is None:
+        data, feat_errors = np.zeros((len(valid), 0), dtype=np.float32), {}
+    else:
+        data, feat_errors = featurize_smiles(spec, [smiles[i] for i in valid])  # type: ignore[misc]
     return {
         "keys": keys,
         "smiles": smiles,
@@ -183,7 +187,7 @@ def pool_identity(
 
 
 def build_for_pool(
-    cache: FeatureCache,
+    cache: FeatureCache | None,
     executor: Executor,
     path: Path,
     identity_root: Path,
@@ -195,13 +199,16 @@ def build_for_pool(
     flush_rows: int = 250_000,
     progress: Progress | None = None,
 ) -> dict[str, int]:
-    """Featurize a pool file, standardising it first unless its identity table exists."""
+    """Featurize a pool file, standardising it first unless its identity table exists (*cache*
+    None: write the identity table only, for models that read SMILES)."""
     identity, fmt, smiles_col = pool_identity(path, identity_root, settings, smiles_col=smiles_col, fmt=fmt)
     if identity.exists():
+        if cache is None:
+            return _identity_counts(identity)
         counts = _pool_warm(cache, executor, identity, chunk_rows, flush_rows, progress)
         counts["feature_errors"] = _feature_invalid(cache, identity)
         return counts
-    buffer = _Buffer(cache, flush_rows)
+    buffer = _Buffer(cache, flush_rows) if cache is not None else None
     counts = {"n": 0, "computed": 0, "cached": 0, "no_identity": 0}
     writer = identity.writer()
     try:
@@ -213,7 +220,7 @@ def build_for_pool(
                 for chunk in reader:
                     rows.append(chunk.rows)
                     yield (
-                        cache.featurizer.spec,
+                        None if cache is None else cache.featurizer.spec,
                         settings,
                         chunk.structures,
                         chunk.read_errors,
@@ -225,12 +232,25 @@ def build_for_pool(
                 _take(result, cache, buffer, counts)
                 if progress:
                     progress(source.bytes_read, source.size)
-        buffer.flush()
+        if buffer is not None:
+            buffer.flush()
         writer.commit()
     except BaseException:
         writer.abort()
         raise
-    counts["feature_errors"] = _feature_invalid(cache, identity)
+    if cache is not None:
+        counts["feature_errors"] = _feature_invalid(cache, identity)
+    return counts
+
+
+def _identity_counts(identity: PoolIdentity) -> dict[str, int]:
+    """The counts of a build that found the identity table written and needed nothing else."""
+    counts = {"n": 0, "computed": 0, "cached": 0, "no_identity": 0}
+    for batch in identity.batches():
+        keys = batch.column("inchikey")
+        counts["n"] += len(keys)
+        counts["no_identity"] += keys.null_count
+    counts["cached"] = counts["n"] - counts["no_identity"]
     return counts
 
 
@@ -243,10 +263,15 @@ def _feature_invalid(cache: FeatureCache, identity: PoolIdentity) -> int:
     return n
 
 
-def _take(result: dict[str, Any], cache: FeatureCache, buffer: _Buffer, counts: dict[str, int]) -> None:
+def _take(
+    result: dict[str, Any], cache: FeatureCache | None, buffer: _Buffer | None, counts: dict[str, int]
+) -> None:
     valid = result["valid"]
     counts["n"] += len(result["keys"])
     counts["no_identity"] += len(result["keys"]) - len(valid)
+    if cache is None or buffer is None:  # the identity only
+        counts["computed"] += len(valid)
+        return
     if not valid:
         return
     keys = as_keys([result["keys"][i] for i in valid])
@@ -295,7 +320,7 @@ def _pool_warm(
 
 
 def report(
-    featurizer: Featurizer,
+    featurizer: Featurizer | None,
     source: str,
     counts: dict[str, int],
     invalid: int,
@@ -304,8 +329,8 @@ def report(
 ) -> BuildReport:
     seconds = time.perf_counter() - started
     return BuildReport(
-        featurizer=featurizer.spec,
-        hash=featurizer.hash,
+        featurizer=GRAPH if featurizer is None else featurizer.spec,
+        hash="" if featurizer is None else featurizer.hash,
         source=source,
         n=counts["n"],
         computed=counts["computed"],

@@ -18,7 +18,7 @@ from molops.compute.local import Executor
 from molops.data.dataset import Dataset
 from molops.data.pool import PoolIdentity
 from molops.data.sources import FileFormat
-from molops.features.base import Featurizer, get_featurizer
+from molops.features.base import GRAPH, Featurizer, get_featurizer
 from molops.features.build import (
     BuildReport,
     Progress,
@@ -102,9 +102,11 @@ class FeatureStore:
         address: str | None = None,
         progress: Progress | None = None,
     ) -> BuildReport:
-        """Featurize a pool file (streamed; standardised once, then remembered by its sha256)."""
+        """Featurize a pool file (streamed; standardised once, then remembered by its sha256).
+
+        *featurizer* ``graph`` (models that read SMILES) writes the identity table only."""
         started = time.perf_counter()
-        cache = self.cache(featurizer)
+        cache = None if featurizer == GRAPH else self.cache(featurizer)
         path = Path(path)
         size = path.stat().st_size if path.is_file() else 0
         if path.suffix.lower() == ".gz":
@@ -122,7 +124,9 @@ class FeatureStore:
             progress=progress,
         )
         invalid = counts["no_identity"] + counts.get("feature_errors", 0)
-        return report(cache.featurizer, f"pool:{path.name}", counts, invalid, started, ex)
+        return report(
+            None if cache is None else cache.featurizer, f"pool:{path.name}", counts, invalid, started, ex
+        )
 
     def pool_identity(self, path: str | Path, smiles_col: str | None = None) -> PoolIdentity:
         """The identity table ``build_pool`` writes for *path* (check ``.exists()`` before reading)."""

@@ -16,9 +16,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from molops.errors import MolopsError
+from molops.features.base import GRAPH
 from molops.models.base import MODELS, get_model
 from molops.models.crossval import (
-    GRAPH,
     MIN_SUBSAMPLE,
     Progress,
     TuningError,

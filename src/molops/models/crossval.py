@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from molops.errors import MolopsError
+from molops.features.base import GRAPH
 from molops.models.base import Surrogate, get_model
 from molops.models.metrics import regression_metrics
 from molops.models.splits import Split, stratified_subsample
@@ -20,8 +21,6 @@ from molops.models.splits import Split, stratified_subsample
 #: The downscaled set has at least this many molecules (or all of them, when there are fewer), so
 #: every fold of the cross-validation still trains on a meaningful number of molecules.
 MIN_SUBSAMPLE = 100
-#: The pseudo-featurizer of models that take SMILES (``inputs == "smiles"``).
-GRAPH = "graph"
 
 #: progress(done, total)
 Progress = Callable[[int, int], None]

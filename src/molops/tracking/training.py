@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from molops.data.ingest import standardizer_settings
 from molops.errors import MolopsError, NotEnoughDataError, UsageError
-from molops.features.base import get_featurizer
+from molops.features.base import GRAPH, get_featurizer
 from molops.models import get_model, tuning
 from molops.models.base import MODELS, Surrogate
 from molops.models.comparison import compare, default_candidates
@@ -41,8 +41,6 @@ from molops.workspace import Workspace
 
 #: The featurizer of models that take feature matrices, when none is given.
 DEFAULT_FEATURIZER = "morgan:counts=true"
-#: The pseudo-featurizer of models that featurize SMILES themselves (graph neural networks).
-GRAPH = "graph"
 #: Front-runners of the comparison that ``--model auto`` tunes.
 AUTO_FINALISTS = 2
 

@@ -264,6 +264,22 @@ def propose_with(executor, ws, files, name: str, chunk_rows: int = 97) -> pd.Dat
     return pd.DataFrame(result.proposals)
 
 
+@pytest.mark.slow
+def test_a_smiles_model_proposes_from_the_pools_identity_alone(ws, files):
+    """The D-MPNN reads standardised SMILES: the pool is standardised once (its identity table)
+    and never featurised, and proposals come with predictions like any model's."""
+    tiny = {"n_members": 2, "epochs": 3, "hidden": 32, "ffn_hidden": 32, "accelerator": "cpu"}
+    campaign = _create(ws, files, "graph", recipe=Recipe(model="dmpnn", model_params=tiny), batch_size=8)
+    assert campaign.load().config.recipe.featurizer == "graph"
+    result = campaign.propose(chunk_rows=100)
+    frame = pd.DataFrame(result.proposals)
+    assert len(frame) == 8 and frame["predicted_std"].gt(0).all()
+    assert not set(frame["inchikey"]) & set(ws.dataset("fs").read()["inchikey"])
+    assert result.iteration.scored == result.iteration.pool_rows - sum(result.iteration.excluded.values())
+    assert ws.features.list() == []  # no feature cache was built, for the pool or the dataset
+    assert campaign.propose(chunk_rows=100).iteration.number == 2  # from the identity table, warm
+
+
 def test_pool_scoring_on_worker_processes_equals_in_process(ws, files):
     from molops.compute.local import LocalExecutor
 
@@ -287,8 +303,10 @@ def test_create_validates_everything_up_front(ws, files, tmp_path):
         Campaign.create(ws, "x", dataset="fs", pool=tmp_path / "nope.csv", objective=OBJECTIVE)
     with pytest.raises(ColumnNotFoundError, match="'smi'"):
         _create(ws, files, "x", smiles_col="smi")
-    with pytest.raises(InvalidModelError, match="takes SMILES"):
-        _create(ws, files, "x", recipe=Recipe(model="dmpnn"))
+    with pytest.raises(InvalidModelError, match="builds its own features from the molecular graph"):
+        _create(ws, files, "x", recipe=Recipe(model="dmpnn", featurizer="morgan"))
+    with pytest.raises(InvalidModelError, match="only for models that take SMILES"):
+        _create(ws, files, "x", recipe=Recipe(model="rf", featurizer="graph"))
     with pytest.raises(AcquisitionError, match="no parameter 'kappa'"):
         _create(ws, files, "x", recipe=Recipe(acquisition="ucb:kappa=1"))
     with pytest.raises(CampaignError, match="not a valid SMARTS"):

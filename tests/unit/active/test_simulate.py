@@ -98,3 +98,27 @@ def test_the_same_seed_gives_the_same_curve(freesolv):
     kwargs = dict(maximize=True, init=20, batch=20, iterations=2, repeats=2, seed=5)
     recipe = Recipe(model="rf", model_params={"n_estimators": 20}, max_similarity=0.8)
     assert simulate(freesolv, recipe, **kwargs).repeats == simulate(freesolv, recipe, **kwargs).repeats
+
+
+#: The smallest D-MPNN worth fitting: the tests check the plumbing, not the model.
+TINY_DMPNN = {"n_members": 2, "epochs": 3, "hidden": 32, "ffn_hidden": 32, "accelerator": "cpu"}
+
+
+@pytest.mark.slow
+def test_a_smiles_model_replays_the_loop_on_the_standardised_smiles(freesolv):
+    recipe = Recipe(model="dmpnn", model_params=TINY_DMPNN)
+    assert recipe.check().canonical().featurizer == "graph"
+    X, valid = featurize(freesolv.smiles[:5], "graph")
+    assert X.dtype == object and list(X) == freesolv.smiles[:5] and valid.all()
+    kwargs = dict(maximize=False, init=30, batch=30, iterations=2, top_k=0.05, repeats=1, seed=1)
+    result = simulate(freesolv, recipe, **kwargs)
+    assert [p.evaluated for p in result.curve] == [30, 60, 90]
+    assert result.recipe["featurizer"] == "graph" and result.library["invalid_features"] == 0
+
+
+def test_repeats_run_apart_give_the_curves_of_one_run(freesolv):
+    kwargs = dict(maximize=True, init=20, batch=20, iterations=1, seed=3)
+    recipe = Recipe(model="rf", model_params={"n_estimators": 10})
+    together = simulate(freesolv, recipe, repeats=3, **kwargs).repeats
+    apart = [simulate(freesolv, recipe, repeats=1, first_repeat=r, **kwargs).repeats[0] for r in range(3)]
+    assert apart == together

@@ -203,6 +203,21 @@ def test_build_pool_cold_then_warm(ws, write, name, monkeypatch):
     assert len(store.cache("morgan").manifest()["shards"]) == 1
 
 
+def test_the_graph_pseudo_featurizer_writes_the_pools_identity_alone(ws, write):
+    """Models that read SMILES need the pool standardised, not featurised."""
+    path = write("pool.csv", _csv())
+    store = ws.features
+    cold = check(store.build_pool(path, "graph"))
+    assert (cold.featurizer, cold.hash) == ("graph", "")
+    assert (cold.n, cold.computed, cold.cached, cold.no_identity) == (POOL_N, POOL_N - POOL_BAD, 0, POOL_BAD)
+    assert [r["inchikey"] is None for r in pool_identity(ws)] == [s in ("not_a_smiles", "C1CC") for s in POOL]
+    assert store.list() == []
+    warm = check(store.build_pool(path, "graph"))
+    assert (warm.n, warm.computed, warm.cached, warm.no_identity) == (POOL_N, 0, POOL_N - POOL_BAD, POOL_BAD)
+    # a featurizer later reads the same identity table
+    assert check(store.build_pool(path, "maccs")).computed == POOL_UNIQUE
+
+
 def test_pool_features_equal_a_direct_transform(ws, write):
     path = write("pool.smi", "\n".join(POOL) + "\n")
     store = ws.features
