@@ -31,8 +31,13 @@ import numpy as np
 import pandas as pd
 
 from molops._version import __version__
-from molops.active.costs import fit_budget, read_costs
-from molops.active.errors import CampaignError, CampaignExistsError, CampaignStoppedError
+from molops.active.costs import check_costs, fit_budget, read_costs
+from molops.active.errors import (
+    BudgetExhaustedError,
+    CampaignError,
+    CampaignExistsError,
+    CampaignStoppedError,
+)
 from molops.active.filters import Filters, FilterSet
 from molops.active.recipe import Recipe
 from molops.active.results import RenamedCopy, match_results
@@ -269,6 +274,8 @@ class Campaign(CampaignStore):
                     pick = fit_budget(order, cand["cost"], left, n)
             else:
                 fps, pick = np.zeros((0, 256), dtype=np.uint8), np.empty(0, dtype=np.int64)
+            if not len(pick):
+                raise _nothing_to_propose(self.name, state, len(cand["score"]))
             if len(pick) < n:
                 warnings.append(
                     f"only {len(pick)} of {n} molecules could be proposed: the pool has no more candidates "
@@ -439,6 +446,25 @@ def _what(spec: str) -> str:
     return "identity (standardising)" if spec == GRAPH else f"features {spec}"
 
 
+def _nothing_to_propose(name: str, state: CampaignState, candidates: int) -> CampaignError:
+    """Why a propose found nothing to propose (then nothing is recorded)."""
+    left = state.cost_left()
+    if candidates and left is not None:
+        return BudgetExhaustedError(
+            f"campaign {name!r} has {left:g} of its cost budget of {state.config.budget.cost:g} left, "
+            "less than any candidate costs; nothing more will be proposed"
+        )
+    return CampaignError(
+        f"campaign {name!r}: the pool has no candidate left that is unmeasured, not already proposed"
+        + (
+            ", passes the filters and has a cost"
+            if state.config.filters.active() or state.config.cost_col
+            else ""
+        )
+        + "; nothing was proposed"
+    )
+
+
 def _with_costs(
     cfg: CampaignConfig, cand: dict[str, np.ndarray], filtered: Counter[str]
 ) -> dict[str, np.ndarray]:
@@ -464,3 +490,5 @@ def _check_pool(path: Path, smiles_col: str | None, cost_col: str | None = None)
     except ColumnNotFoundError as exc:
         hint = "--cost-col" if cost_col is not None and repr(cost_col) in str(exc) else "--smiles-col"
         raise ColumnNotFoundError(f"--pool {exc}; pass {hint}") from None
+    if cost_col is not None:
+        check_costs(path, smiles_col, cost_col)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from molops.active.errors import CampaignError
 from molops.data.readers import RecordReader
 from molops.data.sources import Source, detect_format
 
@@ -36,6 +37,23 @@ def read_costs(path: Path, smiles_col: str | None, cost_col: str, rows: Iterable
             if len(costs) == len(wanted) or (chunk.rows and chunk.rows[-1] >= max(wanted)):
                 break
     return costs
+
+
+def check_costs(path: Path, smiles_col: str | None, cost_col: str, rows: int = 1000) -> None:
+    """Refuse a cost column whose first *rows* values hold no usable cost (a non-negative number):
+    it names the wrong column, and every candidate would be dropped for want of a cost."""
+    fmt = detect_format(path)
+    seen: list[object] = []
+    with Source(path) as source:
+        for chunk in RecordReader(source, fmt, smiles_col, cost_col, chunk_rows=rows):
+            seen = list(chunk.targets)
+            break
+    if seen and all(_number(v) is None for v in seen):
+        example = next((v for v in seen if v not in (None, "")), None)
+        raise CampaignError(
+            f"--cost-col {cost_col!r}: none of the first {len(seen)} pool rows holds a cost (a number of "
+            f"0 or more)" + (f"; e.g. {example!r}" if example is not None else ", they are empty")
+        )
 
 
 def _number(value: object) -> float | None:

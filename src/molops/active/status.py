@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from molops.active.state import CampaignState, budget_summary
-from molops.active.stopping import stop_reason
+from molops.active.errors import BudgetExhaustedError
+from molops.active.state import CampaignState, budget_summary, within_budget
+from molops.active.stopping import Stop, judge
 
 
 class CampaignStatus(BaseModel):
@@ -23,8 +24,10 @@ class CampaignStatus(BaseModel):
     budget: dict[str, Any]
     best: dict[str, Any] | None
     hits: dict[str, Any]
-    #: why the campaign met a stopping rule (None: it has not)
+    #: why the campaign stopped (a stopping rule met, or its budget spent); None: it has not
     stopped: str | None = None
+    #: which: "hits", "patience" or "budget"
+    stopped_by: str | None = None
     proposals: dict[str, int]
     open_proposals: list[dict[str, Any]]
     ingests: list[dict[str, Any]]
@@ -100,6 +103,7 @@ def summarize(
             else None
         ),
     }
+    stop = _budget_spent(state) or judge(cfg.stopping, obj.maximize, iterations, hits["campaign"])
     open_rows = proposals.loc[~answered, ["iteration", "rank", "smiles", "inchikey", "predicted_mean"]]
     return CampaignStatus(
         campaign=name,
@@ -109,7 +113,8 @@ def summarize(
         budget=budget_summary(state),
         best=best,
         hits=hits,
-        stopped=stop_reason(cfg.stopping, obj.maximize, iterations, hits["campaign"]),
+        stopped=stop.reason if stop else None,
+        stopped_by=stop.rule if stop else None,
         proposals={
             "total": len(proposals),
             "answered": int(answered.sum()),
@@ -118,3 +123,14 @@ def summarize(
         open_proposals=open_rows.to_dict(orient="records"),
         ingests=[r.model_dump() for r in state.ingests],
     )
+
+
+def _budget_spent(state: CampaignState) -> Stop | None:
+    try:
+        within_budget(state, 1)
+    except BudgetExhaustedError as exc:
+        # "campaign 'x' has used its budget of 3 iterations; nothing more …" → "it has used …"
+        return Stop(
+            "budget", "it " + str(exc).split("; ")[0].removeprefix(f"campaign {state.config.name!r} ")
+        )
+    return None

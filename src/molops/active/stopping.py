@@ -8,7 +8,7 @@ stops on them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -26,13 +26,30 @@ class StoppingRules(BaseModel):
         return self.hits is not None or self.patience is not None
 
 
+class Stop(NamedTuple):
+    """Which rule stopped a campaign (``budget`` included) and why, in a sentence."""
+
+    rule: Literal["hits", "patience", "budget"]
+    reason: str
+
+
 def stop_reason(
     rules: StoppingRules, maximize: bool, iterations: list[dict[str, Any]], campaign_hits: int | None
 ) -> str | None:
-    """Why the campaign should stop, or None. *iterations* are ``campaign status``'s (each with
+    """Why the campaign should stop, or None (see :func:`judge`)."""
+    stop = judge(rules, maximize, iterations, campaign_hits)
+    return None if stop is None else stop.reason
+
+
+def judge(
+    rules: StoppingRules, maximize: bool, iterations: list[dict[str, Any]], campaign_hits: int | None
+) -> Stop | None:
+    """The rule the campaign met, or None. *iterations* are ``campaign status``'s (each with
     ``best_measured_before``, ``answered`` and ``best_in_batch``); *campaign_hits* its hit count."""
     if rules.hits is not None and campaign_hits is not None and campaign_hits >= rules.hits:
-        return f"its proposals found {campaign_hits} hits, the {rules.hits} its stopping rule asks for"
+        return Stop(
+            "hits", f"its proposals found {campaign_hits} hits, the {rules.hits} its stopping rule asks for"
+        )
     if rules.patience is None:
         return None
     measured = [it for it in iterations if it["answered"] and it["best_in_batch"] is not None]
@@ -50,8 +67,9 @@ def stop_reason(
             since += 1
     if since >= rules.patience:
         improvement = f" by at least {rules.min_improvement:g}" if rules.min_improvement else ""
-        return (
+        return Stop(
+            "patience",
             f"its last {since} measured batches did not improve the best value ({best:g}){improvement}, "
-            f"the patience of its stopping rule"
+            f"the patience of its stopping rule",
         )
     return None

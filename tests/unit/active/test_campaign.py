@@ -202,8 +202,10 @@ def test_a_stopping_rule_refuses_the_next_proposal_until_ignored(ws, files, tmp_
     first = pd.DataFrame(campaign.propose().proposals)
     assert campaign.status().stopped is None  # nothing measured yet: open proposals never stop
     campaign.ingest(_results(files, first["inchikey"], tmp_path / "r.csv")[0], target_col="measured")
-    stopped = campaign.status().stopped
+    status = campaign.status()
+    stopped = status.stopped
     assert "did not improve the best value" in stopped and "by at least 100" in stopped
+    assert status.stopped_by == "patience"
     with pytest.raises(CampaignStoppedError, match="has stopped: its last 1 measured batches"):
         campaign.propose()
     assert len(campaign.load().iterations) == 1  # a refusal records nothing
@@ -249,10 +251,34 @@ def test_a_cost_budget_buys_the_best_molecules_that_fit(ws, files, tmp_path):
         for _ in range(20):
             campaign.propose()
     assert campaign.load().cost_used() == 20  # the last rounds bought the 1-unit molecules that fit
+    status = campaign.status()
+    assert status.stopped_by == "budget" and status.stopped.startswith("it has spent 20 of its cost budget")
     with pytest.raises(CampaignError, match="--budget-cost needs --cost-col"):
         Campaign.create(ws, "c8", dataset="fs", pool=costed, objective=OBJECTIVE, budget=Budget(cost=5))
     with pytest.raises(ColumnNotFoundError, match=r"'cost'.*pass --cost-col"):
         Campaign.create(ws, "c9", dataset="fs", pool=costed, objective=OBJECTIVE, cost_col="cost")
+    pool["vendor"] = "Enamine"  # a column of names, not of costs
+    pool.to_csv(costed, index=False)
+    with pytest.raises(CampaignError, match=r"--cost-col 'vendor': none of the first .* 'Enamine'"):
+        Campaign.create(ws, "c10", dataset="fs", pool=costed, objective=OBJECTIVE, cost_col="vendor")
+
+
+def test_a_budget_below_every_cost_and_an_empty_pick_record_nothing(ws, files, tmp_path):
+    pool = pd.read_csv(files["pool"]).assign(price=10.0)
+    costed = tmp_path / "priced.csv"
+    pool.to_csv(costed, index=False)
+    campaign = Campaign.create(
+        ws, "dear", dataset="fs", pool=costed, objective=OBJECTIVE, recipe=RECIPE, cost_col="price",
+        budget=Budget(cost=5),
+    )  # fmt: skip
+    with pytest.raises(BudgetExhaustedError, match="5 of its cost budget of 5 left, less than any candidate"):
+        campaign.propose()
+    assert campaign.load().iterations == []
+    # every pool molecule filtered out: a clear refusal, not an empty iteration
+    picky = _create(ws, files, "picky", filters=Filters(exclude_smarts=["*"]))
+    with pytest.raises(CampaignError, match=r"no candidate left .* passes the filters"):
+        picky.propose()
+    assert picky.load().iterations == []
 
 
 def propose_with(executor, ws, files, name: str, chunk_rows: int = 97) -> pd.DataFrame:
