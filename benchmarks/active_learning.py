@@ -177,19 +177,22 @@ def run_repeats(library: Any, recipe: Any, features: Any, args: Any) -> Any:
     if args.jobs <= 1:
         return _simulate(library, recipe, features, args, 0, args.repeats)
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from molops.active.simulate import mean_curve
 
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")  # a CUDA context does not survive fork
     with ProcessPoolExecutor(min(args.jobs, args.repeats), mp_context=context) as pool:
-        parts = list(
-            pool.map(
-                _simulate,
-                *zip(*[(library, recipe, features, args, r, 1) for r in range(args.repeats)], strict=True),
-            )
-        )
+        futures = {
+            pool.submit(_simulate, library, recipe, features, args, r, 1): r for r in range(args.repeats)
+        }
+        done = {}
+        for future in as_completed(futures):
+            done[futures[future]] = part = future.result()
+            found = [p["top_k_found"] for p in part.repeats[0]]
+            log(f"   repeat {futures[future]}: {found} in {time.perf_counter() - started:.0f} s")
+    parts = [done[r] for r in range(args.repeats)]
     runs = [part.repeats[0] for part in parts]
     curve = mean_curve(runs)
     return parts[0].model_copy(

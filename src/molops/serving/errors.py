@@ -64,6 +64,11 @@ def install(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
+        if first.get("type") == "json_invalid":  # its loc is ("body", character offset)
+            offset = (first.get("loc") or ("body", "?"))[-1]
+            detail = (first.get("ctx") or {}).get("error", "invalid JSON")
+            message = f"body: not valid JSON ({detail} at character {offset}); expected a JSON object"
+            return answer(request, 422, "invalid_request", message)
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         return answer(request, 422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
 

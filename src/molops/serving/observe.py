@@ -142,7 +142,12 @@ class JsonLogFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and every ``extra`` field."""
 
     converter = time.gmtime
-    _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+    # uvicorn's color_message repeats the message with terminal colour codes: not for a log store
+    _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+        "message",
+        "asctime",
+        "color_message",
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
