@@ -106,7 +106,8 @@ def test_limits_answer_4xx_that_name_the_limit(serve):
 
         chunked = c.post("/v1/predict", content=chunks(), headers={"content-type": "application/json"})
         _error(chunked, 413, "body_too_large")
-        bad_json = c.post("/v1/predict", content=b'{"smiles": ["C",', headers={"content-type": "application/json"})
+        json_type = {"content-type": "application/json"}
+        bad_json = c.post("/v1/predict", content=b'{"smiles": ["C",', headers=json_type)
         message = _error(bad_json, 422, "invalid_request")
         assert message.startswith("body: not valid JSON (") and "expected a JSON object" in message
         assert c.post("/v1/predict", json={"smiles": ["C", "CC"]}).status_code == 200

@@ -16,7 +16,7 @@ def _line(**extra) -> dict:
 
 def test_a_log_line_is_one_json_object_with_the_extra_fields():
     line = _line(event="started", request_id="r1", empty=None)
-    assert line["message"] == "Started server" and line["level"] == "info" and line["logger"] == "uvicorn.error"
+    assert (line["message"], line["level"], line["logger"]) == ("Started server", "info", "uvicorn.error")
     assert line["event"] == "started" and line["request_id"] == "r1" and "empty" not in line
     assert line["time"].endswith("Z")
 
