@@ -42,6 +42,19 @@ WorkspaceOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+#: Where distributed work runs (``features build``, ``campaign propose``).
+WorkersOption = Annotated[int, typer.Option(help="Worker processes (0 = all cores).")]
+RayAddressOption = Annotated[
+    str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")
+]
+
+
+def check_executor(executor: str | None) -> None:
+    """Refuse an ``--executor`` that is not one of molops' executors."""
+    from molops.compute import EXECUTORS
+
+    if executor is not None and executor not in EXECUTORS:
+        raise UsageError(f"--executor {executor!r} is not supported; expected one of: {', '.join(EXECUTORS)}")
 
 
 def open_workspace(ctx: typer.Context, explicit: Path | None) -> Workspace:

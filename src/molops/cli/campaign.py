@@ -10,8 +10,11 @@ from rich.markup import escape
 
 from molops.cli._output import (
     JsonOption,
+    RayAddressOption,
+    WorkersOption,
     WorkspaceOption,
     byte_progress,
+    check_executor,
     emit_json,
     err,
     fmt_float,
@@ -285,19 +288,16 @@ def propose(
         str | None,
         typer.Option(help="Score the pool on local worker processes or Ray (default: in this process)."),
     ] = None,
-    workers: Annotated[int, typer.Option(help="With --executor: workers (0 = all cores).")] = 0,
-    ray_address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")
-    ] = None,
+    workers: WorkersOption = 0,
+    ray_address: RayAddressOption = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train on the latest dataset version, score the pool and propose the next ranked batch."""
     from molops.active.campaign import Campaign
-    from molops.compute import EXECUTORS, get_executor
+    from molops.compute import get_executor
 
-    if executor is not None and executor not in EXECUTORS:
-        raise UsageError(f"--executor {executor!r} is not supported; expected one of: {', '.join(EXECUTORS)}")
+    check_executor(executor)
     ws = open_workspace(ctx, workspace)
     campaign = Campaign.open(ws, name)
     pool = None if executor is None else get_executor(executor, workers, ray_address, preload=SCORING_PRELOAD)

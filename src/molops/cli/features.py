@@ -9,8 +9,11 @@ import typer
 
 from molops.cli._output import (
     JsonOption,
+    RayAddressOption,
+    WorkersOption,
     WorkspaceOption,
     byte_progress,
+    check_executor,
     emit_json,
     open_workspace,
     out,
@@ -60,18 +63,15 @@ def build(
     ] = None,
     fmt: Annotated[str | None, typer.Option("--format", help=f"Pool format: {', '.join(FORMATS)}.")] = None,
     executor: Annotated[str, typer.Option(help=f"Where to compute: {' or '.join(EXECUTORS)}.")] = "local",
-    ray_address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray).")
-    ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes (0 = all cores).")] = 0,
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = 0,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Featurize a dataset version or a pool file; only molecules not cached yet are computed."""
     if (dataset is None) == (pool is None):
         raise UsageError("features build: give exactly one of --dataset NAME or --pool FILE")
-    if executor not in EXECUTORS:
-        raise UsageError(f"--executor {executor!r} is not supported; expected one of: {', '.join(EXECUTORS)}")
+    check_executor(executor)
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r} is not supported; expected one of: {', '.join(FORMATS)}")
     ws = open_workspace(ctx, workspace)
