@@ -241,3 +241,13 @@ def test_rdkit2d_descriptors_join_the_encoding_and_travel_with_the_model():
     np.testing.assert_allclose(again.predict(X)[0], mean, rtol=1e-5)
     far = again.predict(np.array(FAR_SMILES))[0]
     assert np.isfinite(far).all()
+
+
+def test_graphs_are_built_by_loader_processes_only_for_large_gpu_predictions(monkeypatch):
+    monkeypatch.setattr(dmpnn.os, "cpu_count", lambda: 16)
+    assert dmpnn.loader_workers(None, "cuda", 20_000) == 8
+    assert dmpnn.loader_workers(None, "cuda", 1_000) == 0  # a few batches: not worth starting them
+    assert dmpnn.loader_workers(None, "cpu", 20_000) == 0  # the network needs the cores
+    assert dmpnn.loader_workers(3, "cpu", 10) == 3  # what the user asked for, always
+    monkeypatch.setattr(dmpnn.os, "cpu_count", lambda: 2)
+    assert dmpnn.loader_workers(None, "cuda", 20_000) == 1
