@@ -13,7 +13,8 @@ acquisition, batch 100: Morgan counts because the default recipe's RDKit 2D desc
 ≈ 6 ms a molecule (≈ 1.5 CPU-hours for this pool on 2 cores) and this run is about the pipeline,
 not the model. Each propose runs in a child process whose peak RSS (with its workers) is sampled
 every 0.2 s: the first (cold: the pool's identity table and features are built) and the second
-(warm: everything from the cache, so the time is training + scoring).
+(warm: everything from the cache, so the time is training + scoring); with several executors
+(``--executor none,local,ray``) one warm propose runs on each.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="Pool molecules asked of the generator.")
     parser.add_argument(
-        "--executor", default="none", help="Score the pool in process (none, default), or on local or ray."
+        "--executor",
+        default="none",
+        help="Where to score: none (in process, default), local or ray; several, comma-separated",
     )
     args = parser.parse_args()
     pool = make_pool(args.rows)
@@ -74,11 +77,13 @@ def main() -> None:
             ws, "scale", dataset="enamine", pool=pool, objective=Objective(target="score", maximize=False),
             recipe=recipe, batch_size=100,
         )  # fmt: skip
+        executors = args.executor.split(",")
         runs = []
-        for label in ("cold", "warm"):
-            log(f"propose ({label})")
-            argv = [sys.executable, "-c", PROPOSE, str(ws.root), args.executor]
-            runs.append({"run": label} | measured_child(argv))
+        # cold once (the pool's identity and features are built), then one warm propose per executor
+        for label, executor in [("cold", executors[0]), *(("warm", e) for e in executors)]:
+            log(f"propose ({label}, executor {executor})")
+            argv = [sys.executable, "-c", PROPOSE, str(ws.root), executor]
+            runs.append({"run": label, "executor": executor} | measured_child(argv))
             log(json.dumps(runs[-1]))
     print(json.dumps({
         "benchmark": "campaign_scale",

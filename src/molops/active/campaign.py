@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from molops._version import __version__
-from molops.active.costs import check_costs, fit_budget, read_costs
+from molops.active.costs import check_costs, fit_budget, with_costs
 from molops.active.errors import (
     BudgetExhaustedError,
     CampaignError,
@@ -262,7 +262,7 @@ class Campaign(CampaignStore):
             need = n if recipe.max_similarity >= 1.0 else n * 50
             cand = scan.ranked(need, FilterSet(cfg.filters) if cfg.filters.active() else None, filtered)
             if cfg.cost_col is not None:
-                cand = _with_costs(cfg, cand, filtered)
+                cand = with_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand, filtered)
             warnings: list[str] = []
             if len(cand["score"]):
                 fps = fingerprints(list(cand["smiles"]))[0]
@@ -452,7 +452,7 @@ def _nothing_to_propose(name: str, state: CampaignState, candidates: int) -> Cam
     if candidates and left is not None:
         return BudgetExhaustedError(
             f"campaign {name!r} has {left:g} of its cost budget of {state.config.budget.cost:g} left, "
-            "less than any candidate costs; nothing more will be proposed"
+            f"less than each of its {candidates} best-scored candidates costs; nothing more will be proposed"
         )
     return CampaignError(
         f"campaign {name!r}: the pool has no candidate left that is unmeasured, not already proposed"
@@ -463,19 +463,6 @@ def _nothing_to_propose(name: str, state: CampaignState, candidates: int) -> Cam
         )
         + "; nothing was proposed"
     )
-
-
-def _with_costs(
-    cfg: CampaignConfig, cand: dict[str, np.ndarray], filtered: Counter[str]
-) -> dict[str, np.ndarray]:
-    """*cand* with a ``cost`` column from the pool; candidates without a usable cost dropped."""
-    assert cfg.cost_col is not None
-    costs = read_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand["row"])
-    cost = np.asarray([costs.get(int(r), np.nan) for r in cand["row"]], dtype=np.float64)
-    keep = ~np.isnan(cost)
-    if (~keep).any():
-        filtered["no_cost"] += int((~keep).sum())
-    return {k: v[keep] for k, v in cand.items()} | {"cost": cost[keep]}
 
 
 def _check_pool(path: Path, smiles_col: str | None, cost_col: str | None = None) -> None:

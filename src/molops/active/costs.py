@@ -9,6 +9,7 @@ fit, so the budget buys the best molecules it can, not only the first ones.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -62,6 +63,19 @@ def _number(value: object) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) and number >= 0 else None
+
+
+def with_costs(
+    path: Path, smiles_col: str | None, cost_col: str, cand: dict[str, np.ndarray], filtered: Counter[str]
+) -> dict[str, np.ndarray]:
+    """The candidates *cand* (columns, one of them ``row``) with a ``cost`` column from the pool;
+    those without a usable cost are dropped and counted in *filtered* as ``no_cost``."""
+    costs = read_costs(path, smiles_col, cost_col, cand["row"])
+    cost = np.asarray([costs.get(int(r), np.nan) for r in cand["row"]], dtype=np.float64)
+    keep = ~np.isnan(cost)
+    if (~keep).any():
+        filtered["no_cost"] += int((~keep).sum())
+    return {k: v[keep] for k, v in cand.items()} | {"cost": cost[keep]}
 
 
 def fit_budget(order: np.ndarray, costs: np.ndarray, left: float, n: int) -> np.ndarray:

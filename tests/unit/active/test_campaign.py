@@ -271,7 +271,7 @@ def test_a_budget_below_every_cost_and_an_empty_pick_record_nothing(ws, files, t
         ws, "dear", dataset="fs", pool=costed, objective=OBJECTIVE, recipe=RECIPE, cost_col="price",
         budget=Budget(cost=5),
     )  # fmt: skip
-    with pytest.raises(BudgetExhaustedError, match="5 of its cost budget of 5 left, less than any candidate"):
+    with pytest.raises(BudgetExhaustedError, match="5 of its cost budget of 5 left, less than each of its"):
         campaign.propose()
     assert campaign.load().iterations == []
     # every pool molecule filtered out: a clear refusal, not an empty iteration
