@@ -56,7 +56,8 @@ def assay(workspace: Path, tmp_path: Path) -> Path:
 def test_featurizers_json():
     data = molops("features", "featurizers", "--json").json()
     rows = {r["name"]: r for r in data["featurizers"]}
-    assert list(rows) == ["atompair", "fcfp", "maccs", "morgan", "rdkit2d", "torsion"]
+    assert list(rows) == ["atompair", "fcfp", "graph", "maccs", "morgan", "rdkit2d", "torsion"]
+    assert (rows["graph"]["kind"], rows["graph"]["dim"]) == ("graph", 72)  # chemprop v2 atom features
     assert {k: rows["morgan"][k] for k in ("kind", "dim", "default_spec")} == {
         "kind": "bits",
         "dim": 2048,
@@ -153,7 +154,7 @@ def test_unknown_featurizer_or_parameter(assay):
     before = tree(assay)
     res = molops("features", "build", "-d", "assay", "-f", "nope", "--workspace", assay, "--json")
     line = assert_one_line_error(res, "unknown featurizer 'nope'", "morgan", code=2)
-    names = "atompair, fcfp, maccs, morgan, rdkit2d, torsion"
+    names = "atompair, fcfp, graph, maccs, morgan, rdkit2d, torsion"
     assert line == f"error: unknown featurizer 'nope'; expected one of: {names}"
     res = molops("features", "build", "-d", "assay", "-f", "morgan:foo=1", "--workspace", assay)
     assert_one_line_error(res, "no parameter 'foo'", "radius", code=2)

@@ -79,7 +79,7 @@ class Recipe(BaseModel):
                     f"model {self.model!r} builds its own features from the molecular graph; leave out "
                     f"--featurizer {self.featurizer!r} (or pass {GRAPH!r})"
                 )
-        elif self.featurizer == GRAPH:
+        elif GRAPH in (part.strip() for part in self.featurizer.split("+")):
             raise InvalidModelError(
                 f"model {self.model!r} needs a feature matrix; featurizer {GRAPH!r} is only for models "
                 "that take SMILES (dmpnn)"

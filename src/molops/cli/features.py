@@ -24,6 +24,7 @@ from molops.compute.ray import shutdown as ray_shutdown
 from molops.data.sources import FORMATS
 from molops.errors import UsageError
 from molops.features import FEATURIZERS, get_featurizer
+from molops.features.base import InvalidSpecError
 from molops.features.build import BuildReport
 
 app = typer.Typer(
@@ -141,11 +142,15 @@ def featurizers(as_json: JsonOption = False) -> None:
     rows = []
     for name in FEATURIZERS:
         f = get_featurizer(name)
+        try:
+            dim: int | None = f.dim
+        except InvalidSpecError:  # graph, without the gnn extra
+            dim = None
         rows.append(
             {
                 "name": name,
                 "kind": f.kind,
-                "dim": f.dim,
+                "dim": dim,
                 "default_spec": f.spec,
                 "doc": (type(f).__doc__ or "").strip().splitlines()[0],
             }
@@ -157,7 +162,7 @@ def featurizers(as_json: JsonOption = False) -> None:
         table(
             "Featurizers",
             ["name", "kind", "dim", "default spec", "what"],
-            [[r["name"], r["kind"], r["dim"], r["default_spec"], r["doc"]] for r in rows],
+            [[r["name"], r["kind"], r["dim"] or "—", r["default_spec"], r["doc"]] for r in rows],
         )
     )
 

@@ -25,7 +25,7 @@ from molops.registry import Registry, build_params
 
 RDLogger.DisableLog("rdApp.*")
 
-FeatureKind = Literal["bits", "counts", "dense"]
+FeatureKind = Literal["bits", "counts", "dense", "graph"]
 
 
 class FeaturizerParams(BaseModel):
@@ -72,7 +72,8 @@ class Featurizer(ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[FeaturizerParams]] = FeaturizerParams
-    #: bits: 0/1 (stored packed); counts: non-negative integers; dense: real numbers.
+    #: bits: 0/1 (stored packed); counts: non-negative integers; dense: real numbers; graph: one
+    #: molecular graph per molecule (``features/graph.py``; never cached).
     kind: ClassVar[FeatureKind]
 
     def __init__(self, **params: Any) -> None:

@@ -60,6 +60,11 @@ def featurize_smiles(spec: str, smiles: list[str]) -> tuple[np.ndarray, dict[int
     return data, matrix.errors
 
 
+def graph_errors(smiles: list[str]) -> dict[int, str]:
+    """Worker: the rows of *smiles* that have no molecular graph, with the reason."""
+    return _featurizer(GRAPH).transform(smiles).errors
+
+
 def identify_and_featurize(
     spec: str | None,
     settings: StandardizerSettings,
@@ -320,7 +325,7 @@ def _pool_warm(
 
 
 def report(
-    featurizer: Featurizer | None,
+    featurizer: Featurizer,
     source: str,
     counts: dict[str, int],
     invalid: int,
@@ -329,8 +334,8 @@ def report(
 ) -> BuildReport:
     seconds = time.perf_counter() - started
     return BuildReport(
-        featurizer=GRAPH if featurizer is None else featurizer.spec,
-        hash="" if featurizer is None else featurizer.hash,
+        featurizer=featurizer.spec,
+        hash=featurizer.hash,
         source=source,
         n=counts["n"],
         computed=counts["computed"],

@@ -18,12 +18,13 @@ from molops.compute.local import Executor
 from molops.data.dataset import Dataset
 from molops.data.pool import PoolIdentity
 from molops.data.sources import FileFormat
-from molops.features.base import GRAPH, Featurizer, get_featurizer
+from molops.features.base import Featurizer, InvalidSpecError, get_featurizer
 from molops.features.build import (
     BuildReport,
     Progress,
     build_for_molecules,
     build_for_pool,
+    graph_errors,
     pool_identity,
     report,
 )
@@ -51,7 +52,12 @@ class FeatureStore:
         self.chunk_rows = chunk_rows
 
     def cache(self, featurizer: str | Featurizer) -> FeatureCache:
-        f = get_featurizer(featurizer) if isinstance(featurizer, str) else featurizer
+        f = _featurizer(featurizer)
+        if f.kind == "graph":
+            raise InvalidSpecError(
+                f"featurizer {f.spec!r} makes molecular graphs, which are built when a graph model loads "
+                "its molecules and never cached; graph models (dmpnn) take the SMILES"
+            )
         return FeatureCache(self.root, f, self.lock_dir)
 
     def _executor(self, executor: str, workers: int, address: str | None, n: int | None) -> Executor:
@@ -70,12 +76,20 @@ class FeatureStore:
         address: str | None = None,
         progress: Progress | None = None,
     ) -> BuildReport:
-        """Featurize every molecule of a dataset version that is not cached yet."""
+        """Featurize every molecule of a dataset version that is not cached yet (``graph``: check
+        that every molecule has a graph; graphs are not cached)."""
         started = time.perf_counter()
-        cache = self.cache(featurizer)
         frame = dataset.read(version)
         info = dataset.store.resolve(version)
         ex = self._executor(executor, workers, address, len(frame))
+        source = f"dataset:{dataset.name}@{info.version}"
+        if _featurizer(featurizer).kind == "graph":
+            smiles = frame["smiles"].tolist()
+            units = ((smiles[i : i + self.chunk_rows],) for i in range(0, len(smiles), self.chunk_rows))
+            invalid = sum(len(errors) for errors in ex.map(graph_errors, units))
+            counts = {"n": len(frame), "computed": len(frame), "cached": 0, "no_identity": 0}
+            return report(_featurizer(featurizer), source, counts, invalid, started, ex)
+        cache = self.cache(featurizer)
         computed, cached = build_for_molecules(
             cache,
             ex,
@@ -86,9 +100,7 @@ class FeatureStore:
         )
         invalid = int((~cache.valid(frame["inchikey"].to_numpy())).sum())
         counts = {"n": len(frame), "computed": computed, "cached": cached, "no_identity": 0}
-        return report(
-            cache.featurizer, f"dataset:{dataset.name}@{info.version}", counts, invalid, started, ex
-        )
+        return report(cache.featurizer, source, counts, invalid, started, ex)
 
     def build_pool(
         self,
@@ -104,9 +116,11 @@ class FeatureStore:
     ) -> BuildReport:
         """Featurize a pool file (streamed; standardised once, then remembered by its sha256).
 
-        *featurizer* ``graph`` (models that read SMILES) writes the identity table only."""
+        *featurizer* ``graph`` (models that read SMILES) writes the identity table only: the
+        pool's graphs are built when it is scored."""
         started = time.perf_counter()
-        cache = None if featurizer == GRAPH else self.cache(featurizer)
+        f = _featurizer(featurizer)
+        cache = None if f.kind == "graph" else self.cache(f)
         path = Path(path)
         size = path.stat().st_size if path.is_file() else 0
         if path.suffix.lower() == ".gz":
@@ -124,9 +138,7 @@ class FeatureStore:
             progress=progress,
         )
         invalid = counts["no_identity"] + counts.get("feature_errors", 0)
-        return report(
-            None if cache is None else cache.featurizer, f"pool:{path.name}", counts, invalid, started, ex
-        )
+        return report(f, f"pool:{path.name}", counts, invalid, started, ex)
 
     def pool_identity(self, path: str | Path, smiles_col: str | None = None) -> PoolIdentity:
         """The identity table ``build_pool`` writes for *path* (check ``.exists()`` before reading)."""
@@ -189,3 +201,7 @@ class FeatureStore:
                     freed += orphan.stat().st_size
                     orphan.unlink()
         return {"removed": removed, "bytes_freed": freed}
+
+
+def _featurizer(featurizer: str | Featurizer) -> Featurizer:
+    return get_featurizer(featurizer) if isinstance(featurizer, str) else featurizer

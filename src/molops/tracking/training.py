@@ -323,7 +323,7 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
         data.y[fit_rows],
         ws.config.models.domain_quantile,
     )
-    featurizer_hash = GRAPH if choice.featurizer == GRAPH else get_featurizer(choice.featurizer).hash
+    featurizer_hash = get_featurizer(choice.featurizer).hash  # graph: chemprop's and RDKit's versions
     info = BundleInfo(
         model=choice.model,
         params=surrogate.params.model_dump(mode="json"),

@@ -13,7 +13,7 @@ from molops.errors import MolopsError
 from molops.features import FEATURIZERS, FeatureMatrix, Featurizer, get_featurizer
 from molops.features.base import InvalidSpecError, parse_spec
 
-ALL_NAMES = ["atompair", "fcfp", "maccs", "morgan", "rdkit2d", "torsion"]
+ALL_NAMES = ["atompair", "fcfp", "graph", "maccs", "morgan", "rdkit2d", "torsion"]
 MORGAN_PARAMS = "length, counts, radius, chirality"
 
 
@@ -50,7 +50,7 @@ def test_parse_spec_needs_key_equals_value(spec, item):
 
 def test_registered_featurizers():
     assert list(FEATURIZERS) == ALL_NAMES
-    assert len(FEATURIZERS) == 6
+    assert len(FEATURIZERS) == 7
 
 
 def test_unknown_featurizer():
@@ -120,6 +120,7 @@ DEFAULT_SPECS = {
     "morgan": "morgan:chirality=false,counts=false,length=2048,radius=2",
     "rdkit2d": "rdkit2d:set=all",
     "torsion": "torsion:counts=false,length=2048,torsion_atoms=4",
+    "graph": "graph",
 }
 
 

@@ -43,6 +43,7 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
+from molops.features.base import GRAPH, get_featurizer
 from molops.models.base import MODELS, Capability, InvalidModelError, ModelParams, Surrogate, ensemble_stats
 from molops.models.zoo._common import draw_members, member_seeds
 
@@ -315,7 +316,7 @@ class DMPNN(Surrogate):
     def fit(self, X: Any, y: Any) -> Self:
         _require_gnn(self.name)
         import torch
-        from chemprop import data, featurizers
+        from chemprop import data
 
         p: DMPNNParams = self.params  # type: ignore[assignment]
         smiles = self._smiles(X)
@@ -339,7 +340,7 @@ class DMPNN(Surrogate):
             )
             self._xd_scale = np.where(spread > 0, spread, 1.0)
             xd = self._scaled_descriptors(raw)
-        featurizer = featurizers.SimpleMoleculeMolGraphFeaturizer()
+        featurizer = get_featurizer(GRAPH).chemprop_featurizer()  # type: ignore[attr-defined]
         dataset = data.MoleculeDataset(
             [
                 data.MoleculeDatapoint(mol, y=ys[i : i + 1], x_d=None if xd is None else xd[i])
@@ -624,11 +625,10 @@ class _SmilesGraphs:
 
     def __getitem__(self, row: int) -> Any:
         from chemprop.data import Datum
-        from chemprop.featurizers import SimpleMoleculeMolGraphFeaturizer
 
-        if self._featurizer is None:
-            self._featurizer = SimpleMoleculeMolGraphFeaturizer()
-        graph = self._featurizer(_parse(self.model, row, self.smiles[row]))
+        if self._featurizer is None:  # molops' registered graph featurizer (chemprop's, v2 features)
+            self._featurizer = get_featurizer(GRAPH)
+        graph = self._featurizer.graph(_parse(self.model, row, self.smiles[row]))
         x_d = None
         if self.scaling is not None:
             x_d = _standardised(_descriptor_matrix([self.smiles[row]]), *self.scaling)[0]
@@ -643,8 +643,6 @@ def _standardised(raw: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.nd
 
 def _descriptor_matrix(smiles: Any) -> np.ndarray:
     """RDKit 2D descriptors (molops' ``rdkit2d`` featurizer) of each SMILES, NaN where missing."""
-    from molops.features.base import get_featurizer
-
     return get_featurizer("rdkit2d").transform(list(smiles)).values.astype(np.float64)
 
 
