@@ -33,7 +33,6 @@ import pandas as pd
 from molops._version import __version__
 from molops.active.costs import check_costs, fit_budget, with_costs
 from molops.active.errors import (
-    BudgetExhaustedError,
     CampaignError,
     CampaignExistsError,
     CampaignStoppedError,
@@ -257,31 +256,7 @@ class Campaign(CampaignStore):
                 executor,
             )
             seconds_scoring = time.perf_counter() - scoring
-            # filters on the best-scored window, in score order; then the diverse batch
-            filtered: Counter[str] = Counter()
-            need = n if recipe.max_similarity >= 1.0 else n * 50
-            cand = scan.ranked(need, FilterSet(cfg.filters) if cfg.filters.active() else None, filtered)
-            if cfg.cost_col is not None:
-                cand = with_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand, filtered)
-            warnings: list[str] = []
-            if len(cand["score"]):
-                fps = fingerprints(list(cand["smiles"]))[0]
-                pick = diverse(cand["score"], n, fps, recipe.max_similarity)
-                left = state.cost_left()
-                if left is not None:  # the diverse picks first, then the next best, while they fit
-                    rest = np.setdiff1d(np.arange(len(cand["score"])), pick, assume_unique=True)
-                    order = np.concatenate([pick, rest[np.argsort(-cand["score"][rest], kind="stable")]])
-                    pick = fit_budget(order, cand["cost"], left, n)
-            else:
-                fps, pick = np.zeros((0, 256), dtype=np.uint8), np.empty(0, dtype=np.int64)
-            if not len(pick):
-                raise _nothing_to_propose(self.name, state, len(cand["score"]))
-            if len(pick) < n:
-                warnings.append(
-                    f"only {len(pick)} of {n} molecules could be proposed: the pool has no more candidates "
-                    "that are unmeasured, not already proposed and pass the filters"
-                    + (" and fit the cost budget left" if state.cost_left() is not None else "")
-                )
+            cand, fps, pick, filtered, warnings = self._choose(state, scan, n)
             frame = batch_frame(
                 cfg.objective, train, cand, fps, pick, scan, acquisition.name, acquisition.needs
             )
@@ -328,6 +303,44 @@ class Campaign(CampaignStore):
             budget=budget_summary(state),
         )
 
+    def _choose(
+        self, state: CampaignState, scan: Scan, n: int
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, Counter[str], list[str]]:
+        """The batch from the best-scored window: filters in score order, costs, then the diverse
+        picks (and, under a cost budget, the next best while they fit). Returns the candidates,
+        their fingerprints, the picks, the filter counts and warnings; refuses when nothing fits."""
+        cfg = state.config
+        filtered: Counter[str] = Counter()
+        # diversity looks 50 deep; under costs every candidate of the window is weighed (cheap
+        # ones may rank low)
+        need = scan.window if cfg.cost_col is not None else n if cfg.recipe.max_similarity >= 1.0 else n * 50
+        cand = scan.ranked(need, FilterSet(cfg.filters) if cfg.filters.active() else None, filtered)
+        if cfg.cost_col is not None:
+            cand = with_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand, filtered)
+        if not len(cand["score"]):
+            raise CampaignError(
+                f"campaign {self.name!r}: every pool molecule is {_excluded(cfg)}; nothing was proposed"
+            )
+        fps = fingerprints(list(cand["smiles"]))[0]
+        pick = diverse(cand["score"], n, fps, cfg.recipe.max_similarity)
+        left = state.cost_left()
+        if left is not None:  # the diverse picks first, then the next best, while they fit
+            rest = np.setdiff1d(np.arange(len(cand["score"])), pick, assume_unique=True)
+            order = np.concatenate([pick, rest[np.argsort(-cand["score"][rest], kind="stable")]])
+            pick = fit_budget(order, cand["cost"], left, n)
+            if not len(pick):  # the budget left buys none of them: it is spent (status says so too)
+                state.cost_floor = float(cand["cost"].min())
+                self._save(state)
+                within_budget(state, n)  # raises, with the reason
+        warnings = []
+        if len(pick) < n:
+            warnings.append(
+                f"only {len(pick)} of {n} molecules could be proposed: every other pool molecule is "
+                + _excluded(cfg)
+                + (", or does not fit the cost budget left" if left is not None else "")
+            )
+        return cand, fps, pick, filtered, warnings
+
     def _training_set(
         self, cfg: CampaignConfig, version: int, specs: list[str]
     ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -349,7 +362,8 @@ class Campaign(CampaignStore):
         if len(train) < MIN_TRAIN:
             raise CampaignError(
                 f"dataset {cfg.dataset!r} version {version} has {len(train)} molecules with a "
-                f"{cfg.objective.target!r} value and features; a campaign needs at least {MIN_TRAIN}"
+                f"{cfg.objective.target!r} value{' and features' if specs else ''}; "
+                f"a campaign needs at least {MIN_TRAIN}"
             )
         return train, X
 
@@ -446,23 +460,14 @@ def _what(spec: str) -> str:
     return "identity (standardising)" if spec == GRAPH else f"features {spec}"
 
 
-def _nothing_to_propose(name: str, state: CampaignState, candidates: int) -> CampaignError:
-    """Why a propose found nothing to propose (then nothing is recorded)."""
-    left = state.cost_left()
-    if candidates and left is not None:
-        return BudgetExhaustedError(
-            f"campaign {name!r} has {left:g} of its cost budget of {state.config.budget.cost:g} left, "
-            f"less than each of its {candidates} best-scored candidates costs; nothing more will be proposed"
-        )
-    return CampaignError(
-        f"campaign {name!r}: the pool has no candidate left that is unmeasured, not already proposed"
-        + (
-            ", passes the filters and has a cost"
-            if state.config.filters.active() or state.config.cost_col
-            else ""
-        )
-        + "; nothing was proposed"
-    )
+def _excluded(cfg: CampaignConfig) -> str:
+    """Why a pool molecule is not a candidate, naming only the rules this campaign has."""
+    parts = ["measured", "already proposed"]
+    if cfg.filters.active():
+        parts.append("filtered out")
+    if cfg.cost_col is not None:
+        parts.append(f"without a cost in {cfg.cost_col!r}")
+    return ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
 def _check_pool(path: Path, smiles_col: str | None, cost_col: str | None = None) -> None:

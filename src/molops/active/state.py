@@ -137,6 +137,9 @@ class IngestRecord(BaseModel):
 class CampaignState(BaseModel):
     config: CampaignConfig
     iterations: list[Iteration] = Field(default_factory=list)
+    #: the cheapest cost among the candidates of a propose that found none within the cost budget
+    #: left: while the budget left stays below it, the budget is spent
+    cost_floor: float | None = None
     ingests: list[IngestRecord] = Field(default_factory=list)
 
     def proposed(self) -> int:
@@ -173,29 +176,31 @@ class IngestResult(BaseModel):
 
 
 # -- budget ------------------------------------------------------------------------------------------
+def spent(state: CampaignState) -> str | None:
+    """Why the budget allows nothing more, as a clause ("has used its budget of 3 iterations"), or None."""
+    budget, used, left = state.config.budget, state.proposed(), state.cost_left()
+    if budget.iterations is not None and len(state.iterations) >= budget.iterations:
+        return f"has used its budget of {budget.iterations} iteration{'s' if budget.iterations != 1 else ''}"
+    if budget.cost is not None and left == 0:
+        return f"has spent {state.cost_used():g} of its cost budget of {budget.cost:g}"
+    floor = state.cost_floor
+    if budget.cost is not None and left is not None and floor is not None and left < floor:
+        return (
+            f"has {left:g} of its cost budget of {budget.cost:g} left, less than the cheapest candidate it "
+            f"weighed costs ({floor:g})"
+        )
+    if budget.molecules is not None and used >= budget.molecules:
+        return f"has proposed {used} molecules, its whole budget of {budget.molecules}"
+    return None
+
+
 def within_budget(state: CampaignState, requested: int) -> int:
     """The batch size the budget still allows; raises when nothing is left."""
-    budget = state.config.budget
-    used = state.proposed()
-    if budget.iterations is not None and len(state.iterations) >= budget.iterations:
-        raise BudgetExhaustedError(
-            f"campaign {state.config.name!r} has used its budget of {budget.iterations} iterations; "
-            "nothing more will be proposed"
-        )
-    if budget.cost is not None and state.cost_left() == 0:
-        raise BudgetExhaustedError(
-            f"campaign {state.config.name!r} has spent {state.cost_used():g} of its cost budget of "
-            f"{budget.cost:g}; nothing more will be proposed"
-        )
-    if budget.molecules is not None:
-        left = budget.molecules - used
-        if left <= 0:
-            raise BudgetExhaustedError(
-                f"campaign {state.config.name!r} has proposed {used} molecules, its whole budget of "
-                f"{budget.molecules}; nothing more will be proposed"
-            )
-        return min(requested, left)
-    return requested
+    reason = spent(state)
+    if reason is not None:
+        raise BudgetExhaustedError(f"campaign {state.config.name!r} {reason}; nothing more will be proposed")
+    molecules = state.config.budget.molecules
+    return requested if molecules is None else min(requested, molecules - state.proposed())
 
 
 def budget_summary(state: CampaignState) -> dict[str, Any]:

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from molops.active.errors import BudgetExhaustedError
-from molops.active.state import CampaignState, budget_summary, within_budget
+from molops.active.state import CampaignState, budget_summary, spent
 from molops.active.stopping import Stop, judge
 
 
@@ -126,11 +125,5 @@ def summarize(
 
 
 def _budget_spent(state: CampaignState) -> Stop | None:
-    try:
-        within_budget(state, 1)
-    except BudgetExhaustedError as exc:
-        # "campaign 'x' has used its budget of 3 iterations; nothing more …" → "it has used …"
-        return Stop(
-            "budget", "it " + str(exc).split("; ")[0].removeprefix(f"campaign {state.config.name!r} ")
-        )
-    return None
+    reason = spent(state)
+    return None if reason is None else Stop("budget", f"it {reason}")

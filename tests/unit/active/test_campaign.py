@@ -191,7 +191,7 @@ def test_budget_trims_the_last_batch_then_refuses(ws, files):
         campaign.propose()
     rounds = _create(ws, files, "c2", budget=Budget(iterations=1), batch_size=3)
     rounds.propose()
-    with pytest.raises(BudgetExhaustedError, match="1 iterations"):
+    with pytest.raises(BudgetExhaustedError, match="its budget of 1 iteration;"):
         rounds.propose(batch_size=2)
     assert len(Campaign.open(ws, "c1").load().iterations) == 2  # a refusal records nothing
 
@@ -263,6 +263,26 @@ def test_a_cost_budget_buys_the_best_molecules_that_fit(ws, files, tmp_path):
         Campaign.create(ws, "c10", dataset="fs", pool=costed, objective=OBJECTIVE, cost_col="vendor")
 
 
+def test_a_cost_budget_reaches_past_the_dear_best_candidates(ws, files, tmp_path):
+    """The best-scored molecules cost more than the whole budget: the cheaper ones below them are
+    proposed, not a refusal (every candidate of the window is weighed)."""
+    pool = pd.read_csv(files["pool"]).assign(price=1.0)
+    costed = tmp_path / "priced.csv"
+    pool.to_csv(costed, index=False)
+
+    def create(name: str, budget: float) -> Campaign:
+        return Campaign.create(
+            ws, name, dataset="fs", pool=costed, objective=OBJECTIVE, recipe=RECIPE, batch_size=10,
+            cost_col="price", budget=Budget(cost=budget),
+        )  # fmt: skip
+
+    best = set(pd.DataFrame(create("ranking", 1e9).propose().proposals)["inchikey"])
+    pool.loc[pool["smiles"].map(_key).isin(best), "price"] = 100.0  # the 10 best cost twice the budget
+    pool.to_csv(costed, index=False)
+    batch = pd.DataFrame(create("thrifty", 50).propose().proposals)
+    assert len(batch) == 10 and (batch["cost"] == 1.0).all() and not set(batch["inchikey"]) & best
+
+
 def test_a_budget_below_every_cost_and_an_empty_pick_record_nothing(ws, files, tmp_path):
     pool = pd.read_csv(files["pool"]).assign(price=10.0)
     costed = tmp_path / "priced.csv"
@@ -271,12 +291,16 @@ def test_a_budget_below_every_cost_and_an_empty_pick_record_nothing(ws, files, t
         ws, "dear", dataset="fs", pool=costed, objective=OBJECTIVE, recipe=RECIPE, cost_col="price",
         budget=Budget(cost=5),
     )  # fmt: skip
-    with pytest.raises(BudgetExhaustedError, match="5 of its cost budget of 5 left, less than each of its"):
+    with pytest.raises(BudgetExhaustedError, match=r"5 of its cost budget of 5 left, less than the cheapest"):
         campaign.propose()
     assert campaign.load().iterations == []
+    status = campaign.status()  # the refusal is remembered: status says the budget is spent
+    assert status.stopped_by == "budget" and "cheapest candidate it weighed costs (10)" in status.stopped
     # every pool molecule filtered out: a clear refusal, not an empty iteration
     picky = _create(ws, files, "picky", filters=Filters(exclude_smarts=["*"]))
-    with pytest.raises(CampaignError, match=r"no candidate left .* passes the filters"):
+    with pytest.raises(
+        CampaignError, match="every pool molecule is measured, already proposed or filtered out;"
+    ):
         picky.propose()
     assert picky.load().iterations == []
 
