@@ -20,7 +20,7 @@ from molops.active.acquisition import Acquisition, get_acquisition
 from molops.compute.local import Executor, LocalExecutor
 from molops.features.base import GRAPH, get_featurizer
 from molops.features.build import featurize_smiles
-from molops.models.base import MODELS, InvalidModelError, Surrogate, get_model
+from molops.models.base import MODELS, InvalidModelError, Surrogate, featurizer_mismatch, get_model
 from molops.models.transforms import TargetTransform
 
 Progress = Callable[[int, int], None]
@@ -73,18 +73,13 @@ class Recipe(BaseModel):
         if self.model not in MODELS:
             raise InvalidModelError(f"unknown model {self.model!r}; expected one of: {', '.join(MODELS)}")
         surrogate = self.surrogate()
-        if self.takes_smiles:
-            if "featurizer" in self.model_fields_set and self.featurizer != GRAPH:
-                raise InvalidModelError(
-                    f"model {self.model!r} builds its own features from the molecular graph; leave out "
-                    f"--featurizer {self.featurizer!r} (or pass {GRAPH!r})"
-                )
-        elif GRAPH in (part.strip() for part in self.featurizer.split("+")):
-            raise InvalidModelError(
-                f"model {self.model!r} needs a feature matrix; featurizer {GRAPH!r} is only for models "
-                "that take SMILES (dmpnn)"
-            )
-        elif not self.featurizer_specs():
+        given = self.model_fields_set
+        # a SMILES model's default featurizer (the recipe default's) is not the user's choice
+        featurizer = self.featurizer if "featurizer" in given or not self.takes_smiles else None
+        mismatch = featurizer_mismatch(self.model, featurizer, default_model="model" not in given)
+        if mismatch is not None:
+            raise InvalidModelError(mismatch)
+        if not self.takes_smiles and not self.featurizer_specs():
             raise InvalidModelError(f"recipe featurizer {self.featurizer!r} names no featurizer")
         self.acquisition_fn().check(surrogate.provides, self.model)
         TargetTransform(kind=self.transform)  # type: ignore[arg-type]

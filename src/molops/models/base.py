@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from molops.errors import MolopsError
+from molops.features.base import GRAPH
 from molops.registry import Registry, build_params
 
 Capability = Literal["mean", "std", "samples"]
@@ -87,8 +88,11 @@ class Surrogate(ABC):
         """Write the fitted model to directory *path* (``model.pkl`` and ``model.json``)."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "model.json").write_text(json.dumps(
-            {"name": self.name, "params": self.params.model_dump(), "fitted": self.fitted}, indent=1))
+        (folder / "model.json").write_text(
+            json.dumps(
+                {"name": self.name, "params": self.params.model_dump(), "fitted": self.fitted}, indent=1
+            )
+        )
         with (folder / "model.pkl").open("wb") as fh:
             pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
         return folder
@@ -103,8 +107,12 @@ class Surrogate(ABC):
         return model
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.params.model_dump(), "provides": sorted(self.provides),
-                "inputs": self.inputs}
+        return {
+            "name": self.name,
+            "params": self.params.model_dump(),
+            "provides": sorted(self.provides),
+            "inputs": self.inputs,
+        }
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
@@ -119,6 +127,25 @@ def get_model(name: str, **params: Any) -> Surrogate:
     if name not in MODELS:
         raise InvalidModelError(f"unknown model {name!r}; expected one of: {', '.join(MODELS)}")
     return MODELS.get(name)(**params)
+
+
+def featurizer_mismatch(model: str, featurizer: str | None, *, default_model: bool = False) -> str | None:
+    """Why *featurizer* (several may be joined with '+') cannot feed *model*, or None: a graph model
+    given a vector featurizer, or a vector model given ``graph``. One wording for every command."""
+    name = f"{'the default model' if default_model else 'model'} {model!r}"
+    parts = [part.strip() for part in (featurizer or "").split("+") if part.strip()]
+    if MODELS.get(model).inputs == "smiles":
+        if parts and parts != [GRAPH]:
+            return (
+                f"{name} builds its own features from the molecular graph; leave out --featurizer "
+                f"{featurizer!r} or pass {GRAPH!r}"
+            )
+    elif GRAPH in parts:
+        return (
+            f"{name} needs a feature matrix; featurizer {GRAPH!r} is only for models that take SMILES, "
+            "such as dmpnn"
+        )
+    return None
 
 
 def ensemble_stats(predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from molops.data.ingest import standardizer_settings
 from molops.errors import MolopsError, NotEnoughDataError, UsageError
 from molops.features.base import GRAPH, get_featurizer
 from molops.models import get_model, tuning
-from molops.models.base import MODELS, Surrogate
+from molops.models.base import MODELS, Surrogate, featurizer_mismatch
 from molops.models.comparison import compare, default_candidates
 from molops.models.metrics import evaluate
 from molops.models.reference import TrainingReference
@@ -147,17 +147,11 @@ def _target(frame: pd.DataFrame, target: str | None, dataset: str, version: int)
 
 
 def _featurizer_for(model: str, featurizer: str | None) -> str:
-    cls = MODELS.get(model)
-    if cls.inputs == "smiles":
-        if featurizer not in (None, GRAPH):
-            raise UsageError(
-                f"model {model!r} featurizes SMILES itself; leave out --featurizer or pass 'graph'"
-            )
+    mismatch = featurizer_mismatch(model, featurizer)
+    if mismatch is not None:
+        raise UsageError(mismatch)
+    if MODELS.get(model).inputs == "smiles":
         return GRAPH
-    if featurizer == GRAPH:
-        raise UsageError(
-            f"model {model!r} needs a feature matrix; 'graph' is only for graph models such as dmpnn"
-        )
     return get_featurizer(featurizer or DEFAULT_FEATURIZER).spec
 
 

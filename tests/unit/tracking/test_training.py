@@ -110,8 +110,10 @@ def test_bad_requests_fail_clearly_and_register_nothing(tracked):
         train(ws, TrainRequest(dataset="nope", model="rf"))
     with pytest.raises(MolopsError, match=r"unknown model 'bogus'; expected 'auto' or one of: .*rf"):
         train(ws, TrainRequest(dataset="tiny", model="bogus"))
-    with pytest.raises(MolopsError, match=r"'graph' is only for graph models"):
+    with pytest.raises(MolopsError, match=r"featurizer 'graph' is only for models that take SMILES"):
         train(ws, TrainRequest(dataset="tiny", model="rf", featurizer="graph"))
+    with pytest.raises(MolopsError, match=r"model 'dmpnn' builds its own features .* 'morgan'"):
+        train(ws, TrainRequest(dataset="tiny", model="dmpnn", featurizer="morgan"))
     with pytest.raises(SplitError, match=r"leaves valid empty.*use a random split"):
         train(ws, TrainRequest(dataset="tiny", model="rf", split="scaffold"))
     with pytest.raises(MolopsError, match="version 9"):
