@@ -197,6 +197,7 @@ def run_repeats(library: Any, recipe: Any, features: Any, args: Any) -> Any:
     curve = mean_curve(runs)
     return parts[0].model_copy(
         update={
+            "protocol": parts[0].protocol | {"repeats": args.repeats, "first_repeat": 0},
             "repeats": runs,
             "curve": curve,
             "final": curve[-1],

@@ -37,7 +37,7 @@ def _chemprop_version() -> str | None:
 
 @FEATURIZERS.register(GRAPH)
 class GraphFeaturizer(Featurizer):
-    """Molecular graphs for graph neural networks (chemprop v2 atom and bond features)."""
+    """Molecular graphs for graph models (chemprop v2); dim is an atom's feature width."""
 
     name: ClassVar[str] = GRAPH
     kind: ClassVar[FeatureKind] = "graph"

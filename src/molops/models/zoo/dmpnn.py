@@ -53,8 +53,8 @@ _MIN_VALIDATION = 10
 #: molecules per batch at prediction (graphs are featurised batch by batch, never all at once)
 _PREDICT_BATCH = 512
 #: DataLoader processes that build graphs while a GPU predicts (``num_workers=None``): on an H200,
-#: scoring 20,000 molecules went from 1,556/s with graphs built in the scoring process to 5,639/s
-#: with 8 (docs/benchmarks.md); on a CPU the network competes with them for the cores.
+#: scoring went from 1,868 to 8,196 molecules/s with 8, and a campaign's from 1,508 to 5,505
+#: (docs/benchmarks.md); on 16 CPU cores they gave 1.4×, and a small machine has none to spare.
 _GPU_PREDICT_WORKERS = 8
 #: Lightning warnings our configuration triggers on purpose, ignored only around our own fit:
 _QUIET = (
