@@ -24,7 +24,7 @@ from molops.compute.ray import shutdown as ray_shutdown
 from molops.data.sources import FORMATS
 from molops.errors import UsageError
 from molops.features import FEATURIZERS, get_featurizer
-from molops.features.base import InvalidSpecError
+from molops.features.base import GRAPH, InvalidSpecError
 from molops.features.build import BuildReport
 
 app = typer.Typer(
@@ -38,10 +38,17 @@ SPEC_HELP = (
 
 
 def _print_build(r: BuildReport) -> None:
+    if r.featurizer == GRAPH:  # graphs are never cached: say what was done instead
+        done = (
+            f"{r.computed} graphs checked"
+            if r.source.startswith("dataset:")
+            else f"{r.computed} standardised, {r.cached} standardised before (graphs: when it is scored)"
+        )
+    else:
+        done = f"{r.computed} computed, {r.cached} from cache"
     out.print(
-        f"[bold]{r.featurizer}[/] on {r.source}: {r.n} molecules, {r.computed} computed, "
-        f"{r.cached} from cache, {r.invalid} invalid, in {r.seconds:.1f} s "
-        f"({r.rows_per_s:,.0f}/s, {r.executor} × {r.workers})"
+        f"[bold]{r.featurizer}[/] on {r.source}: {r.n} molecules, {done}, {r.invalid} invalid, "
+        f"in {r.seconds:.1f} s ({r.rows_per_s:,.0f}/s, {r.executor} × {r.workers})"
     )
 
 
