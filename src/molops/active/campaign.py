@@ -43,6 +43,7 @@ from molops.active.results import RenamedCopy, match_results
 from molops.active.scan import (
     CHUNK_ROWS,
     SAMPLE_SIZE,
+    SMILES_CHUNK_ROWS,
     WINDOW_MIN,
     WINDOW_PER_PICK,
     ChunkScorer,
@@ -181,7 +182,7 @@ class Campaign(CampaignStore):
         *,
         out: str | Path | None = None,
         progress: Progress | None = None,
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_rows: int | None = None,
         ignore_stop: bool = False,
         executor: Executor | None = None,
     ) -> ProposeResult:
@@ -189,7 +190,8 @@ class Campaign(CampaignStore):
         (refused once the budget is spent or, unless *ignore_stop*, a stopping rule is met).
 
         The pool is scored in this process (the model's own threads), or by *executor*: local
-        worker processes, or Ray tasks (which must see the workspace's files)."""
+        worker processes, or Ray tasks (which must see the workspace's files); in chunks of
+        *chunk_rows* (default: 4,096 rows, 32,768 for a model that reads SMILES)."""
         started = time.perf_counter()
         with self._locked():
             state = self.load()
@@ -251,7 +253,7 @@ class Campaign(CampaignStore):
                 identity,
                 {"measured": measured_keys, "open_proposal": open_keys},
                 scorer,
-                chunk_rows,
+                chunk_rows or (SMILES_CHUNK_ROWS if recipe.takes_smiles else CHUNK_ROWS),
                 progress,
                 executor,
             )

@@ -35,6 +35,9 @@ Progress = Callable[[str, int, int], None]
 
 #: Pool rows scored per chunk: bounds memory (rows × feature width × 4 bytes).
 CHUNK_ROWS = 4096
+#: ... for a model that reads SMILES: its graphs are built 512 at a time whatever the chunk, and each
+#: chunk is one ``predict`` call (on a GPU, a start of its loader processes), so chunks are larger.
+SMILES_CHUNK_ROWS = 32_768
 #: Best-scored candidates kept while streaming, per molecule of the batch (at least WINDOW_MIN).
 WINDOW_PER_PICK = 100
 WINDOW_MIN = 2000

@@ -315,7 +315,7 @@ def propose_with(executor, ws, files, name: str, chunk_rows: int = 97) -> pd.Dat
 
 
 @pytest.mark.slow
-def test_a_smiles_model_proposes_from_the_pools_identity_alone(ws, files):
+def test_a_smiles_model_proposes_from_the_pools_identity_alone(ws, files, monkeypatch):
     """The D-MPNN reads standardised SMILES: the pool is standardised once (its identity table)
     and never featurised, and proposals come with predictions like any model's."""
     tiny = {"n_members": 2, "epochs": 3, "hidden": 32, "ffn_hidden": 32, "accelerator": "cpu"}
@@ -328,6 +328,14 @@ def test_a_smiles_model_proposes_from_the_pools_identity_alone(ws, files):
     assert result.iteration.scored == result.iteration.pool_rows - sum(result.iteration.excluded.values())
     assert ws.features.list() == []  # no feature cache was built, for the pool or the dataset
     assert campaign.propose(chunk_rows=100).iteration.number == 2  # from the identity table, warm
+    # by default a SMILES model is scored in large chunks (each is one predict call)
+    from molops.active import campaign as module
+
+    chunks: list[int] = []
+    real = module.scan_pool
+    monkeypatch.setattr(module, "scan_pool", lambda *a, **k: chunks.append(a[4]) or real(*a, **k))
+    campaign.propose()
+    assert chunks == [module.SMILES_CHUNK_ROWS]
 
 
 def test_pool_scoring_on_worker_processes_equals_in_process(ws, files):
