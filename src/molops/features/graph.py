@@ -28,7 +28,8 @@ from molops.features.base import (
 )
 
 
-def _chemprop_version() -> str | None:
+def chemprop_version() -> str | None:
+    """The installed chemprop's version, or None (the ``gnn`` extra is not installed)."""
     try:
         return importlib.metadata.version("chemprop")
     except importlib.metadata.PackageNotFoundError:
@@ -50,7 +51,7 @@ class GraphFeaturizer(Featurizer):
         """chemprop's molecule featurizer, for chemprop's own datasets (imported on first use: torch
         is heavy)."""
         if self._featurizer is None:
-            if _chemprop_version() is None:
+            if chemprop_version() is None:
                 raise InvalidSpecError(
                     "featurizer 'graph' needs chemprop, which is not installed; "
                     "install the gnn extra: pip install 'molops[gnn]'"
@@ -74,7 +75,7 @@ class GraphFeaturizer(Featurizer):
         return np.dtype(object)
 
     def library_versions(self) -> dict[str, str]:
-        return super().library_versions() | {"chemprop": _chemprop_version() or "not installed"}
+        return super().library_versions() | {"chemprop": chemprop_version() or "not installed"}
 
     def graph(self, mol: Chem.Mol) -> Any:
         """The graph (chemprop ``MolGraph``: ``V``, ``E``, ``edge_index``, ``rev_edge_index``) of a

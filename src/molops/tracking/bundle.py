@@ -28,7 +28,8 @@ from molops._types import StrPath
 from molops._version import __version__
 from molops.chem.standardize import StandardizerSettings, StructureFormat
 from molops.errors import MolopsError
-from molops.features.base import get_featurizer
+from molops.features.base import GRAPH, get_featurizer
+from molops.features.graph import chemprop_version
 from molops.models.base import Surrogate
 from molops.models.reference import TrainingReference
 from molops.models.transforms import TargetTransform
@@ -116,7 +117,7 @@ class ModelBundle:
                 f"{folder}: bundle format {info.format} is newer than this molops "
                 f"({__version__}) reads; upgrade molops"
             )
-        featurizer_hash = get_featurizer(info.featurizer).hash if info.inputs == "features" else None
+        featurizer_hash = get_featurizer(info.featurizer).hash if _checkable(info) else None
         if featurizer_hash is not None and featurizer_hash != info.featurizer_hash:
             raise BundleError(
                 f"{folder}: the model was trained on featurizer {info.featurizer} with hash "
@@ -194,3 +195,12 @@ class ModelBundle:
             "n_reference": len(self.reference),
             "domain_threshold": self.reference.domain_threshold,
         }
+
+
+def _checkable(info: BundleInfo) -> bool:
+    """Whether this installation can check the bundle's featurizer hash: always for feature models;
+    for graph models once chemprop is installed (without it the model itself says what to install)
+    and when the bundle recorded a hash (bundles before the graph featurizer stored ``graph``)."""
+    if info.inputs == "features":
+        return True
+    return info.featurizer_hash != GRAPH and chemprop_version() is not None

@@ -38,7 +38,7 @@ def test_the_hash_covers_chemprops_version():
 def test_without_chemprop_building_a_graph_says_what_to_install(monkeypatch):
     from molops.features import graph as module
 
-    monkeypatch.setattr(module, "_chemprop_version", lambda: None)
+    monkeypatch.setattr(module, "chemprop_version", lambda: None)
     graph = GraphFeaturizer()
     assert graph.library_versions()["chemprop"] == "not installed"
     with pytest.raises(InvalidSpecError, match=r"pip install 'molops\[gnn\]'"):

@@ -209,3 +209,15 @@ def test_pyfunc_inputs():
     assert smiles_of(["CCO", "CCN"]) == ["CCO", "CCN"]
     with pytest.raises(ValueError, match="expected a 'smiles' column"):
         smiles_of(pd.DataFrame({"a": ["CCO"], "b": [1]}))
+
+
+def test_graph_models_check_their_featurizer_hash_once_they_recorded_one(bundle, monkeypatch):
+    from molops.tracking import bundle as module
+
+    graph = bundle.info.model_copy(
+        update={"inputs": "smiles", "featurizer": "graph", "featurizer_hash": get_featurizer("graph").hash}
+    )
+    assert module._checkable(graph) and module._checkable(bundle.info)
+    assert not module._checkable(graph.model_copy(update={"featurizer_hash": "graph"}))  # an older bundle
+    monkeypatch.setattr(module, "chemprop_version", lambda: None)  # the model will say what to install
+    assert not module._checkable(graph)
