@@ -15,7 +15,8 @@ proposed again while they are open, and measured molecules never are.
 
 This module is the life cycle (create, propose, ingest, status). The files and the lock are
 :mod:`~molops.active.store`, the schemas :mod:`~molops.active.state`, the streaming scorer
-:mod:`~molops.active.scan`, the filters :mod:`~molops.active.filters`, the results matching
+:mod:`~molops.active.scan`, choosing the batch :mod:`~molops.active.choose`, the filters
+:mod:`~molops.active.filters`, the results matching
 :mod:`~molops.active.results` and the status summary :mod:`~molops.active.status`.
 """
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,13 +31,15 @@ import numpy as np
 import pandas as pd
 
 from molops._version import __version__
-from molops.active.costs import check_costs, fit_budget, with_costs
+from molops.active.choose import choose_batch
+from molops.active.costs import check_costs
 from molops.active.errors import (
+    BudgetExhaustedError,
     CampaignError,
     CampaignExistsError,
     CampaignStoppedError,
 )
-from molops.active.filters import Filters, FilterSet
+from molops.active.filters import Filters
 from molops.active.recipe import Recipe
 from molops.active.results import RenamedCopy, match_results
 from molops.active.scan import (
@@ -53,7 +55,6 @@ from molops.active.scan import (
     pool_identity,
     scan_pool,
 )
-from molops.active.selection import diverse
 from molops.active.state import (
     Budget,
     CampaignConfig,
@@ -75,7 +76,6 @@ from molops.data.readers import RecordReader
 from molops.data.sources import Source, detect_format
 from molops.errors import ColumnNotFoundError, InputFileError
 from molops.features.base import GRAPH
-from molops.models.reference import fingerprints
 from molops.models.transforms import TargetTransform
 from molops.workspace import Workspace
 
@@ -258,7 +258,11 @@ class Campaign(CampaignStore):
                 executor,
             )
             seconds_scoring = time.perf_counter() - scoring
-            cand, fps, pick, filtered, warnings = self._choose(state, scan, n)
+            try:
+                cand, fps, pick, filtered, warnings = choose_batch(state, scan, n)
+            except BudgetExhaustedError:
+                self._save(state)  # the cost floor it found: the budget counts as spent from now on
+                raise
             frame = batch_frame(
                 cfg.objective, train, cand, fps, pick, scan, acquisition.name, acquisition.needs
             )
@@ -304,44 +308,6 @@ class Campaign(CampaignStore):
             out=str(out_path) if out_path else None,
             budget=budget_summary(state),
         )
-
-    def _choose(
-        self, state: CampaignState, scan: Scan, n: int
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, Counter[str], list[str]]:
-        """The batch from the best-scored window: filters in score order, costs, then the diverse
-        picks (and, under a cost budget, the next best while they fit). Returns the candidates,
-        their fingerprints, the picks, the filter counts and warnings; refuses when nothing fits."""
-        cfg = state.config
-        filtered: Counter[str] = Counter()
-        # diversity looks 50 deep; under costs every candidate of the window is weighed (cheap
-        # ones may rank low)
-        need = scan.window if cfg.cost_col is not None else n if cfg.recipe.max_similarity >= 1.0 else n * 50
-        cand = scan.ranked(need, FilterSet(cfg.filters) if cfg.filters.active() else None, filtered)
-        if cfg.cost_col is not None:
-            cand = with_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand, filtered)
-        if not len(cand["score"]):
-            raise CampaignError(
-                f"campaign {self.name!r}: every pool molecule is {_excluded(cfg)}; nothing was proposed"
-            )
-        fps = fingerprints(list(cand["smiles"]))[0]
-        pick = diverse(cand["score"], n, fps, cfg.recipe.max_similarity)
-        left = state.cost_left()
-        if left is not None:  # the diverse picks first, then the next best, while they fit
-            rest = np.setdiff1d(np.arange(len(cand["score"])), pick, assume_unique=True)
-            order = np.concatenate([pick, rest[np.argsort(-cand["score"][rest], kind="stable")]])
-            pick = fit_budget(order, cand["cost"], left, n)
-            if not len(pick):  # the budget left buys none of them: it is spent (status says so too)
-                state.cost_floor = float(cand["cost"].min())
-                self._save(state)
-                within_budget(state, n)  # raises, with the reason
-        warnings = []
-        if len(pick) < n:
-            warnings.append(
-                f"only {len(pick)} of {n} molecules could be proposed: every other pool molecule is "
-                + _excluded(cfg)
-                + (", or does not fit the cost budget left" if left is not None else "")
-            )
-        return cand, fps, pick, filtered, warnings
 
     def _training_set(
         self, cfg: CampaignConfig, version: int, specs: list[str]
@@ -460,16 +426,6 @@ class Campaign(CampaignStore):
 # -- helpers ---------------------------------------------------------------------------------------
 def _what(spec: str) -> str:
     return "identity (standardising)" if spec == GRAPH else f"features {spec}"
-
-
-def _excluded(cfg: CampaignConfig) -> str:
-    """Why a pool molecule is not a candidate, naming only the rules this campaign has."""
-    parts = ["measured", "already proposed"]
-    if cfg.filters.active():
-        parts.append("filtered out")
-    if cfg.cost_col is not None:
-        parts.append(f"without a cost in {cfg.cost_col!r}")
-    return ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
 def _check_pool(path: Path, smiles_col: str | None, cost_col: str | None = None) -> None:

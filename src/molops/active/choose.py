@@ -1,0 +1,71 @@
+"""Choosing a campaign's batch from the scanned pool: filters, costs, diversity, the budget.
+
+The scan keeps a bounded window of the best-scored candidates; this module walks it in score order
+through the campaign's filters, attaches costs when there is a cost column, takes the diverse
+picks and, under a cost budget, the best molecules that still fit. When nothing can be picked it
+refuses with a sentence naming only the rules the campaign has.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from molops.active.costs import fit_budget, with_costs
+from molops.active.errors import CampaignError
+from molops.active.filters import FilterSet
+from molops.active.scan import Scan
+from molops.active.selection import diverse
+from molops.active.state import CampaignConfig, CampaignState, within_budget
+from molops.models.reference import fingerprints
+
+
+def choose_batch(
+    state: CampaignState, scan: Scan, n: int
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, Counter[str], list[str]]:
+    """The batch from the best-scored window: filters in score order, costs, then the diverse
+    picks (and, under a cost budget, the next best while they fit). Returns the candidates,
+    their fingerprints, the picks, the filter counts and warnings; refuses when nothing fits
+    (a cost budget that buys none of them sets *state*'s ``cost_floor``, then raises)."""
+    cfg = state.config
+    filtered: Counter[str] = Counter()
+    # diversity looks 50 deep; under costs every candidate of the window is weighed (cheap
+    # ones may rank low)
+    need = scan.window if cfg.cost_col is not None else n if cfg.recipe.max_similarity >= 1.0 else n * 50
+    cand = scan.ranked(need, FilterSet(cfg.filters) if cfg.filters.active() else None, filtered)
+    if cfg.cost_col is not None:
+        cand = with_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand, filtered)
+    if not len(cand["score"]):
+        raise CampaignError(
+            f"campaign {cfg.name!r}: every pool molecule is {_excluded(cfg)}; nothing was proposed"
+        )
+    fps = fingerprints(list(cand["smiles"]))[0]
+    pick = diverse(cand["score"], n, fps, cfg.recipe.max_similarity)
+    left = state.cost_left()
+    if left is not None:  # the diverse picks first, then the next best, while they fit
+        rest = np.setdiff1d(np.arange(len(cand["score"])), pick, assume_unique=True)
+        order = np.concatenate([pick, rest[np.argsort(-cand["score"][rest], kind="stable")]])
+        pick = fit_budget(order, cand["cost"], left, n)
+        if not len(pick):  # the budget left buys none of them: it is spent (status says so too)
+            state.cost_floor = float(cand["cost"].min())  # the caller saves it
+            within_budget(state, n)  # raises, with the reason
+    warnings = []
+    if len(pick) < n:
+        warnings.append(
+            f"only {len(pick)} of {n} molecules could be proposed: every other pool molecule is "
+            + _excluded(cfg)
+            + (", or does not fit the cost budget left" if left is not None else "")
+        )
+    return cand, fps, pick, filtered, warnings
+
+
+def _excluded(cfg: CampaignConfig) -> str:
+    """Why a pool molecule is not a candidate, naming only the rules this campaign has."""
+    parts = ["measured", "already proposed"]
+    if cfg.filters.active():
+        parts.append("filtered out")
+    if cfg.cost_col is not None:
+        parts.append(f"without a cost in {cfg.cost_col!r}")
+    return ", ".join(parts[:-1]) + " or " + parts[-1]
