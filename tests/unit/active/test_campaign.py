@@ -217,6 +217,14 @@ def test_a_stopping_rule_refuses_the_next_proposal_until_ignored(ws, files, tmp_
         )  # fmt: skip
 
 
+def _priced(ws: Workspace, pool, name: str, budget: float, batch_size: int = 10) -> Campaign:
+    """A campaign on a pool whose ``price`` column is each molecule's cost, under a cost budget."""
+    return Campaign.create(
+        ws, name, dataset="fs", pool=pool, objective=OBJECTIVE, recipe=RECIPE, batch_size=batch_size,
+        cost_col="price", budget=Budget(cost=budget),
+    )  # fmt: skip
+
+
 def test_a_cost_budget_buys_the_best_molecules_that_fit(ws, files, tmp_path):
     pool = pd.read_csv(files["pool"])
     pool["price"] = [5.0 if i % 2 else 1.0 for i in range(len(pool))]
@@ -224,15 +232,9 @@ def test_a_cost_budget_buys_the_best_molecules_that_fit(ws, files, tmp_path):
     costed = tmp_path / "priced.csv"
     pool.to_csv(costed, index=False)
 
-    def create(name: str, budget: float) -> Campaign:
-        return Campaign.create(
-            ws, name, dataset="fs", pool=costed, objective=OBJECTIVE, recipe=RECIPE, batch_size=10,
-            cost_col="price", budget=Budget(cost=budget),
-        )  # fmt: skip
-
-    unlimited = pd.DataFrame(create("free", 1e9).propose().proposals)
+    unlimited = pd.DataFrame(_priced(ws, costed, "free", 1e9).propose().proposals)
     assert unlimited["cost"].notna().all() and set(unlimited["cost"]) <= {1.0, 5.0}
-    campaign = create("c1", 20)
+    campaign = _priced(ws, costed, "c1", 20)
     first = campaign.propose()
     batch = pd.DataFrame(first.proposals)
     assert batch["cost"].sum() <= 20 and first.iteration.cost == batch["cost"].sum()
@@ -270,16 +272,10 @@ def test_a_cost_budget_reaches_past_the_dear_best_candidates(ws, files, tmp_path
     costed = tmp_path / "priced.csv"
     pool.to_csv(costed, index=False)
 
-    def create(name: str, budget: float) -> Campaign:
-        return Campaign.create(
-            ws, name, dataset="fs", pool=costed, objective=OBJECTIVE, recipe=RECIPE, batch_size=10,
-            cost_col="price", budget=Budget(cost=budget),
-        )  # fmt: skip
-
-    best = set(pd.DataFrame(create("ranking", 1e9).propose().proposals)["inchikey"])
+    best = set(pd.DataFrame(_priced(ws, costed, "ranking", 1e9).propose().proposals)["inchikey"])
     pool.loc[pool["smiles"].map(_key).isin(best), "price"] = 100.0  # the 10 best cost twice the budget
     pool.to_csv(costed, index=False)
-    batch = pd.DataFrame(create("thrifty", 50).propose().proposals)
+    batch = pd.DataFrame(_priced(ws, costed, "thrifty", 50).propose().proposals)
     assert len(batch) == 10 and (batch["cost"] == 1.0).all() and not set(batch["inchikey"]) & best
 
 
@@ -287,10 +283,7 @@ def test_a_budget_below_every_cost_and_an_empty_pick_record_nothing(ws, files, t
     pool = pd.read_csv(files["pool"]).assign(price=10.0)
     costed = tmp_path / "priced.csv"
     pool.to_csv(costed, index=False)
-    campaign = Campaign.create(
-        ws, "dear", dataset="fs", pool=costed, objective=OBJECTIVE, recipe=RECIPE, cost_col="price",
-        budget=Budget(cost=5),
-    )  # fmt: skip
+    campaign = _priced(ws, costed, "dear", 5, batch_size=96)
     with pytest.raises(BudgetExhaustedError, match=r"5 of its cost budget of 5 left, less than the cheapest"):
         campaign.propose()
     assert campaign.load().iterations == []
