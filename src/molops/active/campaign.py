@@ -71,6 +71,7 @@ from molops.active.status import CampaignStatus, summarize
 from molops.active.stopping import StoppingRules
 from molops.active.store import CampaignStore, now, user, write_parquet
 from molops.compute.local import Executor
+from molops.data.dataset import Dataset
 from molops.data.prediction_log import PredictionLog, rows_from_columns
 from molops.data.readers import RecordReader
 from molops.data.sources import Source, detect_format
@@ -210,7 +211,7 @@ class Campaign(CampaignStore):
             specs = recipe.featurizer_specs()
             ds = self.ws.dataset(cfg.dataset)
             version = ds.store.resolve(None).version
-            train, X_train = self._training_set(cfg, version, specs)
+            train, X_train = self._training_set(cfg, ds, version, specs)
             y = train[cfg.objective.target].to_numpy(dtype=np.float64)
             utility = cfg.objective.utility(y)
             transform = TargetTransform(kind=recipe.transform).fit(utility)  # type: ignore[arg-type]
@@ -310,7 +311,7 @@ class Campaign(CampaignStore):
         )
 
     def _training_set(
-        self, cfg: CampaignConfig, version: int, specs: list[str]
+        self, cfg: CampaignConfig, ds: Dataset, version: int, specs: list[str]
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """The measured molecules with features in every cache, and their inputs: the joined
         features, or the standardised SMILES when there are no *specs* (a model that reads SMILES)."""
@@ -318,7 +319,6 @@ class Campaign(CampaignStore):
         if not specs:
             X = train["smiles"].to_numpy(dtype=object)
         else:
-            ds = self.ws.dataset(cfg.dataset)
             blocks, valid = [], np.ones(len(train), dtype=bool)
             for spec in specs:
                 self.ws.features.build_dataset(ds, spec, version=version)

@@ -79,17 +79,18 @@ class FeatureStore:
         """Featurize every molecule of a dataset version that is not cached yet (``graph``: check
         that every molecule has a graph; graphs are not cached)."""
         started = time.perf_counter()
+        f = _featurizer(featurizer)
         frame = dataset.read(version)
         info = dataset.store.resolve(version)
         ex = self._executor(executor, workers, address, len(frame))
         source = f"dataset:{dataset.name}@{info.version}"
-        if _featurizer(featurizer).kind == "graph":
+        if f.kind == "graph":
             smiles = frame["smiles"].tolist()
             units = ((smiles[i : i + self.chunk_rows],) for i in range(0, len(smiles), self.chunk_rows))
             invalid = sum(len(errors) for errors in ex.map(graph_errors, units))
             counts = {"n": len(frame), "computed": len(frame), "cached": 0, "no_identity": 0}
-            return report(_featurizer(featurizer), source, counts, invalid, started, ex)
-        cache = self.cache(featurizer)
+            return report(f, source, counts, invalid, started, ex)
+        cache = self.cache(f)
         computed, cached = build_for_molecules(
             cache,
             ex,
