@@ -63,7 +63,7 @@ def test_graphs_are_checked_for_a_dataset_and_never_cached(tmp_path):
 
 
 def test_the_dmpnn_builds_its_graphs_with_the_registered_featurizer(monkeypatch):
-    from molops.models.zoo import dmpnn
+    from molops.models.zoo._graph_data import SmilesGraphs
 
     built: list[int] = []
     real = GraphFeaturizer.graph
@@ -73,5 +73,5 @@ def test_the_dmpnn_builds_its_graphs_with_the_registered_featurizer(monkeypatch)
         return real(self, mol)
 
     monkeypatch.setattr(GraphFeaturizer, "graph", counting)
-    datum = dmpnn._SmilesGraphs("dmpnn", np.array(["CCO", "c1ccccc1"], dtype=object))[1]
+    datum = SmilesGraphs("dmpnn", np.array(["CCO", "c1ccccc1"], dtype=object))[1]
     assert built == [6] and datum.mg.V.shape == (6, get_featurizer("graph").dim)

@@ -116,7 +116,7 @@ def test_predicts_new_molecules_in_batches_and_rejects_bad_smiles(monkeypatch):
     mean, std = model.predict(FAR_SMILES)
     assert mean.shape == std.shape == (len(FAR_SMILES),)
     assert np.isfinite(mean).all() and (std > 0).all()
-    monkeypatch.setattr(dmpnn, "_PREDICT_BATCH", 4)  # 6 molecules → batches of 4 and 2
+    monkeypatch.setattr(dmpnn, "PREDICT_BATCH", 4)  # 6 molecules → batches of 4 and 2
     batched = model.predict(FAR_SMILES)
     np.testing.assert_allclose(batched[0], mean, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(batched[1], std, rtol=1e-5, atol=1e-4)
@@ -244,10 +244,12 @@ def test_rdkit2d_descriptors_join_the_encoding_and_travel_with_the_model():
 
 
 def test_graphs_are_built_by_loader_processes_only_for_large_gpu_predictions(monkeypatch):
-    monkeypatch.setattr(dmpnn.os, "cpu_count", lambda: 16)
-    assert dmpnn.loader_workers(None, "cuda", 20_000) == 8
-    assert dmpnn.loader_workers(None, "cuda", 1_000) == 0  # a few batches: not worth starting them
-    assert dmpnn.loader_workers(None, "cpu", 20_000) == 0  # the network needs the cores
-    assert dmpnn.loader_workers(3, "cpu", 10) == 3  # what the user asked for, always
-    monkeypatch.setattr(dmpnn.os, "cpu_count", lambda: 2)
-    assert dmpnn.loader_workers(None, "cuda", 20_000) == 1
+    from molops.models.zoo import _graph_data as data
+
+    monkeypatch.setattr(data.os, "cpu_count", lambda: 16)
+    assert data.loader_workers(None, "cuda", 20_000) == 8
+    assert data.loader_workers(None, "cuda", 1_000) == 0  # a few batches: not worth starting them
+    assert data.loader_workers(None, "cpu", 20_000) == 0  # the network needs the cores
+    assert data.loader_workers(3, "cpu", 10) == 3  # what the user asked for, always
+    monkeypatch.setattr(data.os, "cpu_count", lambda: 2)
+    assert data.loader_workers(None, "cuda", 20_000) == 1

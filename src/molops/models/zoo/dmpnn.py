@@ -32,7 +32,6 @@ import contextlib
 import importlib.util
 import logging
 import math
-import os
 import shutil
 import tempfile
 import warnings
@@ -46,16 +45,18 @@ from pydantic import Field, ValidationInfo, field_validator
 from molops.features.base import GRAPH, get_featurizer
 from molops.models.base import MODELS, Capability, InvalidModelError, ModelParams, Surrogate, ensemble_stats
 from molops.models.zoo._common import draw_members, member_seeds
+from molops.models.zoo._graph_data import (
+    PREDICT_BATCH,
+    SmilesGraphs,
+    descriptor_matrix,
+    loader_workers,
+    parse_smiles,
+    standardised,
+)
 
 _INSTALL = "install the gnn extra: pip install 'molops[gnn]'"
 #: fewest molecules in the validation split before it is used (below: train on all, keep the last epoch)
 _MIN_VALIDATION = 10
-#: molecules per batch at prediction (graphs are featurised batch by batch, never all at once)
-_PREDICT_BATCH = 512
-#: DataLoader processes that build graphs while a GPU predicts (``num_workers=None``): on an H200,
-#: scoring went from 1,868 to 8,196 molecules/s with 8, and a campaign's from 1,508 to 5,505
-#: (docs/benchmarks.md); on 16 CPU cores they gave 1.4×, and a small machine has none to spare.
-_GPU_PREDICT_WORKERS = 8
 #: Lightning warnings our configuration triggers on purpose, ignored only around our own fit:
 _QUIET = (
     # training loads in the main process on purpose: its graphs are featurised once and cached in
@@ -321,7 +322,7 @@ class DMPNN(Surrogate):
         p: DMPNNParams = self.params  # type: ignore[assignment]
         smiles = self._smiles(X)
         ya = self._targets(y, len(smiles))
-        mols = [_parse(self.name, i, s) for i, s in enumerate(smiles)]
+        mols = [parse_smiles(self.name, i, s) for i, s in enumerate(smiles)]
         gpu = self._use_gpu(fitting=True)
         self._y_mean = float(ya.mean())
         self._y_scale = float(ya.std()) or 1.0
@@ -330,7 +331,7 @@ class DMPNN(Surrogate):
         self._xd_mean = self._xd_scale = None
         xd: np.ndarray | None = None
         if p.descriptors != "none":
-            raw = _descriptor_matrix(smiles)
+            raw = descriptor_matrix(smiles)
             finite = np.isfinite(raw)
             count = finite.sum(axis=0)
             filled = np.where(finite, raw, 0.0)
@@ -405,7 +406,7 @@ class DMPNN(Surrogate):
         if val_rows is not None:
             val = data.build_dataloader(
                 Subset(dataset, val_rows.tolist()),
-                batch_size=_PREDICT_BATCH,
+                batch_size=PREDICT_BATCH,
                 num_workers=p.num_workers or 0,
                 shuffle=False,
                 drop_last=False,
@@ -511,10 +512,10 @@ class DMPNN(Surrogate):
         nets, device = self._networks()
         # graphs are built batch by batch (in loader processes when there are any), never for the whole pool
         scaling = (self._xd_mean, self._xd_scale) if self._n_descriptors() else None
-        graphs = _SmilesGraphs(self.name, smiles, scaling)
+        graphs = SmilesGraphs(self.name, smiles, scaling)
         loader = DataLoader(
             graphs,
-            batch_size=_PREDICT_BATCH,
+            batch_size=PREDICT_BATCH,
             shuffle=False,
             num_workers=loader_workers(p.num_workers, device.type, len(smiles)),
             collate_fn=data.collate_batch,
@@ -559,7 +560,7 @@ class DMPNN(Surrogate):
         return 0 if mean is None else len(mean)
 
     def _scaled_descriptors(self, raw: np.ndarray) -> np.ndarray:
-        return _standardised(raw, self._xd_mean, self._xd_scale)
+        return standardised(raw, self._xd_mean, self._xd_scale)
 
     # -- pickling ------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -583,67 +584,6 @@ class DMPNN(Surrogate):
             "max_lr": trial.suggest_float("max_lr", 1e-4, 3e-3, log=True),
             "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
         }
-
-
-def loader_workers(num_workers: int | None, device: str, n: int) -> int:
-    """DataLoader processes for predicting *n* molecules on *device* ("cuda" or "cpu")."""
-    if num_workers is not None:
-        return num_workers
-    if device != "cuda" or n < 4 * _PREDICT_BATCH:  # a few batches: starting workers costs more
-        return 0
-    return max(0, min(_GPU_PREDICT_WORKERS, (os.cpu_count() or 1) - 1))
-
-
-def _parse(model: str, row: int, smiles: str) -> Any:
-    """The RDKit molecule of *smiles* (hydrogens removed, as chemprop's ``make_mol``), or an error
-    naming the row."""
-    from rdkit import Chem
-    from rdkit.rdBase import BlockLogs
-
-    with BlockLogs():  # RDKit's own parse errors would go to stderr; ours names the row
-        mol = Chem.MolFromSmiles(smiles) if smiles.strip() else None
-    if mol is None or mol.GetNumAtoms() == 0:
-        raise InvalidModelError(
-            f"model {model!r}: row {row} of X, {smiles!r}, is not a SMILES RDKit can parse into a molecule; "
-            "fix or drop it"
-        )
-    return mol
-
-
-class _SmilesGraphs:
-    """SMILES → chemprop ``Datum`` on demand: a map-style dataset for torch's DataLoader, so a pool is
-    featurised one batch at a time. Plain Python, so it pickles into DataLoader worker processes."""
-
-    def __init__(
-        self, model: str, smiles: np.ndarray, scaling: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> None:
-        self.model, self.smiles, self.scaling = model, smiles, scaling
-        self._featurizer: Any = None
-
-    def __len__(self) -> int:
-        return len(self.smiles)
-
-    def __getitem__(self, row: int) -> Any:
-        from chemprop.data import Datum
-
-        if self._featurizer is None:  # molops' registered graph featurizer (chemprop's, v2 features)
-            self._featurizer = get_featurizer(GRAPH)
-        graph = self._featurizer.graph(_parse(self.model, row, self.smiles[row]))
-        x_d = None
-        if self.scaling is not None:
-            x_d = _standardised(_descriptor_matrix([self.smiles[row]]), *self.scaling)[0]
-        return Datum(graph, None, x_d, None, 1.0, None, None)
-
-
-def _standardised(raw: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Descriptors standardised on the training molecules; missing at the mean, clipped to ±10 sd."""
-    z = (raw - mean) / scale
-    return np.clip(np.nan_to_num(z, nan=0.0, posinf=10.0, neginf=-10.0), -10.0, 10.0).astype(np.float32)
-
-
-def _descriptor_matrix(smiles: Any) -> np.ndarray:
-    """RDKit 2D descriptors (molops' ``rdkit2d`` featurizer) of each SMILES, NaN where missing."""
-    return get_featurizer("rdkit2d").transform(list(smiles)).values.astype(np.float64)
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:
