@@ -57,6 +57,7 @@ SCHEMA = pa.schema(
         pa.field("error", pa.string()),
         pa.field("latency_ms", pa.float64()),  # of the whole request
         pa.field("client", pa.string()),  # API key name, or empty
+        pa.field("client_request_id", pa.string()),  # the caller's X-Request-ID, if it sent one
     ]
 )
 COLUMNS = SCHEMA.names
@@ -135,7 +136,7 @@ class PredictionLog:
         """Write *rows* in one Delta commit; returns how many."""
         if not rows:
             return 0
-        write_deltalake(self.uri, _table(rows), mode="append")
+        write_deltalake(self.uri, _table(rows), mode="append", schema_mode="merge")  # adds new columns
         return len(rows)
 
     def _dataset(self) -> Any:
