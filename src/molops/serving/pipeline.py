@@ -128,10 +128,11 @@ class Pipeline:
         state["model"], state["model_version"] = loaded.name, loaded.version
         latency_ms = (time.perf_counter() - started) * 1000
         self.metrics.observe_predictions(loaded.name, loaded.version, frame, loaded.bundle.info.transform)
-        self.log(frame, loaded, state["request_id"], latency_ms, caller.name, role)
+        ids = state["request_id"], state.get("client_request_id")  # ours; the caller's X-Request-ID
+        self.log(frame, loaded, ids, latency_ms, caller.name, role)
         shadow = self.models.shadow_for(served.name)
         if shadow is not None:
-            self.ctx.spawn(self.mirror(shadow, smiles, state["request_id"], caller.name))
+            self.ctx.spawn(self.mirror(shadow, smiles, ids, caller.name))
         return frame, loaded
 
     async def answer(
@@ -147,7 +148,13 @@ class Pipeline:
         return (*await served.predict(smiles), "primary")
 
     def log(
-        self, frame: Columns, loaded: Loaded, request_id: str, latency_ms: float, client: str, role: str
+        self,
+        frame: Columns,
+        loaded: Loaded,
+        ids: tuple[str, str | None],
+        latency_ms: float,
+        client: str,
+        role: str,
     ) -> None:
         writer = self.ctx.writer
         if writer is None:
@@ -157,7 +164,8 @@ class Pipeline:
                 frame,
                 source="api",
                 role=role,
-                request_id=request_id,
+                request_id=ids[0],
+                client_request_id=ids[1],
                 model_name=loaded.name,
                 model_version=loaded.version,
                 model_alias=loaded.alias,
@@ -167,11 +175,13 @@ class Pipeline:
         )
         self.metrics.log_pending.set(writer.pending)
 
-    async def mirror(self, shadow: ServedModel, smiles: list[str], request_id: str, client: str) -> None:
+    async def mirror(
+        self, shadow: ServedModel, smiles: list[str], ids: tuple[str, str | None], client: str
+    ) -> None:
         started = time.perf_counter()
         try:
             frame, loaded = await shadow.predict(smiles)
         except Exception as exc:  # a shadow never affects the answer; its failure is only logged
             log.warning("shadow prediction failed", extra={"event": "shadow_failed", "error": str(exc)})
             return
-        self.log(frame, loaded, request_id, (time.perf_counter() - started) * 1000, client, "shadow")
+        self.log(frame, loaded, ids, (time.perf_counter() - started) * 1000, client, "shadow")
