@@ -28,11 +28,13 @@ _ORGANIC_SUBSET = frozenset({"B", "C", "N", "O", "P", "S", "F", "Cl", "Br", "I"}
 _HAS_CARBON = re.compile(r"C(?!l)|c")
 _BRACKET_ELEMENT = re.compile(r"\[\d*([A-Z][a-z]?|[a-z]+)")
 _NONMETALS = _ORGANIC_SUBSET | {"H", "Si", "Se", "se", "c", "n", "o", "s", "p", "b", "te", "Te", "As", "as"}
+#: Any whitespace (str.isspace), which cannot be part of one SMILES.
+_WHITESPACE = re.compile(r"\s")
 
 #: Rejection reasons the chemistry layer can give, with what each means.
 REASONS: dict[str, str] = {
     "empty_structure": "the structure field is empty",
-    "unparsable_structure": "RDKit cannot parse or sanitise the structure",
+    "unparsable_structure": "RDKit cannot parse or sanitise the structure, or a SMILES has inner whitespace",
     "inorganic": "the parent molecule has no carbon atom",
     "disallowed_element": "the parent contains an element outside ingest.allowed_elements",
     "radical": "the parent has unpaired electrons",
@@ -86,11 +88,19 @@ class Standardizer:
         self._metal_disconnector = rdMolStandardize.MetalDisconnector()
 
     def parse(self, text: str, fmt: StructureFormat = "smiles") -> Chem.Mol | Rejected:
-        """Parse and sanitise, keeping RDKit's own explanation when that fails."""
+        """Parse and sanitise, keeping RDKit's own explanation when that fails.
+
+        A SMILES is stripped of leading and trailing whitespace; whitespace inside it is refused,
+        because RDKit reads only up to the first space (the rest is the molecule's name), so
+        ``"CCO\\nCCN"`` would silently be ethanol. Every path that reads a SMILES (ingest, pools,
+        serving, batch and pyfunc prediction) parses it here and inherits the rule.
+        """
         if not text or not text.strip():
             return Rejected("empty_structure", "the structure field is empty")
         if fmt == "smiles":
             text = text.strip()
+            if _WHITESPACE.search(text):
+                return Rejected("unparsable_structure", _whitespace_detail(text))
             mol = Chem.MolFromSmiles(text, sanitize=False)
         else:
             mol = Chem.MolFromMolBlock(text, sanitize=False, removeHs=False)
@@ -186,3 +196,9 @@ def _is_simple(smiles: str) -> bool:
     if any(c in smiles for c in ".+-"):
         return False
     return "[" not in smiles or all(m in _NONMETALS for m in _BRACKET_ELEMENT.findall(smiles))
+
+
+def _whitespace_detail(smiles: str) -> str:
+    """Why a SMILES with whitespace inside it is refused, naming the (shortened) input."""
+    shown = smiles if len(smiles) <= 40 else smiles[:37] + "..."
+    return f"the SMILES {shown!r} contains whitespace; expected one SMILES without spaces or line breaks"

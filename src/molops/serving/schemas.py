@@ -17,7 +17,10 @@ class _Body(BaseModel):
 
 
 class PredictRequest(_Body):
-    smiles: list[str] = Field(description="SMILES strings to predict, at most `max_molecules`.")
+    smiles: list[str] = Field(
+        description="SMILES strings to predict, at most `max_molecules`. Leading and trailing whitespace "
+        "is ignored; a SMILES with whitespace inside it gets an `unparsable_structure` error."
+    )
     model: str | None = Field(None, description="A served model's name; default: the only one served.")
 
 

@@ -97,7 +97,7 @@ class Preparation:
         if is_missing(text) or not str(text).strip():
             return PreparedMolecule(None, None, "empty_structure: the SMILES is empty")
         std, featurizer, reference = _tools(self)
-        result = std.standardize(str(text).strip() if fmt == "smiles" else str(text), fmt)
+        result = std.standardize(str(text), fmt)  # it strips a SMILES and refuses inner whitespace
         if isinstance(result, Rejected):
             return PreparedMolecule(None, None, f"{result.reason}: {result.detail}")
         parent, key = result.smiles, result.inchikey

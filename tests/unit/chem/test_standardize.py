@@ -121,9 +121,44 @@ def test_empty(std, text):
     assert rejected(std.standardize(text), "empty_structure").detail == "the structure field is empty"
 
 
-@pytest.mark.parametrize("text", ["not a smiles", "C1CC", "C(C", "CC)", "Xx", "C%", "[Foo]"])
+@pytest.mark.parametrize("text", ["notasmiles", "C1CC", "C(C", "CC)", "Xx", "C%", "[Foo]"])
 def test_unparsable(std, text):
     assert rejected(std.standardize(text), "unparsable_structure").detail == "not a valid SMILES"
+
+
+# RDKit reads a SMILES up to its first space (the rest is a name), so each of these was ethanol
+@pytest.mark.parametrize(
+    "text",
+    ["CCO\nCCN", "CCO CCN", "CCO\tethanol", "CCO\r\nCCN", " CCO N ", "C C", "CCO\u00a0x", "not a smiles"],
+)
+def test_whitespace_inside_a_smiles_is_refused(std, text):
+    detail = rejected(std.standardize(text), "unparsable_structure").detail
+    assert "contains whitespace" in detail and repr(text.strip()) in detail
+
+
+def test_a_long_smiles_with_whitespace_is_shortened_in_the_detail(std):
+    detail = rejected(std.standardize("C" * 100 + " CCN"), "unparsable_structure").detail
+    assert "contains whitespace" in detail and "C" * 37 + "..." in detail and "C" * 38 not in detail
+
+
+@pytest.mark.parametrize("text", [" CCO", "CCO ", "\tCCO\n", "CCO\r\n", "\u00a0OCC\u2003"])
+def test_surrounding_whitespace_is_stripped(std, text):
+    assert same(std.standardize(text), std.standardize("CCO"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["CC(=O)Oc1ccccc1C(=O)O", "c1ccc2[nH]ccc2c1", "OCC", "CN1CCC[C@H]1c1cccnc1"]),
+    st.data(),
+    st.text(st.characters(categories=["Zs", "Cc"], include_characters=" \t\n\r"), min_size=1, max_size=3),
+)
+def test_any_whitespace_inside_any_smiles_is_refused(smiles, data, gap):
+    """Wherever whitespace splits a valid SMILES, the molecule is refused, never its first part."""
+    if not any(c.isspace() for c in gap):
+        gap += " "
+    cut = data.draw(st.integers(1, len(smiles) - 1))
+    result = Standardizer().standardize(smiles[:cut] + gap + smiles[cut:])
+    assert "contains whitespace" in rejected(result, "unparsable_structure").detail
 
 
 @pytest.mark.parametrize(("text", "why"), [("c1cccc1", "kekulize"), ("C(C)(C)(C)(C)C", "valence")])
