@@ -205,3 +205,44 @@ def test_campaign_create_propose_ingest_status_propose(workspace, freesolv_split
     no_cost_col = molops(*create, "--target", "expt", "--budget-cost", "9")
     assert_one_line_error(no_cost_col, "--budget-cost needs --cost-col", code=2)
     assert_one_line_error(molops("campaign", "propose", "nope", *ws), "no campaign 'nope'", code=2)
+
+
+def test_a_propose_from_python_records_the_run_the_cli_records(freesolv_split, tmp_path):
+    """Tracking is the library's: ``Campaign.propose`` called from Python, without the CLI, logs
+    the MLflow run ``molops campaign propose`` logs (same params, metrics, tags and artifact)."""
+    from molops import Workspace
+    from molops.active import Campaign, Objective, Recipe
+    from molops.tracking.store import Tracking
+
+    measured, pool, _ = freesolv_split
+    recipe = Recipe(model="rf", model_params={"n_estimators": 50}, featurizer="morgan")
+    runs = {}
+    for how in ("cli", "python"):
+        ws = Workspace.init(tmp_path / how)  # the same campaign name in each: the same experiment
+        ws.dataset("fs").ingest(measured, smiles_col="smiles", target_col="expt")
+        objective = Objective(target="expt", maximize=False, threshold=-8.0)
+        campaign = Campaign.create(
+            ws, "sol", dataset="fs", pool=pool, objective=objective, recipe=recipe, batch_size=8
+        )
+        if how == "cli":
+            result = molops("campaign", "propose", "sol", "--workspace", ws.root, "--json").json()
+            run_id = result["iteration"]["run_id"]
+        else:
+            run_id = campaign.propose().iteration.run_id
+        assert run_id is not None and campaign.load().iterations[0].run_id == run_id
+        tracking = Tracking.of(ws)
+        run = tracking.client.get_run(run_id)
+        artifacts = [a.path for a in tracking.client.list_artifacts(run_id, "proposals")]
+        experiment = tracking.client.get_experiment(run.info.experiment_id).name
+        runs[how] = (run, artifacts, experiment)
+    (cli, cli_artifacts, cli_experiment), (lib, lib_artifacts, lib_experiment) = runs["cli"], runs["python"]
+    assert lib_experiment == cli_experiment == "campaign/sol"
+    assert lib.info.run_name == cli.info.run_name == "iteration-0001"
+    assert lib.data.params == cli.data.params and lib.data.params["model"] == "rf"
+    assert lib.data.tags == cli.data.tags and lib.data.tags["molops.campaign"] == "sol"
+    assert set(lib.data.metrics) == set(cli.data.metrics)
+    timings = {"seconds", "seconds_scoring", "molecules_per_s"}
+    assert {k: v for k, v in lib.data.metrics.items() if k not in timings} == {
+        k: v for k, v in cli.data.metrics.items() if k not in timings
+    }
+    assert lib_artifacts == cli_artifacts == ["proposals/iteration-0001.parquet"]

@@ -13,7 +13,8 @@ latest version (whichever ingest brought it), and *answered* from then on; so a 
 through ``molops data ingest`` counts too, and a rollback reopens it. Open proposals are never
 proposed again while they are open, and measured molecules never are.
 
-This module is the life cycle (create, propose, ingest, status). The files and the lock are
+This module is the life cycle (create, propose, ingest, status); each propose is also an MLflow
+run, written by :mod:`~molops.tracking.campaign_log`. The files and the lock are
 :mod:`~molops.active.store`, the schemas :mod:`~molops.active.state`, the streaming scorer
 :mod:`~molops.active.scan`, choosing the batch :mod:`~molops.active.choose`, the filters
 :mod:`~molops.active.filters`, the results matching
@@ -186,13 +187,16 @@ class Campaign(CampaignStore):
         chunk_rows: int | None = None,
         ignore_stop: bool = False,
         executor: Executor | None = None,
+        track: bool = True,
     ) -> ProposeResult:
         """Train on the latest dataset version, score the pool, and record the next ranked batch
         (refused once the budget is spent or, unless *ignore_stop*, a stopping rule is met).
 
         The pool is scored in this process (the model's own threads), or by *executor*: local
         worker processes, or Ray tasks (which must see the workspace's files); in chunks of
-        *chunk_rows* (default: 4,096 rows, 32,768 for a model that reads SMILES)."""
+        *chunk_rows* (default: 4,096 rows, 32,768 for a model that reads SMILES). With *track*
+        the iteration is also an MLflow run of experiment ``campaign/NAME`` (its id goes on the
+        iteration), here rather than in the CLI so that a notebook's propose is recorded too."""
         started = time.perf_counter()
         with self._locked():
             state = self.load()
@@ -295,7 +299,10 @@ class Campaign(CampaignStore):
                 warnings=warnings,
             )
             state.iterations.append(iteration)
-            self._save(state)
+            self._save(state)  # recorded before the run: a tracking store that fails loses no batch
+            if track:
+                iteration.run_id = self._track(cfg, iteration)
+                self._save(state)
         out_path = None
         if out is not None:
             out_path = Path(out)
@@ -335,12 +342,18 @@ class Campaign(CampaignStore):
             )
         return train, X
 
-    def record_run(self, number: int, run_id: str) -> None:
-        """Note on iteration *number* the tracking run that records it."""
-        with self._locked():
-            state = self.load()
-            state.iterations[number - 1].run_id = run_id
-            self._save(state)
+    def _track(self, cfg: CampaignConfig, iteration: Iteration) -> str:
+        """Log *iteration* as an MLflow run; returns its id (MLflow is imported only here)."""
+        from molops.tracking.campaign_log import log_iteration
+        from molops.tracking.store import Tracking
+
+        return log_iteration(
+            Tracking.of(self.ws),
+            self.name,
+            cfg.model_dump(),
+            iteration.model_dump(),
+            self.dir / iteration.proposals,
+        )
 
     # -- results -----------------------------------------------------------------------------------
     def ingest(

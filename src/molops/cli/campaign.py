@@ -304,26 +304,18 @@ def propose(
     try:
         with stage_progress() as progress:
             result = campaign.propose(
-                batch_size, out=out_file, progress=progress, ignore_stop=ignore_stop, executor=pool
+                batch_size,
+                out=out_file,
+                progress=progress,
+                ignore_stop=ignore_stop,
+                executor=pool,
+                track=track,
             )
     finally:
         if executor == "ray":
             from molops.compute.ray import shutdown
 
             shutdown()
-    if track:
-        from molops.tracking.campaign_log import log_iteration
-        from molops.tracking.store import Tracking
-
-        run_id = log_iteration(
-            Tracking.of(ws),
-            name,
-            campaign.load().config.model_dump(),
-            result.iteration.model_dump(),
-            Path(result.proposals_file),
-        )
-        campaign.record_run(result.iteration.number, run_id)
-        result.iteration.run_id = run_id
     if as_json:
         emit_json(result.model_dump())
         return

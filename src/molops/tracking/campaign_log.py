@@ -2,7 +2,9 @@
 with which recipe, how the pool was scored and what was proposed.
 
 Each campaign has an experiment ``campaign/NAME``; each ``propose`` is one run in it, tagged with
-the campaign and iteration, with the proposals file as an artifact. The run is written through the
+the campaign and iteration, with the proposals file as an artifact. ``Campaign.propose`` (in
+:mod:`molops.active`, above this layer) calls :func:`log_iteration` with plain dicts, so tracking
+never imports the campaign code. The run is written through the
 client API only (no process-global active run), so a service holding several workspaces is safe.
 """
 
@@ -26,7 +28,7 @@ def experiment_name(campaign: str) -> str:
 def log_iteration(
     tracking: Tracking, campaign: str, config: dict[str, Any], iteration: dict[str, Any], proposals: Path
 ) -> str:
-    """Log one ``campaign propose`` (its config, iteration record and proposals file); returns the run id."""
+    """Log one ``Campaign.propose`` (its config, iteration record and proposals file); returns the run id."""
     from mlflow.entities import Metric, Param, RunTag
 
     recipe = iteration["recipe"]
