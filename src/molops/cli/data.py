@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 
 from molops.cli._output import (
@@ -22,6 +21,7 @@ from molops.cli._output import (
 from molops.data import REASONS, IngestReport
 from molops.data.builtin import BUILTINS, builtin
 from molops.data.sources import FORMATS
+from molops.data.summary import ingest_rows, target_stats
 from molops.errors import UsageError
 from molops.workspace import Workspace
 
@@ -37,17 +37,7 @@ def print_ingest(report: IngestReport) -> None:
     """Human summary of an ingest, on stdout."""
     state = "unchanged (no new version)" if report.unchanged else f"version {report.version}"
     out.print(f"[bold]{report.dataset}[/]: {state} from {report.source} in {report.seconds:.1f} s")
-    rows = [
-        ["rows in", report.rows_in],
-        ["accepted molecules", report.accepted],
-        ["merged duplicates", report.merged_duplicates],
-        ["quarantined", report.quarantined],
-        ["new molecules", report.added],
-        ["updated molecules", report.updated],
-        ["replicates disagreeing", report.flagged_replicates],
-    ]
-    rows += [[f"  rejected: {reason}", n] for reason, n in report.reasons.items()]
-    out.print(table("Ingest summary", ["", "count"], rows))
+    out.print(table("Ingest summary", ["", "count"], ingest_rows(report)))
 
 
 @app.command()
@@ -169,25 +159,6 @@ def versions(
         )
         rows.append([v.version, v.time[:19], v.operation, v.molecules, what])
     out.print(table(f"Versions of {name}", ["version", "time", "operation", "molecules", "what"], rows))
-
-
-def target_stats(frame: pd.DataFrame, targets: list[str]) -> list[dict[str, Any]]:
-    stats = []
-    for t in targets:
-        col = frame[t].dropna()
-        stats.append(
-            {
-                "target": t,
-                "count": int(col.size),
-                "mean": float(col.mean()) if col.size else None,
-                "std": float(col.std()) if col.size > 1 else None,
-                "min": float(col.min()) if col.size else None,
-                "max": float(col.max()) if col.size else None,
-                "replicated": int((frame[f"{t}_n"] > 1).sum()),
-                "disagreeing": int(frame[f"{t}_disagree"].sum()),
-            }
-        )
-    return stats
 
 
 @app.command()

@@ -118,6 +118,7 @@ def test_propose_ranks_a_batch_of_unmeasured_molecules_and_persists(ws, files, t
     again = Campaign.open(Workspace.open(ws.root), "c1")
     state = again.load()
     assert [i.number for i in state.iterations] == [1]
+    assert state.iterations[0].run_id == it.run_id is not None  # tracked by the library, not the CLI
     assert state.config.recipe == RECIPE.canonical()
     assert list(again.proposals()["inchikey"]) == list(batch["inchikey"])
     assert list_campaigns(ws) == ["c1"]
@@ -190,7 +191,7 @@ def test_budget_trims_the_last_batch_then_refuses(ws, files):
     with pytest.raises(BudgetExhaustedError, match="whole budget of 12"):
         campaign.propose()
     rounds = _create(ws, files, "c2", budget=Budget(iterations=1), batch_size=3)
-    rounds.propose()
+    assert rounds.propose(track=False).iteration.run_id is None
     with pytest.raises(BudgetExhaustedError, match="its budget of 1 iteration;"):
         rounds.propose(batch_size=2)
     assert len(Campaign.open(ws, "c1").load().iterations) == 2  # a refusal records nothing
