@@ -12,9 +12,9 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -285,33 +285,25 @@ class RecordReader:
         path = str(self.source.path)
         if first is None:
             raise InputFileError(f"{path}: the file is empty; expected SDF records")
-        block, props = first
-        if "M  END" not in block and "$$$$" not in block and not props:
-            raise InputFileError(f"{path}: not an SDF file (no 'M  END' or '$$$$' in the first record)")
+        if first.molblock is None and not first.terminated:
+            raise InputFileError(f"{path}: not an SDF file (no 'M  END' or '$$$$' line in the first record)")
         for col in self._wanted:
-            if col not in props:
-                raise _missing(path, "SD property", col, list(props))
-        self.columns = list(props)
+            if col not in first.props:
+                raise _missing(path, "SD property", col, list(first.props))
+        self.columns = list(first.props)
         return self._sdf_rows(first, records)
 
-    def _sdf_rows(
-        self, first: tuple[str, dict[str, str]], rest: Iterator[tuple[str, dict[str, str]]]
-    ) -> Iterator[RawChunk]:
+    def _sdf_rows(self, first: SdfRecord, rest: Iterator[SdfRecord]) -> Iterator[RawChunk]:
         chunk = RawChunk()
-        for row, (block, props) in enumerate(_chain(first, rest), start=1):
-            record = block  # the whole record text, for quarantine
-            if self.smiles_col:
-                structure = props.get(self.smiles_col)
+        for row, record in enumerate(_chain(first, rest), start=1):
+            inputs = record.props if self.all_columns else None
+            if record.molblock is None:  # no mol block, so no data items either: keep the raw text
+                chunk.add_error(row, record.text, "malformed_row", "SDF record has no 'M  END' line", inputs)
             else:
-                end = block.find("M  END")
-                structure = block[: end + 6] if end >= 0 else None
-            inputs = props if self.all_columns else None
-            if structure is None and self.smiles_col is None:
-                chunk.add_error(row, record, "malformed_row", "SDF record has no 'M  END' line", inputs)
-            else:
+                structure = record.props.get(self.smiles_col) if self.smiles_col else record.molblock
                 text = clean_text(structure) if structure else structure
-                target = props.get(self.target_col) if self.target_col else None
-                chunk.add(row, text, target, record, inputs)
+                target = record.props.get(self.target_col) if self.target_col else None
+                chunk.add(row, text, target, record.text, inputs)
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()
@@ -347,36 +339,76 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield from rest
 
 
-def _sdf_records(text: Any) -> Iterator[tuple[str, dict[str, str]]]:
-    """Split SDF text into (record text, {property: value}); tolerant of missing fields."""
+class SdfRecord(NamedTuple):
+    """One SDF record: its text (for quarantine), its mol block (None without an ``M  END`` line),
+    its data items, and whether a ``$$$$`` line ended it (the last record of a file may lack one)."""
+
+    text: str
+    molblock: str | None
+    props: dict[str, str]
+    terminated: bool
+
+
+def _is_separator(line: str) -> bool:
+    """RDKit's rule: a record ends at any line that starts with ``$$$$`` (trailing spaces, tabs
+    or text after it are common in vendor files, and must not merge two records)."""
+    return line.startswith("$$$$")
+
+
+def _sdf_records(text: Iterable[str]) -> Iterator[SdfRecord]:
+    """Split SDF text into records; tolerant of missing fields, never merging two records."""
     lines: list[str] = []
     for line in text:
-        if line.rstrip("\r\n") == "$$$$":
-            yield "".join(lines), _sdf_properties(lines)
+        if _is_separator(line):
+            yield _sdf_record(lines, terminated=True)
             lines = []
         else:
             lines.append(line)
     if any(line.strip() for line in lines):
-        yield "".join(lines), _sdf_properties(lines)
+        yield _sdf_record(lines, terminated=False)
+
+
+def _sdf_record(lines: list[str], *, terminated: bool) -> SdfRecord:
+    """The mol block ends at the first ``M  END`` line after the three header lines (the header's
+    name or comment may be any text); data items are read only after it, so a ``>`` line of a
+    V3000 block or a header is never taken for a data item."""
+    end = next((i for i in range(3, len(lines)) if lines[i].startswith("M  END")), None)
+    if end is None:
+        return SdfRecord("".join(lines), None, {}, terminated)
+    molblock = "".join(lines[:end]) + lines[end].rstrip("\r\n")
+    return SdfRecord("".join(lines), molblock, _sdf_properties(lines[end + 1 :]), terminated)
+
+
+def _data_header(line: str) -> str | None:
+    """The name of a data header line (``>  <name>  (1)``), else None."""
+    text = line.strip()
+    if not text.startswith(">"):
+        return None
+    start = text.find("<")
+    stop = text.find(">", start + 1) if start >= 0 else -1
+    return clean_text(text[start + 1 : stop]) if stop > start + 1 else None
 
 
 def _sdf_properties(lines: list[str]) -> dict[str, str]:
+    """Data items: a header line, then value lines up to a blank one (a line that starts with a
+    space or tab belongs to the value, as RDKit reads it); values are stripped. A header line
+    inside a value (its blank line missing) starts the next item rather than joining the value."""
     props: dict[str, str] = {}
     name: str | None = None
     values: list[str] = []
     for raw in lines:
         line = raw.rstrip("\r\n")
-        if line.startswith(">") and "<" in line and ">" in line[line.index("<") :]:
+        header = _data_header(line)
+        if header is not None:
             if name is not None:
                 props[name] = "\n".join(values).strip()
-            start = line.index("<") + 1
-            name, values = clean_text(line[start : line.index(">", start)]), []
+            name, values = header, []
         elif name is not None:
-            if line.strip() == "":
+            if line.strip() or line[:1] in (" ", "\t"):
+                values.append(line)
+            else:
                 props[name] = "\n".join(values).strip()
                 name, values = None, []
-            else:
-                values.append(line)
     if name is not None:
         props[name] = "\n".join(values).strip()
     return props

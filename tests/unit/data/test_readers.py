@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rdkit import Chem
 
 from molops.data.readers import RecordReader
@@ -472,6 +474,125 @@ def test_sdf_without_final_terminator(write):
     text = _sdf([("CCO", {"SOL": "1"}), ("CCC", {"SOL": "2"})])
     path = write("a.sdf", text.rstrip()[: -len("$$$$")])
     assert [r[2] for r in records(path, smiles_col=None, target_col="SOL")] == ["1", "2"]
+
+
+# RDKit ends a record at any line that starts with $$$$; an exact-match splitter merged records
+ODD = DATA / "odd_separators.sdf"  # CRLF; separators '$$$$ ', '$$$$\t', '$$$$  end…'; no final one
+ODD_VALUES = [
+    ("CCO", "-0.77"),
+    ("c1ccccc1", "-1.64"),
+    ("CC(=O)O", "NA"),
+    ("CCN", "0.5"),
+    ("Oc1ccccc1", "-0.04"),
+]
+
+
+def test_sdf_separators_with_trailing_text_end_records_as_rdkit_reads_them():
+    assert ODD.read_bytes().count(b"\r\n") == ODD.read_bytes().count(b"\n")  # every line is CRLF
+    rows = records(ODD, smiles_col=None, target_col="SOL")
+    assert [(r[0], r[2], r[3]) for r in rows] == [(i, v, None) for i, (_, v) in enumerate(ODD_VALUES, 1)]
+    parsed = [Chem.MolToSmiles(Chem.MolFromMolBlock(r[1])) for r in rows]
+    assert parsed == [s for s, _ in ODD_VALUES]
+    rdkit = [(Chem.MolToSmiles(m), m.GetProp("SOL")) for m in Chem.ForwardSDMolSupplier(str(ODD))]
+    assert rdkit == ODD_VALUES
+
+
+def test_sdf_odd_separators_with_a_smiles_property():
+    rows = records(ODD, smiles_col="SMILES", target_col="SOL")
+    assert [(r[1], r[2]) for r in rows] == ODD_VALUES
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("separator", ["$$$$ ", "$$$$\t", "$$$$   \t", "$$$$ end", "$$$$$$$$"])
+def test_sdf_separator_suffixes(write, separator, eol):
+    text = _sdf([("CCO", {"SOL": "1"}), ("CCC", {"SOL": "2"}), ("CCCC", {"SOL": "3"})])
+    text = text.replace("$$$$\n", separator + "\n").replace("\n", eol)
+    rows = records(write("a.sdf", text), smiles_col=None, target_col="SOL")
+    assert [(r[0], r[2], r[3]) for r in rows] == [(1, "1", None), (2, "2", None), (3, "3", None)]
+
+
+def test_sdf_data_items_are_read_only_after_m_end(write):
+    """A header or a V3000 block line that looks like a data header is not a data item."""
+    mol = Chem.MolFromSmiles("CCO")
+    mol.SetProp("_Name", ">  <SOL>")
+    mol.SetProp("SOL", "1")
+    block = Chem.MolToV3KMolBlock(mol)
+    text = block.replace("\n\n", "\n> <note>\n", 1) + ">  <SOL>\n1\n\n$$$$\n"
+    assert text.splitlines()[2] == "> <note>"  # the comment line
+    path = write("a.sdf", text + _sdf([("CCC", {"SOL": "2"})]))
+    with Source(path) as source:
+        reader = RecordReader(source, "sdf", None, "SOL", all_columns=True)
+        chunk = next(iter(reader))
+    assert reader.columns == ["SOL"]
+    assert chunk.inputs == [{"SOL": "1"}, {"SOL": "2"}] and chunk.targets == ["1", "2"]
+    assert Chem.MolToSmiles(Chem.MolFromMolBlock(chunk.structures[0])) == "CCO"
+
+
+def test_sdf_value_lines_that_start_with_a_space_belong_to_the_value(write):
+    text = _sdf([("CCO", {"note": "x"})]).replace("x\n", "first\n  \n  second\n")
+    rows = records(write("a.sdf", text), smiles_col=None, target_col="note")
+    assert rows[0][2] == "first\n  \n  second"
+    assert next(Chem.ForwardSDMolSupplier(str(write("b.sdf", text)))).GetProp("note").strip() == rows[0][2]
+
+
+def test_sdf_record_without_m_end_is_malformed_with_a_smiles_property_too(write):
+    good = _sdf([("CCO", {"SOL": "1", "smi": "CCO"})])
+    path = write("a.sdf", good + "x\n\n\n>  <SOL>\n2\n\n>  <smi>\nCCN\n\n$$$$\n" + good)
+    rows = records(path, smiles_col="smi", target_col="SOL")
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        (1, "CCO", None),
+        (2, None, "malformed_row"),
+        (3, "CCO", None),
+    ]
+
+
+def test_sdf_first_record_without_m_end_but_a_separator_is_a_malformed_record(write):
+    path = write("a.sdf", "junk\n$$$$\n" + _sdf([("CCO", {})]))
+    rows = records(path, smiles_col=None, target_col=None)
+    assert [(r[0], r[3]) for r in rows] == [(1, "malformed_row"), (2, None)]
+
+
+# -- property: the splitter reads what RDKit reads ---------------------------------------------
+#: data labels RDKit reports (a leading underscore marks a private property, not returned)
+_KEYS = st.from_regex(r"[A-Za-z][A-Za-z0-9_ ]{0,7}", fullmatch=True).map(str.strip)
+_VALUE_LINE = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cc", "Cs", "Zl", "Zp"]), min_size=1, max_size=12
+).filter(lambda v: v == v.strip() and not v.startswith((">", "$$$$")))
+_RECORD = st.tuples(
+    st.sampled_from(["CCO", "c1ccccc1", "CC(=O)O", "C[C@H](N)C(=O)O", "[Na+].[Cl-]", "CCN(CC)CC"]),
+    st.dictionaries(
+        _KEYS.map(str.strip).filter(bool), st.lists(_VALUE_LINE, min_size=1, max_size=2), max_size=3
+    ),
+    st.text(alphabet=" \t$abc", max_size=6),  # what follows $$$$ on the separator line
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_RECORD, min_size=1, max_size=5), st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_sdf_splitter_matches_rdkit(write, rows, eol, last_terminated):
+    parts = []
+    for i, (smiles, props, suffix) in enumerate(rows):
+        text = Chem.MolToMolBlock(Chem.MolFromSmiles(smiles))
+        text += "".join(f">  <{k}>\n" + "\n".join(lines) + "\n\n" for k, lines in props.items())
+        if i < len(rows) - 1 or last_terminated:
+            text += "$$$$" + suffix + "\n"
+        parts.append(text)
+    data = "".join(parts).replace("\n", eol)
+    path = write("p.sdf", data)
+    with Source(path) as source:
+        reader = RecordReader(source, "sdf", None, None, chunk_rows=2, all_columns=True)
+        chunks = list(reader)
+    ours = [(c.structures[i], c.inputs[i]) for c in chunks for i in range(len(c))]
+    theirs = list(Chem.ForwardSDMolSupplier(io.BytesIO(data.encode()), sanitize=False, removeHs=False))
+    assert len(ours) == len(theirs) == len(rows)
+    for (block, props), mol, (smiles, wanted, _) in zip(ours, theirs, rows, strict=True):
+        assert (
+            props
+            == {k: mol.GetProp(k) for k in mol.GetPropNames()}
+            == {k: "\n".join(v) for k, v in wanted.items()}
+        )
+        assert Chem.MolToSmiles(Chem.MolFromMolBlock(block, sanitize=False)) == Chem.MolToSmiles(mol)
+        assert Chem.MolToSmiles(Chem.MolFromMolBlock(block)) == Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
 
 
 def test_gzipped_sdf(write):

@@ -235,3 +235,13 @@ def test_validate_chunk_every_position_is_accounted_for():
 def test_validate_chunk_empty():
     verdict = validate_chunk([], [], {}, "smiles", SETTINGS)
     assert (verdict.accepted, verdict.rejected, verdict.values) == ([], [], [])
+
+
+def test_validate_chunk_strips_a_smiles_but_refuses_whitespace_inside_it():
+    """A CSV cell ' CCO ' is ethanol; 'CCO CCN' or a quoted 'CCO<newline>CCN' is quarantined, not
+    read up to its first space as RDKit would."""
+    structures = [" CCO ", "CCO CCN", "CCO\nCCN", "\tCCN\r\n", "CCO\tethanol"]
+    verdict = validate_chunk(structures, ["1", "2", "3", "4", "5"], {}, "smiles", SETTINGS)
+    assert verdict.accepted == [0, 3] and verdict.smiles == ["CCO", "CCN"]
+    assert [pos for pos, why, _ in verdict.rejected if why == "unparsable_structure"] == [1, 2, 4]
+    assert all("contains whitespace" in detail for _, _, detail in verdict.rejected)
