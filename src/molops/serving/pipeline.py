@@ -107,7 +107,12 @@ class Pipeline:
                 )
 
     async def predict(
-        self, request: Request, smiles: list[str], name: str | None, caller: Caller
+        self,
+        request: Request,
+        smiles: list[str],
+        name: str | None,
+        caller: Caller,
+        version: str | None = None,
     ) -> tuple[Columns, Loaded]:
         started = time.perf_counter()
         state = request.scope["state"]
@@ -116,6 +121,8 @@ class Pipeline:
         served = await self.served(name)
         budget = max(MIN_REQUEST_BUDGET_S, len(smiles) * self.settings.molecule_timeout_ms / 1000)
         canary = self.models.canary_for(served.name)
+        if version is not None:  # the version asked for answers, whichever alias serves it; no canary
+            served, canary = self.pinned(served, version), None
         try:
             frame, loaded, role = await asyncio.wait_for(self.answer(served, canary, smiles), budget)
         except TimeoutError:
@@ -125,13 +132,20 @@ class Pipeline:
                 f"the {len(smiles)} molecules were not predicted within their time budget of {budget:.1f} s "
                 "(molecule_timeout_ms in [serve])",
             ) from None
+        if version is not None and str(loaded.version) != version:  # its alias moved while it waited
+            raise ApiError(
+                404,
+                "unknown_version",
+                f"model {loaded.name!r} version {version} was replaced by version {loaded.version} while "
+                "the request waited; ask for a served version",
+            )
         state["model"], state["model_version"] = loaded.name, loaded.version
         latency_ms = (time.perf_counter() - started) * 1000
         self.metrics.observe_predictions(loaded.name, loaded.version, frame, loaded.bundle.info.transform)
         ids = state["request_id"], state.get("client_request_id")  # ours; the caller's X-Request-ID
         self.log(frame, loaded, ids, latency_ms, caller.name, role)
         shadow = self.models.shadow_for(served.name)
-        if shadow is not None:
+        if shadow is not None and shadow is not served:
             self.ctx.spawn(self.mirror(shadow, smiles, ids, caller.name))
         return frame, loaded
 
@@ -145,7 +159,25 @@ class Pipeline:
                 return (*await canary.predict(smiles), "canary")
             except Exception as exc:  # a failing canary must not fail requests: the champion answers
                 log.warning("canary prediction failed", extra={"event": "canary_failed", "error": str(exc)})
-        return (*await served.predict(smiles), "primary")
+        return (*await served.predict(smiles), served.role)
+
+    def versions(self, name: str) -> dict[int, ServedModel]:
+        """The loaded versions model *name* answers with: its alias's and its second alias's (shadow
+        or canary), if one is served; a version both aliases point to is the first alias's."""
+        aliases = (self.models.shadows.get(name), self.models.models.get(name))
+        return {a.current.version: a for a in aliases if a is not None and a.current is not None}
+
+    def pinned(self, served: ServedModel, version: str) -> ServedModel:
+        """The alias of *served*'s name that serves *version* (a URL's text), or 404 naming those served."""
+        found = self.versions(served.name)
+        if version.isascii() and version.isdigit() and int(version) in found:
+            return found[int(version)]
+        listed = ", ".join(f"{v} ({s.ref.alias or s.role})" for v, s in sorted(found.items())) or "none yet"
+        raise ApiError(
+            404,
+            "unknown_version",
+            f"model {served.name!r} has no version {version} served here; served versions: {listed}",
+        )
 
     def log(
         self,

@@ -1,8 +1,8 @@
 """Request and response bodies of the service (pydantic v2; they are also its OpenAPI schema).
 
 ``/v1`` is molops' own API: one result per input molecule, in order, each with its own ``error``.
-``/v2`` follows the Open Inference Protocol (KServe v2, as Triton speaks it) with JSON tensors, so
-that an off-the-shelf v2 client can call a molops model.
+``/v2`` follows the Open Inference Protocol (KServe v2, as Triton speaks it) with JSON or binary
+tensors (``serving/v2_binary.py``), so that an off-the-shelf v2 client can call a molops model.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Tensor(BaseModel):
     shape: list[int]
     datatype: Datatype
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = Field(None, description="Absent when the tensor is binary (binary_data_size).")
 
 
 OutputName = Literal["mean", "std", "similarity", "in_domain", "canonical_smiles", "inchikey", "error"]
@@ -108,7 +108,9 @@ class SmilesTensor(BaseModel):
     shape: list[int]
     datatype: Literal["BYTES"]
     parameters: dict[str, Any] | None = None
-    data: list[str | list[str]]
+    data: list[str | list[str]] | None = Field(
+        None, description="Absent when the SMILES follow the JSON header as binary data (binary_data_size)."
+    )
 
 
 class RequestedOutput(BaseModel):
