@@ -299,15 +299,18 @@ class Campaign(CampaignStore):
                 warnings=warnings,
             )
             state.iterations.append(iteration)
-            self._save(state)  # recorded before the run: a tracking store that fails loses no batch
-            if track:
-                iteration.run_id = self._track(cfg, iteration)
-                self._save(state)
+            self._save(state)
         out_path = None
         if out is not None:
             out_path = Path(out)
             out_path.parent.mkdir(parents=True, exist_ok=True)
             frame.drop(columns=["pool_row"]).to_csv(out_path, index=False)
+        if track:  # once the batch is recorded and written, so a tracking store that fails loses nothing
+            iteration.run_id = self._track(cfg, iteration)
+            with self._locked():
+                saved = self.load()
+                saved.iterations[number - 1].run_id = iteration.run_id
+                self._save(saved)
         return ProposeResult(
             campaign=self.name,
             iteration=iteration,
