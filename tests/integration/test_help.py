@@ -85,3 +85,18 @@ def test_usage_errors_exit_2_without_traceback(argv):
     assert "Traceback" not in res.stderr, str(res)
     assert res.stdout == ""
     assert "Error" in res.stderr and "--help" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [("monitor", "(default from [monitor])"), ("retrain", "when a [retrain] trigger fires")],
+)
+def test_config_section_names_survive_rich_markup(command, text):
+    """Rich reads ``[monitor]`` as a style tag and drops it unless it is escaped."""
+    from typer.testing import CliRunner
+
+    from molops.cli.main import app
+
+    res = CliRunner().invoke(app, [command, "--help"], prog_name="molops", env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert text in res.output, res.output

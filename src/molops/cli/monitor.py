@@ -18,7 +18,7 @@ def monitor(
     ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model name.")],
     since: Annotated[
-        str | None, typer.Option(help="Window start: 30m, 2h, 7d or an ISO time (default from [monitor]).")
+        str | None, typer.Option(help="Window start: 30m, 2h, 7d or an ISO time (default from \\[monitor]).")
     ] = None,
     until: Annotated[str | None, typer.Option(help="Window end (default: now).")] = None,
     reference: Annotated[

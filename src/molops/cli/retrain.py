@@ -22,7 +22,7 @@ def retrain(
     ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model name.")],
     if_needed: Annotated[
-        bool, typer.Option("--if-needed", help="Train only when a [retrain] trigger fires (for cron).")
+        bool, typer.Option("--if-needed", help="Train only when a \\[retrain] trigger fires (for cron).")
     ] = False,
     params: Annotated[
         str | None, typer.Option(help="JSON overriding the champion's hyperparameters (experiments).")
