@@ -225,7 +225,7 @@ def test_mlflow_models_predict(trained, tmp_path):
             assert p["error"] == row["error"]
             assert p["mean"] != p["mean"]  # NaN
         else:
-            assert p["error"] != p["error"]  # NaN: no error
+            assert p["error"] is None  # null, not a bare NaN: no error
             assert p["canonical_smiles"] == row["canonical_smiles"]
             assert p["mean"] == pytest.approx(float(row["mean"]))
             assert p["std"] == pytest.approx(float(row["std"]))

@@ -48,7 +48,8 @@ class Tracking:
 
     @staticmethod
     def signature() -> Any:
-        """Input: a ``smiles`` string column; output: the prediction table's columns."""
+        """Output: the prediction table's columns. No input schema: MLflow would refuse a ``SMILES``
+        or ``Smiles`` column before the model, which finds the column in any case, sees it."""
         from mlflow.models import ModelSignature
         from mlflow.types import ColSpec, Schema
 
@@ -56,4 +57,4 @@ class Tracking:
 
         types = {"mean": "double", "std": "double", "similarity": "double", "in_domain": "boolean"}
         outputs = Schema([ColSpec(types.get(c, "string"), c, required=False) for c in PREDICTION_COLUMNS])
-        return ModelSignature(inputs=Schema([ColSpec("string", "smiles")]), outputs=outputs)
+        return ModelSignature(outputs=outputs)

@@ -212,3 +212,21 @@ def test_the_log_gets_the_predictions_not_the_users_columns(bundle, write, tmp_p
     assert rows["position"].tolist() == [1, 2]
     assert set(rows["source"]) == {"batch"} and rows["client"].isna().all()
     assert rows["smiles"].tolist() == ["CCO", "CCN"] and set(rows["model_version"]) == {2}
+
+
+def test_smiles_cells_with_whitespace_inside_are_errors_surrounding_spaces_are_not(bundle, write, tmp_path):
+    src = write("in.csv", 'SMILES,id\n CCO ,a\n"CCO\nCCN",b\nCCO ethanol,c\nCCO,d\n')
+    out = tmp_path / "pred.csv"
+    summary = predict_file(bundle, src, out)
+    assert (summary["n"], summary["predicted"], summary["errors"]) == (4, 2, 2)
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame["SMILES"]) == [" CCO ", "CCO\nCCN", "CCO ethanol", "CCO"]  # as read
+    assert list(frame["canonical_smiles"]) == ["CCO", "", "", "CCO"]
+    assert [e.split(":")[0] for e in frame["error"]] == [
+        "",
+        "unparsable_structure",
+        "unparsable_structure",
+        "",
+    ]
+    assert all("contains whitespace" in e for e in frame["error"][1:3])
+    assert frame["mean"][0] == frame["mean"][3]

@@ -53,12 +53,14 @@ def test_a_smiles_model_gets_parents_and_no_fingerprints_without_applicability(i
         (math.nan, "empty_structure"),
         ("C1CC", "unparsable_structure"),
         ("[Na+].[Cl-]", "inorganic"),
+        ("CCO\nCCN", "unparsable_structure: the SMILES 'CCO\\nCCN' contains whitespace"),
+        ("CCO ethanol", "unparsable_structure: the SMILES 'CCO ethanol' contains whitespace"),
     ],
 )
 def test_failures_are_item_errors(text, reason):
     prepared = Preparation(StandardizerSettings(), "morgan:counts=true").batch(["CCO", text, "c1ccccc1"])
     assert prepared.good == [0, 2]
-    assert prepared.errors[1].startswith(reason + ":")
+    assert prepared.errors[1].startswith(reason if " " in reason else reason + ":")
     assert prepared.parents[1] is None and prepared.values.shape[0] == 2
 
 
@@ -68,3 +70,9 @@ def test_it_travels_to_a_child_process_by_pickle():
     assert again == preparation
     item = prepare_molecule(again, "smiles", "OCC")
     assert item.parent == "CCO" and item.error is None and item.features.sum() > 0
+
+
+def test_surrounding_whitespace_is_stripped():
+    prepared = Preparation(StandardizerSettings(), "morgan:counts=true").batch([" CCO ", "\tCCO\r\n", "CCO"])
+    assert prepared.good == [0, 1, 2] and prepared.parents == ["CCO"] * 3
+    np.testing.assert_array_equal(prepared.values[0], prepared.values[2])
