@@ -18,6 +18,10 @@ import pyarrow.parquet as pq
 from molops._types import StrPath
 from molops.errors import InputFileError
 
+#: The standardisation rules an identity table was written under; tables of older rules are not
+#: read. 2: a SMILES with whitespace inside it is refused (it was read up to its first space).
+IDENTITY_RULES = 2
+
 IDENTITY_SCHEMA = pa.schema(
     [
         pa.field("row", pa.int64(), nullable=False),
@@ -51,7 +55,7 @@ class PoolIdentity:
 
     def __init__(self, root: Path, sha256: str, how: str = "") -> None:
         self.sha256 = sha256
-        variant = hashlib.sha256(how.encode()).hexdigest()[:8]
+        variant = hashlib.sha256(f"{IDENTITY_RULES}\n{how}".encode()).hexdigest()[:8]
         self.dir = root / f"{sha256[:16]}-{variant}"
         self.path = self.dir / "identity.parquet"
 
