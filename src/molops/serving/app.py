@@ -1,9 +1,10 @@
 """The FastAPI application: molops' ``/v1`` API, the Open Inference Protocol ``/v2``, health and metrics.
 
 :func:`create_app` builds one app from a :class:`~molops.serving.pipeline.ServiceContext` (models,
-keys, limits, log), so tests build it in-process and ``molops serve`` hands the same factory to
-uvicorn. Models load in the background after start: ``/healthz`` answers at once, ``/readyz``
-only once every model loaded (a request that arrives before waits for its model).
+keys, limits, log) and puts it on ``app.state``, where the route modules reach it through
+dependencies (``serving/deps.py``); so tests build the app in-process and ``molops serve`` hands the
+same factory to uvicorn. Models load in the background after start: ``/healthz`` answers at once,
+``/readyz`` only once every model loaded (a request that arrives before waits for its model).
 """
 
 from __future__ import annotations
@@ -11,60 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from fastapi import Depends, FastAPI
 
 from molops._version import __version__
-from molops.serving import errors, schemas, v2
-from molops.serving.auth import Caller, requirement
+from molops.serving import errors, routes_ops, routes_v1, v2
+from molops.serving.auth import ROLES, requirement
 from molops.serving.models import log
 from molops.serving.observe import Observe
 from molops.serving.pipeline import Pipeline, ServiceContext
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
-    settings, models, metrics = ctx.settings, ctx.models, ctx.metrics
-    pipeline = Pipeline(ctx)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        ctx.spawn(models.load_all())
-        if settings.poll_s > 0:
-            ctx.spawn(models.watch(settings.poll_s))
-        if ctx.monitor is not None and settings.monitor_interval_s > 0:
-            ctx.spawn(monitor_forever(settings.monitor_interval_s))
-        log.info("service started", extra={"event": "started", "models": list(models.models)})
-        try:
-            yield
-        finally:
-            for task in list(ctx._tasks):
-                task.cancel()
-            await asyncio.gather(*ctx._tasks, return_exceptions=True)
-            await models.stop()
-            if ctx.writer is not None:
-                await asyncio.to_thread(ctx.writer.close)
-                log.info("prediction log flushed", extra={"event": "stopped", "rows": ctx.writer.written})
-
-    async def monitor_forever(every_s: float) -> None:
-        """Run the monitoring checks of every served model now and then; /metrics exports them."""
-        assert ctx.monitor is not None
-        while True:
-            await asyncio.sleep(every_s)
-            for name in models.models:
-                try:
-                    checks = await asyncio.to_thread(ctx.monitor, name)
-                except Exception as exc:  # a failed run is counted and logged; serving goes on
-                    metrics.monitor_runs.labels(name, "failed").inc()
-                    log.warning(
-                        "monitoring failed",
-                        extra={"event": "monitor_failed", "model": name, "error": str(exc)},
-                    )
-                    continue
-                metrics.observe_monitor(name, checks)
-
     app = FastAPI(
         title="molops",
         version=__version__,
@@ -73,95 +34,101 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         strict_content_type=False,  # v2 clients (tritonclient) send JSON bodies without a content type
         responses=errors.ERRORS,
     )
-    app.add_middleware(Observe, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    errors.install(app, metrics)
-
-    def openapi() -> dict[str, Any]:
-        """The schema, with this service's configured limits on molecules per request and SMILES length."""
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            smiles = schema["components"]["schemas"]["PredictRequest"]["properties"]["smiles"]
-            smiles["maxItems"] = settings.max_molecules
-            smiles["items"]["maxLength"] = settings.max_smiles_length
-        return app.openapi_schema  # type: ignore[return-value]
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    reader, admin = Depends(requirement(ctx.keys, "read")), Depends(requirement(ctx.keys, "admin"))
-
-    @app.post(
-        "/v1/predict",
-        response_model=schemas.PredictResponse,
-        summary="Predict mean, std and applicability for each SMILES (one result per input, in order).",
-    )
-    async def predict(
-        request: Request, body: schemas.PredictRequest, caller: Caller = reader
-    ) -> JSONResponse:
-        frame, loaded = await pipeline.predict(request, body.smiles, body.model, caller)
-        threshold = loaded.bundle.reference.domain_threshold
-        columns = ("canonical_smiles", "inchikey", "mean", "std", "similarity", "in_domain", "error")
-        results = [
-            {
-                "smiles": smiles,
-                "canonical_smiles": parent,
-                "inchikey": key,
-                "mean": v2.clean(mean),
-                "std": v2.clean(std),
-                "applicability": {
-                    "similarity": v2.clean(similar),
-                    "in_domain": in_domain,
-                    "threshold": threshold,
-                },
-                "model_name": loaded.name,
-                "model_version": loaded.version,
-                "error": error,
-            }
-            for smiles, parent, key, mean, std, similar, in_domain, error in zip(
-                body.smiles, *(frame[c] for c in columns), strict=True
-            )
-        ]
-        return JSONResponse({"request_id": request.scope["state"]["request_id"], "results": results})
-
-    @app.get(
-        "/v1/models", response_model=schemas.ModelsResponse, summary="The served models and their versions."
-    )
-    async def list_models(caller: Caller = reader) -> dict[str, Any]:
-        described = []
-        for name, served in models.models.items():
-            info = served.describe()
-            shadow = models.shadows.get(name)
-            info["shadow"] = (
-                shadow.describe() | {"mode": models.shadow_mode, "share": models.shadow_share}
-                if shadow
-                else None
-            )
-            described.append(info)
-        return {"models": described}
-
-    @app.post(
-        "/v1/models/reload",
-        response_model=schemas.ModelsResponse,
-        summary="Ask the registry now whether a served alias moved (admin); swaps like the periodic check.",
-    )
-    async def reload(caller: Caller = admin) -> dict[str, Any]:
-        for served in [*models.models.values(), *models.shadows.values()]:
-            await asyncio.to_thread(models.refresh, served)
-        return await list_models(caller)
-
-    @app.get("/healthz", response_model=schemas.Health, response_model_exclude_none=True,
-             summary="Liveness: the process answers.")  # fmt: skip
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", response_model=schemas.Health, summary="Readiness: every served model is loaded.")
-    async def readyz() -> JSONResponse:
-        status, body = ctx.readiness()
-        return JSONResponse(body, status_code=status)
-
-    @app.get("/metrics", summary="Prometheus metrics.", response_class=Response)
-    async def prometheus() -> Response:
-        if ctx.writer is not None:
-            metrics.log_pending.set(ctx.writer.pending)
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-    app.include_router(v2.router(pipeline, reader))
+    pipeline = Pipeline(ctx)
+    app.state.ctx, app.state.pipeline, app.state.keys = ctx, pipeline, ctx.keys
+    app.add_middleware(Observe, metrics=ctx.metrics, max_body_bytes=ctx.settings.max_body_bytes)
+    errors.install(app, ctx.metrics)
+    app.openapi = partial(openapi, app)  # type: ignore[method-assign]
+    app.include_router(routes_v1.router)
+    app.include_router(routes_ops.router)
+    app.include_router(v2.router(pipeline, Depends(requirement("read"))))
     return app
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the models, follow their aliases and run the monitoring checks while the app serves;
+    on shutdown stop those tasks and flush the prediction log."""
+    ctx: ServiceContext = app.state.ctx
+    settings, models = ctx.settings, ctx.models
+    ctx.spawn(models.load_all())
+    if settings.poll_s > 0:
+        ctx.spawn(models.watch(settings.poll_s))
+    if ctx.monitor is not None and settings.monitor_interval_s > 0:
+        ctx.spawn(monitor_forever(ctx, settings.monitor_interval_s))
+    log.info("service started", extra={"event": "started", "models": list(models.models)})
+    try:
+        yield
+    finally:
+        for task in list(ctx._tasks):
+            task.cancel()
+        await asyncio.gather(*ctx._tasks, return_exceptions=True)
+        await models.stop()
+        if ctx.writer is not None:
+            await asyncio.to_thread(ctx.writer.close)
+            log.info("prediction log flushed", extra={"event": "stopped", "rows": ctx.writer.written})
+
+
+async def monitor_forever(ctx: ServiceContext, every_s: float) -> None:
+    """Run the monitoring checks of every served model now and then; /metrics exports them."""
+    assert ctx.monitor is not None
+    while True:
+        await asyncio.sleep(every_s)
+        for name in ctx.models.models:
+            try:
+                checks = await asyncio.to_thread(ctx.monitor, name)
+            except Exception as exc:  # a failed run is counted and logged; serving goes on
+                ctx.metrics.monitor_runs.labels(name, "failed").inc()
+                log.warning(
+                    "monitoring failed", extra={"event": "monitor_failed", "model": name, "error": str(exc)}
+                )
+                continue
+            ctx.metrics.observe_monitor(name, checks)
+
+
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """The schema, with this service's configured limits and who may call each operation.
+
+    An operation that needs a key names its role (the scope of its security requirement) again in
+    ``x-required-role`` and its description; a service without keys (loopback only) declares no
+    security, since it asks for none.
+    """
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    ctx: ServiceContext = app.state.ctx
+    schema = FastAPI.openapi(app)
+    _limits(schema["components"]["schemas"], ctx.settings.max_molecules, ctx.settings.max_smiles_length)
+    for operation in (op for ops in schema["paths"].values() for op in ops.values()):
+        needs = operation.get("security", [])
+        roles = {role for need in needs for scopes in need.values() for role in scopes}
+        if not roles:
+            continue
+        role = max(roles, key=ROLES.__getitem__)
+        operation["x-required-role"] = role
+        needs = f"Needs an API key with role `{role}` or above (`admin` may do everything `read` may)."
+        operation["description"] = f"{operation.get('description', '')}\n\n{needs}".strip()
+        if not ctx.keys.enabled:
+            del operation["security"]
+    if not ctx.keys.enabled:
+        schema["components"].pop("securitySchemes", None)
+    app.openapi_schema = schema
+    return schema
+
+
+def _limits(components: dict[str, Any], max_molecules: int, max_length: int) -> None:
+    """Write the molecule and SMILES-length limits into the request schemas (/v1 and /v2), so that a
+    request the schema allows is within the limits (a nested v2 tensor can still exceed them: 413)."""
+
+    def bound(node: dict[str, Any]) -> None:
+        for branch in node.get("anyOf", []):
+            bound(branch)
+        if node.get("type") == "array":
+            node["maxItems"] = max_molecules
+            bound(node.setdefault("items", {}))
+        elif node.get("type") == "string":
+            node["maxLength"] = max_length
+
+    bound(components["PredictRequest"]["properties"]["smiles"])
+    tensor = components.get("SmilesTensor", {}).get("properties", {}).get("data")
+    if tensor is not None:
+        bound(tensor)

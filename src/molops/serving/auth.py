@@ -1,8 +1,9 @@
-"""API keys with roles, kept as SHA-256 hashes.
+"""API keys with roles, kept as SHA-256 hashes, and the FastAPI dependency that checks them.
 
 Keys are 256-bit random tokens, so a fast hash is as safe as a slow one (nothing to brute-force)
 and costs microseconds per request. ``admin`` may do everything ``read`` may. A key arrives as
-``Authorization: Bearer KEY`` or ``X-API-Key: KEY``.
+``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; both are declared as OpenAPI security schemes,
+so generated clients and schemathesis know how to send one.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import ipaddress
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated
 
-from fastapi import Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from molops.config import ApiKey
 
@@ -78,24 +81,46 @@ class KeyRing:
         return ROLES[caller.role] >= ROLES[role]
 
 
-def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:
-    if x_api_key:
+API_KEY_HEADER = "X-API-Key"
+#: The two ways to send a key, as OpenAPI security schemes; either one will do. An operation lists the
+#: role it needs as the requirement's scope (OpenAPI 3.1 allows role names for these schemes).
+#: ``auto_error=False``: :func:`requirement` answers a missing key itself, in the service's own form.
+API_KEY = APIKeyHeader(
+    name=API_KEY_HEADER, scheme_name="ApiKey", auto_error=False, description="`X-API-Key: KEY`"
+)
+BEARER = HTTPBearer(scheme_name="Bearer", auto_error=False, description="`Authorization: Bearer KEY`")
+
+
+def presented_key(x_api_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
+    """The key a request carries: ``X-API-Key`` wins over a bearer token; None when neither is sent."""
+    if x_api_key and x_api_key.strip():
         return x_api_key.strip()
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return None
+    return bearer.credentials.strip() if bearer is not None else None
 
 
-def requirement(keys: KeyRing, role: str) -> Callable[..., Caller]:
+def keyring(request: Request) -> KeyRing:
+    """The service's keys (``create_app`` puts them on ``app.state``)."""
+    keys: KeyRing = request.app.state.keys
+    return keys
+
+
+@cache  # one dependency per role: FastAPI then checks a request's key once, however often it is named
+def requirement(role: str) -> Callable[..., Caller]:
     """A FastAPI dependency: the caller, or 401 (no or unknown key) / 403 (a role below *role*)."""
     from molops.serving.errors import ApiError
 
+    # defaults, not Annotated: the annotations are strings, evaluated where *role* is not in scope
+    by_header, by_bearer = Security(API_KEY, scopes=[role]), Security(BEARER, scopes=[role])
+
     def check(
         request: Request,
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-        x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+        keys: Annotated[KeyRing, Depends(keyring)],
+        x_api_key: str | None = by_header,
+        bearer: HTTPAuthorizationCredentials | None = by_bearer,
     ) -> Caller:
-        key = key_from_headers(authorization, x_api_key)
+        # a sent X-API-Key is the key, even blank: a valid bearer token beside it does not rescue it
+        sent = request.headers.get(API_KEY_HEADER)
+        key = sent.strip() if sent is not None else presented_key(x_api_key, bearer)
         caller = keys.caller(key)
         if caller is None:
             missing = "an API key is required: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -42,20 +43,31 @@ ERRORS = _documented(
 )
 #: On ``/v2`` routes errors take the protocol's form, ``{"error": "..."}``, with 400 for a bad request.
 V2_ERRORS = _documented(schemas.V2Error, {400: "The request cannot be used."} | _TEXTS)
+#: What a ``/v1`` route with a JSON body adds: the molecule limit and the one accepted media type.
+V1_BODY_ERRORS = _documented(
+    schemas.ErrorBody,
+    {
+        413: "More molecules than `max_molecules`, or a body over `max_body_bytes`.",
+        415: "The body is not sent as JSON: send `Content-Type: application/json`.",
+    },
+)
 
 
 def install(app: FastAPI, metrics: Metrics) -> None:
     """Answer every error of *app* as JSON, counted by route and code."""
 
-    def answer(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    def answer(
+        request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> JSONResponse:
         request_id = request.scope.get("state", {}).get("request_id")
         request.scope.setdefault("state", {})["error"] = code
         metrics.errors.labels(getattr(request.scope.get("route"), "path", "unmatched"), code).inc()
         if request.url.path.startswith("/v2/"):  # the protocol's own form: 400 and {"error": "..."}
-            return JSONResponse({"error": message}, status_code=400 if status == 422 else status)
-        return JSONResponse(
-            {"error": {"code": code, "message": message, "request_id": request_id}}, status_code=status
-        )
+            return JSONResponse(
+                {"error": message}, status_code=400 if status == 422 else status, headers=headers
+            )
+        body = {"error": {"code": code, "message": message, "request_id": request_id}}
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -75,7 +87,11 @@ def install(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return answer(request, exc.status_code, code, f"{request.method} {request.url.path}: {exc.detail}")
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        if exc.status_code == 405 and exc.headers and exc.headers.get("Allow"):
+            message += f"; allowed: {exc.headers['Allow']}"
+        # Starlette's headers (a 405's Allow, RFC 9110) travel with the JSON answer
+        return answer(request, exc.status_code, code, message, exc.headers)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -1,5 +1,9 @@
 """The ASGI layer under every route: request ids, the body-size limit, metrics and the access log.
 
+Every request gets the service's own id (``X-Request-ID`` on the answer): a caller's ``X-Request-ID``
+is kept beside it as ``client_request_id`` (echoed as ``X-Client-Request-ID``, logged), never used
+as the id, so two requests that reuse a caller's id stay two requests in the log.
+
 Written as plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``) because it runs on every
 request and adds well under a tenth of a millisecond this way. A body over the limit is refused
 with 413 as soon as its size is known: from ``Content-Length``, or while a chunked body streams in.
@@ -31,7 +35,7 @@ def error_bytes(code: str, message: str, request_id: str | None) -> bytes:
 
 
 class Observe:
-    """Tags each request with an id (the caller's ``X-Request-ID`` if valid), limits, measures, logs."""
+    """Tags each request with an id (and the caller's valid ``X-Request-ID``), limits, measures, logs."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
@@ -45,8 +49,12 @@ class Observe:
         started = time.perf_counter()
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        client_request_id = given if _REQUEST_ID.match(given) else None  # an invalid one is dropped
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {}).update(request_id=request_id, client_request_id=client_request_id)
+        id_headers = [(b"x-request-id", request_id.encode())]
+        if client_request_id is not None:
+            id_headers.append((b"x-client-request-id", client_request_id.encode()))
         status = 500
         response_started = False
         received = 0
@@ -61,7 +69,7 @@ class Observe:
         async def refuse() -> None:
             nonlocal status, response_started, early
             if not response_started:
-                await self._reply(send, 413, "body_too_large", too_large, request_id)
+                await self._reply(send, 413, "body_too_large", too_large, request_id, id_headers)
                 status, response_started, early = 413, True, True
 
         async def receive_limited() -> Message:
@@ -81,7 +89,7 @@ class Observe:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", []), *id_headers]
             await send(message)
 
         self.metrics.in_flight.inc()
@@ -108,6 +116,7 @@ class Observe:
                 extra={
                     "event": "request",
                     "request_id": request_id,
+                    "client_request_id": client_request_id,
                     "method": scope["method"],
                     "path": scope["path"],
                     "route": path,
@@ -122,7 +131,14 @@ class Observe:
             )
 
     @staticmethod
-    async def _reply(send: Send, status: int, code: str, message: str, request_id: str) -> None:
+    async def _reply(
+        send: Send,
+        status: int,
+        code: str,
+        message: str,
+        request_id: str,
+        id_headers: list[tuple[bytes, bytes]],
+    ) -> None:
         body = error_bytes(code, message, request_id)
         await send(
             {
@@ -131,7 +147,7 @@ class Observe:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id.encode()),
+                    *id_headers,
                 ],
             }
         )

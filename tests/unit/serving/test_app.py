@@ -7,6 +7,7 @@ import asyncio
 import math
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import numpy as np
@@ -54,6 +55,14 @@ def _wait_for_second_alias(c: httpx.Client) -> dict:
     return second
 
 
+def _poll(condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    """Wait until *condition* holds (checked every 20 ms), failing after *timeout_s*."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
 def _v2_error(response: httpx.Response, status: int) -> str:
     assert response.status_code == status, response.text
     (message,) = response.json().values()
@@ -66,7 +75,9 @@ def test_predict_answers_every_molecule_in_order(serve):
         response = client.post("/v1/predict", json={"smiles": SMILES}, headers={"X-Request-ID": "lab-42"})
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["request_id"] == response.headers["x-request-id"] == "lab-42"
+        # the service's own id; the caller's is echoed beside it
+        assert body["request_id"] == response.headers["x-request-id"] != "lab-42"
+        assert response.headers["x-client-request-id"] == "lab-42"
         results = body["results"]
         assert [r["smiles"] for r in results] == SMILES
         ok = [r for r in results if r["error"] is None]
@@ -80,13 +91,29 @@ def test_predict_answers_every_molecule_in_order(serve):
         bad = {r["smiles"]: r for r in results if r["error"]}
         assert bad["xyz"]["error"].startswith("unparsable_structure") and bad["xyz"]["mean"] is None
         assert bad[""]["error"].startswith("empty_structure")
-        # an invalid caller-given request id is replaced, never echoed
+        # an invalid caller-given request id is dropped, never echoed
         other = client.post(
             "/v1/predict", json={"smiles": ["C"]}, headers={"X-Request-ID": "bad id; drop table"}
         )
-        assert (
-            other.headers["x-request-id"] != "bad id; drop table" and len(other.headers["x-request-id"]) == 32
+        assert len(other.headers["x-request-id"]) == 32 and "x-client-request-id" not in other.headers
+
+
+def test_a_reused_client_request_id_never_merges_two_requests(serve):
+    with serve() as service, service.client() as c:
+        same = {"X-Request-ID": "lab-7"}
+        first, second = (
+            c.post("/v1/predict", json={"smiles": ["CCO", "CCN"]}, headers=same) for _ in range(2)
         )
+        third = c.post("/v1/predict", json={"smiles": ["C"]})
+    ids = [r.json()["request_id"] for r in (first, second, third)]
+    assert len(set(ids)) == 3
+    log = PredictionLog.of(service.ws)
+    rows = log.read()
+    assert list(dict.fromkeys(rows["request_id"])) == ids
+    client_ids = rows["client_request_id"]
+    assert client_ids.tolist()[:4] == ["lab-7"] * 4 and client_ids.isna().iloc[4]
+    (summary,) = log.summary()
+    assert (summary["requests"], summary["molecules"]) == (3, 5)
 
 
 def test_limits_answer_4xx_that_name_the_limit(serve):
@@ -116,7 +143,21 @@ def test_limits_answer_4xx_that_name_the_limit(serve):
 def test_errors_are_json_with_a_message(serve):
     with serve() as service, service.client() as c:
         assert "GET /nowhere" in _error(c.get("/nowhere"), 404, "not_found")
-        _error(c.get("/v1/predict"), 405, "method_not_allowed")
+        not_allowed = c.get("/v1/predict")
+        assert "allowed: POST" in _error(not_allowed, 405, "method_not_allowed")
+        assert not_allowed.headers["allow"] == "POST"  # RFC 9110: a 405 says what is allowed
+        v2_not_allowed = c.put(f"/v2/models/{MODEL}/infer")
+        assert v2_not_allowed.status_code == 405 and v2_not_allowed.headers["allow"] == "POST"
+        # /v1 reads JSON only: another media type is 415 (not a 422 about "a valid dictionary")
+        as_text = c.post("/v1/predict", content=b"CCO", headers={"content-type": "text/plain"})
+        assert "'text/plain'" in (message := _error(as_text, 415, "unsupported_media_type"))
+        assert "application/json" in message
+        as_form = c.post("/v1/predict", data={"smiles": "CCO"})
+        assert "'application/x-www-form-urlencoded'" in _error(as_form, 415, "unsupported_media_type")
+        # JSON without a content type still reads as JSON, on /v1 and on /v2 (tritonclient sends none)
+        assert c.post("/v1/predict", content=b'{"smiles": ["C"]}').status_code == 200
+        v2_body = b'{"inputs": [{"name": "smiles", "shape": [1], "datatype": "BYTES", "data": ["C"]}]}'
+        assert c.post(f"/v2/models/{MODEL}/infer", content=v2_body).status_code == 200
         assert "smiles" in _error(c.post("/v1/predict", json={"smile": ["C"]}), 422, "invalid_request")
         _error(c.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"}),
                422, "invalid_request")  # fmt: skip
@@ -142,6 +183,11 @@ def test_models_health_and_v2_metadata(serve):
         assert {o["name"] for o in meta["outputs"]} >= {"mean", "std", "in_domain", "error"}
         assert c.get(f"/v2/models/{MODEL}/ready").status_code == 200
         assert c.get("/v2").json()["name"] == "molops"
+        # without keys the service asks for none, and its schema says so (the role is still named)
+        schema = c.get("/openapi.json").json()
+        assert "securitySchemes" not in schema["components"]
+        predict = schema["paths"]["/v1/predict"]["post"]
+        assert "security" not in predict and predict["x-required-role"] == "read"
 
 
 def test_v2_infer_json_tensors(serve):
@@ -204,6 +250,21 @@ def test_auth_roles(serve):
         assert c.get("/v1/models", headers={"X-API-Key": "mk_read_123"}).status_code == 200
         assert "'read'" in _error(c.post("/v1/models/reload", headers=read), 403, "forbidden")
         assert c.post("/v1/models/reload", headers={"X-API-Key": "mk_admin_456"}).status_code == 200
+        # a sent X-API-Key is the key, even blank: a valid bearer token beside it does not rescue it
+        blank = c.get("/v1/models", headers={"X-API-Key": "", "Authorization": "Bearer mk_read_123"})
+        _error(blank, 401, "unauthorized")
+        # the schema says how to send a key and which role each operation needs
+        schema = c.get("/openapi.json").json()
+        schemes = schema["components"]["securitySchemes"]
+        assert (schemes["ApiKey"]["in"], schemes["ApiKey"]["name"]) == ("header", "X-API-Key")
+        assert (schemes["Bearer"]["type"], schemes["Bearer"]["scheme"]) == ("http", "bearer")
+        reload = schema["paths"]["/v1/models/reload"]["post"]
+        assert reload["security"] == [{"ApiKey": ["admin"]}, {"Bearer": ["admin"]}]
+        assert reload["x-required-role"] == "admin" and "role `admin`" in reload["description"]
+        predict = schema["paths"]["/v1/predict"]["post"]
+        assert predict["x-required-role"] == "read" and {"413", "415"} <= set(predict["responses"])
+        assert schema["paths"]["/v2/models/{name}/infer"]["post"]["x-required-role"] == "read"
+        assert "security" not in schema["paths"]["/healthz"]["get"]
         # probes and metrics stay open for the orchestrator and Prometheus
         assert (
             c.get("/healthz").status_code
@@ -286,12 +347,11 @@ def test_hot_swap_when_the_alias_moves_fails_no_request(serve):
         workers = [threading.Thread(target=hammer) for _ in range(3)]
         for w in workers:
             w.start()
-        time.sleep(0.3)
+        _poll(lambda: len(seen) >= 10)  # traffic on version 1 before the alias moves
         ModelRegistry(Tracking.of(service.ws).uri, "tester").promote(MODEL, 2, reason="test")
-        deadline = time.monotonic() + 30
-        while not any(v == 2 for _, v in seen[-5:]) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
+        _poll(lambda: any(v == 2 for _, v in seen[-5:]))
+        swapped = len(seen)
+        _poll(lambda: len(seen) >= swapped + 20)  # and traffic after the swap
         stop.set()
         for w in workers:
             w.join()

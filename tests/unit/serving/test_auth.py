@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.security import HTTPAuthorizationCredentials
 from hypothesis import given
 from hypothesis import strategies as st
 
 from molops.config import ApiKey, ServeSection
-from molops.serving.auth import ANONYMOUS, KeyRing, hash_key, is_loopback, key_from_headers, new_key
+from molops.serving.auth import ANONYMOUS, KeyRing, hash_key, is_loopback, new_key, presented_key
 from molops.serving.server import ServeError, check_exposure
 
 
@@ -29,10 +30,11 @@ def test_roles_are_ordered():
 
 
 def test_header_forms():
-    assert key_from_headers("Bearer abc ", None) == "abc"
-    assert key_from_headers("bearer abc", None) == "abc"
-    assert key_from_headers(None, " xyz ") == "xyz"
-    assert key_from_headers("Basic dXNlcg==", None) is None
+    bearer = HTTPAuthorizationCredentials(scheme="bearer", credentials="abc ")
+    assert presented_key(None, bearer) == "abc"
+    assert presented_key(" xyz ", None) == "xyz"
+    assert presented_key("xyz", bearer) == "xyz"  # X-API-Key wins
+    assert presented_key(None, None) is None
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])

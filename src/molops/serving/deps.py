@@ -1,0 +1,28 @@
+"""FastAPI dependencies that hand a route what the running service holds.
+
+``create_app`` puts the :class:`ServiceContext` and its :class:`Pipeline` on ``app.state``; routes
+declare ``ctx: Service`` or ``pipeline: Predictions`` instead of closing over them, so each route
+module is a plain :class:`~fastapi.APIRouter`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from molops.serving.pipeline import Pipeline, ServiceContext
+
+
+def service(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+def pipeline(request: Request) -> Pipeline:
+    found: Pipeline = request.app.state.pipeline
+    return found
+
+
+Service = Annotated[ServiceContext, Depends(service)]
+Predictions = Annotated[Pipeline, Depends(pipeline)]

@@ -1,0 +1,113 @@
+"""molops' own ``/v1`` API: predictions, the served models, and asking for a reload (admin).
+
+The routes translate bodies around the :class:`~molops.serving.pipeline.Pipeline`; who may call
+them is the ``requirement`` dependency (documented per operation as security and ``x-required-role``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from molops.serving import schemas, v2
+from molops.serving.auth import Caller, requirement
+from molops.serving.deps import Predictions, Service
+from molops.serving.errors import V1_BODY_ERRORS, ApiError
+
+Reader = Annotated[Caller, Depends(requirement("read"))]
+Admin = Annotated[Caller, Depends(requirement("admin"))]
+
+
+def json_body(request: Request) -> None:
+    """415 for a body sent as anything but JSON (text/plain, a form): FastAPI would otherwise hand its
+    bytes to validation and answer a puzzling 422. A body without a Content-Type is read as JSON."""
+    content_type = request.headers.get("content-type")
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if content_type is None or not has_body:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    if kind == "application" and (subtype == "json" or subtype.endswith("+json")):
+        return
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"the body is sent as {media or 'an empty Content-Type'!r}; {request.url.path} accepts only a "
+        "JSON body (Content-Type: application/json)",
+    )
+
+
+#: Authentication first, then the media type (dependencies run in this order, before the body is validated).
+READ_JSON = [Depends(requirement("read")), Depends(json_body)]
+router = APIRouter(prefix="/v1", tags=["v1"])
+
+
+@router.post(
+    "/predict",
+    response_model=schemas.PredictResponse,
+    summary="Predict mean, std and applicability for each SMILES (one result per input, in order).",
+    dependencies=READ_JSON,
+    responses=V1_BODY_ERRORS,
+)
+async def predict(
+    request: Request, body: schemas.PredictRequest, caller: Reader, pipeline: Predictions
+) -> JSONResponse:
+    frame, loaded = await pipeline.predict(request, body.smiles, body.model, caller)
+    threshold = loaded.bundle.reference.domain_threshold
+    columns = ("canonical_smiles", "inchikey", "mean", "std", "similarity", "in_domain", "error")
+    results = [
+        {
+            "smiles": smiles,
+            "canonical_smiles": parent,
+            "inchikey": key,
+            "mean": v2.clean(mean),
+            "std": v2.clean(std),
+            "applicability": {
+                "similarity": v2.clean(similar),
+                "in_domain": in_domain,
+                "threshold": threshold,
+            },
+            "model_name": loaded.name,
+            "model_version": loaded.version,
+            "error": error,
+        }
+        for smiles, parent, key, mean, std, similar, in_domain, error in zip(
+            body.smiles, *(frame[c] for c in columns), strict=True
+        )
+    ]
+    return JSONResponse({"request_id": request.scope["state"]["request_id"], "results": results})
+
+
+def described(ctx: Service) -> dict[str, Any]:
+    """The served models, each with its shadow or canary (None when it has none)."""
+    models, answer = ctx.models, []
+    for name, served in models.models.items():
+        info = served.describe()
+        shadow = models.shadows.get(name)
+        info["shadow"] = (
+            shadow.describe() | {"mode": models.shadow_mode, "share": models.shadow_share} if shadow else None
+        )
+        answer.append(info)
+    return {"models": answer}
+
+
+@router.get("/models", response_model=schemas.ModelsResponse, summary="The served models and their versions.")
+async def list_models(caller: Reader, ctx: Service) -> dict[str, Any]:
+    return described(ctx)
+
+
+@router.post(
+    "/models/reload",
+    response_model=schemas.ModelsResponse,
+    summary="Ask the registry now whether a served alias moved (admin); swaps like the periodic check.",
+    dependencies=[Depends(requirement("admin")), Depends(json_body)],
+    responses={415: V1_BODY_ERRORS[415]},
+)
+async def reload(caller: Admin, ctx: Service) -> dict[str, Any]:
+    models = ctx.models
+    for served in [*models.models.values(), *models.shadows.values()]:
+        await asyncio.to_thread(models.refresh, served)
+    return described(ctx)
