@@ -235,10 +235,10 @@ def router(pipeline: Pipeline, reader: Depends) -> APIRouter:
     async def infer(
         request: Request, name: str, version: str | None, body: schemas.InferRequest, caller: Caller
     ) -> Response:
+        served(name)  # an unknown model is a 404 whatever the tensors, as in Triton
         (tensor,) = body.inputs
         smiles = _smiles(tensor, request.scope.get(_BINARY, b""))
         wanted = _outputs(body)
-        served(name)
         frame, loaded = await pipeline.predict(request, smiles, name, caller, version)
         return _answer(body, frame, loaded, len(smiles), wanted)
 

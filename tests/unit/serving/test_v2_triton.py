@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import threading
 import time
 from collections.abc import Iterator
 
@@ -14,12 +15,16 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tritonclient.utils import InferenceServerException
 
 from molops import Workspace
 from molops.config import ApiKey
 from molops.data.prediction_log import PredictionLog
 from molops.serving.auth import hash_key
+from molops.tracking.registry import ModelRegistry
+from molops.tracking.store import Tracking
 
 from .conftest import MODEL, Live, live
 
@@ -197,6 +202,40 @@ def test_pinned_versions_log_as_their_alias_and_a_shadow_never_mirrors_itself(se
     }
 
 
+def test_a_pinned_version_replaced_while_its_request_waits_is_a_404(served_ws):
+    body = {"inputs": [{"name": "smiles", "datatype": "BYTES", "shape": [1], "data": ["CCO"]}]}
+    with live(served_ws) as service:
+        models = service.ctx.models
+        served = models.models[MODEL]
+        release = threading.Event()
+        served.batcher._executor.submit(release.wait, 60)  # the model's one thread is busy until released
+        answers: list[httpx.Response] = []
+
+        def ask() -> None:
+            with service.client() as c:
+                answers.append(c.post(f"/v2/models/{MODEL}/versions/1/infer", json=body))
+
+        waiting = threading.Thread(target=ask)
+        try:
+            waiting.start()
+            deadline = time.monotonic() + 10
+            while service.metric("molops_requests_in_flight") < 1:  # asked for version 1, now waiting
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            ModelRegistry(Tracking.of(service.ws).uri, "tester").promote(MODEL, 2, reason="test")
+            models.refresh(served)  # the alias moved: version 2 answers from now on
+            assert served.current is not None and served.current.version == 2
+        finally:
+            release.set()
+            waiting.join()
+    (answer,) = answers
+    assert answer.status_code == 404, answer.text
+    assert answer.json() == {
+        "error": f"model {MODEL!r} version 1 was replaced by version 2 while the request waited; "
+        "ask for a served version"
+    }
+
+
 # -- raw bodies -----------------------------------------------------------------------------------
 
 
@@ -350,3 +389,36 @@ def test_json_tensors_that_cannot_be_used(raw):
     stray["headers"] = {"Inference-Header-Content-Length": str(len(stray["content"]) - 4)}
     assert "4 bytes of binary data after the JSON header" in _v2_error(raw.post(url, **stray))
     assert "has no version 7" in _v2_error(raw.get(f"/v2/models/{MODEL}/versions/7/ready"), 404)
+
+
+_elements = st.lists(st.text("CNOc1()=#", max_size=12), max_size=6).map(
+    lambda items: b"".join(_element(i.encode()) for i in items)
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=_elements | st.binary(max_size=60),
+    size=st.none() | st.integers(-3, 80) | st.booleans() | st.text(max_size=3),
+    shape=st.lists(st.integers(-2, 6), max_size=3),
+    length=st.none()
+    | st.integers(-3, 400).map(str)
+    | st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=4).map(str.strip),  # h11's rule
+    binary_output=st.booleans(),
+)
+def test_fuzz_binary_bodies_never_fail_the_service(raw, data, size, shape, length, binary_output):
+    tensor: dict = {"name": "smiles", "datatype": "BYTES", "shape": shape}
+    if size is not None:
+        tensor["parameters"] = {"binary_data_size": size}
+    header = json.dumps({"inputs": [tensor], "parameters": {"binary_data_output": binary_output}}).encode()
+    headers = {"Inference-Header-Content-Length": str(len(header)) if length is None else length}
+    response = raw.post(f"/v2/models/{MODEL}/infer", content=header + data, headers=headers)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert isinstance(_v2_error(response, response.status_code), str)
+    elif binary_output:
+        length_ = int(response.headers["inference-header-content-length"])
+        sizes = [
+            o["parameters"]["binary_data_size"] for o in json.loads(response.content[:length_])["outputs"]
+        ]
+        assert sum(sizes) == len(response.content) - length_
