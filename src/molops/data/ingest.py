@@ -8,6 +8,7 @@ into one dataset both land, one after the other, each on top of the other's resu
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from collections import Counter
@@ -54,6 +55,10 @@ class IngestReport(BaseModel):
     source: str
     sha256: str
     seconds: float
+    #: work units the file was validated in, and the worker processes that validated at least one
+    #: (0: all in this process, as below PARALLEL_MIN_BYTES or with ``workers=1``)
+    chunks: int = 0
+    workers_used: int = 0
 
 
 def _check_target_name(target: str) -> None:
@@ -75,12 +80,19 @@ def standardizer_settings(cfg: IngestSection) -> StandardizerSettings:
     )
 
 
+def _validate_chunk_here(*unit: Any) -> tuple[int, ChunkVerdict]:
+    """``validate_chunk`` and the process that ran it, so the report can say whether the pool ran."""
+    return os.getpid(), validate_chunk(*unit)
+
+
 class _Collector:
     """Accumulates accepted measurements and quarantine rows from validated chunks."""
 
     def __init__(self, source: str, target: str) -> None:
         self.source, self.target = source, target
         self.rows_in = 0
+        self.chunks = 0
+        self.pids: set[int] = set()  # the processes that validated chunks
         self.inchikeys: list[str] = []
         self.smiles: list[str] = []
         self.values: list[float] = []
@@ -90,6 +102,7 @@ class _Collector:
 
     def add(self, chunk: RawChunk, verdict: ChunkVerdict) -> None:
         self.rows_in += len(chunk)
+        self.chunks += 1
         self.inchikeys += verdict.inchikeys
         self.smiles += verdict.smiles
         self.values += verdict.values
@@ -151,7 +164,8 @@ def ingest_file(
                        reader.structure_format, settings, value_range)
 
         try:
-            for verdict in executor.map(validate_chunk, units_of_work()):
+            for pid, verdict in executor.map(_validate_chunk_here, units_of_work()):
+                collector.pids.add(pid)
                 collector.add(chunks.pop(0), verdict)
                 if progress:
                     progress(collector.rows_in, source.bytes_read, source.size)
@@ -196,6 +210,7 @@ def _commit(store: DatasetStore, collector: _Collector, incoming: Any, cfg: Inge
             added=merge.added, updated=merge.updated, flagged_replicates=merge.flagged,
             reasons=dict(sorted(collector.reasons.items())), target=target,
             units=units or known_units, source=collector.source, sha256=sha256,
+            chunks=collector.chunks, workers_used=len(collector.pids - {os.getpid()}),
         )
         if unchanged:
             return IngestReport(version=latest, unchanged=True,  # type: ignore[arg-type]

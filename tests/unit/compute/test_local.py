@@ -116,9 +116,24 @@ def test_ingest_with_a_pool_equals_ingest_inline(ws, write, monkeypatch):
         ds = ws.dataset(f"w{workers}")
         reports[workers] = ds.ingest(path, smiles_col="smiles", target_col="y", workers=workers)
     one, two = reports[1], reports[2]
-    assert two.model_dump(exclude={"dataset", "seconds"}) == one.model_dump(exclude={"dataset", "seconds"})
+    # the pool really ran: six chunks validated in worker processes (small ones: one worker may
+    # take them all before the other has started), and inline in this process
+    assert (one.chunks, one.workers_used, two.chunks) == (6, 0, 6)
+    assert two.workers_used in (1, 2)
+    same = {"dataset", "seconds", "workers_used"}
+    assert two.model_dump(exclude=same) == one.model_dump(exclude=same)
     assert one.rows_in == 600
     pd.testing.assert_frame_equal(ws.dataset("w2").read(), ws.dataset("w1").read())
     q1, q2 = ws.dataset("w1").quarantine(), ws.dataset("w2").quarantine()
     cols = ["row", "reason", "detail", "raw", "hash"]
     pd.testing.assert_frame_equal(q2[cols], q1[cols])
+
+
+def test_a_file_under_the_threshold_is_validated_in_this_process(ws, write):
+    """Below PARALLEL_MIN_BYTES a pool costs more than it saves: one process, whatever ``workers``."""
+    lines = [f"{'C' * (1 + i % 9)}O,{i}" for i in range(300)]
+    path = write("small.csv", "smiles,y\n" + "\n".join(lines) + "\n")
+    assert path.stat().st_size < ingest_module.PARALLEL_MIN_BYTES
+    ws.config.ingest.chunk_rows = 100
+    report = ws.dataset("small").ingest(path, smiles_col="smiles", target_col="y", workers=2)
+    assert (report.rows_in, report.chunks, report.workers_used) == (300, 3, 0)

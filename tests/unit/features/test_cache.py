@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ import rdkit
 from filelock import FileLock
 from rdkit import Chem
 
+from _wait import wait_until
 from molops.features import get_featurizer
 from molops.features.build import featurize_smiles
 from molops.features.cache import KEY_DTYPE, MANIFEST, FeatureCache, as_keys
@@ -276,12 +277,21 @@ def test_a_crash_before_the_manifest_leaves_invisible_orphans_that_prune_removes
     assert (cache.dir / MANIFEST).read_bytes() != manifest_bytes  # the rebuild's shard is named
 
 
-def test_prune_waits_for_a_build_holding_the_cache_lock(store):
+def test_prune_waits_for_a_build_holding_the_cache_lock(store, caplog):
     """Shards a build has written but not named yet are not orphans while it holds the lock."""
     cache = store.cache("morgan:length=64")
     fill(cache, SMILES[:2])
     result: dict = {}
-    lock = FileLock(str(store.lock_dir / f"features-{cache.featurizer.hash}.lock"))
+    lock_path = str(store.lock_dir / f"features-{cache.featurizer.hash}.lock")
+    lock = FileLock(lock_path)
+    caplog.set_level(logging.DEBUG, logger="filelock")  # it logs each attempt that finds the lock taken
+
+    def refused() -> bool:
+        return any(
+            "not acquired" in (message := r.getMessage()) and lock_path in message
+            for r in list(caplog.records)
+        )
+
     with lock:  # what FeatureCache.add holds from its first shard file to the manifest
         name = "20990101T000000-0badf00d"
         data, _ = featurize_smiles(cache.featurizer.spec, SMILES[2:])
@@ -289,8 +299,8 @@ def test_prune_waits_for_a_build_holding_the_cache_lock(store):
         np.save(cache.dir / f"{name}.data.npy", data[np.argsort(KEYS[2:])])
         pruner = threading.Thread(target=lambda: result.update(store.prune()))
         pruner.start()
-        time.sleep(0.5)
-        assert pruner.is_alive()  # blocked on the lock…
+        wait_until(refused, 30, "prune to find the cache lock taken")
+        assert pruner.is_alive() and not result  # blocked on the lock…
         assert (cache.dir / f"{name}.keys.npy").exists()  # …so the build's files are still there
         np.save(cache.dir / f"{name}.valid.npy", np.ones(6, dtype=bool))
         manifest = cache.manifest()
