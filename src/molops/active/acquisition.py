@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import ndtr
+from typing_extensions import TypeVar  # TypeVar defaults (PEP 696) need Python 3.13's typing
 
 from molops.errors import MolopsError
 from molops.features.base import parse_spec
@@ -37,8 +38,16 @@ class AcquisitionParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Acquisition(ABC):
-    """``score(mean, std, best, rng)`` → utility per molecule; the batch takes the highest."""
+#: Covariant: parameters are frozen, so a model of a subclass's parameters is one of the base's; the
+#: default makes a bare ``Acquisition`` mean "any parameters".
+ParamsT = TypeVar("ParamsT", bound=AcquisitionParams, covariant=True, default=AcquisitionParams)
+
+
+class Acquisition(ABC, Generic[ParamsT]):
+    """``score(mean, std, best, rng)`` → utility per molecule; the batch takes the highest.
+
+    Generic in its parameters' class, so an acquisition reads ``self.params.beta`` with its own type.
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[AcquisitionParams]] = AcquisitionParams
@@ -46,7 +55,10 @@ class Acquisition(ABC):
     description: ClassVar[str] = ""
 
     def __init__(self, **params: Any) -> None:
-        self.params = build_params(self.Params, "acquisition", self.name, params, AcquisitionError)
+        # Params is ParamsT's class at run time; a ClassVar cannot name a type variable, hence the cast.
+        self.params: ParamsT = cast(
+            ParamsT, build_params(self.Params, "acquisition", self.name, params, AcquisitionError)
+        )
 
     @abstractmethod
     def score(self, mean: np.ndarray, std: np.ndarray, best: float, rng: np.random.Generator) -> np.ndarray:
@@ -79,7 +91,7 @@ def get_acquisition(spec: str) -> Acquisition:
 
 
 @ACQUISITIONS.register("random")
-class Random(Acquisition):
+class Random(Acquisition[AcquisitionParams]):
     name = "random"
     needs = frozenset()
     description = "uniform random: the baseline every strategy must beat"
@@ -89,7 +101,7 @@ class Random(Acquisition):
 
 
 @ACQUISITIONS.register("greedy")
-class Greedy(Acquisition):
+class Greedy(Acquisition[AcquisitionParams]):
     name = "greedy"
     description = "exploit: the best predicted mean"
 
@@ -102,14 +114,14 @@ class UCBParams(AcquisitionParams):
 
 
 @ACQUISITIONS.register("ucb")
-class UCB(Acquisition):
+class UCB(Acquisition[UCBParams]):
     name = "ucb"
     Params = UCBParams
     needs = frozenset({"mean", "std"})
     description = "upper confidence bound: mean + sqrt(beta) * std"
 
     def score(self, mean: np.ndarray, std: np.ndarray, best: float, rng: np.random.Generator) -> np.ndarray:
-        return mean + np.sqrt(self.params.beta) * std  # type: ignore[attr-defined]
+        return mean + np.sqrt(self.params.beta) * std
 
 
 class ImprovementParams(AcquisitionParams):
@@ -123,32 +135,32 @@ def _z(mean: np.ndarray, std: np.ndarray, best: float, xi: float) -> tuple[np.nd
 
 
 @ACQUISITIONS.register("ei")
-class ExpectedImprovement(Acquisition):
+class ExpectedImprovement(Acquisition[ImprovementParams]):
     name = "ei"
     Params = ImprovementParams
     needs = frozenset({"mean", "std"})
     description = "expected improvement over the best so far plus xi (Gaussian predictive)"
 
     def score(self, mean: np.ndarray, std: np.ndarray, best: float, rng: np.random.Generator) -> np.ndarray:
-        improvement, z = _z(mean, std, best, self.params.xi)  # type: ignore[attr-defined]
+        improvement, z = _z(mean, std, best, self.params.xi)
         sigma = np.maximum(std, _MIN_STD)
         pdf = np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
         return improvement * ndtr(z) + sigma * pdf
 
 
 @ACQUISITIONS.register("pi")
-class ProbabilityOfImprovement(Acquisition):
+class ProbabilityOfImprovement(Acquisition[ImprovementParams]):
     name = "pi"
     Params = ImprovementParams
     needs = frozenset({"mean", "std"})
     description = "probability of improving on the best so far by xi (Gaussian predictive)"
 
     def score(self, mean: np.ndarray, std: np.ndarray, best: float, rng: np.random.Generator) -> np.ndarray:
-        return ndtr(_z(mean, std, best, self.params.xi)[1])  # type: ignore[attr-defined]
+        return ndtr(_z(mean, std, best, self.params.xi)[1])
 
 
 @ACQUISITIONS.register("thompson")
-class Thompson(Acquisition):
+class Thompson(Acquisition[AcquisitionParams]):
     name = "thompson"
     needs = frozenset({"mean", "std"})
     description = "Thompson sampling: one draw per molecule from its Gaussian predictive"
@@ -158,7 +170,7 @@ class Thompson(Acquisition):
 
 
 @ACQUISITIONS.register("uncertainty")
-class MaxUncertainty(Acquisition):
+class MaxUncertainty(Acquisition[AcquisitionParams]):
     name = "uncertainty"
     needs = frozenset({"std"})
     description = "pure exploration: the largest predictive std (improves the model, not the hits)"

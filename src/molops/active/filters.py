@@ -73,20 +73,21 @@ class FilterSet:
 
     def reason(self, smiles: str) -> str | None:
         from rdkit import Chem
-        from rdkit.Chem import Crippen, Descriptors, Lipinski
+
+        from molops.chem.properties import h_bond_acceptors, h_bond_donors, logp, mol_weight
 
         mol = Chem.MolFromSmiles(smiles)
         if mol is None:
             return "unparsable"
         f = self.filters
-        for name, rng, fn in (("mw", f.mw, Descriptors.MolWt), ("logp", f.logp, Crippen.MolLogP)):
+        for name, rng, fn in (("mw", f.mw, mol_weight), ("logp", f.logp, logp)):
             if rng is not None:
                 value = fn(mol)
                 if (rng[0] is not None and value < rng[0]) or (rng[1] is not None and value > rng[1]):
                     return name
-        if f.hbd is not None and Lipinski.NumHDonors(mol) > f.hbd:
+        if f.hbd is not None and h_bond_donors(mol) > f.hbd:
             return "hbd"
-        if f.hba is not None and Lipinski.NumHAcceptors(mol) > f.hba:
+        if f.hba is not None and h_bond_acceptors(mol) > f.hba:
             return "hba"
         if self.catalog is not None and self.catalog.HasMatch(mol):
             return "pains"

@@ -13,17 +13,18 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, cast
 
 import numpy as np
 import rdkit
 from pydantic import BaseModel, ConfigDict
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
+from typing_extensions import TypeVar  # TypeVar defaults (PEP 696) need Python 3.13's typing
 
 from molops.errors import MolopsError
 from molops.registry import Registry, build_params
 
-RDLogger.DisableLog("rdApp.*")
+rdBase.DisableLog("rdApp.*")
 
 FeatureKind = Literal["bits", "counts", "dense", "graph"]
 
@@ -32,6 +33,11 @@ class FeaturizerParams(BaseModel):
     """Base of every featurizer's parameters: unknown parameters are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: Covariant: parameters are frozen, so a model of a subclass's parameters is one of the base's; the
+#: default makes a bare ``Featurizer`` mean "any parameters".
+ParamsT = TypeVar("ParamsT", bound=FeaturizerParams, covariant=True, default=FeaturizerParams)
 
 
 class InvalidSpecError(MolopsError):
@@ -67,8 +73,11 @@ class FeatureMatrix:
         return sparse.csr_matrix(self.values)
 
 
-class Featurizer(ABC):
-    """SMILES (or RDKit molecules) → a fixed-width numeric vector per molecule."""
+class Featurizer(ABC, Generic[ParamsT]):
+    """SMILES (or RDKit molecules) → a fixed-width numeric vector per molecule.
+
+    Generic in its parameters' class, so a featurizer reads ``self.params.radius`` with its own type.
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[FeaturizerParams]] = FeaturizerParams
@@ -77,7 +86,10 @@ class Featurizer(ABC):
     kind: ClassVar[FeatureKind]
 
     def __init__(self, **params: Any) -> None:
-        self.params = build_params(self.Params, "featurizer", self.name, params, InvalidSpecError)
+        # Params is ParamsT's class at run time; a ClassVar cannot name a type variable, hence the cast.
+        self.params: ParamsT = cast(
+            ParamsT, build_params(self.Params, "featurizer", self.name, params, InvalidSpecError)
+        )
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -163,9 +175,9 @@ def _coerce(text: str) -> Any:
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    for cast in (int, float):
+    for convert in (int, float):
         try:
-            return cast(text)
+            return convert(text)
         except ValueError:
             pass
     return text.strip()

@@ -10,8 +10,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import Descriptors
 
+from molops.chem.properties import RDKIT_DESCRIPTORS
 from molops.features.base import FEATURIZERS, Featurizer, FeaturizerParams
 
 #: A small, fast, interpretable set (also what drift monitoring reports on).
@@ -28,7 +28,7 @@ BASIC = (
     "HeavyAtomCount",
     "qed",
 )
-_ALL = dict(Descriptors._descList)  # name → function, as shipped by the installed RDKit
+_ALL = RDKIT_DESCRIPTORS  # name → function, as shipped by the installed RDKit
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -37,7 +37,7 @@ class DescriptorParams(FeaturizerParams):
 
 
 @FEATURIZERS.register("rdkit2d")
-class RDKit2D(Featurizer):
+class RDKit2D(Featurizer[DescriptorParams]):
     """All RDKit 2D descriptors (``set=all``, ~200) or a basic interpretable set (``set=basic``)."""
 
     name = "rdkit2d"
@@ -46,7 +46,7 @@ class RDKit2D(Featurizer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        chosen = BASIC if self.params.set == "basic" else tuple(_ALL)  # type: ignore[attr-defined]
+        chosen = BASIC if self.params.set == "basic" else tuple(_ALL)
         self.names: tuple[str, ...] = chosen
         self._functions = [_ALL[n] for n in chosen]
 

@@ -3,7 +3,7 @@ topological torsions, and MACCS keys."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from pydantic import Field
@@ -11,7 +11,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator as fpgen
 from rdkit.Chem import rdMolDescriptors
 
-from molops.features.base import FEATURIZERS, Featurizer, FeaturizerParams
+from molops.features.base import FEATURIZERS, FeatureKind, Featurizer, FeaturizerParams
 
 _COUNT_MAX = np.iinfo(np.uint16).max
 
@@ -26,19 +26,23 @@ class MorganParams(HashedParams):
     chirality: bool = False
 
 
-class _Generated(Featurizer):
+HashedT = TypeVar("HashedT", bound=HashedParams)
+
+
+class _Generated(Featurizer[HashedT]):
     """A featurizer backed by an RDKit fingerprint generator (built lazily, not pickled)."""
 
     Params: ClassVar[type[FeaturizerParams]] = HashedParams
     _generator: Any = None
 
+    # The base declares kind a class constant; a hashed fingerprint's depends on its ``counts``.
     @property
-    def kind(self) -> str:  # type: ignore[override]
-        return "counts" if self.params.counts else "bits"  # type: ignore[attr-defined]
+    def kind(self) -> FeatureKind:  # type: ignore[override]  # a property where the base has a ClassVar
+        return "counts" if self.params.counts else "bits"
 
     @property
     def dim(self) -> int:
-        return int(self.params.length)  # type: ignore[attr-defined]
+        return int(self.params.length)
 
     def _make_generator(self) -> Any:
         raise TypeError  # overridden by every concrete class
@@ -55,14 +59,14 @@ class _Generated(Featurizer):
         return state
 
     def featurize_mol(self, mol: Chem.Mol, out: np.ndarray) -> None:
-        if self.params.counts:  # type: ignore[attr-defined]
+        if self.params.counts:
             np.minimum(self.generator.GetCountFingerprintAsNumPy(mol), _COUNT_MAX, out=out, casting="unsafe")
         else:
             out[:] = self.generator.GetFingerprintAsNumPy(mol)
 
 
 @FEATURIZERS.register("morgan")
-class Morgan(_Generated):
+class Morgan(_Generated[MorganParams]):
     """Extended-connectivity fingerprint (ECFP) of the given radius (ECFP4 = radius 2)."""
 
     name = "morgan"
@@ -74,9 +78,9 @@ class Morgan(_Generated):
     def _make_generator(self) -> Any:
         p = self.params
         return fpgen.GetMorganGenerator(
-            radius=p.radius,  # type: ignore[attr-defined]
-            fpSize=p.length,  # type: ignore[attr-defined]
-            includeChirality=p.chirality,  # type: ignore[attr-defined]
+            radius=p.radius,
+            fpSize=p.length,
+            includeChirality=p.chirality,
             atomInvariantsGenerator=self._atom_invariants(),
         )
 
@@ -97,7 +101,7 @@ class AtomPairParams(HashedParams):
 
 
 @FEATURIZERS.register("atompair")
-class AtomPair(_Generated):
+class AtomPair(_Generated[AtomPairParams]):
     """Hashed atom-pair fingerprint (atom types and their topological distance)."""
 
     name = "atompair"
@@ -106,10 +110,10 @@ class AtomPair(_Generated):
     def _make_generator(self) -> Any:
         p = self.params
         return fpgen.GetAtomPairGenerator(
-            minDistance=p.min_distance,  # type: ignore[attr-defined]
-            maxDistance=p.max_distance,  # type: ignore[attr-defined]
+            minDistance=p.min_distance,
+            maxDistance=p.max_distance,
             fpSize=p.length,
-        )  # type: ignore[attr-defined]
+        )
 
 
 class TorsionParams(HashedParams):
@@ -117,7 +121,7 @@ class TorsionParams(HashedParams):
 
 
 @FEATURIZERS.register("torsion")
-class TopologicalTorsion(_Generated):
+class TopologicalTorsion(_Generated[TorsionParams]):
     """Hashed topological-torsion fingerprint (paths of four bonded atoms by default)."""
 
     name = "torsion"
@@ -126,13 +130,13 @@ class TopologicalTorsion(_Generated):
     def _make_generator(self) -> Any:
         p = self.params
         return fpgen.GetTopologicalTorsionGenerator(
-            torsionAtomCount=p.torsion_atoms,  # type: ignore[attr-defined]
+            torsionAtomCount=p.torsion_atoms,
             fpSize=p.length,
-        )  # type: ignore[attr-defined]
+        )
 
 
 @FEATURIZERS.register("maccs")
-class Maccs(Featurizer):
+class Maccs(Featurizer[FeaturizerParams]):
     """The 166 MACCS structural keys (167 bits; bit 0 is unused by definition)."""
 
     name = "maccs"

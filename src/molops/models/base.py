@@ -12,10 +12,11 @@ import json
 import pickle
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Generic, Literal, Self, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar  # TypeVar defaults (PEP 696) need Python 3.13's typing
 
 from molops.errors import MolopsError
 from molops.features.base import GRAPH
@@ -33,14 +34,22 @@ class ModelParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: Covariant: parameters are frozen, so a model of a subclass's parameters is one of the base's; the
+#: default makes a bare ``Surrogate`` mean "any parameters".
+ParamsT = TypeVar("ParamsT", bound=ModelParams, covariant=True, default=ModelParams)
+
+
 class InvalidModelError(MolopsError):
     """A model name or parameter is unknown or invalid, or a model is used before it is fitted."""
 
     exit_code = 2
 
 
-class Surrogate(ABC):
-    """``fit(X, y)``, then ``predict(X) -> (mean, std)``; ``sample`` where the model can."""
+class Surrogate(ABC, Generic[ParamsT]):
+    """``fit(X, y)``, then ``predict(X) -> (mean, std)``; ``sample`` where the model can.
+
+    Generic in its parameters' class, so a model reads ``self.params.seed`` with its own type.
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[ModelParams]] = ModelParams
@@ -48,7 +57,10 @@ class Surrogate(ABC):
     inputs: ClassVar[Inputs] = "features"
 
     def __init__(self, **params: Any) -> None:
-        self.params = build_params(self.Params, "model", self.name, params, InvalidModelError)
+        # Params is ParamsT's class at run time; a ClassVar cannot name a type variable, hence the cast.
+        self.params: ParamsT = cast(
+            ParamsT, build_params(self.Params, "model", self.name, params, InvalidModelError)
+        )
         self.fitted = False
 
     # -- the interface -------------------------------------------------------------------------

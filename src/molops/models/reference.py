@@ -15,22 +15,23 @@ from pathlib import Path
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import Crippen, Descriptors, Lipinski, rdMolDescriptors
+from rdkit.Chem import Lipinski, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from molops._types import StrPath
+from molops.chem.properties import MolProperty, h_bond_acceptors, h_bond_donors, logp, mol_weight
 from molops.features.base import get_featurizer
 
 #: The fingerprint every applicability-domain and drift similarity is computed on.
 REFERENCE_FINGERPRINT = "morgan:radius=2,length=2048"
 
 #: Interpretable descriptors kept per training molecule (for drift tests and reports).
-DESCRIPTORS: dict[str, object] = {
-    "mol_weight": Descriptors.MolWt,
-    "logp": Crippen.MolLogP,
+DESCRIPTORS: dict[str, MolProperty] = {
+    "mol_weight": mol_weight,
+    "logp": logp,
     "tpsa": rdMolDescriptors.CalcTPSA,
-    "hbd": Lipinski.NumHDonors,
-    "hba": Lipinski.NumHAcceptors,
+    "hbd": h_bond_donors,
+    "hba": h_bond_acceptors,
     "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
     "rings": rdMolDescriptors.CalcNumRings,
     "aromatic_rings": rdMolDescriptors.CalcNumAromaticRings,
@@ -99,7 +100,7 @@ def descriptor_table(smiles: Sequence[str]) -> np.ndarray:
             continue
         for j, fn in enumerate(DESCRIPTORS.values()):
             try:
-                out[i, j] = float(fn(mol))  # type: ignore[operator]
+                out[i, j] = float(fn(mol))
             except Exception:  # RDKit raises many kinds; a missing value is reported as NaN
                 continue
     return out

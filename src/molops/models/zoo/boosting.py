@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 import numpy as np
 from lightgbm import LGBMRegressor
@@ -43,7 +43,7 @@ def threads(n_jobs: int, n_rows: int) -> int:
 
 
 @MODELS.register("lightgbm")
-class LightGBMEnsemble(Surrogate):
+class LightGBMEnsemble(Surrogate[BoostingParams]):
     """An ensemble of LightGBM regressors, each fitted on a bootstrap resample of the training set.
 
     Mean and std are over the members; samples are members' predictions. Members are trained one
@@ -55,7 +55,7 @@ class LightGBMEnsemble(Surrogate):
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
-        p: BoostingParams = self.params  # type: ignore[assignment]
+        p = self.params
         Xa, ya = as_training_set(self.name, X, y)
         n = len(ya)
         members = []
@@ -86,7 +86,8 @@ class LightGBMEnsemble(Surrogate):
         """Predictions of every member, shape (n_members, n)."""
         self.check_fitted()
         Xa = as_matrix(self.name, X, n_features=self.n_features_)
-        return np.stack([m.predict(Xa) for m in self._members]).astype(np.float64)
+        # predict() is typed for pred_contrib's sparse outputs too; plain predictions are dense arrays
+        return np.stack([cast(np.ndarray, m.predict(Xa)) for m in self._members]).astype(np.float64)
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return ensemble_stats(self.member_predictions(X))

@@ -37,12 +37,12 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, cast
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from molops.features.base import GRAPH, get_featurizer
+from molops.features.graph import GraphFeaturizer
 from molops.models.base import MODELS, Capability, InvalidModelError, ModelParams, Surrogate, ensemble_stats
 from molops.models.zoo._common import draw_members, member_seeds
 from molops.models.zoo._graph_data import (
@@ -205,7 +205,7 @@ def _quiet() -> Iterator[None]:
 
 
 @MODELS.register("dmpnn")
-class DMPNN(Surrogate):
+class DMPNN(Surrogate[DMPNNParams]):
     """chemprop's D-MPNN on SMILES; an ensemble of seeds and/or a mean-variance head for the std.
 
     ``fit(X, y)`` and ``predict(X)`` take X as a 1-D array or sequence of SMILES strings. The std of
@@ -223,6 +223,9 @@ class DMPNN(Surrogate):
         _require_gnn(self.name)
         self._states: list[dict[str, Any]] = []
         self._nets: list[Any] | None = None
+        self._device: Any = None  # the torch device _nets are on
+        self._xd_mean: np.ndarray | None = None  # the descriptors' training mean and scale
+        self._xd_scale: np.ndarray | None = None
 
     # -- inputs --------------------------------------------------------------------------------
     def _smiles(self, X: Any) -> np.ndarray:
@@ -275,7 +278,7 @@ class DMPNN(Surrogate):
         """A fresh, untrained chemprop MPNN with this model's hyperparameters."""
         from chemprop import models, nn
 
-        p: DMPNNParams = self.params  # type: ignore[assignment]
+        p = self.params
         mp = nn.BondMessagePassing(d_h=p.hidden, depth=p.depth, dropout=p.dropout)
         pooling = {"mean": nn.MeanAggregation, "sum": nn.SumAggregation, "norm": nn.NormAggregation}
         agg = pooling[p.aggregation]()
@@ -299,7 +302,7 @@ class DMPNN(Surrogate):
     def _use_gpu(self, *, fitting: bool) -> bool:
         import torch
 
-        p: DMPNNParams = self.params  # type: ignore[assignment]
+        p = self.params
         available = torch.cuda.is_available()
         if p.accelerator == "gpu" and not available and fitting:
             raise InvalidModelError(
@@ -319,7 +322,7 @@ class DMPNN(Surrogate):
         import torch
         from chemprop import data
 
-        p: DMPNNParams = self.params  # type: ignore[assignment]
+        p = self.params
         smiles = self._smiles(X)
         ya = self._targets(y, len(smiles))
         mols = [parse_smiles(self.name, i, s) for i, s in enumerate(smiles)]
@@ -341,7 +344,7 @@ class DMPNN(Surrogate):
             )
             self._xd_scale = np.where(spread > 0, spread, 1.0)
             xd = self._scaled_descriptors(raw)
-        featurizer = get_featurizer(GRAPH).chemprop_featurizer()  # type: ignore[attr-defined]
+        featurizer = GraphFeaturizer().chemprop_featurizer()
         dataset = data.MoleculeDataset(
             [
                 data.MoleculeDatapoint(mol, y=ys[i : i + 1], x_d=None if xd is None else xd[i])
@@ -390,7 +393,7 @@ class DMPNN(Surrogate):
         from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
         from torch.utils.data import Subset
 
-        p: DMPNNParams = self.params  # type: ignore[assignment]
+        p = self.params
         # BatchNorm cannot train on a batch of one molecule: drop such a last batch (its molecule
         # lands in another batch next epoch, minibatches are reshuffled)
         drop_last = p.batch_norm and len(train_rows) % p.batch_size == 1 and len(train_rows) > 1
@@ -505,16 +508,15 @@ class DMPNN(Surrogate):
         self.check_fitted()
         import torch
         from chemprop import data
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, Dataset
 
-        p: DMPNNParams = self.params  # type: ignore[assignment]
+        p = self.params
         smiles = self._smiles(X)
         nets, device = self._networks()
         # graphs are built batch by batch (in loader processes when there are any), never for the whole pool
-        scaling = (self._xd_mean, self._xd_scale) if self._n_descriptors() else None
-        graphs = SmilesGraphs(self.name, smiles, scaling)
+        graphs = SmilesGraphs(self.name, smiles, self._scaling())
         loader = DataLoader(
-            graphs,
+            cast("Dataset[Any]", graphs),  # DataLoader takes any map-style dataset (len and [i])
             batch_size=PREDICT_BATCH,
             shuffle=False,
             num_workers=loader_workers(p.num_workers, device.type, len(smiles)),
@@ -555,12 +557,21 @@ class DMPNN(Surrogate):
         return picked[:, 0] + picked[:, 1] * noise
 
     # -- descriptors ---------------------------------------------------------------------------
+    def _scaling(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The descriptors' (mean, scale) on the training molecules; None for a model without them."""
+        mean: np.ndarray | None = getattr(self, "_xd_mean", None)
+        scale: np.ndarray | None = getattr(self, "_xd_scale", None)
+        return None if mean is None or scale is None else (mean, scale)
+
     def _n_descriptors(self) -> int:
-        mean = getattr(self, "_xd_mean", None)
-        return 0 if mean is None else len(mean)
+        scaling = self._scaling()
+        return 0 if scaling is None else len(scaling[0])
 
     def _scaled_descriptors(self, raw: np.ndarray) -> np.ndarray:
-        return standardised(raw, self._xd_mean, self._xd_scale)
+        scaling = self._scaling()
+        if scaling is None:
+            raise InvalidModelError(f"model {self.name!r}: descriptors are scaled before they are fitted")
+        return standardised(raw, *scaling)
 
     # -- pickling ------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

@@ -46,7 +46,7 @@ PARALLEL_APPLY_FROM = 2000
 
 
 @MODELS.register("rf")
-class RandomForest(Surrogate):
+class RandomForest(Surrogate[ForestParams]):
     """A random forest; mean and std over the per-tree predictions, samples are single trees.
 
     The std is the spread of the trees (bootstrap and feature-draw variance), not a calibrated
@@ -58,7 +58,7 @@ class RandomForest(Surrogate):
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
-        p: ForestParams = self.params  # type: ignore[assignment]
+        p = self.params
         Xa, ya = as_training_set(self.name, X, y)
         forest = RandomForestRegressor(
             n_estimators=p.n_estimators,

@@ -125,7 +125,7 @@ class GPParams(ModelParams):
 
 
 @MODELS.register("gp")
-class TanimotoGP(Surrogate):
+class TanimotoGP(Surrogate[GPParams]):
     """Exact (or, for large sets, Nyström) GP regression with a Tanimoto kernel."""
 
     name = "gp"
@@ -134,7 +134,7 @@ class TanimotoGP(Surrogate):
 
     # -- features ------------------------------------------------------------------------------
     def _prepare(self, X: np.ndarray, *, fitting: bool = False) -> np.ndarray:
-        p: GPParams = self.params  # type: ignore[assignment]
+        p = self.params
         if fitting:
             nonneg_int = bool((X >= 0).all() and _is_integral(X))
             self._minmax = p.scale == "minmax" or (p.scale == "auto" and not nonneg_int)
@@ -153,7 +153,7 @@ class TanimotoGP(Surrogate):
 
     # -- fitting -------------------------------------------------------------------------------
     def _optimise(self, eig: np.ndarray, z2: np.ndarray, n_rest: int, r2: float) -> tuple[float, float]:
-        p: GPParams = self.params  # type: ignore[assignment]
+        p = self.params
         lo_s, hi_s = (np.log(p.noise),) * 2 if p.noise is not None else (np.log(p.min_noise), np.log(10.0))
         bounds = [(np.log(1e-3), np.log(1e3)), (lo_s, hi_s)]
         grid = [
@@ -168,7 +168,7 @@ class TanimotoGP(Surrogate):
         return float(a), float(s)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
-        p: GPParams = self.params  # type: ignore[assignment]
+        p = self.params
         Xa, ya = as_training_set(self.name, X, y)
         Xp = self._prepare(Xa, fitting=True)
         self._y_mean = float(ya.mean())
@@ -194,7 +194,7 @@ class TanimotoGP(Surrogate):
 
     def _select_inducing(self, Xp: np.ndarray, m: int) -> np.ndarray:
         """k-means++ seeding (D² sampling, Tanimoto distance) over a seeded random candidate pool."""
-        rng = np.random.default_rng(self.params.seed)  # type: ignore[attr-defined]
+        rng = np.random.default_rng(self.params.seed)
         pool = rng.permutation(len(Xp))[: max(_POOL, 10 * m)]
         P = Xp[pool]
         sums = P.sum(axis=1, dtype=np.float64)
@@ -214,7 +214,7 @@ class TanimotoGP(Surrogate):
         return P[chosen]
 
     def _fit_nystrom(self, Xp: np.ndarray, ys: np.ndarray) -> None:
-        p: GPParams = self.params  # type: ignore[assignment]
+        p = self.params
         Z = self._select_inducing(Xp, min(p.n_inducing, len(Xp)))
         Tmm = tanimoto_kernel(Z)
         Tmm[np.diag_indices_from(Tmm)] += 1e-6

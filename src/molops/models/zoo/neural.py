@@ -54,7 +54,7 @@ class MLPParams(ModelParams):
 
 
 @MODELS.register("mlp")
-class MLPEnsemble(Surrogate):
+class MLPEnsemble(Surrogate[MLPParams]):
     """A deep ensemble: MLPs from different random seeds; mean and std over members.
 
     Dense descriptors are standardised by a scaler fitted on the training set and stored with the
@@ -68,7 +68,7 @@ class MLPEnsemble(Surrogate):
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
-        p: MLPParams = self.params  # type: ignore[assignment]
+        p = self.params
         Xa, ya = as_training_set(self.name, X, y, dtype=np.float64)  # float64: raw descriptors can be huge
         dense = bool((Xa < 0).any() or (Xa != np.floor(Xa)).any())
         scale = ("standard" if dense else "none") if p.scale == "auto" else p.scale
