@@ -21,7 +21,7 @@ from molops.compute.local import Executor, LocalExecutor
 from molops.features.base import GRAPH, get_featurizer
 from molops.features.build import featurize_smiles
 from molops.models.base import MODELS, InvalidModelError, Surrogate, featurizer_mismatch, get_model
-from molops.models.transforms import TargetTransform
+from molops.models.transforms import TargetTransform, transform_kind
 
 Progress = Callable[[int, int], None]
 
@@ -68,6 +68,10 @@ class Recipe(BaseModel):
     def surrogate(self) -> Surrogate:
         return get_model(self.model, **self.model_params)
 
+    def target_transform(self) -> TargetTransform:
+        """The (unfitted) target transform the recipe names."""
+        return TargetTransform(kind=transform_kind(self.transform))
+
     def check(self) -> Recipe:
         """Validate every part; raise a one-sentence error naming the part that cannot work."""
         if self.model not in MODELS:
@@ -82,7 +86,7 @@ class Recipe(BaseModel):
         if not self.takes_smiles and not self.featurizer_specs():
             raise InvalidModelError(f"recipe featurizer {self.featurizer!r} names no featurizer")
         self.acquisition_fn().check(surrogate.provides, self.model)
-        TargetTransform(kind=self.transform)  # type: ignore[arg-type]
+        self.target_transform()
         return self
 
     def canonical(self) -> Recipe:

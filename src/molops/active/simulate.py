@@ -32,7 +32,6 @@ from molops.data.sources import Source, detect_format
 from molops.data.validation import validate_chunk
 from molops.errors import MolopsError
 from molops.models.reference import fingerprints
-from molops.models.transforms import TargetTransform
 
 #: (stage, done, total): stage is "read", "features" or "loop".
 Progress = Callable[[str, int, int], None]
@@ -158,7 +157,7 @@ def _iteration(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Fit on the *train* rows, score the *pool* rows, return the indices of the next batch."""
-    transform = TargetTransform(kind=recipe.transform).fit(utility[train])  # type: ignore[arg-type]
+    transform = recipe.target_transform().fit(utility[train])
     model = recipe.surrogate().fit(X[train], transform.transform(utility[train]))
     mean, std = transform.inverse(*model.predict(X[pool]))
     scores = recipe.acquisition_fn().score(mean, std, float(utility[train].max()), rng)

@@ -102,6 +102,7 @@ def train(
     _check_options(model, chosen, split, transform)
     model_params = json_params(params)
     ws = open_workspace(ctx, workspace)
+    from molops.models.transforms import transform_kind
     from molops.tracking.training import TrainRequest
     from molops.tracking.training import train as run_training
 
@@ -119,11 +120,16 @@ def train(
         tune_timeout=tune_timeout,
         split=split,
         seed=seed,
-        transform=transform,
+        transform=transform_kind(transform),
         name=name,
     )
     with err.status("training", spinner="dots") as status:
-        result = run_training(ws, request, log=lambda msg: (status.update(msg), err.print(f"  {msg}")))
+
+        def log(msg: str) -> None:
+            status.update(msg)
+            err.print(f"  {msg}")
+
+        result = run_training(ws, request, log=log)
     if as_json:
         emit_json(result.model_dump())
         return
@@ -198,7 +204,7 @@ def predict(
             input_file,
             output_file,
             smiles_col=smiles_col,
-            fmt=fmt,  # type: ignore[arg-type]
+            fmt=fmt,
             model_name=mv.name,
             model_version=int(mv.version),
             applicability=not no_domain,

@@ -6,7 +6,7 @@ standard deviation back to the user's units (for ``log``, the std by the delta m
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel
@@ -14,6 +14,15 @@ from pydantic import BaseModel
 from molops.errors import UsageError
 
 Kind = Literal["none", "standardize", "log", "log-standardize"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+
+def transform_kind(name: str) -> Kind:
+    """*name* as a transform :data:`Kind` (what a recipe or an option holds as a plain string)."""
+    for kind in KINDS:
+        if kind == name:
+            return kind
+    raise UsageError(f"target transform {name!r} is not supported; expected one of: {', '.join(KINDS)}")
 
 
 class TargetTransform(BaseModel):
