@@ -78,7 +78,7 @@ def match_results(
         mask = (frame["updated_version"] == version) & frame[target].notna()
         rows = frame.loc[mask, ["inchikey", "smiles", target]].rename(columns={target: "value"})
     matched = rows["inchikey"].isin(proposed_in.index)
-    iteration = rows["inchikey"].map(proposed_in["iteration"]) if len(rows) else []
+    iteration: list[float] = rows["inchikey"].map(proposed_in["iteration"]).tolist() if len(rows) else []
     return rows.assign(
         iteration=pd.array(iteration, dtype="Int64"),
         proposed=matched.to_numpy(),

@@ -3,7 +3,7 @@ best value, hits and open proposals (what ``campaign status`` prints)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,7 @@ def summarize(
         rows = proposals[proposals["iteration"] == it.number]
         done = rows[rows["measured"].notna()]
         pred, true = done["predicted_mean"].to_numpy(float), done["measured"].to_numpy(float)
-        hits = obj.hits(true)
+        batch_hits = obj.hits(true)
         iterations.append(
             {
                 "iteration": it.number,
@@ -74,8 +74,8 @@ def summarize(
                 "open": len(rows) - len(done),
                 "rmse": float(np.sqrt(np.mean((pred - true) ** 2))) if len(done) else None,
                 "spearman": _spearman(pred, true),
-                "hits": int(hits.sum()) if obj.threshold is not None else None,
-                "hit_rate": float(hits.mean()) if obj.threshold is not None and len(done) else None,
+                "hits": int(batch_hits.sum()) if obj.threshold is not None else None,
+                "hit_rate": float(batch_hits.mean()) if obj.threshold is not None and len(done) else None,
                 "best_in_batch": obj.best(true),
                 "model": it.recipe.get("model"),
                 "acquisition": it.recipe.get("acquisition"),
@@ -92,7 +92,7 @@ def summarize(
             "from_campaign": bool(measured["inchikey"].iloc[i] in set(proposals["inchikey"])),
         }
     campaign_values = proposals.loc[answered, "measured"].to_numpy(float)
-    hits = {
+    hits: dict[str, Any] = {
         "threshold": obj.threshold,
         "dataset": int(obj.hits(values).sum()) if obj.threshold is not None else None,
         "campaign": int(obj.hits(campaign_values).sum()) if obj.threshold is not None else None,
@@ -119,7 +119,8 @@ def summarize(
             "answered": int(answered.sum()),
             "open": int((~answered).sum()),
         },
-        open_proposals=open_rows.to_dict(orient="records"),
+        # pandas types record keys as any Hashable; these are the column names selected above
+        open_proposals=cast(list[dict[str, Any]], open_rows.to_dict(orient="records")),
         ingests=[r.model_dump() for r in state.ingests],
     )
 

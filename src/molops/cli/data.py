@@ -91,7 +91,7 @@ def ingest(
             target_col=target_col,
             units=units,
             fmt=fmt,
-            workers=workers,  # type: ignore[arg-type]
+            workers=workers,
             progress=progress,
         )
     if as_json:

@@ -103,7 +103,7 @@ def build(
                     spec,
                     smiles_col=smiles_col,
                     fmt=fmt,
-                    executor=executor,  # type: ignore[arg-type]
+                    executor=executor,
                     workers=workers,
                     address=ray_address,
                     progress=lambda done, total: progress(0, done, total),

@@ -88,7 +88,7 @@ def main() -> None:
         try:  # the click typer raises from: its vendored copy (typer >= 0.2x), else click itself
             from typer._click import ClickException
         except ImportError:
-            from click import ClickException
+            from click import ClickException  # type: ignore[assignment]  # typer before it vendored click
 
         if isinstance(exc, ClickException):
             exc.show()

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 R = TypeVar("R")
 log = logging.getLogger("molops.compute")
@@ -176,10 +176,11 @@ class IsolatedPool(Generic[R]):
             launch(child, list(range(start, min(start + per, len(items)))))
         while running:
             deadline = min(task.deadline(self.item_timeout_s) for task in running.values())
-            for conn in wait(list(running), timeout=max(deadline - time.monotonic(), 0.001)):
-                task = running.pop(conn)  # type: ignore[call-overload]
+            for ready in wait(list(running), timeout=max(deadline - time.monotonic(), 0.001)):
+                conn = cast(Connection, ready)  # wait() returns some of the objects it was given
+                task = running.pop(conn)
                 try:
-                    for value in conn.recv():  # type: ignore[union-attr]
+                    for value in conn.recv():
                         results[task.positions[task.done]] = value
                         task.done += 1
                 except (EOFError, OSError):  # the child died on the item it was working on
@@ -189,7 +190,7 @@ class IsolatedPool(Generic[R]):
                     continue
                 task.since, task.started = time.monotonic(), True
                 if task.done < len(task.positions):
-                    running[conn] = task  # type: ignore[index]
+                    running[conn] = task
             now = time.monotonic()
             for conn, task in list(running.items()):
                 if now > task.deadline(self.item_timeout_s) and not conn.poll():

@@ -119,7 +119,7 @@ class Dataset:
                 if old != new:
                     changes[col] = [old, new]
             if changes:
-                changed.append(MoleculeChange(inchikey=key, smiles=b.at[key, "smiles"], changes=changes))
+                changed.append(MoleculeChange(inchikey=key, smiles=str(b.at[key, "smiles"]), changes=changes))
 
         def rows(frame: pd.DataFrame, keys: pd.Index) -> list[dict[str, Any]]:
             shown = ["smiles"] + [c for c in cols if c in frame.columns]

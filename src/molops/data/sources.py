@@ -10,10 +10,13 @@ import gzip
 import hashlib
 import io
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from molops._types import StrPath
 from molops.errors import InputFileError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 FileFormat = Literal["csv", "tsv", "sdf", "parquet", "smi"]
 
@@ -60,10 +63,11 @@ class HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._raw.read(len(buffer))
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")  # whatever the buffer's item format, fill it byte-wise
+        data = self._raw.read(len(view))
         n = len(data)
-        buffer[:n] = data
+        view[:n] = data
         self.sha256.update(data)
         self.bytes_read += n
         return n
@@ -96,7 +100,9 @@ class Source:
         raw.seek(0)
         self.compressed = head == _GZIP_MAGIC
         buffered = io.BufferedReader(self._hashing, buffer_size=1 << 20)
-        self.stream: BinaryIO = gzip.GzipFile(fileobj=buffered) if self.compressed else buffered
+        self.stream: gzip.GzipFile | io.BufferedReader[HashingReader] = (
+            gzip.GzipFile(fileobj=buffered) if self.compressed else buffered
+        )
 
     @property
     def name(self) -> str:

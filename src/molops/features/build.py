@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from molops.chem.standardize import Rejected, StandardizerSettings
+from molops.chem.standardize import Rejected, Standardized, StandardizerSettings, StructureFormat
 from molops.compute.local import Executor
 from molops.data.pool import PoolIdentity, file_sha256
 from molops.data.readers import RecordReader
@@ -70,7 +70,7 @@ def identify_and_featurize(
     settings: StandardizerSettings,
     structures: list[str | None],
     read_errors: dict[int, tuple[str, str]],
-    fmt: str,
+    fmt: StructureFormat,
 ) -> dict[str, Any]:
     """Worker: standardise pool rows (identity) and featurize the parents in one pass (*spec*
     None: the identity only)."""
@@ -80,11 +80,11 @@ def identify_and_featurize(
     errors: list[str | None] = []
     for pos, text in enumerate(structures):
         if pos in read_errors:
-            result: Any = Rejected(*read_errors[pos])
+            result: Standardized | Rejected = Rejected(*read_errors[pos])
         elif text is None:
             result = Rejected("empty_structure", "the structure field is empty")
         else:
-            result = std.standardize(text, fmt)  # type: ignore[arg-type]
+            result = std.standardize(text, fmt)
         if isinstance(result, Rejected):
             keys.append(None)
             smiles.append(None)
@@ -94,10 +94,12 @@ def identify_and_featurize(
             smiles.append(result.smiles)
             errors.append(None)
     valid = [i for i, k in enumerate(keys) if k is not None]
+    parents = [text for text in (smiles[i] for i in valid) if text is not None]  # all of them: valid
+    feat_errors: dict[int, str] = {}
     if spec is None:
-        data, feat_errors = np.zeros((len(valid), 0), dtype=np.float32), {}
+        data = np.zeros((len(valid), 0), dtype=np.float32)
     else:
-        data, feat_errors = featurize_smiles(spec, [smiles[i] for i in valid])  # type: ignore[misc]
+        data, feat_errors = featurize_smiles(spec, parents)
     return {
         "keys": keys,
         "smiles": smiles,

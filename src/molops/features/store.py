@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import shutil
 import time
@@ -153,7 +154,7 @@ class FeatureStore:
         """One entry per cache: spec, hash, rows, invalid rows, bytes, and whether it is stale."""
         return [entry for _, entry in self._entries()]
 
-    def _entries(self) -> list[tuple[Path, dict[str, Any]]]:
+    def _entries(self) -> builtins.list[tuple[Path, dict[str, Any]]]:  # `list` here is the method above
         """(folder, entry) of every cache; the folder, not the manifest's hash, is what exists."""
         rows: list[tuple[Path, dict[str, Any]]] = []
         if not self.root.is_dir():

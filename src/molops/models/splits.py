@@ -160,6 +160,17 @@ def _parts(order: np.ndarray, sizes: tuple[int, int, int]) -> dict[str, np.ndarr
     return {p: np.sort(c) for p, c in zip(_PARTS, cuts, strict=True)}
 
 
+def _split(name: str, seed: int | None, fractions: Fractions, parts: dict[str, np.ndarray]) -> Split:
+    return Split(
+        name=name,
+        seed=seed,
+        fractions=fractions,
+        train=parts["train"],
+        valid=parts["valid"],
+        test=parts["test"],
+    )
+
+
 def _check_k(n: int, k: int, what: str) -> None:
     if k < 2:
         raise SplitError(f"{what} needs k >= 2 folds; got k={k}")
@@ -173,7 +184,7 @@ def random_split(n: int, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: i
     fr = check_fractions(fractions)
     sizes = _part_sizes(n, fr, "random")
     order = np.random.default_rng(seed).permutation(n)
-    return Split(name="random", seed=seed, fractions=fr, **_parts(order, sizes))
+    return _split("random", seed, fr, _parts(order, sizes))
 
 
 def time_split(order: Sequence[Any] | np.ndarray, fractions: Sequence[float] = DEFAULT_FRACTIONS) -> Split:
@@ -189,7 +200,7 @@ def time_split(order: Sequence[Any] | np.ndarray, fractions: Sequence[float] = D
         missing = int(np.isnan(keys).sum())
         raise SplitError(f"a time split needs an order for every row; {missing} are missing")
     sizes = _part_sizes(len(keys), fr, "time")
-    return Split(name="time", seed=None, fractions=fr, **_parts(np.argsort(keys, kind="stable"), sizes))
+    return _split("time", None, fr, _parts(np.argsort(keys, kind="stable"), sizes))
 
 
 def scaffolds(smiles: Sequence[str] | np.ndarray) -> list[str]:
@@ -247,7 +258,7 @@ def scaffold_split(smiles: Sequence[str] | np.ndarray, fractions: Sequence[float
             raise SplitError(f"a scaffold split of {len(smiles)} molecules in {len(groups)} scaffold groups "
                              f"leaves {part} empty with fractions {_fmt(fr)}; use a random split")
     parts = {p: np.sort(np.concatenate(placed[p])) if placed[p] else np.empty(0, np.int64) for p in _PARTS}
-    return Split(name="scaffold", seed=seed, fractions=fr, **parts)
+    return _split("scaffold", seed, fr, parts)
 
 
 def _folds(name: str, folds: list[np.ndarray], seed: int) -> Iterator[Split]:

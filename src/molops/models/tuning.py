@@ -20,7 +20,7 @@ import json
 import os
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import optuna
@@ -367,7 +367,7 @@ def tune(
     return TuneResult(
         model=model,
         best_params=_best_params(model, best.user_attrs["params"]),
-        best_value=float(best.value),  # type: ignore[arg-type]
+        best_value=float(cast(float, best.value)),  # a COMPLETE trial of a one-objective study has one
         n_trials=len(every),
         n_complete=len(complete),
         n_pruned=counts[TrialState.PRUNED],

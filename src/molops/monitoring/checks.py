@@ -294,7 +294,7 @@ def processing(rows: pd.DataFrame, cfg: MonitorSection) -> list[Check]:
             "alert" if p99 >= cfg.latency_p99_ms_alert else "warn" if p99 >= cfg.latency_p99_ms_warn else "ok"
         )
         detail = f"p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(api)} requests"
-        figures = {"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "requests": len(api)}
+        figures: dict[str, Any] = {"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "requests": len(api)}
         checks.append(Check("latency", verdict, p99, cfg.latency_p99_ms_alert, detail, figures))
     if len(rows) < cfg.min_molecules:
         checks.append(_too_few("error_rate", len(rows), cfg.min_molecules, "predicted molecules"))

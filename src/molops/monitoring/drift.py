@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import stats
@@ -57,7 +58,11 @@ class Shift:
         }
 
 
-def shift(reference: np.ndarray, current: np.ndarray, alternative: str = "two-sided") -> Shift:
+def shift(
+    reference: np.ndarray,
+    current: np.ndarray,
+    alternative: Literal["two-sided", "less", "greater"] = "two-sided",
+) -> Shift:
     """The :class:`Shift` of *current* against *reference* (NaNs ignored)."""
     reference, current = _finite(reference), _finite(current)
     if len(reference) < 2 or len(current) < 2:

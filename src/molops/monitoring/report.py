@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -33,15 +34,15 @@ def _png(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _hist(ax: object, reference: np.ndarray, current: np.ndarray, title: str) -> None:
+def _hist(ax: Axes, reference: np.ndarray, current: np.ndarray, title: str) -> None:
     reference, current = reference[np.isfinite(reference)], current[np.isfinite(current)]
     both = np.concatenate([reference, current])
-    bins = np.histogram_bin_edges(both, bins=20) if len(both) else 10
-    ax.hist(reference, bins=bins, density=True, alpha=0.6, color=TRAIN, label="training")  # type: ignore[attr-defined]
+    bins = np.histogram_bin_edges(both, bins=20).tolist() if len(both) else 10
+    ax.hist(reference, bins=bins, density=True, alpha=0.6, color=TRAIN, label="training")
     if len(current):
-        ax.hist(current, bins=bins, density=True, alpha=0.6, color=LIVE, label="window")  # type: ignore[attr-defined]
-    ax.set_title(title, fontsize=9)  # type: ignore[attr-defined]
-    ax.tick_params(labelsize=7)  # type: ignore[attr-defined]
+        ax.hist(current, bins=bins, density=True, alpha=0.6, color=LIVE, label="window")
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
 
 
 def descriptor_figure(evidence: Evidence) -> str:

@@ -12,7 +12,7 @@ import os
 import warnings
 from functools import cache
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import Any
 
 from molops.errors import MolopsError
@@ -64,9 +64,11 @@ class Quiet:
         self._enabled = self._stream.enabled
         self._stream.enabled = False
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stream.enabled = self._enabled
-        self._ctx.__exit__(*exc)
+        self._ctx.__exit__(kind, exc, tb)
 
 
 def local_uri(path: Path) -> str:

@@ -129,8 +129,9 @@ class ModelBundle:
         )
 
     # -- predicting ----------------------------------------------------------------------------
-    def predict_matrix(self, X: np.ndarray | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, std) in the user's units for features from the cache (or parent SMILES)."""
+    def predict_matrix(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) in the user's units for features from the cache (or a 1-D array of parent
+        SMILES, for a model that takes SMILES)."""
         mean, std = self.surrogate.predict(X)
         return self.info.transform.inverse(mean, std)
 
@@ -147,8 +148,9 @@ class ModelBundle:
         *fmt* ``molblock`` takes MDL mol blocks (an SDF's records) instead of SMILES.
         """
         columns = self.predict_columns(smiles, applicability=applicability, fmt=fmt)
-        columns["in_domain"] = pd.array(columns["in_domain"], dtype="boolean")
-        return pd.DataFrame(columns, columns=list(PREDICTION_COLUMNS))
+        frame = pd.DataFrame(columns, columns=list(PREDICTION_COLUMNS))
+        frame["in_domain"] = pd.array(columns["in_domain"], dtype="boolean")
+        return frame
 
     def predict_columns(
         self,

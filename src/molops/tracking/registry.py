@@ -9,6 +9,7 @@ walks back through.
 
 from __future__ import annotations
 
+import builtins
 import getpass
 import json
 import re
@@ -171,7 +172,7 @@ class ModelRegistry:
             "history": self.history(name),
         }
 
-    def history(self, name: str) -> list[dict[str, Any]]:
+    def history(self, name: str) -> builtins.list[dict[str, Any]]:  # `list` here is the method above
         return json.loads(self._model(name).tags.get(HISTORY_TAG, "[]"))
 
     def lineage(self, name: str, version: int) -> dict[str, Any]:
