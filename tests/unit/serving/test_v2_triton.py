@@ -172,8 +172,10 @@ def test_a_wrong_key_is_refused_and_the_right_one_answers(served_ws):
             assert message == "the API key is not valid"
             assert "API key is required" in _failure(lambda: client.get_model_metadata(MODEL), "401")
             assert not client.is_model_ready(MODEL, headers=wrong)
-            result = client.infer(MODEL, [_smiles()], headers={"X-API-Key": key})
-            assert result.as_numpy("mean").shape == (3,)
+            for right in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}):
+                result = client.infer(MODEL, [_smiles()], headers=right)
+                assert result.as_numpy("mean").shape == (3,)
+                assert client.is_model_ready(MODEL, "1", headers=right)
         finally:
             client.close()
 
