@@ -98,6 +98,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     ctx: ServiceContext = app.state.ctx
     schema = FastAPI.openapi(app)
     _limits(schema["components"]["schemas"], ctx.settings.max_molecules, ctx.settings.max_smiles_length)
+    _served_names(schema, list(ctx.models.models))
     for operation in (op for ops in schema["paths"].values() for op in ops.values()):
         needs = operation.get("security", [])
         roles = {role for need in needs for scopes in need.values() for role in scopes}
@@ -113,6 +114,24 @@ def openapi(app: FastAPI) -> dict[str, Any]:
         schema["components"].pop("securitySchemes", None)
     app.openapi_schema = schema
     return schema
+
+
+def _served_names(schema: dict[str, Any], names: list[str]) -> None:
+    """Name the served models where a request names one (/v1's ``model``, /v2's ``{name}``): the set
+    is fixed for the life of the process, and any other name is answered 404."""
+    if not names:
+        return
+    model = schema["components"]["schemas"]["PredictRequest"]["properties"]["model"]
+    for branch in model.get("anyOf", [model]):
+        if branch.get("type") == "string":
+            branch["enum"] = names
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/v2/models/{name}"):
+            continue
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] == "name":
+                    parameter["schema"]["enum"] = names
 
 
 def _limits(components: dict[str, Any], max_molecules: int, max_length: int) -> None:

@@ -13,7 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Strict(BaseModel):
+    """A request part read as its schema says: no ``false`` for a number, no ``"3"`` for an integer
+    (pydantic's lax mode would take them, and the schema would not be the contract)."""
+
+    model_config = ConfigDict(strict=True)
 
 
 class PredictRequest(_Body):
@@ -101,7 +108,7 @@ class Tensor(BaseModel):
 OutputName = Literal["mean", "std", "similarity", "in_domain", "canonical_smiles", "inchikey", "error"]
 
 
-class SmilesTensor(BaseModel):
+class SmilesTensor(_Strict):
     """The one input of a molops model: SMILES strings (shape ``[n]`` or ``[n, 1]``)."""
 
     name: Literal["smiles"]
@@ -113,12 +120,12 @@ class SmilesTensor(BaseModel):
     )
 
 
-class RequestedOutput(BaseModel):
+class RequestedOutput(_Strict):
     name: OutputName
     parameters: dict[str, Any] | None = None
 
 
-class InferRequest(BaseModel):
+class InferRequest(_Strict):
     id: str | None = None
     parameters: dict[str, Any] | None = None
     inputs: list[SmilesTensor] = Field(min_length=1, max_length=1)

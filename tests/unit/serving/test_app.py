@@ -204,6 +204,9 @@ def test_v2_infer_json_tensors(serve):
         # errors in the protocol's own form: {"error": "..."}, 400 for a request that cannot be used
         wrong = {"inputs": [{"name": "smi", "shape": [1], "datatype": "BYTES", "data": ["C"]}]}
         assert "'smiles'" in _v2_error(c.post(f"/v2/models/{MODEL}/infer", json=wrong), 400)
+        # read as the schema says: a boolean is not a size (pydantic's lax mode took false for 0)
+        bool_shape = {"inputs": [{"name": "smiles", "shape": [True], "datatype": "BYTES", "data": ["C"]}]}
+        assert "shape" in _v2_error(c.post(f"/v2/models/{MODEL}/infer", json=bool_shape), 400)
         unknown = {**body, "outputs": [{"name": "logits"}]}
         assert "outputs.0.name" in _v2_error(c.post(f"/v2/models/{MODEL}/infer", json=unknown), 400)
         assert MODEL in _v2_error(c.post("/v2/models/other/infer", json=body), 404)
