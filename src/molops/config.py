@@ -116,6 +116,9 @@ class ServeSection(_Section):
     poll_s: float = Field(10.0, ge=0)
     #: Seconds between prediction-log writes (rows are buffered in between).
     log_interval_s: float = Field(1.0, gt=0)
+    #: Prediction-log rows a worker holds in memory while the table cannot take them; beyond this,
+    #: they are spilled to local Parquet files beside the table and appended once it can.
+    log_max_pending: int = Field(1_000_000, ge=1)
     #: Seconds between runs of the monitoring checks whose results /metrics exports; 0: never.
     monitor_interval_s: float = Field(300.0, ge=0)
     #: A second alias that sees this share of requests: a mirrored copy whose predictions are logged
@@ -323,6 +326,8 @@ chemistry_processes = -1
 poll_s = 10.0
 # Seconds between prediction-log writes.
 log_interval_s = 1.0
+# Log rows held in memory while the table cannot be written; beyond it they spill to local files.
+log_max_pending = 1000000
 # Seconds between runs of `molops monitor`'s checks, exported as gauges on /metrics; 0: never.
 monitor_interval_s = 300.0
 # A second alias (e.g. "challenger") sees shadow_share of the requests. Mode "mirror": it gets a

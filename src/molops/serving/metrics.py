@@ -9,6 +9,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from molops.data.prediction_log import WriterHooks
 from molops.models.transforms import TargetTransform
 from molops.serving.batching import Columns
 
@@ -133,6 +134,20 @@ class Metrics:
         )
         self.log_failures = Counter(
             "molops_prediction_log_failures", "Failed prediction-log writes (retried).", registry=r
+        )
+        self.log_spilled = Counter(
+            "molops_prediction_log_spilled_rows",
+            "Rows moved to local spill files (beyond log_max_pending, or unwritable at shutdown).",
+            registry=r,
+        )
+
+    def log_hooks(self) -> WriterHooks:
+        """The prediction-log writer's reports, as these metrics (the data layer knows no Prometheus)."""
+        return WriterHooks(
+            written=self.log_rows.inc,
+            failed=self.log_failures.inc,
+            spilled=self.log_spilled.inc,
+            pending=self.log_pending.set,
         )
 
     def observe_monitor(self, model: str, checks: list[dict[str, Any]]) -> None:

@@ -204,8 +204,7 @@ class Pipeline:
                 latency_ms=latency_ms,
                 client=client,
             )
-        )
-        self.metrics.log_pending.set(writer.pending)
+        )  # the writer keeps the pending-rows gauge itself (Metrics.log_hooks)
 
     async def mirror(
         self, shadow: ServedModel, smiles: list[str], ids: tuple[str, str | None], client: str

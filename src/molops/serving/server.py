@@ -89,7 +89,12 @@ def chemistry_pool(settings: ServeSection) -> IsolatedPool[PreparedMolecule] | N
 
 
 def build_context(
-    ws: Workspace, settings: ServeSection, refs: list[ModelRef], *, log_predictions: bool = True
+    ws: Workspace,
+    settings: ServeSection,
+    refs: list[ModelRef],
+    *,
+    log_predictions: bool = True,
+    prediction_log: PredictionLog | None = None,
 ) -> ServiceContext:
     registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
     metrics = Metrics()
@@ -119,7 +124,12 @@ def build_context(
     )
     writer = None
     if log_predictions:
-        writer = LogWriter(PredictionLog.of(ws), interval_s=settings.log_interval_s)
+        writer = LogWriter(
+            prediction_log or PredictionLog.of(ws),
+            interval_s=settings.log_interval_s,
+            max_pending=settings.log_max_pending,
+            hooks=metrics.log_hooks(),
+        )
 
     def checks(name: str) -> list[dict[str, Any]]:
         from molops.monitoring.monitor import monitor
@@ -159,15 +169,17 @@ def background(
     *,
     wait_ready: bool = True,
     timeout_s: float = 120,
+    prediction_log: PredictionLog | None = None,
 ) -> Iterator[tuple[str, ServiceContext]]:
     """Serve on ``settings.host`` (port 0: a free one) in a thread of this process until the block ends.
 
     Yields the base URL and the service's context; on exit the service shuts down as on SIGTERM
-    (requests in flight finish, the prediction log is flushed). For the demo, tests and notebooks.
+    (requests in flight finish, the prediction log is flushed). For the demo, tests and notebooks;
+    *prediction_log* replaces the workspace's (a test's store that fails on purpose).
     """
     import uvicorn
 
-    ctx = build_context(ws, settings, refs)
+    ctx = build_context(ws, settings, refs, prediction_log=prediction_log)
     config = uvicorn.Config(
         create_app(ctx), host=settings.host, port=settings.port, log_config=None, access_log=False
     )
