@@ -4,15 +4,16 @@ hot swap, shadow traffic and the prediction log."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
-from collections.abc import Callable
 
 import httpx
 import numpy as np
 import pytest
 
+from _wait import wait_until
 from molops.config import ApiKey
 from molops.data.prediction_log import PredictionLog
 from molops.serving.auth import hash_key
@@ -48,19 +49,12 @@ def _error(response: httpx.Response, status: int, code: str) -> str:
 
 def _wait_for_second_alias(c: httpx.Client) -> dict:
     """Readiness covers the served models; a second alias still loading sees no traffic."""
-    deadline = time.monotonic() + 30
-    while not (second := c.get("/v1/models").json()["models"][0]["shadow"])["ready"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return second
 
+    def second() -> dict | None:
+        shadow = c.get("/v1/models").json()["models"][0]["shadow"]
+        return shadow if shadow["ready"] else None
 
-def _poll(condition: Callable[[], bool], timeout_s: float = 30) -> None:
-    """Wait until *condition* holds (checked every 20 ms), failing after *timeout_s*."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
+    return wait_until(second, 30, "the second alias to load")
 
 
 def _v2_error(response: httpx.Response, status: int) -> str:
@@ -98,7 +92,8 @@ def test_predict_answers_every_molecule_in_order(serve):
         assert len(other.headers["x-request-id"]) == 32 and "x-client-request-id" not in other.headers
 
 
-def test_a_reused_client_request_id_never_merges_two_requests(serve):
+def test_a_reused_client_request_id_never_merges_two_requests(serve, caplog):
+    caplog.set_level(logging.INFO, logger="molops.access")
     with serve() as service, service.client() as c:
         same = {"X-Request-ID": "lab-7"}
         first, second = (
@@ -107,6 +102,8 @@ def test_a_reused_client_request_id_never_merges_two_requests(serve):
         third = c.post("/v1/predict", json={"smiles": ["C"]})
     ids = [r.json()["request_id"] for r in (first, second, third)]
     assert len(set(ids)) == 3
+    access = {r.request_id: r.client_request_id for r in caplog.records if r.name == "molops.access"}
+    assert [access[i] for i in ids] == ["lab-7", "lab-7", None]
     log = PredictionLog.of(service.ws)
     rows = log.read()
     assert list(dict.fromkeys(rows["request_id"])) == ids
@@ -350,11 +347,11 @@ def test_hot_swap_when_the_alias_moves_fails_no_request(serve):
         workers = [threading.Thread(target=hammer) for _ in range(3)]
         for w in workers:
             w.start()
-        _poll(lambda: len(seen) >= 10)  # traffic on version 1 before the alias moves
+        wait_until(lambda: len(seen) >= 10, 30, "answers before the alias moves")
         ModelRegistry(Tracking.of(service.ws).uri, "tester").promote(MODEL, 2, reason="test")
-        _poll(lambda: any(v == 2 for _, v in seen[-5:]))
+        wait_until(lambda: any(v == 2 for _, v in seen[-5:]), 30, "answers from version 2")
         swapped = len(seen)
-        _poll(lambda: len(seen) >= swapped + 20)  # and traffic after the swap
+        wait_until(lambda: len(seen) >= swapped + 20, 30, "answers after the swap")
         stop.set()
         for w in workers:
             w.join()
@@ -372,10 +369,8 @@ def test_every_prediction_is_logged_by_shutdown_with_shadow_beside(serve):
         assert _wait_for_second_alias(c)["mode"] == "mirror"
         ids = [c.post("/v1/predict", json={"smiles": SMILES}).json()["request_id"] for _ in range(7)]
         assert c.get("/v1/models").json()["models"][0]["shadow"]["version"] == 3
-        deadline = time.monotonic() + 10  # mirrored calls finish after their answers
-        while service.metric("molops_batch_size_sum", model=MODEL) < 2 * 7 * len(SMILES):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        mirrored = 2 * 7 * len(SMILES)  # mirrored calls finish after their answers
+        wait_until(lambda: service.metric("molops_batch_size_sum", model=MODEL) >= mirrored, 10, "mirrors")
         assert PredictionLog.of(service.ws).count() == 0  # buffered: nothing written for 60 s
     log = PredictionLog.of(service.ws)
     primary, shadow = log.read(), log.read(role="shadow")
@@ -408,10 +403,7 @@ def test_a_model_that_cannot_load_is_live_but_not_ready(served_ws):
 
     refs = [ModelRef(name=MODEL, version=99)]
     with live(served_ws, refs=refs, wait_ready=False) as service, service.client() as c:
-        deadline = time.monotonic() + 30
-        while c.get("/readyz").json()["status"] == "loading":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: c.get("/readyz").json()["status"] != "loading", 30, "loading to end")
         ready = c.get("/readyz")
         assert (
             ready.status_code == 503 and ready.json()["status"] == "failed" and "99" in ready.json()["detail"]
@@ -426,10 +418,12 @@ def test_monitoring_results_are_exported_as_gauges(serve):
     with serve(monitor_interval_s=0.2, log_interval_s=0.1) as service, service.client() as c:
         for _ in range(7):  # 35 molecules, 14 of them not valid
             c.post("/v1/predict", json={"smiles": SMILES})
-        deadline = time.monotonic() + 60  # a run that started before the last rows were written is stale
-        while service.metric("molops_monitor_verdict", model=MODEL, check="error_rate") != 3:
-            assert time.monotonic() < deadline, c.get("/metrics").text[-2000:]
-            time.sleep(0.1)
+        # a run that started before the last rows were written is stale: wait for one after
+        wait_until(
+            lambda: service.metric("molops_monitor_verdict", model=MODEL, check="error_rate") == 3,
+            60,
+            "the error-rate check to alert",
+        )
         assert service.metric("molops_monitor_runs_total", model=MODEL, outcome="ok") >= 1
         # three distinct valid molecules: too few for the drift tests, so "insufficient data" (1), no alarm
         assert service.metric("molops_monitor_verdict", model=MODEL, check="descriptor_drift") == 1
