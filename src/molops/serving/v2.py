@@ -24,6 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi.params import Depends
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope
 
 from molops._version import __version__
 from molops.serving import schemas, v2_binary
@@ -90,7 +92,11 @@ class BinaryBodyRoute(APIRoute):
             if encoding != "identity":
                 raise _bad(f"the body is compressed ({encoding}); send it uncompressed")
             try:
-                header, data = v2_binary.split(await request.body(), request.headers.get(v2_binary.HEADER))
+                body = await request.body()
+            except ClientDisconnect:  # gone, or refused mid-stream as too large (already answered 413)
+                raise _bad("the body did not arrive whole; the client went away") from None
+            try:
+                header, data = v2_binary.split(body, request.headers.get(v2_binary.HEADER))
             except v2_binary.BinaryError as exc:
                 raise _bad(str(exc)) from None
             headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
@@ -104,7 +110,7 @@ class BinaryBodyRoute(APIRoute):
 class _JsonHeader(Request):
     """The request as FastAPI reads it: its body is the JSON header alone."""
 
-    def __init__(self, scope: dict[str, Any], receive: Any, header: bytes) -> None:
+    def __init__(self, scope: Scope, receive: Receive, header: bytes) -> None:
         super().__init__(scope, receive)
         self._header = header
 

@@ -238,6 +238,19 @@ def test_a_pinned_version_replaced_while_its_request_waits_is_a_404(served_ws):
     }
 
 
+def test_a_binary_body_over_the_limit_is_413_while_it_streams(served_ws):
+    with live(served_ws, max_body_bytes=2048) as service, service.client() as c:
+        request = _binary_request(b"".join(_element(b"CCCCCCCCCC") for _ in range(300)), shape=[300])
+        body = request["content"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the limit applies while the body streams in
+            yield from (body[i : i + 512] for i in range(0, len(body), 512))
+
+        response = c.post(f"/v2/models/{MODEL}/infer", content=chunks(), headers=request["headers"])
+        assert response.status_code == 413, response.text
+        assert service.metric("molops_request_errors_total", code="internal_error") == 0  # nothing failed
+
+
 # -- raw bodies -----------------------------------------------------------------------------------
 
 
