@@ -21,7 +21,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.params import Depends
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
@@ -175,7 +174,7 @@ def _outputs(body: schemas.InferRequest) -> list[tuple[str, bool]]:
     default = _flag(body.parameters or {}, "binary_data_output", False, "the request's")
     if not body.outputs:
         return [(name, default) for name in V2_OUTPUTS]
-    wanted = []
+    wanted: list[tuple[str, bool]] = []
     for out in body.outputs:
         parameters = out.parameters or {}
         if parameters.get("classification"):
@@ -217,8 +216,9 @@ def _answer(
     )
 
 
-def router(pipeline: Pipeline, reader: Depends) -> APIRouter:
-    """The ``/v2`` routes, answering through *pipeline*, guarded by the *reader* dependency."""
+def router(pipeline: Pipeline, reader: Any) -> APIRouter:
+    """The ``/v2`` routes, answering through *pipeline*, guarded by *reader* (a ``Depends`` that
+    yields the :class:`Caller`; typed ``Any`` because it stands as the routes' parameter default)."""
     api = APIRouter()
     models, ctx = pipeline.models, pipeline.ctx
 
@@ -289,7 +289,11 @@ def router(pipeline: Pipeline, reader: Depends) -> APIRouter:
         return await infer(request, name, None, body, caller)
 
     async def version_infer(
-        request: Request, name: str, version: str, body: schemas.InferRequest, caller: Caller = reader
+        request: Request,
+        name: str,
+        version: str,
+        body: schemas.InferRequest,
+        caller: Caller = reader,
     ) -> Response:
         return await infer(request, name, version, body, caller)
 
