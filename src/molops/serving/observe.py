@@ -16,6 +16,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -157,7 +158,7 @@ class Observe:
 class JsonLogFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and every ``extra`` field."""
 
-    converter = time.gmtime
+    converter: Callable[[float | None], time.struct_time] = time.gmtime
     # uvicorn's color_message repeats the message with terminal colour codes: not for a log store
     _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
         "message",
