@@ -106,8 +106,8 @@ def openapi(app: FastAPI) -> dict[str, Any]:
             continue
         role = max(roles, key=ROLES.__getitem__)
         operation["x-required-role"] = role
-        needs = f"Needs an API key with role `{role}` or above (`admin` may do everything `read` may)."
-        operation["description"] = f"{operation.get('description', '')}\n\n{needs}".strip()
+        text = f"Needs an API key with role `{role}` or above (`admin` may do everything `read` may)."
+        operation["description"] = f"{operation.get('description', '')}\n\n{text}".strip()
         if not ctx.keys.enabled:
             del operation["security"]
     if not ctx.keys.enabled:
