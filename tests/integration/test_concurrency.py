@@ -1,10 +1,21 @@
-"""Two ``molops data ingest`` processes into one dataset at the same moment both land, in turn."""
+"""Two ``molops data ingest`` processes into one dataset at the same moment both land, in turn.
+
+"At the same moment" is made certain, not hoped for: the test holds the dataset's write lock while
+both processes start and read and validate their files, and lets go only once both have closed
+their files (what an ingest does just before it asks for the lock). Both are then in flight at
+once, each with a result computed against the same latest version, and both must still land.
+"""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
+from filelock import FileLock
+
+from _wait import wait_until
 
 from ._cli import enamine, finish, molops, read_csv, start, versions, write_csv
 
@@ -20,46 +31,40 @@ def _files(folder: Path) -> tuple[Path, Path]:
     return a, b
 
 
+class _Reading:
+    """Whether an ingest process has opened its input file and closed it again."""
+
+    def __init__(self, proc: subprocess.Popen[str], path: Path) -> None:
+        self.proc, self.path, self.opened, self.closed = proc, path.resolve(), False, False
+
+    def done(self) -> bool:
+        assert self.proc.poll() is None, f"it finished while the lock was held: {finish(self.proc)}"
+        try:
+            files = psutil.Process(self.proc.pid).open_files()
+        except psutil.NoSuchProcess:  # it ended between the poll above and now
+            raise AssertionError(f"it finished while the lock was held: {finish(self.proc)}") from None
+        is_open = any(Path(f.path) == self.path for f in files)
+        self.opened = self.opened or is_open
+        self.closed = self.closed or (self.opened and not is_open)
+        return self.closed
+
+
 @pytest.mark.parametrize("existing", [True, False], ids=["existing-dataset", "new-dataset"])
 def test_concurrent_ingests_both_land(workspace, tmp_path, existing):
     a, b = _files(tmp_path / "in")
+    options = ["-d", "dock", "--smiles-col", "smiles", "--target-col", "score", "-w", workspace, "--json"]
     base = 0
     if existing:
         seed = write_csv(
             tmp_path / "in" / "seed.csv", ["smiles", "score"], [["CCO", "-1.0"], ["CCN", "-2.0"]]
         )
-        molops(
-            "data",
-            "ingest",
-            seed,
-            "-d",
-            "dock",
-            "--smiles-col",
-            "smiles",
-            "--target-col",
-            "score",
-            "-w",
-            workspace,
-            "--json",
-        ).json()
+        molops("data", "ingest", seed, *options).json()
         base = 2
-    procs = [
-        start(
-            "data",
-            "ingest",
-            f,
-            "-d",
-            "dock",
-            "--smiles-col",
-            "smiles",
-            "--target-col",
-            "score",
-            "-w",
-            workspace,
-            "--json",
-        )
-        for f in (a, b)
-    ]
+    with FileLock(str(workspace / ".molops" / "locks" / "dataset-dock.lock")):
+        procs = [start("data", "ingest", f, *options) for f in (a, b)]
+        reading = [_Reading(p, f) for p, f in zip(procs, (a, b), strict=True)]
+        wait_until(lambda: all([r.done() for r in reading]), 120, "both ingests to validate their files")
+        # both are in flight now, each waiting to commit on top of the same latest version
     reports = [finish(p).json() for p in procs]
 
     for r in reports:

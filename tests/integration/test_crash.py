@@ -1,5 +1,11 @@
 """SIGKILL an ingest at awkward moments: the dataset must stay readable, and its latest version is
-either the previous one, byte for byte, or the complete new one. Never anything in between."""
+either the previous one, byte for byte, or the complete new one. Never anything in between.
+
+The moments are observed, not guessed from the clock: the first new file in the quarantine or the
+table folder, or a random delay after the ingest opened its input (reading, the worker pool,
+validation) or closed it again (merging and committing), so a busy machine cannot turn a kill meant
+for the middle of the ingest into one before it began.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from typing import Any
 
 import psutil
 import pytest
+
+from _wait import wait_until
 
 from ._cli import enamine, finish, molops, start, version_numbers
 
@@ -128,6 +136,26 @@ def _survivors(pgid: int, timeout: float = 10.0) -> list[str]:
         time.sleep(0.05)
 
 
+class _Input:
+    """When the ingest process opened its input file, and when it closed it again."""
+
+    def __init__(self, pid: int, path: Path) -> None:
+        self.process, self.path = psutil.Process(pid), path.resolve()
+        self.opened: float | None = None
+        self.closed: float | None = None
+
+    def update(self) -> None:
+        try:
+            is_open = any(Path(f.path) == self.path for f in self.process.open_files())
+        except psutil.Error:  # it has just ended
+            return
+        now = time.monotonic()
+        if is_open and self.opened is None:
+            self.opened = now
+        elif not is_open and self.opened is not None and self.closed is None:
+            self.closed = now
+
+
 TRIGGERS = ["quarantine-write", "table-write", "random-early", "random-late"]
 
 
@@ -137,26 +165,27 @@ def test_sigkill_during_ingest(setup, tmp_path, trigger):
     shutil.copytree(setup["base"], ws)
     watched = ws / "datasets" / "freesolv" / ("quarantine" if trigger == "quarantine-write" else "table")
     before = _entries(watched)
-    delay = random.uniform(0.3, 1.5) if trigger == "random-early" else random.uniform(1.5, 4.0)
-    what = f"{trigger}" + ("" if trigger.endswith("write") else f" after {delay:.2f} s")
+    delay = random.uniform(0.0, 1.0) if trigger == "random-early" else random.uniform(0.0, 0.5)
+    anchor = "opened" if trigger == "random-early" else "closed"
+    what = trigger + ("" if trigger.endswith("write") else f": {delay:.2f} s after it {anchor} its input")
 
     proc = start(*_ingest_argv(ws, setup["big"]), new_session=True)
-    t0 = time.monotonic()
-    killed = False
-    while proc.poll() is None and time.monotonic() - t0 < 120:
+    source = _Input(proc.pid, setup["big"])
+
+    def fired() -> bool:
         if trigger.endswith("write"):
-            fired = bool(_entries(watched) - before)  # a new (possibly half-written) data file
-        else:
-            fired = time.monotonic() - t0 >= delay
-        if fired:
-            _kill_group(proc)
-            killed = True
-            break
-        time.sleep(0.001)
+            return bool(_entries(watched) - before)  # a new (possibly half-written) data file
+        source.update()
+        since = source.opened if anchor == "opened" else source.closed
+        return since is not None and time.monotonic() - since >= delay
+
+    wait_until(lambda: proc.poll() is not None or fired(), 120, what, interval=0.001)
+    killed = proc.poll() is None
     if not killed:
         res = finish(proc)  # it finished before the trigger fired: it must have succeeded
         assert res.json()["version"] == 2, str(res)
     else:
+        _kill_group(proc)
         assert proc.returncode == -signal.SIGKILL, what
         proc.communicate()
         assert _survivors(proc.pid) == [], f"{what}: processes of the killed ingest are still running"

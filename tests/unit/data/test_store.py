@@ -192,10 +192,14 @@ def test_ingest_waits_for_the_lock_then_fails_cleanly(tmp_path, write):
 def test_concurrent_ingests_both_land(ws, write):
     paths = [write(f"{i}.csv", f"smiles,y\n{'C' * (i + 1)}O,{i}\n") for i in range(3)]
     errors: list[BaseException] = []
+    # every ingest has validated its file before any asks for the lock: all three are in flight
+    validated = threading.Barrier(len(paths))
 
     def run(path):
         try:
-            ws.dataset("sol").ingest(path, smiles_col="smiles", target_col="y", workers=1)
+            ws.dataset("sol").ingest(
+                path, smiles_col="smiles", target_col="y", workers=1, progress=lambda *_: validated.wait(60)
+            )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
