@@ -121,7 +121,8 @@ class UCB(Acquisition[UCBParams]):
     description = "upper confidence bound: mean + sqrt(beta) * std"
 
     def score(self, mean: np.ndarray, std: np.ndarray, best: float, rng: np.random.Generator) -> np.ndarray:
-        return mean + np.sqrt(self.params.beta) * std
+        utility: np.ndarray = mean + np.sqrt(self.params.beta) * std
+        return utility
 
 
 class ImprovementParams(AcquisitionParams):
@@ -145,7 +146,8 @@ class ExpectedImprovement(Acquisition[ImprovementParams]):
         improvement, z = _z(mean, std, best, self.params.xi)
         sigma = np.maximum(std, _MIN_STD)
         pdf = np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
-        return improvement * ndtr(z) + sigma * pdf
+        expected: np.ndarray = improvement * ndtr(z) + sigma * pdf
+        return expected
 
 
 @ACQUISITIONS.register("pi")

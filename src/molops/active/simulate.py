@@ -161,9 +161,9 @@ def _iteration(
     model = recipe.surrogate().fit(X[train], transform.transform(utility[train]))
     mean, std = transform.inverse(*model.predict(X[pool]))
     scores = recipe.acquisition_fn().score(mean, std, float(utility[train].max()), rng)
-    if fps is None:
-        return pool[top_n(scores, batch)]
-    return pool[diverse(scores, batch, fps[pool], recipe.max_similarity)]
+    chosen = top_n(scores, batch) if fps is None else diverse(scores, batch, fps[pool], recipe.max_similarity)
+    batch_rows: np.ndarray = pool[chosen]
+    return batch_rows
 
 
 def simulate(

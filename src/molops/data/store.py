@@ -157,7 +157,7 @@ class DatasetStore:
     def read(self, version: int | None = None) -> pd.DataFrame:
         """One row per molecule, as of *version* (default: the latest), in ``order``."""
         info = self.resolve(version)
-        frame = _read_delta(self._table(info.delta_version)).to_pandas()
+        frame: pd.DataFrame = _read_delta(self._table(info.delta_version)).to_pandas()
         # The Delta writer does not keep row order (it varies run to run); ``order`` records it.
         return frame.sort_values("order", kind="stable", ignore_index=True)
 
@@ -168,8 +168,9 @@ class DatasetStore:
             versions = [self.resolve(version)]
         visible = {v.lineage.get("ingest_id") for v in versions} - {None}
         if not DeltaTable.is_deltatable(self.quarantine_uri):
-            return QUARANTINE_SCHEMA.empty_table().to_pandas()
-        frame = _read_delta(DeltaTable(self.quarantine_uri)).to_pandas()
+            empty: pd.DataFrame = QUARANTINE_SCHEMA.empty_table().to_pandas()
+            return empty
+        frame: pd.DataFrame = _read_delta(DeltaTable(self.quarantine_uri)).to_pandas()
         frame = frame[frame["ingest_id"].isin(visible)]
         return frame.sort_values(["dataset_version", "row"], kind="stable").reset_index(drop=True)
 

@@ -86,7 +86,8 @@ class FeatureCache:
                 "shards": [],
                 "created": datetime.now(UTC).isoformat(),
             }
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return manifest
 
     def _load(self) -> list[_Shard]:
         if self._shards is None:

@@ -183,7 +183,7 @@ class FeatureStore:
             current = get_featurizer(manifest["spec"])
         except Exception:  # featurizer removed or renamed since
             return True
-        return current.hash != manifest["hash"]
+        return bool(current.hash != manifest["hash"])
 
     def prune(self, featurizer: str | None = None, everything: bool = False) -> dict[str, Any]:
         """Delete stale caches, orphaned shard files, and (if asked) one featurizer's or all caches."""

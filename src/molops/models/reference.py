@@ -111,7 +111,7 @@ def scaffold_of(smiles: str) -> str:
     mol = Chem.MolFromSmiles(smiles) if smiles else None
     if mol is None:
         return ""
-    return MurckoScaffold.MurckoScaffoldSmiles(mol=mol)
+    return str(MurckoScaffold.MurckoScaffoldSmiles(mol=mol))
 
 
 @dataclass(frozen=True)

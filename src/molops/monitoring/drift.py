@@ -34,7 +34,8 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
 
 def _finite(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
-    return values[np.isfinite(values)]
+    finite: np.ndarray = values[np.isfinite(values)]
+    return finite
 
 
 @dataclass(frozen=True)

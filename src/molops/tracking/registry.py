@@ -173,7 +173,8 @@ class ModelRegistry:
         }
 
     def history(self, name: str) -> builtins.list[dict[str, Any]]:  # `list` here is the method above
-        return json.loads(self._model(name).tags.get(HISTORY_TAG, "[]"))
+        history: builtins.list[dict[str, Any]] = json.loads(self._model(name).tags.get(HISTORY_TAG, "[]"))
+        return history
 
     def lineage(self, name: str, version: int) -> dict[str, Any]:
         """What produced a version: dataset version, featurizer, params, split, code and environment."""

@@ -128,7 +128,7 @@ class _Data:
 
 
 def _target(frame: pd.DataFrame, target: str | None, dataset: str, version: int) -> str:
-    from molops.data.replicates import targets_of
+    from molops.data.store import targets_of
 
     targets = targets_of(list(frame.columns))
     if target is None:

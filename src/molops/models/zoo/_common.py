@@ -80,4 +80,5 @@ def draw_members(predictions: np.ndarray, n_samples: int, seed: int) -> np.ndarr
     rng = np.random.default_rng(seed)
     m = len(predictions)
     order = np.concatenate([rng.permutation(m) for _ in range(-(-n_samples // m))])[:n_samples]
-    return predictions[order]
+    drawn: np.ndarray = predictions[order]
+    return drawn

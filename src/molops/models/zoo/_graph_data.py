@@ -73,7 +73,8 @@ class SmilesGraphs:
 def standardised(raw: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Descriptors standardised on the training molecules; missing at the mean, clipped to ±10 sd."""
     z = (raw - mean) / scale
-    return np.clip(np.nan_to_num(z, nan=0.0, posinf=10.0, neginf=-10.0), -10.0, 10.0).astype(np.float32)
+    clipped: np.ndarray = np.clip(np.nan_to_num(z, nan=0.0, posinf=10.0, neginf=-10.0), -10.0, 10.0)
+    return clipped.astype(np.float32)
 
 
 def descriptor_matrix(smiles: Any) -> np.ndarray:

@@ -602,4 +602,5 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
     so not weights-only)."""
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    return checkpoint

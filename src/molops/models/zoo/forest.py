@@ -88,7 +88,8 @@ class RandomForest(Surrogate[ForestParams]):
         else:  # joblib's start-up (~70 ms for 300 trees) would dwarf the work: walk the trees here
             Xf = np.ascontiguousarray(Xa, dtype=np.float32)
             leaves = np.column_stack([est.tree_.apply(Xf) for est in self._forest.estimators_])
-        return self._leaf_values[leaves + self._offsets].T
+        values: np.ndarray = self._leaf_values[leaves + self._offsets].T
+        return values
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.check_fitted()

@@ -143,7 +143,8 @@ class TanimotoGP(Surrogate[GPParams]):
                 span = X.max(axis=0) - self._low
                 self._span = np.where(span > 0, span, np.inf).astype(np.float32)
         if self._minmax:
-            return np.maximum((X - self._low) / self._span, 0).astype(np.float32)
+            scaled: np.ndarray = np.maximum((X - self._low) / self._span, 0).astype(np.float32)
+            return scaled
         if (X < 0).any():
             raise InvalidModelError(
                 f"model {self.name!r}: the Tanimoto kernel needs nonnegative features; X has negative "

@@ -103,7 +103,8 @@ class MLPEnsemble(Surrogate[MLPParams]):
 
     def _features(self, Xa: np.ndarray) -> np.ndarray | sparse.csr_matrix:
         if self._scaler is not None:
-            return self._scaler.transform(Xa).astype(np.float32)
+            scaled: np.ndarray = self._scaler.transform(Xa).astype(np.float32)
+            return scaled
         Xs = Xa.astype(np.float32)
         return sparse.csr_matrix(Xs) if self._sparse else Xs
 
