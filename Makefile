@@ -18,18 +18,21 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/molops demo
 
-## Create .venv, install molops with test and gnn extras and run the whole suite plus ruff.
+## Create .venv, install molops with test and gnn extras and run ruff, mypy and the whole suite.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+## ruff, its formatting check and the type check (mypy; its settings are in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 ## Benchmarks print JSON; see docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 
 clean:
-	rm -rf $(VENV) molops-demo .pytest_cache
+	rm -rf $(VENV) molops-demo .pytest_cache .mypy_cache
