@@ -13,6 +13,7 @@ from pathlib import Path
 
 from molops._types import StrPath
 from molops.config import CONFIG_FILE, TEMPLATE, MolopsConfig, load_config
+from molops.data.audit import AuditLog, acting_user
 from molops.data.dataset import Dataset
 from molops.data.ingest import standardizer_settings
 from molops.data.store import DatasetStore
@@ -109,7 +110,7 @@ class Workspace:
             self.lock_dir / f"dataset-{name}.lock",
             self.config.ingest.lock_timeout_s,
         )
-        return Dataset(store, self.config.ingest)
+        return Dataset(store, self.config.ingest, audit=self.audit)
 
     def existing_dataset(self, name: str) -> Dataset:
         """The dataset called *name*, which must exist: a typo is answered with the datasets there are."""
@@ -135,6 +136,11 @@ class Workspace:
             self.root / "pools",
             standardizer_settings(self.config.ingest),
         )
+
+    @property
+    def audit(self) -> AuditLog:
+        """Who changed what (``audit/``), recording as the acting user (:func:`acting_user`)."""
+        return AuditLog(f"{self.storage_uri}/audit", acting_user(self.config.tracking.user))
 
     @property
     def prediction_log_uri(self) -> str:

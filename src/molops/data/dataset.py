@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from molops._types import StrPath
 from molops._version import __version__
 from molops.config import IngestSection
+from molops.data.audit import AuditLog
 from molops.data.ingest import IngestReport, ProgressCallback, ingest_file
 from molops.data.sources import FileFormat
 from molops.data.store import DatasetStore, VersionInfo, now_utc, targets_of
@@ -65,9 +66,10 @@ _COMPARED = ("", "_std", "_n", "_disagree")
 class Dataset:
     """A named, versioned table of measurements in a workspace."""
 
-    def __init__(self, store: DatasetStore, config: IngestSection) -> None:
+    def __init__(self, store: DatasetStore, config: IngestSection, audit: AuditLog | None = None) -> None:
         self.store = store
         self.config = config
+        self.audit = audit  # records each change with who made it (the workspace passes its log)
 
     @property
     def name(self) -> str:
@@ -81,9 +83,14 @@ class Dataset:
                workers: int | None = None, progress: ProgressCallback | None = None,
                source_name: str | None = None) -> IngestReport:
         """Validate *path* and commit its measurements as a new version (unless nothing changes)."""
-        return ingest_file(self.store, path, smiles_col=smiles_col, target_col=target_col,
-                           units=units, fmt=fmt, config=self.config, workers=workers,
-                           progress=progress, source_name=source_name)
+        report = ingest_file(self.store, path, smiles_col=smiles_col, target_col=target_col,
+                             units=units, fmt=fmt, config=self.config, workers=workers,
+                             progress=progress, source_name=source_name)
+        if self.audit is not None and not report.unchanged:
+            self.audit.record("dataset.ingest", self.name, report.version, source=report.source,
+                              target=report.target, rows_in=report.rows_in, added=report.added,
+                              updated=report.updated, quarantined=report.quarantined)
+        return report
 
     def read(self, version: int | None = None) -> pd.DataFrame:
         """One row per molecule as of *version* (default: latest)."""
@@ -172,6 +179,9 @@ class Dataset:
                        "rolled_back_from": latest.version, "time": now_utc().isoformat(),
                        "molops_version": __version__, "molecules": len(snapshot)}
             self.store.commit(snapshot, lineage)
+        if self.audit is not None:
+            self.audit.record("dataset.rollback", self.name, version, rolled_back_to=target.version,
+                              molecules=len(snapshot))
         return RollbackReport(dataset=self.name, version=version, rolled_back_to=target.version,
                               molecules=len(snapshot), unchanged=False)
 
