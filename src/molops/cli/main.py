@@ -60,10 +60,25 @@ def root(
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory to create the workspace in.")],
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow store shared with other workspaces, e.g. postgresql://USER@HOST:PORT/DB "
+            "(password in PGPASSWORD or PGPASSFILE, never here). Default: mlflow.db in DIR.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a workspace: DIR/molops.toml (commented) and its folders."""
+    from molops.tracking import store as tracking_store
+
+    if tracking_uri is not None:
+        tracking_store.check_uri(tracking_uri)  # before anything is created
     ws = Workspace.init(directory)
+    if tracking_uri is not None:
+        ws = tracking_store.use_uri(ws, tracking_uri)
     if as_json:
         emit_json({"workspace": str(ws.root), "config": str(ws.root / "molops.toml")})
     else:

@@ -39,6 +39,7 @@ from molops.models.crossval import (
     tuning_rows,
 )
 from molops.models.splits import Split, kfold
+from molops.redact import redact
 
 #: Bumped when the meaning of a stored study changes (objective, attributes), so old studies are
 #: not resumed by code that would read them differently.
@@ -84,7 +85,7 @@ class TuneResult(BaseModel):
             "folds": self.folds,
             "seed": self.seed,
             "study_name": self.study_name,
-            "storage": self.storage,
+            "storage": redact(self.storage) if self.storage else self.storage,  # printed and logged
             "seconds": self.seconds,
         }
         for key, value in sorted(self.best_params.items()):

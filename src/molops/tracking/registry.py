@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from molops.redact import redact
 from molops.tracking._mlflow import Quiet, TrackingError, client, mlflow
 
 if TYPE_CHECKING:  # the bundle imports the model zoo (a second): only load() needs it
@@ -76,7 +77,9 @@ class ModelRegistry:
     """The workspace's registered models (any MLflow tracking URI)."""
 
     def __init__(self, tracking_uri: str, user: str = "") -> None:
-        self.tracking_uri = tracking_uri
+        self._uri = tracking_uri
+        #: the URI as printed and stored in results: any password masked
+        self.tracking_uri = redact(tracking_uri)
         self.user = user or _login()
         self.client = client(tracking_uri)
 
@@ -214,7 +217,7 @@ class ModelRegistry:
             # workspace's Tracking may have set, and would load that store's model of the same name
             source = self.client.get_model_version_download_uri(mv.name, mv.version)
             previous = mod.get_tracking_uri()
-            mod.set_tracking_uri(self.tracking_uri)  # for mlflow-artifacts:// sources of a server
+            mod.set_tracking_uri(self._uri)  # for mlflow-artifacts:// sources of a server
             try:
                 model = mod.pyfunc.load_model(source)
             finally:

@@ -2,16 +2,109 @@
 
 By default a SQLite database (``mlflow.db``) and an artifact folder (``mlartifacts/``) inside the
 workspace, so a laptop needs no server; ``[tracking] uri`` (or ``MOLOPS_TRACKING__URI``) points
-at any MLflow tracking server instead, e.g. one backed by Postgres and object storage.
+at any MLflow store instead: a ``postgresql://`` database that several workspaces share (a team's
+workspace; ``molops init --tracking-uri``), or an MLflow tracking server.
+
+A Postgres password is never part of the URI molops stores: libpq reads it from ``PGPASSWORD`` or
+``PGPASSFILE``, and TLS settings (``?sslmode=verify-full&sslrootcert=...``) pass through to it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from molops.tracking._mlflow import ARTIFACTS_DIR, DB_FILE, Quiet, client, local_uri, mlflow
+from molops.config import CONFIG_FILE
+from molops.errors import UsageError
+from molops.redact import has_password, redact
+from molops.tracking._mlflow import ARTIFACTS_DIR, DB_FILE, Quiet, TrackingError, client, local_uri, mlflow
 from molops.workspace import Workspace
+
+#: The Postgres schema Optuna's study tables live in, beside MLflow's tables (in ``public``): both
+#: keep an ``alembic_version`` table, so they cannot share one schema.
+OPTUNA_SCHEMA = "optuna"
+_SCHEMES = ("postgresql", "postgresql+psycopg2", "sqlite", "mysql", "mssql", "http", "https", "databricks")
+
+
+def is_postgres(uri: str) -> bool:
+    return uri.split("://", 1)[0] in ("postgresql", "postgresql+psycopg2")
+
+
+def check_uri(uri: str) -> str:
+    """*uri*, if it may be written to ``molops.toml``: an MLflow store URI that holds no password."""
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in _SCHEMES:
+        raise UsageError(
+            f"--tracking-uri {redact(uri)!r} is not an MLflow store URI; expected e.g. "
+            "postgresql://USER@HOST:PORT/DB or http://HOST:PORT"
+        )
+    if has_password(uri):
+        raise UsageError(
+            f"--tracking-uri {redact(uri)!r} contains a password, which would be stored in molops.toml; "
+            "give it in PGPASSWORD or a PGPASSFILE instead"
+        )
+    return uri
+
+
+def write_uri(config_path: Path, uri: str) -> None:
+    """Set ``[tracking] uri`` in the ``molops.toml`` that ``molops init`` just wrote.
+
+    A line edit rather than a TOML rewrite, so the file keeps its comments."""
+    text = config_path.read_text(encoding="utf-8")
+    section = re.search(r"(?ms)^\[tracking\]\n.*?(?=^\[|\Z)", text)
+    line = re.compile(r'(?m)^uri = ""$')
+    if section is None or not line.search(section.group()):
+        raise UsageError(f"{config_path}: no [tracking] uri line to set; add uri = {check_uri(uri)!r} there")
+    body = line.sub(lambda _: f"uri = {_toml_string(uri)}", section.group(), count=1)
+    config_path.write_text(text[: section.start()] + body + text[section.end() :], encoding="utf-8")
+
+
+def use_uri(ws: Workspace, uri: str) -> Workspace:
+    """*ws*, a workspace just made by ``molops init``, with its tracking store set to *uri*."""
+    write_uri(ws.root / CONFIG_FILE, check_uri(uri))
+    return Workspace.open(ws.root)
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def study_storage(ws: Workspace) -> str:
+    """Where ``train --tune`` keeps its Optuna studies: the tracking database when that is Postgres
+    (in schema ``optuna``, so every workspace sharing it resumes the same studies), else a SQLite
+    file in the workspace."""
+    uri = ws.config.tracking.uri
+    if uri and is_postgres(uri):
+        return _postgres_schema(uri, OPTUNA_SCHEMA)
+    path = ws.root / ".molops" / "optuna.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _postgres_schema(uri: str, schema: str) -> str:
+    """*uri* with its connections' ``search_path`` set to *schema*, which is created if needed."""
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(uri)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"), {"s": schema}
+            ).first()
+            if exists is None:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        raise TrackingError(
+            f"cannot prepare schema {schema!r} for tuning studies in {redact(uri)}: {reason}"
+        ) from None
+    finally:
+        engine.dispose()
+    options = " ".join(filter(None, [str(url.query.get("options", "")), f"-csearch_path={schema}"]))
+    return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
 
 
 @dataclass

@@ -33,10 +33,11 @@ from molops.models.metrics import evaluate
 from molops.models.reference import TrainingReference
 from molops.models.splits import DEFAULT_FRACTIONS, Split, make_split
 from molops.models.transforms import Kind, TargetTransform
+from molops.redact import redact
 from molops.tracking.bundle import BundleInfo, ModelBundle, settings_to_dict
 from molops.tracking.registry import ModelRegistry
 from molops.tracking.run_log import log_run
-from molops.tracking.store import Tracking
+from molops.tracking.store import Tracking, study_storage
 from molops.workspace import Workspace
 
 #: The featurizer of models that take feature matrices, when none is given.
@@ -192,12 +193,6 @@ class Choice(BaseModel):
     comparison: list[dict[str, Any]] | None = None
 
 
-def _storage(ws: Workspace) -> str:
-    path = ws.root / ".molops" / "optuna.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
-
-
 def _tune(
     request: TrainRequest, data: _Data, split: Split, model: str, featurizer: str, log: Log
 ) -> tuning.TuneResult:
@@ -211,7 +206,7 @@ def _tune(
         trials=request.trials,
         fraction=request.tune_fraction,
         seed=request.seed,
-        storage=_storage(data.ws),
+        storage=study_storage(data.ws),
         study_name=None,
         timeout=request.tune_timeout,
         fixed_params=request.params,
@@ -372,6 +367,6 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
         tuning=choice.tuning,
         comparison=choice.comparison,
         model_uri=f"models:/{name}/{version}",
-        tracking_uri=tracking.uri,
+        tracking_uri=redact(tracking.uri),
         seconds=round(time.perf_counter() - started, 2),
     )
