@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from molops._version import __version__
-from molops.cli import campaign, data, demo, features, models, monitor, retrain, serve, train
+from molops.cli import audit, campaign, data, demo, features, models, monitor, retrain, serve, train
 from molops.cli._output import JsonOption, emit_json, err, out
 from molops.errors import MolopsError
 from molops.workspace import Workspace
@@ -31,6 +31,7 @@ app.command("predict")(train.predict)
 app.command("serve")(serve.serve)
 app.command("monitor")(monitor.monitor)
 app.command("retrain")(retrain.retrain)
+app.command("audit")(audit.audit)
 app.command("serve-key")(serve.serve_key)
 app.add_typer(serve.predictions_app, name="predictions")
 app.command("demo")(demo.demo)

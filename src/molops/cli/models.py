@@ -28,7 +28,7 @@ def _registry(ctx: typer.Context, workspace: Any) -> Any:
     from molops.tracking.store import Tracking
 
     ws = open_workspace(ctx, workspace)
-    return ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
+    return ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user, audit=ws.audit)
 
 
 def _aliases(aliases: dict[str, int]) -> str:

@@ -89,7 +89,7 @@ def retrain(
     if it passes the gate. *params* override the champion's hyperparameters (for experiments)."""
     cfg = ws.config.retrain
     say = log or (lambda _msg: None)
-    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
+    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user, audit=ws.audit)
     champion, mv = registry.load(f"{name}@{CHAMPION}")
     version = int(mv.version)
     lineage = registry.lineage(name, version)
@@ -144,7 +144,14 @@ def retrain(
         "challenger_rmse": scores["challenger"].get("rmse"),
     }
     registry.record(name, entry)
-    if promoted:
+    ws.audit.record(
+        "retrain.decision",
+        name,
+        trained.model_version,
+        **{k: entry[k] for k in ("decision", "previous", "reason", "compared_on")},
+        triggers=fired,
+    )
+    if promoted:  # the alias move is recorded too (model.promote, operation retrain)
         registry.promote(name, trained.model_version, CHAMPION, reason=reason, operation="retrain")
     say(f"{'promoted' if promoted else 'rejected'} version {trained.model_version}: {reason}")
     return RetrainResult(

@@ -10,7 +10,6 @@ walks back through.
 from __future__ import annotations
 
 import builtins
-import getpass
 import json
 import re
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from molops.data.audit import AuditLog, acting_user
 from molops.redact import redact
 from molops.tracking._mlflow import Quiet, TrackingError, client, mlflow
 
@@ -76,11 +76,13 @@ def _updated(model: Any) -> str:
 class ModelRegistry:
     """The workspace's registered models (any MLflow tracking URI)."""
 
-    def __init__(self, tracking_uri: str, user: str = "") -> None:
+    def __init__(self, tracking_uri: str, user: str = "", audit: AuditLog | None = None) -> None:
         self._uri = tracking_uri
         #: the URI as printed and stored in results: any password masked
         self.tracking_uri = redact(tracking_uri)
-        self.user = user or _login()
+        self.user = acting_user(user)
+        #: where alias moves are recorded with who made them (``Workspace.audit``); None: nowhere
+        self.audit = audit.as_user(self.user) if audit is not None else None
         self.client = client(tracking_uri)
 
     # -- reading -------------------------------------------------------------------------------
@@ -265,6 +267,10 @@ class ModelRegistry:
             if alias == CHAMPION and _int(model.aliases.get(CHALLENGER)) == version:
                 self.client.delete_registered_model_alias(name, CHALLENGER)
         self.record(name, entry)
+        if self.audit is not None and operation != "register":  # a training records its own row
+            action = "model.rollback" if operation == "rollback" else "model.promote"
+            details = {"alias": alias, "previous": entry["previous"], "operation": operation}
+            self.audit.record(action, name, version, reason=reason, **details)
         return {"name": name, **entry, "unchanged": False}
 
     def rollback(self, name: str, alias: str = CHAMPION, reason: str = "") -> dict[str, Any]:
@@ -300,13 +306,6 @@ class ModelRegistry:
         reason = "newly trained; awaits promotion" if has_champion else "first version of the model"
         self.promote(name, version, alias, reason, operation="register")
         return alias
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _int(value: Any) -> int | None:

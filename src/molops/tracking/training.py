@@ -347,6 +347,18 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
     registry = ModelRegistry(tracking.uri, ws.config.tracking.user)
     alias = registry.set_initial_alias(name, version)
     log(f"registered {name} version {version} as {alias}")
+    ws.audit.record(
+        "model.train",
+        name,
+        version,
+        alias=alias,
+        dataset=request.dataset,
+        dataset_version=data.version,
+        model=choice.model,
+        featurizer=choice.featurizer,
+        run_id=run_id,
+        test_rmse=metrics.get("rmse"),
+    )
     return TrainResult(
         run_id=run_id,
         model_name=name,
