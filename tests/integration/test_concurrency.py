@@ -21,7 +21,7 @@ from ._cli import enamine, finish, molops, read_csv, start, versions, write_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-N = 250  # molecules per file
+N = 400  # molecules per file: validating them keeps a file open for a few tenths of a second
 
 
 def _files(folder: Path) -> tuple[Path, Path]:
@@ -63,7 +63,12 @@ def test_concurrent_ingests_both_land(workspace, tmp_path, existing):
     with FileLock(str(workspace / ".molops" / "locks" / "dataset-dock.lock")):
         procs = [start("data", "ingest", f, *options) for f in (a, b)]
         reading = [_Reading(p, f) for p, f in zip(procs, (a, b), strict=True)]
-        wait_until(lambda: all([r.done() for r in reading]), 120, "both ingests to validate their files")
+        wait_until(
+            lambda: all([r.done() for r in reading]),  # a list: each process is looked at every time
+            120,
+            "both ingests to validate their files",
+            interval=0.002,
+        )
         # both are in flight now, each waiting to commit on top of the same latest version
     reports = [finish(p).json() for p in procs]
 
