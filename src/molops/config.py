@@ -41,9 +41,20 @@ class ValueRange(_Section):
 
 
 class WorkspaceSection(_Section):
-    """Where the workspace keeps its tables; a path relative to the workspace, or a URL later."""
+    """Deprecated: ``[storage] uri`` replaces ``storage`` here (still read when that is empty)."""
 
     storage: str = "."
+
+
+class StorageSection(_Section):
+    """Where the workspace's Delta tables live (datasets, quarantine, the prediction log)."""
+
+    #: A path relative to the workspace, or an object-store URL such as ``s3://BUCKET/PREFIX``
+    #: (endpoint, region and credentials from the standard AWS environment variables, never here).
+    #: Empty: ``[workspace] storage``, whose default is the workspace directory itself.
+    uri: str = ""
+    #: SSE-KMS key id for every object written to S3; empty: SSE-S3 (AES256).
+    kms_key_id: str = ""
 
 
 class IngestSection(_Section):
@@ -193,6 +204,7 @@ class MolopsConfig(_Section):
     """The whole of ``molops.toml``."""
 
     workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
     ingest: IngestSection = Field(default_factory=IngestSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     models: ModelsSection = Field(default_factory=ModelsSection)
@@ -254,9 +266,18 @@ TEMPLATE = """\
 # Unknown keys are an error. Any key can be overridden from the environment as
 # MOLOPS_<SECTION>__<KEY>, e.g. MOLOPS_INGEST__WORKERS=4.
 
+[storage]
+# Where datasets, their quarantine and the prediction log live (Delta tables): a path relative to
+# this file (empty: this directory), or an object store shared by a team, e.g. "s3://BUCKET/PREFIX".
+# S3 endpoint, region and credentials come from the environment (AWS_ENDPOINT_URL, AWS_REGION,
+# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; AWS_ALLOW_HTTP=true for a plain-http endpoint), never
+# from this file. Feature caches, pools, campaigns, MLflow's default store and locks stay local.
+uri = ""
+# Every object written to S3 is encrypted server-side: SSE-KMS with this key id, or SSE-S3 if empty.
+kms_key_id = ""
+
 [workspace]
-# Root of the workspace's tables, relative to this file (object-store URLs come later).
-storage = "."
+# Deprecated: `storage = "..."` here is the older spelling of [storage] uri, read when uri is empty.
 
 [ingest]
 # Molecules outside these bounds are quarantined with a reason, never silently dropped.

@@ -1,8 +1,9 @@
 """The workspace: a directory with ``molops.toml`` that owns every dataset, model and log.
 
-Paths to tables are built here and nowhere else, so the storage root can later be an object-store
-URL (s3://, gs://) without touching the layers below. Lock files always live on the local disk,
-under ``.molops/locks``.
+Paths to tables are built here and nowhere else, from one :class:`~molops.storage.Storage`: the
+workspace directory by default, or an object store (``[storage] uri = "s3://BUCKET/PREFIX"``) that
+several workspace directories on several machines share. Lock files, feature caches, pools and
+campaigns always live on the local disk (not yet on the object store).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from molops.data.dataset import Dataset
 from molops.data.ingest import standardizer_settings
 from molops.data.store import DatasetStore
 from molops.errors import (
+    ConfigError,
     DatasetNotFoundError,
     InvalidNameError,
     WorkspaceExistsError,
     WorkspaceNotFoundError,
 )
 from molops.features.store import FeatureStore
+from molops.storage import Storage
 
 ENV_VAR = "MOLOPS_WORKSPACE"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -48,14 +51,26 @@ class Workspace:
 
     # -- locating ------------------------------------------------------------------------------
     @classmethod
-    def init(cls, path: StrPath) -> Workspace:
-        """Create a workspace in *path* (created if needed) with a commented ``molops.toml``."""
+    def init(cls, path: StrPath, storage: str | None = None) -> Workspace:
+        """Create a workspace in *path* (created if needed) with a commented ``molops.toml``.
+
+        *storage* (a path or ``s3://BUCKET/PREFIX``) becomes ``[storage] uri``: a second directory
+        initialised with the same URL is the same workspace's tables. An object store is checked
+        for access before anything is created.
+        """
         root = Path(path).resolve()
         config_path = root / CONFIG_FILE
         if config_path.exists():
             raise WorkspaceExistsError(f"{root}: already a molops workspace ({CONFIG_FILE} exists)")
+        text = TEMPLATE
+        if storage:
+            where = Storage.at(storage, base=root)  # a malformed URL fails before anything exists
+            if not where.is_local:
+                where.check()
+            at = text.index("[storage]\n")  # the first `uri = ""` after it is [storage]'s
+            text = text[:at] + text[at:].replace('\nuri = ""\n', f"\nuri = {_toml_string(storage)}\n", 1)
         root.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(TEMPLATE, encoding="utf-8")
+        config_path.write_text(text, encoding="utf-8")
         (root / ".molops" / "locks").mkdir(parents=True, exist_ok=True)
         return cls.open(root)
 
@@ -88,12 +103,20 @@ class Workspace:
 
     # -- layout --------------------------------------------------------------------------------
     @property
+    def storage(self) -> Storage:
+        """Where the tables live: ``[storage] uri``, else the deprecated ``[workspace] storage``."""
+        location = self.config.storage.uri or self.config.workspace.storage
+        return Storage.at(location, base=self.root, kms_key_id=self.config.storage.kms_key_id)
+
+    @property
     def storage_uri(self) -> str:
-        """Root of the workspace's tables: a local path today, possibly a URL later."""
-        storage = self.config.workspace.storage
-        if "://" in storage:
-            return storage.rstrip("/")
-        return str((self.root / storage).resolve())
+        """Root of the workspace's tables: an absolute local path or an object-store URL."""
+        return self.storage.root
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """deltalake ``storage_options`` for any table under :attr:`storage_uri`."""
+        return self.storage.options
 
     @property
     def lock_dir(self) -> Path:
@@ -106,7 +129,7 @@ class Workspace:
         check_name(name)
         store = DatasetStore(
             name,
-            f"{self.storage_uri}/datasets/{name}",
+            self.storage.child("datasets", name),
             self.lock_dir / f"dataset-{name}.lock",
             self.config.ingest.lock_timeout_s,
         )
@@ -121,11 +144,9 @@ class Workspace:
         return ds
 
     def datasets(self) -> list[str]:
-        """Names of the datasets that have at least one version."""
-        folder = Path(self.storage_uri) / "datasets"
-        if not folder.is_dir():
-            return []
-        return sorted(p.name for p in folder.iterdir() if (p / "table" / "_delta_log").is_dir())
+        """Names of the datasets that have at least one version (listed through the store)."""
+        datasets = self.storage.child("datasets")
+        return [name for name in datasets.list_dirs() if datasets.is_table(name, "table")]
 
     @property
     def features(self) -> FeatureStore:
@@ -145,4 +166,19 @@ class Workspace:
     @property
     def prediction_log_uri(self) -> str:
         """The prediction log's Delta table: every served, batch and campaign prediction."""
-        return f"{self.storage_uri}/predictions"
+        return self.storage.uri("predictions")
+
+    @property
+    def prediction_spill_dir(self) -> Path:
+        """Local files for log rows the table could not take: beside a local table, else in the
+        workspace directory (a spill exists because the store could not be written)."""
+        storage = self.storage
+        base = Path(storage.root) if storage.is_local else self.root
+        return base / "predictions-spill"
+
+
+def _toml_string(text: str) -> str:
+    """*text* as a TOML basic string."""
+    if any(ord(c) < 32 for c in text):
+        raise ConfigError(f"storage {text!r} contains control characters; expected a path or URL")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -70,6 +70,16 @@ def init(
             show_default=False,
         ),
     ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Where datasets and the prediction log live, shared with other workspaces, e.g. "
+            "s3://BUCKET/PREFIX (endpoint and credentials from AWS_* variables, never here). "
+            "Default: DIR itself.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a workspace: DIR/molops.toml (commented) and its folders."""
@@ -77,7 +87,7 @@ def init(
 
     if tracking_uri is not None:
         tracking_store.check_uri(tracking_uri)  # before anything is created
-    ws = Workspace.init(directory)
+    ws = Workspace.init(directory, storage=storage)
     if tracking_uri is not None:
         ws = tracking_store.use_uri(ws, tracking_uri)
     if as_json:

@@ -164,6 +164,10 @@ class Dataset:
 
     def rollback(self, to_version: int) -> RollbackReport:
         """Make a new version whose content equals *to_version*; history is never rewritten."""
+        # a writer elsewhere that commits first makes this one start over on its version
+        return self.store.retrying(lambda: self._rollback(to_version))
+
+    def _rollback(self, to_version: int) -> RollbackReport:
         with self.store.lock():
             target = self.store.resolve(to_version)
             latest = self.store.resolve(None)

@@ -173,7 +173,10 @@ def ingest_file(
             raise InputFileError(f"{source.path}: unreadable ({exc})") from None
         sha256 = source.finish()
     incoming = group_replicates(collector.inchikeys, collector.smiles, collector.values, collector.rows)
-    return _commit(store, collector, incoming, cfg, target_col, units, sha256, started)
+    # a writer elsewhere that commits first makes this merge again on its version (never lost)
+    return store.retrying(
+        lambda: _commit(store, collector, incoming, cfg, target_col, units, sha256, started)
+    )
 
 
 def _commit(store: DatasetStore, collector: _Collector, incoming: Any, cfg: IngestSection,

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from molops._types import StrPath
 from molops.data import log_spill
 from molops.errors import InputFileError
+from molops.storage import Storage
 
 if TYPE_CHECKING:
     from molops.workspace import Workspace
@@ -137,17 +137,19 @@ def parse_time(text: str | datetime | None) -> datetime | None:
 class PredictionLog:
     """The workspace's prediction log table (``WS/predictions``)."""
 
-    def __init__(self, uri: StrPath) -> None:
-        self.uri = str(uri)
+    def __init__(self, uri: StrPath | Storage, spill_dir: Path | None = None) -> None:
+        self.storage = uri if isinstance(uri, Storage) else Storage.at(uri)
+        self.uri = self.storage.root
+        self._spill_dir = spill_dir
 
     @classmethod
     def of(cls, ws: Workspace) -> PredictionLog:
-        return cls(ws.prediction_log_uri)
+        return cls(ws.storage.child("predictions"), ws.prediction_spill_dir)
 
     @property
     def spill_dir(self) -> Path:
-        """Where a :class:`LogWriter` keeps rows the table could not take (beside the table)."""
-        return Path(self.uri).parent / "predictions-spill"
+        """Where a :class:`LogWriter` keeps rows the table could not take (local: beside the table)."""
+        return self._spill_dir or Path(self.uri).parent / "predictions-spill"
 
     def append(
         self, rows: Sequence[Mapping[str, Any]] | pa.Table, *, txn: log_spill.Txn | None = None
@@ -162,13 +164,14 @@ class PredictionLog:
             return 0
         props = CommitProperties(app_transactions=[Transaction(*txn)]) if txn is not None else None
         # schema_mode merge: a log written before a column was added takes the new column
-        write_deltalake(self.uri, table, mode="append", schema_mode="merge", commit_properties=props)
+        write_deltalake(self.uri, table, mode="append", schema_mode="merge", commit_properties=props,
+                        storage_options=self.storage.options)
         return table.num_rows
 
     def committed(self, app_id: str) -> int | None:
         """The highest version of *app_id* an :meth:`append` committed, or None."""
         try:
-            return DeltaTable(self.uri).transaction_version(app_id)
+            return DeltaTable(self.uri, storage_options=self.storage.options).transaction_version(app_id)
         except TableNotFoundError:
             return None
 
@@ -176,10 +179,10 @@ class PredictionLog:
         """The current version's files as a pyarrow dataset (read directly: deltalake's own scanner
         leaves native threads behind that can abort the interpreter at exit, delta-rs #2184)."""
         try:
-            files = DeltaTable(self.uri).file_uris()
+            files = DeltaTable(self.uri, storage_options=self.storage.options).file_uris()
         except TableNotFoundError:
             return None
-        return ds.dataset(files, schema=SCHEMA, format="parquet")
+        return self.storage.dataset(files, SCHEMA)
 
     def read(
         self,

@@ -7,27 +7,34 @@ commit and tagged with an ingest id; they become visible only once a committed v
 id, so a crash between the two writes leaves no trace a reader can see.
 
 Dataset versions are numbered 1, 2, 3, … by molops and recorded in the commit metadata, so
-maintenance commits (compaction, vacuum) never show up as dataset versions.
+maintenance commits (compaction, vacuum) never show up as dataset versions. A writer reads the
+table at one Delta version and commits exactly on top of it (no commit retries): if another
+writer, on this machine or another one sharing the object store, committed in between, the
+commit fails with :class:`CommitConflictError` and :meth:`DatasetStore.retrying` merges again on
+the new version. So each dataset version number is taken by exactly one Delta commit and no
+ingest is lost; the local file lock only spares writers on one machine the wasted merge.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
 from molops.errors import ConcurrentWriteError, DatasetNotFoundError, VersionNotFoundError
+from molops.storage import Storage
 
 CORE_FIELDS: list[pa.Field] = [
     pa.field("inchikey", pa.string(), nullable=False),
@@ -57,6 +64,14 @@ QUARANTINE_SCHEMA = pa.schema([
 
 _LINEAGE_KEY = "molops.lineage"
 _VERSION_KEY = "molops.version"
+#: The pinned base of a writer when the table did not exist yet.
+_ABSENT = -1
+
+T = TypeVar("T")
+
+
+class CommitConflictError(ConcurrentWriteError):
+    """Another writer committed to the dataset after this one read it; merge again and retry."""
 
 
 def target_columns(target: str) -> list[str]:
@@ -87,36 +102,60 @@ class VersionInfo(BaseModel):
     lineage: dict[str, Any]
 
 
-def _read_delta(table: DeltaTable) -> pa.Table:
+def _read_delta(table: DeltaTable, storage: Storage) -> pa.Table:
     # Read the version's files with pyarrow.parquet directly: deltalake's own dataset scanner
     # leaves native threads behind that abort the interpreter at exit (delta-rs #2184).
-    files = table.file_uris()
     schema = pa.schema(table.schema().to_arrow())
-    if not files:
-        return schema.empty_table()
-    return pq.read_table(files, schema=schema)
+    return storage.read_parquet(table.file_uris(), schema)
 
 
 class DatasetStore:
-    """The Delta tables of one dataset under *root*, with a lock file for writers."""
+    """The Delta tables of one dataset under *root* (a path, URL or :class:`Storage`)."""
 
-    def __init__(self, name: str, root: str, lock_path: Path, lock_timeout: float = 600.0) -> None:
+    def __init__(self, name: str, root: str | Storage, lock_path: Path, lock_timeout: float = 600.0) -> None:
         self.name = name
-        self.root = root.rstrip("/")
-        self.data_uri = f"{self.root}/table"
-        self.quarantine_uri = f"{self.root}/quarantine"
+        self.storage = root if isinstance(root, Storage) else Storage.at(root.rstrip("/"))
+        self.root = self.storage.root
+        self.data_uri = self.storage.uri("table")
+        self.quarantine_uri = self.storage.uri("quarantine")
         self._lock = FileLock(str(lock_path), timeout=lock_timeout)
         self.lock_timeout = lock_timeout
+        #: While a writer holds :meth:`lock`: the Delta version its reads see and its commit
+        #: builds on (None until the first read, _ABSENT when there was no table).
+        self._writing = False
+        self._base: int | None = None
 
     # -- reading -------------------------------------------------------------------------------
-    def _table(self, delta_version: int | None = None) -> DeltaTable:
+    def _open(self, delta_version: int | None) -> DeltaTable:
         try:
-            return DeltaTable(self.data_uri, version=delta_version)
+            return DeltaTable(self.data_uri, version=delta_version, storage_options=self.storage.options)
         except TableNotFoundError:
             raise DatasetNotFoundError(f"dataset {self.name!r} does not exist in this workspace") from None
 
+    def _table(self, delta_version: int | None = None) -> DeltaTable:
+        if delta_version is not None or not self._writing:
+            return self._open(delta_version)
+        if self._base is None:
+            try:
+                table = self._open(None)
+            except DatasetNotFoundError:
+                self._base = _ABSENT
+                raise
+            self._base = table.version()
+            return table
+        if self._base == _ABSENT:
+            raise DatasetNotFoundError(f"dataset {self.name!r} does not exist in this workspace")
+        return self._open(self._base)
+
     def exists(self) -> bool:
-        return DeltaTable.is_deltatable(self.data_uri)
+        if self._writing:
+            if self._base is None:
+                try:
+                    self._table()
+                except DatasetNotFoundError:
+                    return False
+            return self._base != _ABSENT
+        return bool(DeltaTable.is_deltatable(self.data_uri, storage_options=self.storage.options))
 
     def versions(self) -> list[VersionInfo]:
         """Every dataset version, oldest first."""
@@ -157,7 +196,7 @@ class DatasetStore:
     def read(self, version: int | None = None) -> pd.DataFrame:
         """One row per molecule, as of *version* (default: the latest), in ``order``."""
         info = self.resolve(version)
-        frame: pd.DataFrame = _read_delta(self._table(info.delta_version)).to_pandas()
+        frame: pd.DataFrame = _read_delta(self._table(info.delta_version), self.storage).to_pandas()
         # The Delta writer does not keep row order (it varies run to run); ``order`` records it.
         return frame.sort_values("order", kind="stable", ignore_index=True)
 
@@ -167,10 +206,11 @@ class DatasetStore:
         if version is not None:
             versions = [self.resolve(version)]
         visible = {v.lineage.get("ingest_id") for v in versions} - {None}
-        if not DeltaTable.is_deltatable(self.quarantine_uri):
+        if not self.storage.is_table("quarantine"):
             empty: pd.DataFrame = QUARANTINE_SCHEMA.empty_table().to_pandas()
             return empty
-        frame: pd.DataFrame = _read_delta(DeltaTable(self.quarantine_uri)).to_pandas()
+        table = DeltaTable(self.quarantine_uri, storage_options=self.storage.options)
+        frame: pd.DataFrame = _read_delta(table, self.storage).to_pandas()
         frame = frame[frame["ingest_id"].isin(visible)]
         return frame.sort_values(["dataset_version", "row"], kind="stable").reset_index(drop=True)
 
@@ -180,28 +220,76 @@ class DatasetStore:
     # -- writing -------------------------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Serialise writers of this dataset (both land, one after the other)."""
+        """One write attempt: the local lock, and every read pinned to the Delta version the first
+        read saw, which :meth:`commit` must build on (see the module docstring)."""
         try:
             with self._lock:
-                yield
+                self._writing, self._base = True, None
+                try:
+                    yield
+                finally:
+                    self._writing, self._base = False, None
         except Timeout:
             raise ConcurrentWriteError(
                 f"dataset {self.name!r} is being written by another process; gave up after "
                 f"{self.lock_timeout:g} s (ingest.lock_timeout_s)"
             ) from None
 
+    def retrying(self, attempt: Callable[[], T]) -> T:
+        """Run *attempt* (one :meth:`lock` … :meth:`commit`) again while another writer wins the
+        commit, with jittered, capped backoff, for at most ``lock_timeout`` seconds."""
+        deadline = time.monotonic() + self.lock_timeout
+        tries = 0
+        while True:
+            try:
+                return attempt()
+            except CommitConflictError:
+                tries += 1
+                if time.monotonic() >= deadline:
+                    raise ConcurrentWriteError(
+                        f"dataset {self.name!r} kept changing under this write ({tries} tries in "
+                        f"{self.lock_timeout:g} s, ingest.lock_timeout_s); run it again"
+                    ) from None
+                time.sleep(random.uniform(0, min(1.0, 0.02 * 2**tries)))
+
     def commit(self, snapshot: pd.DataFrame, lineage: dict[str, Any],
                quarantine: pa.Table | None = None) -> int:
-        """Write *snapshot* as the next version, atomically. Call while holding :meth:`lock`."""
+        """Write *snapshot* as the next version, atomically, exactly on top of the Delta version
+        read under :meth:`lock`; :class:`CommitConflictError` when another writer got there first."""
         version = int(lineage["version"])
+        options = self.storage.options
+        base = self._base
+        if base is None:  # no read under lock() before: build on the table as it is now
+            try:
+                base = self._open(None).version()
+            except DatasetNotFoundError:
+                base = _ABSENT
         if quarantine is not None and quarantine.num_rows:
-            write_deltalake(self.quarantine_uri, quarantine.cast(QUARANTINE_SCHEMA), mode="append")
+            # invisible until a data commit names its ingest id: a lost race leaves no visible trace
+            write_deltalake(self.quarantine_uri, quarantine.cast(QUARANTINE_SCHEMA), mode="append",
+                            storage_options=options)
         schema = snapshot_schema(targets_of(list(snapshot.columns)))
         table = pa.Table.from_pandas(snapshot[schema.names], schema=schema, preserve_index=False)
         metadata = {_VERSION_KEY: str(version), _LINEAGE_KEY: json.dumps(lineage, sort_keys=True)}
-        write_deltalake(self.data_uri, table, mode="overwrite", schema_mode="overwrite",
-                        commit_properties=CommitProperties(custom_metadata=metadata))
+        # no commit retries: a commit that is not the very next one after our read must fail
+        props = CommitProperties(custom_metadata=metadata, max_commit_retries=0)
+        try:
+            if base == _ABSENT:
+                write_deltalake(self.data_uri, table, mode="error", storage_options=options,
+                                commit_properties=props)
+            else:
+                write_deltalake(self._open(base), table, mode="overwrite", schema_mode="overwrite",
+                                commit_properties=props)
+        except CommitFailedError:
+            raise CommitConflictError(self._conflict()) from None
+        except DeltaError as exc:
+            if "already exists" not in str(exc):
+                raise
+            raise CommitConflictError(self._conflict()) from None
         return version
+
+    def _conflict(self) -> str:
+        return f"dataset {self.name!r} was changed by another writer during this write; run it again"
 
 
 def now_utc() -> datetime:
