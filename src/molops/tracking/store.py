@@ -25,16 +25,16 @@ from molops.workspace import Workspace
 #: The Postgres schema Optuna's study tables live in, beside MLflow's tables (in ``public``): both
 #: keep an ``alembic_version`` table, so they cannot share one schema.
 OPTUNA_SCHEMA = "optuna"
-_SCHEMES = ("postgresql", "postgresql+psycopg2", "sqlite", "mysql", "mssql", "http", "https", "databricks")
+_SCHEMES = ("postgresql", "sqlite", "mysql", "mssql", "http", "https", "databricks")
 
 
 def is_postgres(uri: str) -> bool:
-    return uri.split("://", 1)[0] in ("postgresql", "postgresql+psycopg2")
+    return uri.split("://", 1)[0].startswith("postgresql")
 
 
 def check_uri(uri: str) -> str:
     """*uri*, if it may be written to ``molops.toml``: an MLflow store URI that holds no password."""
-    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""  # postgresql+psycopg too
     if scheme not in _SCHEMES:
         raise UsageError(
             f"--tracking-uri {redact(uri)!r} is not an MLflow store URI; expected e.g. "
