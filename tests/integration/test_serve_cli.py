@@ -1,25 +1,32 @@
 """``molops serve`` as a user runs it: a real process on a loopback port, stopped with SIGTERM.
 
-Every prediction reaches the prediction log by shutdown (one worker or two writing at once), the logs
-on stdout are JSON lines, keys come from the environment, TLS works with a certificate, and an
-unauthenticated service refuses a non-loopback address.
+Every prediction reaches the prediction log by shutdown (one worker, or two both writing into it,
+with requests in flight together), the logs on stdout are JSON lines, keys come from the
+environment, TLS works with a certificate, and an unauthenticated service refuses a non-loopback
+address.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from _wait import wait_until
 
 from ._cli import MOLOPS, assert_one_line_error, clean_env, molops, read_csv
 from .conftest import NAME
@@ -49,7 +56,13 @@ class Server:
         assert self.proc.wait(90) in (0, -signal.SIGTERM), self.stderr.read_text()
 
     def log_lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.stdout.read_text().splitlines() if line.strip()]
+        """The complete lines logged so far (a line being written is left for the next read)."""
+        text = self.stdout.read_text()
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+    def events(self, name: str) -> int:
+        return sum(1 for line in self.log_lines() if line.get("event") == name)
 
 
 @contextmanager
@@ -66,17 +79,19 @@ def serving(ws: Path, tmp_path: Path, *args: str, scheme: str = "http", verify: 
             text=True,
         )
     server = Server(proc, f"{scheme}://127.0.0.1:{port}", stdout, stderr)
-    deadline = time.monotonic() + 120
+
+    def ready() -> bool:
+        assert proc.poll() is None, f"molops serve exited {proc.returncode}: {stderr.read_text()}"
+        try:
+            return httpx.get(server.url + "/readyz", verify=verify, timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
     try:
-        while True:
-            assert proc.poll() is None, f"molops serve exited {proc.returncode}: {stderr.read_text()}"
-            assert time.monotonic() < deadline, stderr.read_text()
-            try:
-                if httpx.get(server.url + "/readyz", verify=verify, timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        try:
+            wait_until(ready, 120, "molops serve to answer /readyz with 200", interval=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{stderr.read_text()}") from None
         yield server
     finally:
         if proc.poll() is None:
@@ -84,17 +99,68 @@ def serving(ws: Path, tmp_path: Path, *args: str, scheme: str = "http", verify: 
             proc.wait(30)
 
 
+def _predict_at_once(url: str, n: int, callers: int) -> tuple[list[str], list[tuple[float, float]]]:
+    """*n* predictions from *callers* threads released together, each request on a new connection
+    (so that the kernel may hand it to any worker); their request ids and (start, end) times."""
+    barrier = threading.Barrier(callers)
+    ids: list[str] = []
+    spans: list[tuple[float, float]] = []
+
+    def call(k: int) -> None:
+        barrier.wait(30)
+        for _ in range(k, n, callers):
+            began = time.monotonic()
+            response = httpx.post(url + "/v1/predict", json={"smiles": SMILES}, timeout=60)
+            spans.append((began, time.monotonic()))
+            assert response.status_code == 200, response.text
+            ids.append(response.json()["request_id"])
+
+    with ThreadPoolExecutor(callers) as pool:
+        list(pool.map(call, range(callers)))  # re-raises a caller's failure
+    return ids, spans
+
+
+def _answered_per_worker(folder: Path) -> list[float]:
+    """Predictions answered by each worker process, from its own file in the Prometheus
+    multiprocess folder (``/metrics`` only shows their sum)."""
+    answered = []
+    for path in sorted(folder.glob("counter_*.db")):
+        samples = [s for m in MultiProcessCollector.merge([str(path)]) for s in m.samples]
+        answered.append(
+            sum(
+                s.value
+                for s in samples
+                if s.name == "molops_requests_total" and s.labels["route"] == "/v1/predict"
+            )
+        )
+    return answered
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_request_is_logged_after_sigterm(copy, tmp_path, workers):
-    n = 24
-    with serving(copy, tmp_path, "--workers", str(workers)) as server:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            ids = []
-            for _ in range(n):
-                response = client.post("/v1/predict", json={"smiles": SMILES})
-                assert response.status_code == 200, response.text
-                ids.append(response.json()["request_id"])
-            metrics = client.get("/metrics").text
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)} if workers > 1 else {}
+    ids: list[str] = []
+    spans: list[tuple[float, float]] = []
+
+    def every_worker_answered() -> bool:
+        """Send another round of requests; True once each worker has answered some (the kernel
+        hands a connection to whichever worker accepts first, so one round may reach only one)."""
+        more_ids, more_spans = _predict_at_once(server.url, 24, callers=6)
+        ids.extend(more_ids)
+        spans.extend(more_spans)
+        return workers == 1 or sum(1 for k in _answered_per_worker(metrics_dir) if k > 0) == workers
+
+    with serving(copy, tmp_path, "--workers", str(workers), env=env) as server:
+        # /readyz answered from one worker; the others may still be importing (seconds, when busy)
+        wait_until(lambda: server.events("started") == workers, 120, f"{workers} workers to start")
+        wait_until(every_worker_answered, 120, "every worker to answer a prediction", interval=0)
+        n = len(ids)
+        assert len(set(ids)) == n
+        # requests really were in flight together: one began before another had been answered
+        assert any(a[0] < b[1] and b[0] < a[1] for a, b in itertools.combinations(spans, 2))
+        metrics = httpx.get(server.url + "/metrics", timeout=30).text
         assert f'molops_requests_total{{method="POST",route="/v1/predict",status="200"}} {n}.0' in metrics
         server.stop()
     # nothing was lost: one row per molecule, every request id, errors kept
@@ -112,7 +178,10 @@ def test_every_request_is_logged_after_sigterm(copy, tmp_path, workers):
     requests = [line for line in lines if line.get("event") == "request" and line["path"] == "/v1/predict"]
     assert {line["request_id"] for line in requests} == set(ids)
     assert all(line["status"] == 200 and line["latency_ms"] > 0 for line in requests)
-    assert sum(1 for line in lines if line.get("event") == "stopped") == workers
+    # each worker flushed its own share of the rows into the one log (two: both wrote)
+    flushed = [line["rows"] for line in lines if line.get("event") == "stopped"]
+    assert len(flushed) == workers and all(rows > 0 for rows in flushed), flushed
+    assert sum(flushed) == n * len(SMILES)
     summary = molops("predictions", "summary", "-w", copy, "--json").json()
     (group,) = [g for g in summary["groups"] if g["source"] == "api"]
     assert (group["molecules"], group["errors"], group["requests"]) == (n * 3, n, n)
