@@ -101,6 +101,16 @@ def test_concept_drift_triggers_a_retrain_that_is_promoted_and_a_weak_one_is_rej
     assert decisions == [("promoted", new), ("rejected", weak["challenger"]["version"])]
     human = molops("models", "history", NAME, "-w", copy).ok().stdout
     assert "rejected" in human and "promoted" in human
+    # the audit log has both decisions, and the promotion's alias move, with who made them
+    audit = molops("audit", "--subject", NAME, "-w", copy, "--json").json()["entries"]
+    audit = [e for e in audit if e["action"] in ("retrain.decision", "model.promote")]
+    moves = [(e["action"], e["version"], e["details"].get("decision")) for e in audit[-3:]]
+    assert moves == [
+        ("retrain.decision", str(new), "promoted"),
+        ("model.promote", str(new), None),
+        ("retrain.decision", str(weak["challenger"]["version"]), "rejected"),
+    ]
+    assert audit[-2]["details"]["operation"] == "retrain" and len({e["user"] for e in audit}) == 1
 
 
 def test_bad_monitor_arguments(copy, tmp_path):
