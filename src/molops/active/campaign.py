@@ -26,7 +26,9 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -78,7 +80,6 @@ from molops.data.readers import RecordReader
 from molops.data.sources import Source, detect_format
 from molops.errors import ColumnNotFoundError, InputFileError
 from molops.features.base import GRAPH
-from molops.models.transforms import TargetTransform
 from molops.workspace import Workspace
 
 #: Fewest labelled molecules a model is trained on.
@@ -218,7 +219,7 @@ class Campaign(CampaignStore):
             train, X_train = self._training_set(cfg, ds, version, specs)
             y = train[cfg.objective.target].to_numpy(dtype=np.float64)
             utility = cfg.objective.utility(y)
-            transform = TargetTransform(kind=recipe.transform).fit(utility)  # type: ignore[arg-type]
+            transform = recipe.target_transform().fit(utility)
             model = recipe.surrogate().fit(X_train, transform.transform(utility))
             del X_train
             acquisition = recipe.acquisition_fn()
@@ -229,7 +230,7 @@ class Campaign(CampaignStore):
                     pool,
                     spec,
                     smiles_col=cfg.smiles_col,
-                    progress=(lambda d, t, s=spec: progress(f"pool {_what(s)}", d, t)) if progress else None,
+                    progress=partial(progress, f"pool {_what(spec)}") if progress else None,
                 )
             identity = pool_identity(self.ws, pool, cfg.smiles_col)
             measured_keys = set(self._measured(version)["inchikey"])
@@ -314,7 +315,8 @@ class Campaign(CampaignStore):
         return ProposeResult(
             campaign=self.name,
             iteration=iteration,
-            proposals=frame.to_dict(orient="records"),
+            # pandas types record keys as any Hashable; these are the frame's column names
+            proposals=cast(list[dict[str, Any]], frame.to_dict(orient="records")),
             proposals_file=str(self.dir / rel),
             out=str(out_path) if out_path else None,
             budget=budget_summary(state),
@@ -418,7 +420,8 @@ class Campaign(CampaignStore):
             campaign=self.name,
             ingest=record,
             report=report.model_dump(),
-            unproposed=unproposed.to_dict(orient="records"),
+            # pandas types record keys as any Hashable; these are the three columns selected above
+            unproposed=cast(list[dict[str, Any]], unproposed.to_dict(orient="records")),
             open_proposals=len(open_now),
         )
 

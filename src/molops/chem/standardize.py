@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rdkit import Chem, RDLogger
-from rdkit.Chem import Descriptors
+from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
+from molops.chem.properties import mol_weight
 from molops.config import DEFAULT_ELEMENTS
 
 # RDKit reports parse problems on stderr; molops reports them per row instead.
-RDLogger.DisableLog("rdApp.*")
+rdBase.DisableLog("rdApp.*")
 
 StructureFormat = Literal["smiles", "molblock"]
 
@@ -178,7 +178,7 @@ class Standardizer:
         rejected = self.check(parent, smiles)
         if rejected is not None:
             return rejected
-        weight = Descriptors.MolWt(parent)
+        weight = mol_weight(parent)
         if weight > self.settings.max_molecular_weight:
             limit = self.settings.max_molecular_weight
             return Rejected("too_large", f"molecular weight {weight:.1f} (max {limit:g})")

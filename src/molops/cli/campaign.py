@@ -53,16 +53,16 @@ def _recipe(
     """The Recipe of the given options; molops' defaults for the rest."""
     from molops.active.recipe import Recipe
 
-    given = {
+    given: dict[str, Any] = {
         "model": model,
         "featurizer": featurizer,
         "acquisition": acquisition,
         "max_similarity": max_similarity,
     }
-    return Recipe(
-        **{k: v for k, v in given.items() if v is not None},
-        **({"model_params": json_params(params)} if params else {}),
-    )
+    options = {k: v for k, v in given.items() if v is not None}
+    if params:
+        options["model_params"] = json_params(params)
+    return Recipe(**options)
 
 
 _STAGES = {"read": "reading", "features": "featurizing", "loop": "active-learning iterations"}

@@ -205,9 +205,9 @@ def _commit(store: DatasetStore, collector: _Collector, incoming: Any, cfg: Inge
         quarantine = collector.quarantine_table(ingest_id, version)
         known_rejects = store.quarantine_hashes() if latest else set()
         new_rejects = set(quarantine.column("hash").to_pylist()) - known_rejects
-        unchanged = (latest is not None and merge.added == 0 and merge.updated == 0
+        unchanged = (merge.added == 0 and merge.updated == 0
                      and not new_rejects and (units is None or units == known_units))
-        report = dict(
+        report: dict[str, Any] = dict(
             dataset=store.name, rows_in=collector.rows_in, accepted=accepted,
             quarantined=sum(collector.reasons.values()), merged_duplicates=len(collector.rows) - accepted,
             added=merge.added, updated=merge.updated, flagged_replicates=merge.flagged,
@@ -215,8 +215,8 @@ def _commit(store: DatasetStore, collector: _Collector, incoming: Any, cfg: Inge
             units=units or known_units, source=collector.source, sha256=sha256,
             chunks=collector.chunks, workers_used=len(collector.pids - {os.getpid()}),
         )
-        if unchanged:
-            return IngestReport(version=latest, unchanged=True,  # type: ignore[arg-type]
+        if latest is not None and unchanged:
+            return IngestReport(version=latest, unchanged=True,
                                 seconds=round(time.perf_counter() - started, 3), **report)
         lineage = {
             "version": version, "operation": "ingest", "ingest_id": ingest_id,
@@ -229,7 +229,7 @@ def _commit(store: DatasetStore, collector: _Collector, incoming: Any, cfg: Inge
         }
         store.commit(merge.snapshot, lineage, quarantine)
     return IngestReport(version=version, unchanged=False,
-                        seconds=round(time.perf_counter() - started, 3), **report)  # type: ignore[arg-type]
+                        seconds=round(time.perf_counter() - started, 3), **report)
 
 
 def _units_of(history: list[Any], target: str) -> str | None:

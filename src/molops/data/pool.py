@@ -63,7 +63,7 @@ class PoolIdentity:
         return self.path.is_file()
 
     def rows(self) -> int:
-        return pq.ParquetFile(self.path).metadata.num_rows
+        return int(pq.ParquetFile(self.path).metadata.num_rows)
 
     def batches(self, rows: int = 100_000) -> Iterator[pa.RecordBatch]:
         yield from pq.ParquetFile(self.path).iter_batches(batch_size=rows)

@@ -166,7 +166,7 @@ class PredictionLog:
         # schema_mode merge: a log written before a column was added takes the new column
         write_deltalake(self.uri, table, mode="append", schema_mode="merge", commit_properties=props,
                         storage_options=self.storage.options)
-        return table.num_rows
+        return int(table.num_rows)
 
     def committed(self, app_id: str) -> int | None:
         """The highest version of *app_id* an :meth:`append` committed, or None."""
@@ -198,7 +198,8 @@ class PredictionLog:
         start, end = parse_time(since), parse_time(until)  # a bad time is an error even on an empty log
         dataset = self._dataset()
         if dataset is None:
-            return SCHEMA.empty_table().to_pandas()
+            empty: pd.DataFrame = SCHEMA.empty_table().to_pandas()
+            return empty
         expr = pc.scalar(True)
         if start is not None:
             expr &= pc.field("time") >= pa.scalar(start, pa.timestamp("us", tz="UTC"))
@@ -208,7 +209,9 @@ class PredictionLog:
             if value is not None:
                 expr &= pc.field(name) == value
         table = dataset.to_table(filter=expr, columns=columns)
-        return table.sort_by([("time", "ascending")] if "time" in table.column_names else []).to_pandas()
+        order = [("time", "ascending")] if "time" in table.column_names else []
+        frame: pd.DataFrame = table.sort_by(order).to_pandas()
+        return frame
 
     def summary(self, since: str | datetime | None = None) -> list[dict[str, Any]]:
         """Per model, version, source and role: molecules, errors, requests, request latency, last time."""

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from molops.chem.standardize import StructureFormat
 from molops.data.sources import FileFormat, Source, clean_text
 from molops.errors import ColumnNotFoundError, InputFileError
 
@@ -140,7 +141,9 @@ class RecordReader:
         self.target_col = target_col
         self.chunk_rows = chunk_rows
         self.all_columns = all_columns
-        self.structure_format = "molblock" if fmt == "sdf" and smiles_col is None else "smiles"
+        self.structure_format: StructureFormat = (
+            "molblock" if fmt == "sdf" and smiles_col is None else "smiles"
+        )
         self.columns: list[str] = []
         self.column_types: dict[str, pa.DataType] = {}
         self._chunks = self._open()

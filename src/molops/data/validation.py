@@ -12,7 +12,13 @@ from functools import lru_cache
 from typing import Any
 
 from molops.chem.standardize import REASONS as STRUCTURE_REASONS
-from molops.chem.standardize import Rejected, Standardizer, StandardizerSettings, StructureFormat
+from molops.chem.standardize import (
+    Rejected,
+    Standardized,
+    Standardizer,
+    StandardizerSettings,
+    StructureFormat,
+)
 
 TARGET_REASONS: dict[str, str] = {
     "malformed_row": "the record could not be split into the file's columns",
@@ -84,7 +90,7 @@ def validate_chunk(
 ) -> ChunkVerdict:
     """Validate a chunk. Rows in *skip* were already rejected by the reader (reason, detail)."""
     std = standardizer(settings)
-    seen: dict[str, object] = {}  # replicates in a chunk are standardised once
+    seen: dict[str, Standardized | Rejected] = {}  # replicates in a chunk are standardised once
     out = ChunkVerdict()
     for pos, (structure, raw_target) in enumerate(zip(structures, targets, strict=True)):
         if pos in skip:
@@ -105,7 +111,7 @@ def validate_chunk(
             out.rejected.append((pos, result.reason, result.detail))
             continue
         out.accepted.append(pos)
-        out.inchikeys.append(result.inchikey)  # type: ignore[attr-defined]
-        out.smiles.append(result.smiles)  # type: ignore[attr-defined]
+        out.inchikeys.append(result.inchikey)
+        out.smiles.append(result.smiles)
         out.values.append(value)
     return out

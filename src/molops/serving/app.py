@@ -38,7 +38,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     app.state.ctx, app.state.pipeline, app.state.keys = ctx, pipeline, ctx.keys
     app.add_middleware(Observe, metrics=ctx.metrics, max_body_bytes=ctx.settings.max_body_bytes)
     errors.install(app, ctx.metrics)
-    app.openapi = partial(openapi, app)  # type: ignore[method-assign]
+    app.openapi = partial(openapi, app)  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
     app.include_router(routes_v1.router)
     app.include_router(routes_ops.router)
     app.include_router(v2.router(pipeline, Depends(requirement("read"))))

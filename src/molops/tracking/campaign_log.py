@@ -74,7 +74,7 @@ def log_iteration(
         run = tracking.client.create_run(
             experiment, run_name=f"iteration-{iteration['number']:04d}", tags=tags
         )
-        run_id = run.info.run_id
+        run_id: str = run.info.run_id
         tracking.client.log_batch(
             run_id,
             metrics=metrics,

@@ -147,7 +147,7 @@ def predict_file(
             for chunk in reader:
                 predicted = bundle.predict(
                     chunk.structures, applicability=applicability, fmt=reader.structure_format
-                )  # type: ignore[arg-type]
+                )
                 for pos, (reason, detail) in chunk.read_errors.items():
                     predicted.loc[pos, "error"] = f"{reason}: {detail}"
                 predicted.insert(0, "row", chunk.rows)

@@ -64,7 +64,9 @@ class Prepared:
         if preparation.applicability:
             fingerprints = np.zeros((len(good), _REFERENCE_BYTES), dtype=np.uint8)
             for row, i in enumerate(good):
-                fingerprints[row] = items[i].fingerprint
+                fingerprint = items[i].fingerprint
+                assert fingerprint is not None  # molecule() fingerprints every good item when asked
+                fingerprints[row] = fingerprint
         return cls(
             parents=[item.parent for item in items],
             inchikeys=[item.inchikey for item in items],

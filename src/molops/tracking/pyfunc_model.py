@@ -11,6 +11,7 @@ the output one row per input with mean, std, applicability domain and error (see
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import pandas as pd
@@ -21,6 +22,8 @@ from molops.tracking.bundle import ModelBundle
 
 #: MLflow warns when imported; ``mlflow()`` imports it quietly, so importing this module never warns.
 _mlflow = mlflow()
+
+from mlflow.pyfunc.model import PythonModel  # noqa: E402  (after the quiet import: no warnings)
 
 #: Name of the bundle folder among the logged model's artifacts.
 BUNDLE_ARTIFACT = "bundle"
@@ -40,7 +43,7 @@ def smiles_of(model_input: Any) -> list[Any]:
     return list(model_input)
 
 
-def _smiles_column(columns: list[Any]) -> Any:
+def _smiles_column(columns: list[Hashable]) -> Hashable:
     """``smiles`` if present, else the one column named smiles in another case, else the only column."""
     if DEFAULT_SMILES_COL in columns:
         return DEFAULT_SMILES_COL
@@ -68,7 +71,7 @@ def jsonable(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-class MolopsPyfunc(_mlflow.pyfunc.PythonModel):
+class MolopsPyfunc(PythonModel):
     """Standardise → featurize → predict mean and std → applicability domain."""
 
     def load_context(self, context: Any) -> None:
