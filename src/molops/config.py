@@ -83,7 +83,7 @@ class TrackingSection(_Section):
     uri: str = ""
     #: Where run artifacts go; empty: ``mlartifacts/`` in the workspace (any fsspec/MLflow URI).
     artifacts: str = ""
-    #: Stored with every promotion; empty: the login name of the user running the command.
+    #: Recorded with every change (audit log, promotions); ``$MOLOPS_USER`` wins; empty: the login name.
     user: str = ""
 
 
@@ -314,7 +314,8 @@ lock_timeout_s = 600.0
 uri = ""
 # Where run artifacts (model bundles, plots) are stored. Empty: mlartifacts/ in this workspace.
 artifacts = ""
-# Recorded with every promotion; empty: the login name of whoever runs the command.
+# Recorded with every change (molops audit, promotions); $MOLOPS_USER overrides it.
+# Empty: the login name of whoever runs the command.
 user = ""
 
 [models]
