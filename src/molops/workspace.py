@@ -161,7 +161,7 @@ class Workspace:
     @property
     def audit(self) -> AuditLog:
         """Who changed what (``audit/``), recording as the acting user (:func:`acting_user`)."""
-        return AuditLog(f"{self.storage_uri}/audit", acting_user(self.config.tracking.user))
+        return AuditLog(self.storage.child("audit"), acting_user(self.config.tracking.user))
 
     @property
     def prediction_log_uri(self) -> str:

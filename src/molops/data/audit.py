@@ -13,17 +13,18 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from pydantic import BaseModel, Field
 
+from molops._types import StrPath
 from molops.data.prediction_log import parse_time
+from molops.storage import Storage
 
 log = logging.getLogger("molops.audit")
 
@@ -89,16 +90,17 @@ class AuditEntry(BaseModel):
 
 
 class AuditLog:
-    """A workspace's audit table (``WS/audit``), writing as *user*."""
+    """A workspace's audit table (``audit/`` under its storage root; a path, URL or
+    :class:`~molops.storage.Storage`), writing as *user*."""
 
-    def __init__(self, uri: str, user: str, storage_options: Mapping[str, str] | None = None) -> None:
-        self.uri = uri
+    def __init__(self, where: StrPath | Storage, user: str) -> None:
+        self.storage = where if isinstance(where, Storage) else Storage.at(where)
+        self.uri = self.storage.root
         self.user = user
-        self.storage_options = dict(storage_options) if storage_options else None
 
     def as_user(self, user: str) -> AuditLog:
-        """The same table, recording as *user* (the service records the API key's name)."""
-        return AuditLog(self.uri, user, self.storage_options)
+        """The same table, recording as *user* (a service would record the API key's name)."""
+        return AuditLog(self.storage, user)
 
     def record(self, action: str, subject: str, version: int | str | None = None, **details: Any) -> bool:
         """Append one row now, as :attr:`user`; True when it landed.
@@ -137,16 +139,16 @@ class AuditLog:
             "details": [json.dumps(e.details, sort_keys=True, default=str) for e in entries],
         }
         table = pa.Table.from_pydict(columns, schema=SCHEMA)
-        write_deltalake(self.uri, table, mode="append", storage_options=self.storage_options)
+        write_deltalake(self.uri, table, mode="append", storage_options=self.storage.options)
         return len(entries)
 
     def _table(self) -> pa.Table:
-        if not DeltaTable.is_deltatable(self.uri, storage_options=self.storage_options):
+        if not self.storage.is_table():
             return SCHEMA.empty_table()
-        files = DeltaTable(self.uri, storage_options=self.storage_options).file_uris()
+        files = DeltaTable(self.uri, storage_options=self.storage.options).file_uris()
         # the files read directly, as the other tables do: deltalake's own scanner can abort the
         # interpreter at exit (delta-rs #2184)
-        return pq.read_table(files, schema=SCHEMA) if files else SCHEMA.empty_table()
+        return self.storage.read_parquet(files, SCHEMA)
 
     def read(
         self,
