@@ -151,8 +151,9 @@ class Storage:
 
     def dataset(self, uris: list[str], schema: pa.Schema) -> Any:
         """The Parquet files *uris* as a pyarrow dataset (for filtered scans)."""
-        return pads.dataset([self.path(u) for u in uris], schema=schema, format="parquet",
-                            filesystem=self.filesystem())
+        return pads.dataset(
+            [self.path(u) for u in uris], schema=schema, format="parquet", filesystem=self.filesystem()
+        )
 
     def list_dirs(self, *parts: str) -> list[str]:
         """Names of the "folders" directly below *parts* (common prefixes on an object store)."""
@@ -162,8 +163,15 @@ class Storage:
 
     def check(self) -> None:
         """Fail with one sentence when the root cannot be listed (no bucket, no access, no server)."""
+        fs, path = self.filesystem(), self.path(self.root)
         try:
-            self.filesystem().get_file_info(pafs.FileSelector(self.path(self.root), allow_not_found=True))
+            bucket = path.split("/", 1)[0]
+            if not self.is_local and fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+                raise ConfigError(
+                    f"storage {self.root}: bucket {bucket!r} does not exist; create it first "
+                    "(molops never creates buckets)"
+                )
+            fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
         except OSError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfigError(
