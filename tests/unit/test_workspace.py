@@ -209,6 +209,56 @@ def test_storage_uri_may_be_a_url(tmp_path):
     assert store.quarantine_uri == "s3://bucket/ws/datasets/sol/quarantine"
 
 
+def test_storage_section_wins_over_the_deprecated_workspace_key(tmp_path):
+    Workspace.init(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text(
+        "[workspace]\nstorage = 'old'\n[storage]\nuri = 's3://bucket/team'\nkms_key_id = 'k-1'\n",
+        encoding="utf-8",
+    )
+    ws = Workspace.open(tmp_path)
+    assert ws.storage_uri == "s3://bucket/team"
+    assert ws.storage_options == {
+        "aws_conditional_put": "etag",
+        "aws_server_side_encryption": "aws:kms",
+        "aws_sse_kms_key_id": "k-1",
+    }
+    assert ws.dataset("sol").store.storage.options == ws.storage_options
+    assert ws.prediction_spill_dir == ws.root / "predictions-spill"  # local, beside nothing remote
+
+
+def test_storage_uri_from_the_environment(ws, monkeypatch):
+    monkeypatch.setenv("MOLOPS_STORAGE__URI", "s3://bucket/from-env")
+    assert Workspace.open(ws.root).storage_uri == "s3://bucket/from-env"
+
+
+def test_local_storage_has_no_object_store_options(ws):
+    assert ws.storage_options == {}
+    assert ws.storage.is_local
+    assert ws.prediction_spill_dir == ws.root / "predictions-spill"
+
+
+def test_init_writes_a_local_storage_path(tmp_path):
+    ws = Workspace.init(tmp_path / "ws", storage="tables")
+    assert 'uri = "tables"' in (ws.root / CONFIG_FILE).read_text(encoding="utf-8")
+    assert ws.storage_uri == str(ws.root / "tables")
+    assert ws.config.tracking.uri == ""  # only [storage] uri was set
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://host/x", r"scheme 'ftp' is not supported; expected a local path or s3://BUCKET/PREFIX"),
+        ("s3://KEY:hunter2@bucket/x", r"contains credentials; give them in the environment"),
+        ("s3:///x", r"names no bucket; expected s3://BUCKET/PREFIX"),
+    ],
+)
+def test_init_refuses_a_bad_storage_url_before_creating_anything(tmp_path, url, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        Workspace.init(tmp_path / "ws", storage=url)
+    assert "hunter2" not in str(caught.value)
+    assert not (tmp_path / "ws").exists()
+
+
 def test_lock_dir_is_local_and_recreated(ws):
     assert ws.lock_dir == ws.root / ".molops" / "locks"
     (ws.root / ".molops" / "locks").rmdir()

@@ -14,6 +14,7 @@ from molops.data.replicates import group_replicates, merge_measurements
 from molops.data.store import (
     CORE_COLUMNS,
     QUARANTINE_SCHEMA,
+    CommitConflictError,
     DatasetStore,
     snapshot_schema,
     target_columns,
@@ -212,3 +213,52 @@ def test_concurrent_ingests_both_land(ws, write):
     ds = ws.dataset("sol")
     assert [v.version for v in ds.versions()] == [1, 2, 3]
     assert sorted(ds.read()["smiles"]) == ["CCCO", "CCO", "CO"]
+
+
+# -- writers on several machines (no shared lock): the commit decides ------------------------------
+@pytest.fixture
+def elsewhere(store, tmp_path):
+    """The same dataset opened by another machine: same tables, a lock file this one never sees."""
+    return DatasetStore("sol", store.root, tmp_path / "other-machine.lock", lock_timeout=5)
+
+
+def test_a_commit_on_top_of_a_stale_read_is_refused(store, elsewhere):
+    store.commit(snapshot({"A": 1.0}), lineage(1))
+    with store.lock():
+        latest = store.latest_version()
+        with elsewhere.lock():
+            elsewhere.commit(snapshot({"B": 2.0}, version=2), lineage(2, ingest_id="won"))
+        with pytest.raises(CommitConflictError, match="'sol' was changed by another writer"):
+            store.commit(snapshot({"C": 3.0}, version=2), lineage(latest + 1, ingest_id="lost"))
+    assert [(v.version, v.lineage.get("ingest_id")) for v in store.versions()] == [(1, None), (2, "won")]
+
+
+def test_two_first_versions_cannot_both_land(store, elsewhere):
+    with store.lock():
+        assert not store.exists()
+        elsewhere.commit(snapshot({"B": 2.0}), lineage(1, ingest_id="won"))
+        with pytest.raises(CommitConflictError):
+            store.commit(snapshot({"A": 1.0}), lineage(1, ingest_id="lost"))
+    assert [v.lineage["ingest_id"] for v in store.versions()] == ["won"]
+
+
+def test_retrying_merges_again_on_the_winners_version(store, elsewhere):
+    store.commit(snapshot({"A": 1.0}), lineage(1))
+    seen: list[int] = []
+
+    def attempt() -> int:
+        with store.lock():
+            latest = store.latest_version()
+            current = store.read(latest)
+            if not seen:  # another machine commits between this read and this commit
+                with elsewhere.lock():
+                    theirs = pd.concat([elsewhere.read(), snapshot({"B": 2.0}, version=2)], ignore_index=True)
+                    elsewhere.commit(theirs, lineage(2))
+            seen.append(latest)
+            merged = pd.concat([current, snapshot({"C": 3.0}, version=latest + 1)], ignore_index=True)
+            return store.commit(merged, lineage(latest + 1))
+
+    assert store.retrying(attempt) == 3
+    assert seen == [1, 2]
+    assert [v.version for v in store.versions()] == [1, 2, 3]
+    assert sorted(store.read()["inchikey"]) == ["A", "B", "C"]
