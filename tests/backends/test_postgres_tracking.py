@@ -12,6 +12,7 @@ import contextlib
 import json
 import secrets
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class Team:
     second: dict  # ... version 2 (challenger)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return clean_env(**self.postgres.env(), **extra)
+        return clean_env(**{**self.postgres.env(), **extra})
 
     def run(self, *args: object, ws: Path, **extra: str):
         return molops(*args, "-w", ws, env=self.env(**extra), timeout=300)
@@ -181,3 +182,24 @@ def test_a_password_from_the_environment_is_used_and_masked(team, tmp_path):
     for path in (team.root / "artifacts").rglob("*"):
         if path.is_file() and path.stat().st_size < 5_000_000:
             assert pg.password.encode() not in path.read_bytes(), path
+
+
+def test_an_unreachable_database_is_one_sentence_at_once(tmp_path):
+    """Not MLflow's 100 s of retries and a traceback: one line naming the URI, within seconds."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"postgresql://molops@127.0.0.1:{s.getsockname()[1]}/ml"
+    ws = tmp_path / "ws"
+    molops("init", ws, "--tracking-uri", url).ok()
+    result = molops("models", "list", "-w", ws, timeout=60)
+    assert result.returncode == 2, str(result)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"cannot connect to the tracking database {url}" in result.stderr
+
+
+def test_a_wrong_password_is_one_sentence(team):
+    result = team.run("models", "list", ws=team.b, PGPASSWORD="not-the-password")
+    assert result.returncode == 2, str(result)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "password authentication failed" in result.stderr
+    assert "not-the-password" not in result.stderr

@@ -75,8 +75,43 @@ def local_uri(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+#: SQLAlchemy URL schemes of database stores that are reached over a network (SQLite is a file).
+_SERVER_DATABASES = ("postgresql", "mysql", "mssql")
+
+
+@cache
+def check_database(uri: str) -> None:
+    """Connect once to a database store, so that one that cannot be reached is one clear sentence.
+
+    MLflow retries a failed connection for about 100 s and then raises a traceback; a missing driver
+    is a bare ``ModuleNotFoundError``. Checked once per URI and process (cached when it succeeds).
+    """
+    if not uri.split("://", 1)[0].startswith(_SERVER_DATABASES):
+        return
+    import sqlalchemy as sa
+
+    from molops.redact import redact
+
+    try:
+        engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    except ModuleNotFoundError as exc:
+        raise TrackingError(
+            f"the tracking URI {redact(uri)} needs the database driver {exc.name!r}, which is not "
+            "installed; install it with pip install 'molops[postgres]'"
+        ) from None
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.SQLAlchemyError as exc:
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise TrackingError(f"cannot connect to the tracking database {redact(uri)}: {reason}") from None
+    finally:
+        engine.dispose()
+
+
 def client(tracking_uri: str) -> Any:
     """An ``MlflowClient`` for *tracking_uri* (whose registry is the same store)."""
+    check_database(tracking_uri)
     mod = mlflow()
     with Quiet():
         return mod.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
