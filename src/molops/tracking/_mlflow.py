@@ -42,6 +42,10 @@ def mlflow() -> ModuleType:
         from mlflow.store.tracking import sqlalchemy_store  # noqa: F401
     for name in ("mlflow", "alembic", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # psycopg warns "error ignored terminating <Pipeline>" when an insert MLflow expects may fail (a
+    # metric row logged twice: its log_metrics catches the IntegrityError and inserts the new rows
+    # alone) aborts SQLAlchemy's pipelined batch; errors themselves still raise where they occur
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     return module
 
 
