@@ -46,13 +46,15 @@ def test_two_directories_sharing_a_storage_url_are_one_workspace(s3: Bucket, tmp
     a, b = tmp_path / "a", tmp_path / "b"
     outputs = [molops("init", a, "--storage", url).ok()]
     src = write_csv(tmp_path / "sol.csv", ["smiles", "y"], ROWS)
-    report = molops(*_ingest(a, src)).json()
+    outputs.append(molops(*_ingest(a, src)).ok())
+    report = outputs[-1].json()
     assert (report["version"], report["added"], report["quarantined"]) == (1, 3, 1)
     outputs.append(molops("init", b, "--storage", url + "/").ok())
 
     for ws in (a, b):
         listed = molops("data", "list", "-w", ws, "--json").json()["datasets"]
         assert [(d["name"], d["latest_version"]) for d in listed] == [("sol", 1)]
+    outputs.append(molops("data", "show", "sol", "-w", b))  # the table, as a person sees it
     shown = molops("data", "show", "sol", "-w", b, "--json").json()
     assert (shown["version"], shown["molecules"]) == (1, 3)
     assert sorted(r["smiles"] for r in shown["head"]) == ["CCN", "CCO", "c1ccccc1"]
