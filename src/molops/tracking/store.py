@@ -25,7 +25,7 @@ from molops.workspace import Workspace
 #: The Postgres schema Optuna's study tables live in, beside MLflow's tables (in ``public``): both
 #: keep an ``alembic_version`` table, so they cannot share one schema.
 OPTUNA_SCHEMA = "optuna"
-_SCHEMES = ("postgresql", "sqlite", "mysql", "mssql", "http", "https", "databricks")
+_SCHEMES = ("postgresql", "sqlite", "mysql", "mssql", "http", "https", "file", "databricks")
 
 
 def is_postgres(uri: str) -> bool:
