@@ -157,11 +157,31 @@ class DatasetStore:
             return self._base != _ABSENT
         return bool(DeltaTable.is_deltatable(self.data_uri, storage_options=self.storage.options))
 
+    def _history(self) -> tuple[int, list[dict[str, Any]]]:
+        """(latest Delta version, every commit newest first) with the commits' true versions.
+
+        ``DeltaTable.history()`` lists the log up to the newest commit but numbers the entries down
+        from the version the table object was *loaded* at, so one loaded before a newer commit
+        (another writer's) mislabels every entry. Labels are trusted only when a fresh load after
+        the listing finds the same version.
+        """
+        for _ in range(20):
+            table = self._open(None)
+            history = table.history()
+            if self._open(None).version() == table.version():
+                return table.version(), history
+        raise ConcurrentWriteError(
+            f"dataset {self.name!r} kept changing while its history was read; try again"
+        )
+
     def versions(self) -> list[VersionInfo]:
-        """Every dataset version, oldest first."""
+        """Every dataset version, oldest first (as of the pinned read while writing)."""
+        limit = self._table().version() if self._writing else None  # pins; absent: not found
+        latest, history = self._history()
+        limit = latest if limit is None else limit
         out = []
-        for commit in self._table().history():
-            if _VERSION_KEY not in commit:
+        for commit in history:
+            if _VERSION_KEY not in commit or int(commit["version"]) > limit:
                 continue
             lineage = json.loads(commit.get(_LINEAGE_KEY, "{}"))
             out.append(VersionInfo(

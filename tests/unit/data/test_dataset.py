@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,8 @@ import pytest
 from molops import Workspace
 from molops.config import CONFIG_FILE
 from molops.data.builtin import BUILTINS
+from molops.data.dataset import Dataset
+from molops.data.store import DatasetStore
 from molops.errors import (
     ColumnNotFoundError,
     DatasetNotFoundError,
@@ -510,3 +513,36 @@ def test_export_refuses_other_suffixes(ds, write, tmp_path):
         ds.export(tmp_path / "x.xlsx")
     with pytest.raises(InputFileError, match=r"cannot export to .*; expected \.csv or \.parquet"):
         ds.export(tmp_path / "x")
+
+
+class _Interleaved(DatasetStore):
+    """This machine's store; *between* runs once, right after its first snapshot read."""
+
+    def __init__(self, *args: object, between: Callable[[], object], **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.between: Callable[[], object] | None = between
+
+    def read(self, version: int | None = None) -> pd.DataFrame:
+        frame = super().read(version)
+        if self.between is not None:
+            between, self.between = self.between, None
+            between()
+        return frame
+
+
+def test_rollback_starts_over_when_another_machine_commits_first(ws, write):
+    there = ws.dataset("sol")  # the other machine: the same tables, its own lock file
+    ingest(there, write("v1.csv", V1))
+    ingest(there, write("v2.csv", V2))
+    store = _Interleaved(
+        "sol",
+        there.store.storage,
+        ws.root / "this-machine.lock",
+        between=lambda: ingest(there, write("v3.csv", "smiles,y\nCCCCC,7\n")),
+    )
+    report = Dataset(store, ws.config.ingest).rollback(1)
+    assert (report.version, report.rolled_back_to, report.unchanged) == (4, 1, False)
+    versions = there.versions()
+    assert [v.version for v in versions] == [1, 2, 3, 4]
+    assert versions[-1].lineage["rolled_back_from"] == 3  # built on the winner's version, not v2
+    assert sorted(there.read(4)["inchikey"]) == sorted(there.read(1)["inchikey"])
