@@ -56,7 +56,7 @@ def write_uri(config_path: Path, uri: str) -> None:
     section = re.search(r"(?ms)^\[tracking\]\n.*?(?=^\[|\Z)", text)
     line = re.compile(r'(?m)^uri = ""$')
     if section is None or not line.search(section.group()):
-        raise UsageError(f"{config_path}: no [tracking] uri line to set; add uri = {check_uri(uri)!r} there")
+        raise UsageError(f"{config_path}: no [tracking] uri line to set; add uri = {_toml_string(uri)} there")
     body = line.sub(lambda _: f"uri = {_toml_string(uri)}", section.group(), count=1)
     config_path.write_text(text[: section.start()] + body + text[section.end() :], encoding="utf-8")
 
@@ -91,10 +91,9 @@ def _postgres_schema(uri: str, schema: str) -> str:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
-            exists = conn.execute(
-                sa.text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"), {"s": schema}
-            ).first()
-            if exists is None:
+            # looked up first: a user without CREATE on the database can use a schema an admin made
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
+            if exists.first() is None:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     except sa.exc.SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip()
