@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from integration._cli import clean_env, molops, read_csv, write_csv
+from integration._cli import clean_env, finish, molops, read_csv, start, write_csv
 
 from .conftest import Postgres
 
@@ -203,3 +203,16 @@ def test_a_wrong_password_is_one_sentence(team):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "password authentication failed" in result.stderr
     assert "not-the-password" not in result.stderr
+
+
+def test_first_use_from_several_workspaces_at_once(postgres, pg_database, tmp_path):
+    """MLflow makes its tables on a store's first use; three commands starting together on a new
+    database must not collide on them (they did: a duplicate alembic_version table, a traceback)."""
+    url = postgres.url(pg_database)
+    spaces = [tmp_path / name for name in "abc"]
+    for ws in spaces:
+        molops("init", ws, "--tracking-uri", url).ok()
+    env = clean_env(**postgres.env())
+    procs = [start("models", "list", "--json", "-w", ws, env=env) for ws in spaces]
+    for proc in procs:
+        assert finish(proc, timeout=300).json()["models"] == []

@@ -104,13 +104,32 @@ def check_database(uri: str) -> None:
             "installed; install it with pip install 'molops[postgres]'"
         ) from None
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as conn:
+            if uri.startswith("postgresql"):
+                # MLflow creates its tables on a store's first use; two processes doing that at once
+                # on a new database collide (a duplicate alembic_version table). The first to take
+                # this lock creates them, the others wait and find them made.
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_LOCK})
+                _open_stores(uri)
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK})
     except sa.exc.SQLAlchemyError as exc:
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise TrackingError(f"cannot connect to the tracking database {redact(uri)}: {reason}") from None
     finally:
         engine.dispose()
+
+
+#: The Postgres advisory-lock key (any fixed 64-bit number) held while MLflow's tables are made.
+_SCHEMA_LOCK = 0x6D6F6C6F7073
+
+
+def _open_stores(uri: str) -> None:
+    """Open MLflow's tracking and registry stores of *uri*, which creates their tables if missing."""
+    mod = mlflow()
+    with Quiet():
+        store = mod.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        store.search_experiments(max_results=1)
+        store.search_registered_models(max_results=1)
 
 
 def client(tracking_uri: str) -> Any:
