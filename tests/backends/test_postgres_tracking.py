@@ -216,3 +216,30 @@ def test_first_use_from_several_workspaces_at_once(postgres, pg_database, tmp_pa
     procs = [start("models", "list", "--json", "-w", ws, env=env) for ws in spaces]
     for proc in procs:
         assert finish(proc, timeout=300).json()["models"] == []
+
+
+def test_first_tunings_at_once_share_one_study_schema(postgres, pg_database, tmp_path, monkeypatch):
+    """Optuna makes its tables on first use too: several first tunings at once must not collide."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import optuna
+    from sqlalchemy.pool import NullPool
+
+    from molops.tracking.store import study_storage
+    from molops.workspace import Workspace
+
+    monkeypatch.setenv("PGPASSWORD", postgres.password)
+    url = postgres.url(pg_database)
+    spaces = []
+    for name in "abcd":
+        molops("init", tmp_path / name, "--tracking-uri", url).ok()
+        spaces.append(Workspace.open(tmp_path / name))
+    with ThreadPoolExecutor(len(spaces)) as pool:
+        storages = list(pool.map(study_storage, spaces))
+    assert len(set(storages)) == 1 and "search_path%3Doptuna" in storages[0]
+    rdb = optuna.storages.RDBStorage(storages[0], engine_kwargs={"poolclass": NullPool})
+    assert optuna.get_all_study_names(rdb) == []
+    rdb.engine.dispose()
+    with contextlib.closing(postgres.connect(pg_database)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'optuna'")
+        assert cur.fetchone()[0] >= 10

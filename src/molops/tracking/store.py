@@ -84,26 +84,39 @@ def study_storage(ws: Workspace) -> str:
 
 
 def _postgres_schema(uri: str, schema: str) -> str:
-    """*uri* with its connections' ``search_path`` set to *schema*, which is created if needed."""
+    """*uri* with its connections' ``search_path`` set to *schema*, where Optuna's tables are made if
+    needed: under an advisory lock, since two first tunings at once would collide making them."""
     import sqlalchemy as sa
 
     url = sa.engine.make_url(uri)
+    options = " ".join(filter(None, [str(url.query.get("options", "")), f"-csearch_path={schema}"]))
+    storage = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _STUDY_LOCK})
             # looked up first: a user without CREATE on the database can use a schema an admin made
             exists = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
             if exists.first() is None:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                conn.commit()
+            import optuna
+
+            made = optuna.storages.RDBStorage(storage, engine_kwargs={"poolclass": sa.pool.NullPool})
+            made.engine.dispose()  # it created the tables if they were missing; tuning opens its own
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _STUDY_LOCK})
     except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip()
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise TrackingError(
             f"cannot prepare schema {schema!r} for tuning studies in {redact(uri)}: {reason}"
         ) from None
     finally:
         engine.dispose()
-    options = " ".join(filter(None, [str(url.query.get("options", "")), f"-csearch_path={schema}"]))
-    return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+    return storage
+
+
+#: The Postgres advisory-lock key (a fixed 64-bit number) held while Optuna's tables are made.
+_STUDY_LOCK = 0x6D6F6C6F7074
 
 
 @dataclass
