@@ -62,7 +62,7 @@ def test_who_did_what(workspace, tmp_path):
     assert molops("audit", "--since", "1h", *ws, "--json").json()["count"] == 8
     by_bob = molops("audit", "--user", "bob", "--action", "campaign", *ws, "--json").json()["entries"]
     assert [e["action"] for e in by_bob] == ["campaign.create", "campaign.propose"]
-    human = molops("audit", *ws).ok().stdout
+    human = molops("audit", *ws, env=clean_env(COLUMNS="250")).ok().stdout  # a row per line
     assert "model.promote" in human and "bob" in human and "reason=lower RMSE" in human
     nothing = molops("audit", "--user", "carol", *ws).ok().stdout
     assert "no recorded changes match" in nothing

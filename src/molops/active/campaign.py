@@ -72,7 +72,7 @@ from molops.active.state import (
 )
 from molops.active.status import CampaignStatus, summarize
 from molops.active.stopping import StoppingRules
-from molops.active.store import CampaignStore, now, user, write_parquet
+from molops.active.store import CampaignStore, now, write_parquet
 from molops.compute.local import Executor
 from molops.data.dataset import Dataset
 from molops.data.prediction_log import PredictionLog, rows_from_columns
@@ -144,7 +144,7 @@ class Campaign(CampaignStore):
                 stopping=stopping,
                 filters=filters or Filters(),
                 created=now(),
-                created_by=user(),
+                created_by=ws.audit.user,
                 molops_version=__version__,
             )
         )
@@ -154,6 +154,16 @@ class Campaign(CampaignStore):
             (campaign.dir / "proposals").mkdir(parents=True, exist_ok=True)
             (campaign.dir / "results").mkdir(parents=True, exist_ok=True)
             campaign._save(state)
+        ws.audit.record(
+            "campaign.create",
+            name,
+            None,
+            dataset=dataset,
+            pool=str(pool_path),
+            target=objective.target,
+            maximize=objective.maximize,
+            batch_size=batch_size,
+        )
         return campaign
 
     def _log(self, frame: pd.DataFrame, number: int) -> None:
@@ -280,7 +290,7 @@ class Campaign(CampaignStore):
             iteration = Iteration(
                 number=number,
                 time=now(),
-                user=user(),
+                user=self.ws.audit.user,
                 dataset_version=version,
                 n_train=len(train),
                 best_measured=cfg.objective.best(y),
@@ -312,6 +322,14 @@ class Campaign(CampaignStore):
                 saved = self.load()
                 saved.iterations[number - 1].run_id = iteration.run_id
                 self._save(saved)
+        self.ws.audit.record(
+            "campaign.propose",
+            self.name,
+            number,
+            proposed=iteration.proposed,
+            dataset_version=iteration.dataset_version,
+            run_id=iteration.run_id,
+        )
         return ProposeResult(
             campaign=self.name,
             iteration=iteration,
@@ -400,7 +418,7 @@ class Campaign(CampaignStore):
             record = IngestRecord(
                 number=number,
                 time=now(),
-                user=user(),
+                user=self.ws.audit.user,
                 source=str(results),
                 dataset_version=report.version,
                 unchanged=report.unchanged,
@@ -416,6 +434,15 @@ class Campaign(CampaignStore):
             self._save(state)
             unproposed = table.loc[~table["proposed"], ["smiles", "inchikey", "value"]]
             open_now = self._open(state, before | set(table["inchikey"]))
+        self.ws.audit.record(
+            "campaign.ingest",
+            self.name,
+            report.version,
+            source=results.name,
+            answered=record.answered,
+            unproposed=record.unproposed,
+            unchanged=report.unchanged,
+        )
         return IngestResult(
             campaign=self.name,
             ingest=record,

@@ -7,7 +7,6 @@ built on :class:`CampaignStore`.
 
 from __future__ import annotations
 
-import getpass
 import os
 import uuid
 from datetime import UTC, datetime
@@ -26,14 +25,6 @@ from molops.workspace import Workspace, check_name
 def now() -> str:
     """The time now (UTC, ISO 8601, seconds) for the records of a campaign."""
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def user() -> str:
-    """The login name for the records of a campaign."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in some containers
-        return os.environ.get("USER", "unknown")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
