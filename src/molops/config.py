@@ -81,7 +81,8 @@ class TrackingSection(_Section):
 
     #: An MLflow tracking URI; empty: a SQLite database in the workspace (``mlflow.db``).
     uri: str = ""
-    #: Where run artifacts go; empty: ``mlartifacts/`` in the workspace (any fsspec/MLflow URI).
+    #: Where run artifacts go (any MLflow artifact URI); empty: ``mlartifacts`` beside the tables
+    #: when they are on an object store, else ``mlartifacts/`` in the workspace.
     artifacts: str = ""
     #: Recorded with every change (audit log, promotions); ``$MOLOPS_USER`` wins; empty: the login name.
     user: str = ""
@@ -312,7 +313,8 @@ lock_timeout_s = 600.0
 # MLflow tracking URI for runs and the model registry, e.g. "http://mlflow:5000" or
 # "postgresql://user@host/mlflow". Empty: a SQLite database in this workspace (mlflow.db).
 uri = ""
-# Where run artifacts (model bundles, plots) are stored. Empty: mlartifacts/ in this workspace.
+# Where run artifacts (model bundles, plots) are stored, e.g. "s3://bucket/mlartifacts". Empty:
+# mlartifacts/ beside the tables when [storage] uri is an object store, else in this workspace.
 artifacts = ""
 # Recorded with every change (molops audit, promotions); $MOLOPS_USER overrides it.
 # Empty: the login name of whoever runs the command.

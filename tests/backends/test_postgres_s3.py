@@ -1,20 +1,22 @@
 """A team's workspace on both shared backends: datasets on S3, runs and the registry on Postgres.
 
 Two directories initialised with the same ``--storage s3://…`` and ``--tracking-uri postgresql://…``
-(and, until artifacts move to the object store too, one shared local artifact folder): a dataset
-ingested and a model trained from A are listed from B, and B predicts with A's model, its
-predictions landing in the bucket's prediction log. Neither secret (the S3 key, the Postgres
-password) appears in any output or file of either directory.
+and nothing else in common (MLflow's artifacts default to ``{storage}/mlartifacts``): a dataset
+ingested and a model trained from A are listed from B, and B predicts with A's model and serves it
+over a real socket, its predictions landing in the bucket's prediction log. Every artifact object
+was uploaded with server-side encryption, and neither secret (the S3 key, the Postgres password)
+appears in any output or file of either directory.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from integration._cli import clean_env, molops, write_csv
+from integration.test_serve_cli import serving
 
 from ._s3 import Bucket
 from .conftest import Postgres
@@ -37,11 +39,8 @@ def test_a_model_trained_in_a_is_served_from_b(
         outputs.append(result)
         return result
 
-    artifacts = f"artifacts = {json.dumps((tmp_path / 'art').as_uri())}"
     for ws in (a, b):
         outputs.append(molops("init", ws, "--storage", storage, "--tracking-uri", tracking, env=env).ok())
-        config = ws / "molops.toml"
-        config.write_text(config.read_text().replace('artifacts = ""', artifacts))
     run("data", "ingest", "--builtin", "freesolv", "--json", ws=a).json()
     trained = run(
         "train", "-d", "freesolv", "-m", "rf", "--params", '{"n_estimators": 10}', "--json", ws=a
@@ -59,13 +58,28 @@ def test_a_model_trained_in_a_is_served_from_b(
     predicted = run("predict", "-m", NAME, src, tmp_path / "out.csv", "--json", ws=b).json()
     assert (predicted["predicted"], predicted["model_version"]) == (2, 1)
 
+    with serving(b, tmp_path, env=postgres.env()) as server:
+        response = httpx.post(server.url + "/v1/predict", json={"smiles": ["CCO", "CCN"]}, timeout=60)
+        assert response.status_code == 200, response.text
+        served = response.json()
+        server.stop()
+    served_logs = server.stdout.read_text() + server.stderr.read_text()
+    assert [(r["smiles"], r["model_version"]) for r in served["results"]] == [("CCO", 1), ("CCN", 1)]
+    assert all(r["mean"] is not None for r in served["results"]), served
+
     keys = s3.keys("team/")
+    artifacts = [k for k in keys if k.startswith("team/mlartifacts/")]
+    assert any(k.endswith("MLmodel") for k in artifacts), keys
+    for key in artifacts:
+        assert s3.head(key).get("ServerSideEncryption") == "AES256", key
     assert any(k.startswith("team/datasets/freesolv/table/_delta_log/") for k in keys), keys
     assert any(k.startswith("team/predictions/") for k in keys), keys
+    assert not (a / "mlartifacts").exists() and not (b / "mlartifacts").exists()
     assert not (a / "datasets").exists() and not (a / "mlflow.db").exists() and not (b / "mlflow.db").exists()
     for secret in (s3.server.secret_key, postgres.password):
         for result in outputs:
             assert secret not in result.stdout + result.stderr, str(result)
+        assert secret not in served_logs
         for path in [*a.rglob("*"), *b.rglob("*")]:
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), path

@@ -7,10 +7,20 @@ workspace; ``molops init --tracking-uri``), or an MLflow tracking server.
 
 A Postgres password is never part of the URI molops stores: libpq reads it from ``PGPASSWORD`` or
 ``PGPASSFILE``, and TLS settings (``?sslmode=verify-full&sslrootcert=...``) pass through to it.
+
+Artifacts (model bundles, plots) go to ``[tracking] artifacts``; when that is empty and the tables
+are on an object store (``[storage] uri = "s3://…"``), to ``{storage}/mlartifacts``, so that every
+workspace sharing the bucket and the database reads the same models with no shared folder. MLflow's
+S3 repository (boto3) reads the endpoint, region and credentials from the standard AWS variables
+(boto3 honours ``AWS_ENDPOINT_URL``, so ``MLFLOW_S3_ENDPOINT_URL`` is not needed); molops only asks
+for server-side encryption on every upload, with the workspace's KMS key when one is set.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,21 +129,75 @@ def _postgres_schema(uri: str, schema: str) -> str:
 _STUDY_LOCK = 0x6D6F6C6F7074
 
 
+#: URL schemes MLflow's S3 artifact repository serves (boto3).
+_S3_SCHEMES = ("s3", "s3a", "s3n")
+#: MLflow's variable of extra arguments to every S3 upload (a JSON object, given to boto3).
+UPLOAD_ARGS_VAR = "MLFLOW_S3_UPLOAD_EXTRA_ARGS"
+
+
+def artifact_root(ws: Workspace) -> str:
+    """Where new experiments keep their artifacts: ``[tracking] artifacts``; else, for a workspace
+    whose tables are on an object store, ``mlartifacts`` beside them there (a team's workspaces
+    then share the models they log); else ``mlartifacts/`` in the workspace directory."""
+    if ws.config.tracking.artifacts:
+        return ws.config.tracking.artifacts.rstrip("/")
+    storage = ws.storage
+    if not storage.is_local:
+        return storage.uri(ARTIFACTS_DIR)
+    return (ws.root / ARTIFACTS_DIR).resolve().as_uri()
+
+
+def request_encryption(kms_key_id: str) -> None:
+    """Ask MLflow to request server-side encryption on every artifact it uploads to S3.
+
+    Through ``MLFLOW_S3_UPLOAD_EXTRA_ARGS`` in this process's environment (MLflow reads it at each
+    upload); extra arguments the user set there (an ACL, say) are kept. Only the key *id* goes
+    there, which is not a secret.
+    """
+    sse: dict[str, str] = (
+        {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
+        if kms_key_id
+        else {"ServerSideEncryption": "AES256"}
+    )
+    current = os.environ.get(UPLOAD_ARGS_VAR, "")
+    try:
+        extra = json.loads(current) if current else {}
+    except json.JSONDecodeError:
+        extra = None
+    if not isinstance(extra, dict):
+        raise TrackingError(
+            f"{UPLOAD_ARGS_VAR} is not a JSON object; expected e.g. "
+            '{"ACL": "bucket-owner-full-control"}, or unset it'
+        )
+    if not kms_key_id:
+        extra.pop("SSEKMSKeyId", None)
+    extra.update(sse)
+    os.environ[UPLOAD_ARGS_VAR] = json.dumps(extra, sort_keys=True)
+
+
 @dataclass
 class Tracking:
     """An MLflow tracking URI, where new experiments put their artifacts, and a client."""
 
     uri: str
     artifacts: str
+    #: SSE-KMS key id for artifacts uploaded to S3; empty: SSE-S3 (AES256).
+    kms_key_id: str = ""
 
     @classmethod
     def of(cls, ws: Workspace) -> Tracking:
         cfg = ws.config.tracking
         uri = cfg.uri or local_uri(ws.root / DB_FILE)
-        artifacts = cfg.artifacts or (ws.root / ARTIFACTS_DIR).resolve().as_uri()
-        return cls(uri, artifacts)
+        return cls(uri, artifact_root(ws), ws.config.storage.kms_key_id)
 
     def __post_init__(self) -> None:
+        if self.artifacts.split("://", 1)[0].lower() in _S3_SCHEMES:
+            if importlib.util.find_spec("boto3") is None:  # MLflow's S3 repository would fail mid-run
+                raise TrackingError(
+                    f"the artifact root {self.artifacts} is on S3, which needs boto3; install it with "
+                    "pip install 'molops[s3]'"
+                )
+            request_encryption(self.kms_key_id)
         mod = mlflow()
         with Quiet():
             mod.set_tracking_uri(self.uri)
