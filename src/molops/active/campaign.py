@@ -44,6 +44,7 @@ from molops.active.errors import (
 )
 from molops.active.filters import Filters
 from molops.active.recipe import Recipe
+from molops.active.remote import CampaignChangedError
 from molops.active.results import RenamedCopy, match_results
 from molops.active.scan import (
     CHUNK_ROWS,
@@ -72,7 +73,7 @@ from molops.active.state import (
 )
 from molops.active.status import CampaignStatus, summarize
 from molops.active.stopping import StoppingRules
-from molops.active.store import CampaignStore, now, write_parquet
+from molops.active.store import CampaignStore, now
 from molops.compute.local import Executor
 from molops.data.dataset import Dataset
 from molops.data.prediction_log import PredictionLog, rows_from_columns
@@ -277,15 +278,14 @@ class Campaign(CampaignStore):
             try:
                 cand, fps, pick, filtered, warnings = choose_batch(state, scan, n)
             except BudgetExhaustedError:
-                self._save(state)  # the cost floor it found: the budget counts as spent from now on
+                # the cost floor it found: the budget counts as spent from now on
+                self._save(state, "proposing", "propose")
                 raise
             frame = batch_frame(
                 cfg.objective, train, cand, fps, pick, scan, acquisition.name, acquisition.needs
             )
-            rel = f"proposals/iteration-{number:04d}.parquet"
-            (self.dir / "proposals").mkdir(parents=True, exist_ok=True)
-            write_parquet(self.dir / rel, frame)
-            self._log(frame, number)
+            rel = self._file_name("proposals", f"iteration-{number:04d}")
+            self._write_frame(rel, frame)
             seconds = time.perf_counter() - started
             iteration = Iteration(
                 number=number,
@@ -310,7 +310,12 @@ class Campaign(CampaignStore):
                 warnings=warnings,
             )
             state.iterations.append(iteration)
-            self._save(state)
+            try:
+                self._save(state, "proposing", "propose")
+            except CampaignChangedError:  # lost a race on the object store: leave no trace
+                self._discard(rel)
+                raise
+            self._log(frame, number)  # once the iteration is the campaign's
         out_path = None
         if out is not None:
             out_path = Path(out)
@@ -318,10 +323,7 @@ class Campaign(CampaignStore):
             frame.drop(columns=["pool_row"]).to_csv(out_path, index=False)
         if track:  # once the batch is recorded and written, so a tracking store that fails loses nothing
             iteration.run_id = self._track(cfg, iteration)
-            with self._locked():
-                saved = self.load()
-                saved.iterations[number - 1].run_id = iteration.run_id
-                self._save(saved)
+            self._set_run_id(number, iteration.run_id)
         self.ws.audit.record(
             "campaign.propose",
             self.name,
@@ -335,10 +337,24 @@ class Campaign(CampaignStore):
             iteration=iteration,
             # pandas types record keys as any Hashable; these are the frame's column names
             proposals=cast(list[dict[str, Any]], frame.to_dict(orient="records")),
-            proposals_file=str(self.dir / rel),
+            proposals_file=self.location(rel),
             out=str(out_path) if out_path else None,
             budget=budget_summary(state),
         )
+
+    def _set_run_id(self, number: int, run_id: str) -> None:
+        """Note iteration *number*'s MLflow run on the state; on an object store, on whatever state
+        is latest (another command may have changed it meanwhile: the run id does not depend on it)."""
+        for attempt in range(5):
+            with self._locked():
+                saved = self.load()
+                saved.iterations[number - 1].run_id = run_id
+                try:
+                    self._save(saved, "noting its MLflow run", "propose")
+                    return
+                except CampaignChangedError:
+                    if attempt == 4:
+                        raise
 
     def _training_set(
         self, cfg: CampaignConfig, ds: Dataset, version: int, specs: list[str]
@@ -412,9 +428,8 @@ class Campaign(CampaignStore):
             number = len(state.ingests) + 1
             rel = None
             if len(table):
-                rel = f"results/ingest-{number:04d}.parquet"
-                (self.dir / "results").mkdir(parents=True, exist_ok=True)
-                write_parquet(self.dir / rel, table)
+                rel = self._file_name("results", f"ingest-{number:04d}")
+                self._write_frame(rel, table)
             record = IngestRecord(
                 number=number,
                 time=now(),
@@ -431,7 +446,7 @@ class Campaign(CampaignStore):
                 results=rel,
             )
             state.ingests.append(record)
-            self._save(state)
+            self._save(state, "ingesting results", "campaign ingest")
             unproposed = table.loc[~table["proposed"], ["smiles", "inchikey", "value"]]
             open_now = self._open(state, before | set(table["inchikey"]))
         self.ws.audit.record(

@@ -1,6 +1,10 @@
 """Where a campaign lives in the workspace: its folder, ``campaign.json`` (written atomically), its
 proposals and results files and its file lock, and reading back what it proposed and what is measured.
 
+On a workspace whose storage is an object store the state and the files live there instead
+(:mod:`~molops.active.remote`), each change a conditional write on the state it was read from; the
+local folder then only holds a copy of this machine's files and the scoring model.
+
 The campaign's life cycle (create, propose, ingest, status) is :class:`~molops.active.campaign.Campaign`,
 built on :class:`CampaignStore`.
 """
@@ -16,7 +20,14 @@ from typing import Any, Self
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from molops.active.errors import CampaignNotFoundError
+from molops.active.errors import CampaignExistsError, CampaignNotFoundError
+from molops.active.remote import (
+    CampaignChangedError,
+    RemoteState,
+    StateConflictError,
+    list_remote,
+    unique_name,
+)
 from molops.active.state import PROPOSAL_COLUMNS, CampaignState
 from molops.errors import ConcurrentWriteError, DatasetNotFoundError
 from molops.workspace import Workspace, check_name
@@ -51,20 +62,81 @@ class CampaignStore:
         self.name = check_name(name, "campaign")
         self.dir = ws.root / "campaigns" / name
         self.file = self.dir / "campaign.json"
+        storage = ws.storage
+        #: the state on the object store (None: a local workspace, ``campaign.json`` in :attr:`dir`)
+        self.remote = None if storage.is_local else RemoteState(storage, self.name)
+        self._where = str(ws.root) if storage.is_local else storage.root
+        self._base: int | None = None  # the remote state's version last read (None: not yet)
+        self._seen = (0, 0)  # its iterations and ingests then
 
     # -- persistence -------------------------------------------------------------------------------
     def exists(self) -> bool:
-        return self.file.is_file()
+        return self.remote.exists() if self.remote is not None else self.file.is_file()
 
     def load(self) -> CampaignState:
         if not self.exists():
             known = ", ".join(list_campaigns(self.ws)) or "none yet"
-            raise CampaignNotFoundError(f"no campaign {self.name!r} in {self.ws.root}; campaigns: {known}")
-        return CampaignState.model_validate_json(self.file.read_text(encoding="utf-8"))
+            raise CampaignNotFoundError(f"no campaign {self.name!r} in {self._where}; campaigns: {known}")
+        if self.remote is None:
+            return CampaignState.model_validate_json(self.file.read_text(encoding="utf-8"))
+        text, self._base = self.remote.read()
+        state = CampaignState.model_validate_json(text)
+        self._seen = (len(state.iterations), len(state.ingests))
+        return state
 
-    def _save(self, state: CampaignState) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.file, state.model_dump_json(indent=1).encode())
+    def _save(self, state: CampaignState, doing: str = "updating it", command: str = "it") -> None:
+        """Write *state*: atomically here, or on the object store exactly on top of the state
+        :meth:`load` read (:class:`CampaignChangedError` when another writer committed since)."""
+        if self.remote is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.file, state.model_dump_json(indent=1).encode())
+            return
+        try:
+            self._base = self.remote.write(state.model_dump_json(indent=1), self._base)
+        except StateConflictError:
+            if self._base is None:
+                raise CampaignExistsError(f"campaign {self.name!r} already exists in {self._where}") from None
+            raise CampaignChangedError(self._changed(doing, command)) from None
+        self._seen = (len(state.iterations), len(state.ingests))
+
+    def _changed(self, doing: str, command: str) -> str:
+        """The sentence for a lost race: what the winner committed, read from the state now."""
+        latest = CampaignState.model_validate_json(self.remote.read()[0]) if self.remote else None
+        iterations, ingests = self._seen
+        if latest is not None and len(latest.iterations) > iterations:
+            what = f"another propose committed iteration {len(latest.iterations)}"
+        elif latest is not None and len(latest.ingests) > ingests:
+            what = f"another ingest committed results {len(latest.ingests)}"
+        else:
+            what = "another command changed it"
+        return f"campaign {self.name!r} changed while {doing} ({what}); run {command} again"
+
+    # -- files -------------------------------------------------------------------------------------
+    def _file_name(self, folder: str, stem: str) -> str:
+        """*folder*/*stem*.parquet, relative to the campaign; on an object store with a random
+        suffix, so a file written by a writer that then loses its race is never the campaign's."""
+        return f"{folder}/{stem if self.remote is None else unique_name(stem)}.parquet"
+
+    def _write_frame(self, rel: str, frame: pd.DataFrame) -> None:
+        """*frame* as the campaign's file *rel* (on an object store: there and a local copy)."""
+        (self.dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_parquet(self.dir / rel, frame)
+        if self.remote is not None:
+            self.remote.write_frame(rel, frame)
+
+    def _read_frame(self, rel: str) -> pd.DataFrame:
+        local = self.dir / rel
+        if self.remote is None or local.is_file():  # the local copy of a uniquely named file
+            return pd.read_parquet(local)
+        return self.remote.read_frame(rel)
+
+    def _discard(self, rel: str) -> None:
+        """Remove the local copy of the file *rel* that a lost race wrote (no state names it)."""
+        (self.dir / rel).unlink(missing_ok=True)
+
+    def location(self, rel: str) -> str:
+        """Where the campaign's file *rel* is, as a path or a URL."""
+        return str(self.dir / rel) if self.remote is None else self.remote.storage.uri(rel)
 
     def _lock(self) -> FileLock:
         return FileLock(str(self.ws.lock_dir / f"campaign-{self.name}.lock"))
@@ -91,7 +163,7 @@ class CampaignStore:
         """Every proposal so far, with its iteration number (one row per proposed molecule)."""
         state = state or self.load()
         frames = [
-            pd.read_parquet(self.dir / it.proposals).assign(iteration=it.number)
+            self._read_frame(it.proposals).assign(iteration=it.number)
             for it in state.iterations
             if it.proposed
         ]
@@ -121,6 +193,8 @@ class CampaignStore:
 
 def list_campaigns(ws: Workspace) -> list[str]:
     """Names of the workspace's campaigns."""
+    if not ws.storage.is_local:
+        return list_remote(ws.storage)
     folder = ws.root / "campaigns"
     if not folder.is_dir():
         return []
