@@ -18,9 +18,14 @@ import pandas as pd
 import pytest
 
 from integration._cli import Result, assert_one_line_error, clean_env, finish, molops
-from molops.active.remote import RemoteState, StateConflictError
+from molops.active.errors import CampaignExistsError
+from molops.active.recipe import Recipe
+from molops.active.remote import CampaignChangedError, RemoteState, StateConflictError
+from molops.active.state import CampaignConfig, CampaignState, Objective
+from molops.active.store import CampaignStore
 from molops.data.builtin import BUILTINS
 from molops.storage import Storage
+from molops.workspace import Workspace
 
 from ._s3 import Bucket
 
@@ -146,3 +151,30 @@ def test_a_conditional_write_refuses_a_stale_or_second_writer(s3: Bucket) -> Non
     pd.testing.assert_frame_equal(state.read_frame("proposals/x.parquet"), frame)
     for key in s3.keys("p/campaigns/c/"):
         assert s3.head(key).get("ServerSideEncryption") == "AES256", key
+
+
+def test_a_read_between_load_and_commit_does_not_hide_a_concurrent_change(s3: Bucket, tmp_path: Path) -> None:
+    """Propose reads the state again on its way (the measured set, the stopping rules): those reads
+    must not move the version its commit builds on, or it would overwrite a change made meanwhile."""
+    url = s3.url("team")
+    molops("init", tmp_path / "a", "--storage", url).ok()
+    molops("init", tmp_path / "b", "--storage", url).ok()
+    mine = CampaignStore(Workspace.open(tmp_path / "a"), "c")
+    theirs = CampaignStore(Workspace.open(tmp_path / "b"), "c")
+    config = CampaignConfig(
+        name="c", dataset="d", pool="pool.csv", objective=Objective(target="y", maximize=True),
+        recipe=Recipe(), created="2026-01-01T00:00:00+00:00", created_by="alice", molops_version="0",
+    )  # fmt: skip
+    mine._save(CampaignState(config=config))
+    with pytest.raises(CampaignExistsError):
+        theirs._save(CampaignState(config=config))  # a second create
+
+    stale = mine.load(for_update=True)
+    other = theirs.load(for_update=True)
+    other.cost_floor = 1.0
+    theirs._save(other, "proposing", "propose")
+    mine.load()  # a plain read, as the measured set's, sees the new state ...
+    stale.cost_floor = 2.0
+    with pytest.raises(CampaignChangedError, match=r"changed while proposing \(another command changed it\)"):
+        mine._save(stale, "proposing", "propose")  # ... but the commit still builds on what it read
+    assert theirs.load().cost_floor == 1.0

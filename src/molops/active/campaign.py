@@ -211,7 +211,7 @@ class Campaign(CampaignStore):
         iteration), here rather than in the CLI so that a notebook's propose is recorded too."""
         started = time.perf_counter()
         with self._locked():
-            state = self.load()
+            state = self.load(for_update=True)
             cfg = state.config
             number = len(state.iterations) + 1
             requested = batch_size or cfg.batch_size
@@ -347,7 +347,7 @@ class Campaign(CampaignStore):
         is latest (another command may have changed it meanwhile: the run id does not depend on it)."""
         for attempt in range(5):
             with self._locked():
-                saved = self.load()
+                saved = self.load(for_update=True)
                 saved.iterations[number - 1].run_id = run_id
                 try:
                     self._save(saved, "noting its MLflow run", "propose")
@@ -406,7 +406,7 @@ class Campaign(CampaignStore):
         """Results become a new dataset version; they are matched to proposals by InChIKey."""
         results = Path(results)
         with self._locked():
-            state = self.load()
+            state = self.load(for_update=True)
             cfg = state.config
             target = cfg.objective.target
             ds = self.ws.dataset(cfg.dataset)

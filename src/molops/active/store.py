@@ -73,15 +73,18 @@ class CampaignStore:
     def exists(self) -> bool:
         return self.remote.exists() if self.remote is not None else self.file.is_file()
 
-    def load(self) -> CampaignState:
+    def load(self, for_update: bool = False) -> CampaignState:
+        """The campaign's state; *for_update*: the state the next :meth:`_save` must build on (on an
+        object store, other reads meanwhile, such as the measured set's, leave that base alone)."""
         if not self.exists():
             known = ", ".join(list_campaigns(self.ws)) or "none yet"
             raise CampaignNotFoundError(f"no campaign {self.name!r} in {self._where}; campaigns: {known}")
         if self.remote is None:
             return CampaignState.model_validate_json(self.file.read_text(encoding="utf-8"))
-        text, self._base = self.remote.read()
+        text, base = self.remote.read()
         state = CampaignState.model_validate_json(text)
-        self._seen = (len(state.iterations), len(state.ingests))
+        if for_update:
+            self._base, self._seen = base, (len(state.iterations), len(state.ingests))
         return state
 
     def _save(self, state: CampaignState, doing: str = "updating it", command: str = "it") -> None:
