@@ -137,12 +137,13 @@ UPLOAD_ARGS_VAR = "MLFLOW_S3_UPLOAD_EXTRA_ARGS"
 
 def artifact_root(ws: Workspace) -> str:
     """Where new experiments keep their artifacts: ``[tracking] artifacts``; else, for a workspace
-    whose tables are on an object store, ``mlartifacts`` beside them there (a team's workspaces
-    then share the models they log); else ``mlartifacts/`` in the workspace directory."""
+    whose tables are on S3 (or GCS), ``mlartifacts`` beside them there (a team's workspaces then
+    share the models they log); else ``mlartifacts/`` in the workspace directory (Azure: MLflow
+    names it ``wasbs://``, so give ``[tracking] artifacts``)."""
     if ws.config.tracking.artifacts:
         return ws.config.tracking.artifacts.rstrip("/")
     storage = ws.storage
-    if not storage.is_local:
+    if storage.scheme in _S3_SCHEMES or storage.scheme == "gs":  # az:// is no MLflow artifact URI
         return storage.uri(ARTIFACTS_DIR)
     return (ws.root / ARTIFACTS_DIR).resolve().as_uri()
 
