@@ -22,8 +22,9 @@ class Executor(Protocol):
     kind: str
     workers: int
 
-    def map(self, fn: Callable[..., R], units: Iterable[tuple[Any, ...]],
-            in_flight: int | None = None) -> Iterator[R]: ...
+    def map(
+        self, fn: Callable[..., R], units: Iterable[tuple[Any, ...]], in_flight: int | None = None
+    ) -> Iterator[R]: ...
 
 
 def default_workers(requested: int = 0) -> int:

@@ -78,18 +78,43 @@ class Dataset:
     def exists(self) -> bool:
         return self.store.exists()
 
-    def ingest(self, path: StrPath, *, smiles_col: str | None, target_col: str,
-               units: str | None = None, fmt: FileFormat | None = None,
-               workers: int | None = None, progress: ProgressCallback | None = None,
-               source_name: str | None = None) -> IngestReport:
+    def ingest(
+        self,
+        path: StrPath,
+        *,
+        smiles_col: str | None,
+        target_col: str,
+        units: str | None = None,
+        fmt: FileFormat | None = None,
+        workers: int | None = None,
+        progress: ProgressCallback | None = None,
+        source_name: str | None = None,
+    ) -> IngestReport:
         """Validate *path* and commit its measurements as a new version (unless nothing changes)."""
-        report = ingest_file(self.store, path, smiles_col=smiles_col, target_col=target_col,
-                             units=units, fmt=fmt, config=self.config, workers=workers,
-                             progress=progress, source_name=source_name)
+        report = ingest_file(
+            self.store,
+            path,
+            smiles_col=smiles_col,
+            target_col=target_col,
+            units=units,
+            fmt=fmt,
+            config=self.config,
+            workers=workers,
+            progress=progress,
+            source_name=source_name,
+        )
         if self.audit is not None and not report.unchanged:
-            self.audit.record("dataset.ingest", self.name, report.version, source=report.source,
-                              target=report.target, rows_in=report.rows_in, added=report.added,
-                              updated=report.updated, quarantined=report.quarantined)
+            self.audit.record(
+                "dataset.ingest",
+                self.name,
+                report.version,
+                source=report.source,
+                target=report.target,
+                rows_in=report.rows_in,
+                added=report.added,
+                updated=report.updated,
+                quarantined=report.quarantined,
+            )
         return report
 
     def read(self, version: int | None = None) -> pd.DataFrame:
@@ -132,9 +157,14 @@ class Dataset:
             shown = ["smiles"] + [c for c in cols if c in frame.columns]
             return [{"inchikey": k, **{c: _plain(frame.at[k, c]) for c in shown}} for k in keys]
 
-        return DatasetDiff(dataset=self.name, from_version=self.store.resolve(v1).version,
-                           to_version=self.store.resolve(v2).version, added=rows(b, added),
-                           removed=rows(a, removed), changed=changed)
+        return DatasetDiff(
+            dataset=self.name,
+            from_version=self.store.resolve(v1).version,
+            to_version=self.store.resolve(v2).version,
+            added=rows(b, added),
+            removed=rows(a, removed),
+            changed=changed,
+        )
 
     def export_frame(self, version: int | None = None) -> pd.DataFrame:
         """The version as a user-facing table: smiles, inchikey, then per target its statistics."""
@@ -175,19 +205,35 @@ class Dataset:
             current = self.store.read(latest.version)
             same = _same_content(snapshot, current)
             if same:
-                return RollbackReport(dataset=self.name, version=latest.version,
-                                      rolled_back_to=target.version, molecules=len(snapshot),
-                                      unchanged=True)
+                return RollbackReport(
+                    dataset=self.name,
+                    version=latest.version,
+                    rolled_back_to=target.version,
+                    molecules=len(snapshot),
+                    unchanged=True,
+                )
             version = latest.version + 1
-            lineage = {"version": version, "operation": "rollback", "rollback_to": target.version,
-                       "rolled_back_from": latest.version, "time": now_utc().isoformat(),
-                       "molops_version": __version__, "molecules": len(snapshot)}
+            lineage = {
+                "version": version,
+                "operation": "rollback",
+                "rollback_to": target.version,
+                "rolled_back_from": latest.version,
+                "time": now_utc().isoformat(),
+                "molops_version": __version__,
+                "molecules": len(snapshot),
+            }
             self.store.commit(snapshot, lineage)
         if self.audit is not None:
-            self.audit.record("dataset.rollback", self.name, version, rolled_back_to=target.version,
-                              molecules=len(snapshot))
-        return RollbackReport(dataset=self.name, version=version, rolled_back_to=target.version,
-                              molecules=len(snapshot), unchanged=False)
+            self.audit.record(
+                "dataset.rollback", self.name, version, rolled_back_to=target.version, molecules=len(snapshot)
+            )
+        return RollbackReport(
+            dataset=self.name,
+            version=version,
+            rolled_back_to=target.version,
+            molecules=len(snapshot),
+            unchanged=False,
+        )
 
 
 def _same_content(a: pd.DataFrame, b: pd.DataFrame) -> bool:

@@ -117,14 +117,25 @@ class _Collector:
     def quarantine_table(self, ingest_id: str, version: int) -> pa.Table:
         q = self.quarantine
         n = len(q["row"])
-        hashes = [hashlib.sha1(f"{self.target}\0{r}\0{raw}".encode()).hexdigest()
-                  for r, raw in zip(q["reason"], q["raw"], strict=True)]
-        return pa.table({
-            "ingest_id": [ingest_id] * n, "dataset_version": [version] * n,
-            "time": pa.array([now_utc()] * n, pa.timestamp("us", tz="UTC")),
-            "source": [self.source] * n, "row": q["row"], "target": [self.target] * n,
-            "reason": q["reason"], "detail": q["detail"], "raw": q["raw"], "hash": hashes,
-        }, schema=QUARANTINE_SCHEMA)
+        hashes = [
+            hashlib.sha1(f"{self.target}\0{r}\0{raw}".encode()).hexdigest()
+            for r, raw in zip(q["reason"], q["raw"], strict=True)
+        ]
+        return pa.table(
+            {
+                "ingest_id": [ingest_id] * n,
+                "dataset_version": [version] * n,
+                "time": pa.array([now_utc()] * n, pa.timestamp("us", tz="UTC")),
+                "source": [self.source] * n,
+                "row": q["row"],
+                "target": [self.target] * n,
+                "reason": q["reason"],
+                "detail": q["detail"],
+                "raw": q["raw"],
+                "hash": hashes,
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
 
 
 def ingest_file(
@@ -160,8 +171,14 @@ def ingest_file(
         def units_of_work() -> Iterator[tuple[Any, ...]]:
             for chunk in reader:
                 chunks.append(chunk)
-                yield (chunk.structures, chunk.targets, chunk.read_errors,
-                       reader.structure_format, settings, value_range)
+                yield (
+                    chunk.structures,
+                    chunk.targets,
+                    chunk.read_errors,
+                    reader.structure_format,
+                    settings,
+                    value_range,
+                )
 
         try:
             for pid, verdict in executor.map(_validate_chunk_here, units_of_work()):
@@ -179,8 +196,16 @@ def ingest_file(
     )
 
 
-def _commit(store: DatasetStore, collector: _Collector, incoming: Any, cfg: IngestSection,
-            target: str, units: str | None, sha256: str, started: float) -> IngestReport:
+def _commit(
+    store: DatasetStore,
+    collector: _Collector,
+    incoming: Any,
+    cfg: IngestSection,
+    target: str,
+    units: str | None,
+    sha256: str,
+    started: float,
+) -> IngestReport:
     accepted = len(incoming)
     with store.lock():
         latest = store.latest_version()
@@ -194,42 +219,78 @@ def _commit(store: DatasetStore, collector: _Collector, incoming: Any, cfg: Inge
             )
         version = (latest or 0) + 1
         repeated = cfg.on_existing == "accumulate" and any(
-            v.lineage.get("source", {}).get("sha256") == sha256 for v in history)
+            v.lineage.get("source", {}).get("sha256") == sha256 for v in history
+        )
         merge = merge_measurements(
-            current, incoming if not repeated else incoming.iloc[0:0], target=target,
-            version=version, source=collector.source, how=cfg.aggregation,
-            on_existing=cfg.on_existing, tolerance=cfg.replicate_tolerance,
+            current,
+            incoming if not repeated else incoming.iloc[0:0],
+            target=target,
+            version=version,
+            source=collector.source,
+            how=cfg.aggregation,
+            on_existing=cfg.on_existing,
+            tolerance=cfg.replicate_tolerance,
             relative_tolerance=cfg.replicate_relative_tolerance,
         )
         ingest_id = uuid.uuid4().hex
         quarantine = collector.quarantine_table(ingest_id, version)
         known_rejects = store.quarantine_hashes() if latest else set()
         new_rejects = set(quarantine.column("hash").to_pylist()) - known_rejects
-        unchanged = (merge.added == 0 and merge.updated == 0
-                     and not new_rejects and (units is None or units == known_units))
+        unchanged = (
+            merge.added == 0
+            and merge.updated == 0
+            and not new_rejects
+            and (units is None or units == known_units)
+        )
         report: dict[str, Any] = dict(
-            dataset=store.name, rows_in=collector.rows_in, accepted=accepted,
-            quarantined=sum(collector.reasons.values()), merged_duplicates=len(collector.rows) - accepted,
-            added=merge.added, updated=merge.updated, flagged_replicates=merge.flagged,
-            reasons=dict(sorted(collector.reasons.items())), target=target,
-            units=units or known_units, source=collector.source, sha256=sha256,
-            chunks=collector.chunks, workers_used=len(collector.pids - {os.getpid()}),
+            dataset=store.name,
+            rows_in=collector.rows_in,
+            accepted=accepted,
+            quarantined=sum(collector.reasons.values()),
+            merged_duplicates=len(collector.rows) - accepted,
+            added=merge.added,
+            updated=merge.updated,
+            flagged_replicates=merge.flagged,
+            reasons=dict(sorted(collector.reasons.items())),
+            target=target,
+            units=units or known_units,
+            source=collector.source,
+            sha256=sha256,
+            chunks=collector.chunks,
+            workers_used=len(collector.pids - {os.getpid()}),
         )
         if latest is not None and unchanged:
-            return IngestReport(version=latest, unchanged=True,
-                                seconds=round(time.perf_counter() - started, 3), **report)
+            return IngestReport(
+                version=latest, unchanged=True, seconds=round(time.perf_counter() - started, 3), **report
+            )
         lineage = {
-            "version": version, "operation": "ingest", "ingest_id": ingest_id,
+            "version": version,
+            "operation": "ingest",
+            "ingest_id": ingest_id,
             "source": {"name": collector.source, "sha256": sha256},
-            "time": now_utc().isoformat(), "molops_version": __version__,
+            "time": now_utc().isoformat(),
+            "molops_version": __version__,
             "settings": {"aggregation": cfg.aggregation, "on_existing": cfg.on_existing},
-            **{k: report[k] for k in ("rows_in", "accepted", "quarantined", "merged_duplicates",
-                                      "added", "updated", "flagged_replicates", "reasons",
-                                      "target", "units")},
+            **{
+                k: report[k]
+                for k in (
+                    "rows_in",
+                    "accepted",
+                    "quarantined",
+                    "merged_duplicates",
+                    "added",
+                    "updated",
+                    "flagged_replicates",
+                    "reasons",
+                    "target",
+                    "units",
+                )
+            },
         }
         store.commit(merge.snapshot, lineage, quarantine)
-    return IngestReport(version=version, unchanged=False,
-                        seconds=round(time.perf_counter() - started, 3), **report)
+    return IngestReport(
+        version=version, unchanged=False, seconds=round(time.perf_counter() - started, 3), **report
+    )
 
 
 def _units_of(history: list[Any], target: str) -> str | None:

@@ -164,8 +164,14 @@ class PredictionLog:
             return 0
         props = CommitProperties(app_transactions=[Transaction(*txn)]) if txn is not None else None
         # schema_mode merge: a log written before a column was added takes the new column
-        write_deltalake(self.uri, table, mode="append", schema_mode="merge", commit_properties=props,
-                        storage_options=self.storage.options)
+        write_deltalake(
+            self.uri,
+            table,
+            mode="append",
+            schema_mode="merge",
+            commit_properties=props,
+            storage_options=self.storage.options,
+        )
         return int(table.num_rows)
 
     def committed(self, app_id: str) -> int | None:

@@ -13,8 +13,9 @@ from molops.data.store import CORE_COLUMNS, TARGET_SUFFIXES, targets_of
 Aggregation = Literal["mean", "median", "min", "max"]
 
 
-def group_replicates(inchikeys: list[str], smiles: list[str], values: list[float],
-                     rows: list[int]) -> pd.DataFrame:
+def group_replicates(
+    inchikeys: list[str], smiles: list[str], values: list[float], rows: list[int]
+) -> pd.DataFrame:
     """One row per molecule (index: InChIKey) with its SMILES, replicate list and first row."""
     frame = pd.DataFrame({"inchikey": inchikeys, "smiles": smiles, "value": values, "row": rows})
     grouped = frame.groupby("inchikey", sort=False)
@@ -61,8 +62,13 @@ def merge_measurements(
     repeats known results yields ``added == updated == 0``.
     """
     snap = _empty_snapshot(target) if current is None else current.set_index("inchikey")
-    for col, default in ((target, np.nan), (f"{target}_std", np.nan), (f"{target}_n", 0),
-                         (f"{target}_replicates", None), (f"{target}_disagree", False)):
+    for col, default in (
+        (target, np.nan),
+        (f"{target}_std", np.nan),
+        (f"{target}_n", 0),
+        (f"{target}_replicates", None),
+        (f"{target}_disagree", False),
+    ):
         if col not in snap.columns:
             snap[col] = default
     rep_col = f"{target}_replicates"
@@ -70,13 +76,15 @@ def merge_measurements(
     new_reps = incoming["replicates"].copy()
     if on_existing == "accumulate" and known.any():
         old = snap.loc[incoming.index[known], rep_col]
-        new_reps[known] = [list(o if o is not None else []) + list(n)
-                           for o, n in zip(old, new_reps[known], strict=True)]
+        new_reps[known] = [
+            list(o if o is not None else []) + list(n) for o, n in zip(old, new_reps[known], strict=True)
+        ]
     changed = np.ones(len(incoming), dtype=bool)
     if known.any():
         old = snap.loc[incoming.index[known], rep_col]
-        changed[known] = [o is None or sorted(o) != sorted(n)
-                          for o, n in zip(old, new_reps[known], strict=True)]
+        changed[known] = [
+            o is None or sorted(o) != sorted(n) for o, n in zip(old, new_reps[known], strict=True)
+        ]
     touched = incoming.index[changed]
     added_keys = incoming.index[~known]
     if len(touched) == 0:
@@ -93,8 +101,9 @@ def merge_measurements(
     snap.loc[touched, f"{target}_std"] = stats["std"].to_numpy()
     snap.loc[touched, f"{target}_n"] = stats["n"].to_numpy()
     snap[rep_col] = snap[rep_col].astype("object")
-    snap.loc[touched, rep_col] = pd.Series([list(map(float, r)) for r in new_reps[changed]],
-                                           index=touched, dtype="object")
+    snap.loc[touched, rep_col] = pd.Series(
+        [list(map(float, r)) for r in new_reps[changed]], index=touched, dtype="object"
+    )
     snap.loc[touched, "updated_version"] = version
     snap.loc[touched, "source"] = source
     spread = float(np.nanstd(snap[target].to_numpy(dtype="float64"))) if len(snap) > 1 else 0.0

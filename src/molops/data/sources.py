@@ -79,7 +79,6 @@ class HashingReader(io.RawIOBase):
             self.bytes_read += len(chunk)
 
 
-
 class Source:
     """An input file opened for streaming: decompressed bytes out, hash and progress kept."""
 

@@ -46,21 +46,27 @@ CORE_FIELDS: list[pa.Field] = [
 ]
 CORE_COLUMNS = [f.name for f in CORE_FIELDS]
 #: Per-target columns: the aggregate value, then replicate statistics with these suffixes.
-TARGET_SUFFIXES = {"_std": pa.float64(), "_n": pa.int64(), "_replicates": pa.list_(pa.float64()),
-                   "_disagree": pa.bool_()}
+TARGET_SUFFIXES = {
+    "_std": pa.float64(),
+    "_n": pa.int64(),
+    "_replicates": pa.list_(pa.float64()),
+    "_disagree": pa.bool_(),
+}
 
-QUARANTINE_SCHEMA = pa.schema([
-    pa.field("ingest_id", pa.string(), nullable=False),
-    pa.field("dataset_version", pa.int64(), nullable=False),
-    pa.field("time", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("source", pa.string()),
-    pa.field("row", pa.int64()),
-    pa.field("target", pa.string()),
-    pa.field("reason", pa.string(), nullable=False),
-    pa.field("detail", pa.string()),
-    pa.field("raw", pa.string()),
-    pa.field("hash", pa.string(), nullable=False),
-])
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("ingest_id", pa.string(), nullable=False),
+        pa.field("dataset_version", pa.int64(), nullable=False),
+        pa.field("time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("row", pa.int64()),
+        pa.field("target", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string()),
+        pa.field("raw", pa.string()),
+        pa.field("hash", pa.string(), nullable=False),
+    ]
+)
 
 _LINEAGE_KEY = "molops.lineage"
 _VERSION_KEY = "molops.version"
@@ -184,14 +190,16 @@ class DatasetStore:
             if _VERSION_KEY not in commit or int(commit["version"]) > limit:
                 continue
             lineage = json.loads(commit.get(_LINEAGE_KEY, "{}"))
-            out.append(VersionInfo(
-                version=int(commit[_VERSION_KEY]),
-                delta_version=int(commit["version"]),
-                time=datetime.fromtimestamp(commit["timestamp"] / 1000, UTC).isoformat(),
-                operation=str(lineage.get("operation", "unknown")),
-                molecules=int(commit.get("operationMetrics", {}).get("num_added_rows", 0)),
-                lineage=lineage,
-            ))
+            out.append(
+                VersionInfo(
+                    version=int(commit[_VERSION_KEY]),
+                    delta_version=int(commit["version"]),
+                    time=datetime.fromtimestamp(commit["timestamp"] / 1000, UTC).isoformat(),
+                    operation=str(lineage.get("operation", "unknown")),
+                    molecules=int(commit.get("operationMetrics", {}).get("num_added_rows", 0)),
+                    lineage=lineage,
+                )
+            )
         return sorted(out, key=lambda v: v.version)
 
     def latest_version(self) -> int | None:
@@ -272,8 +280,9 @@ class DatasetStore:
                     ) from None
                 time.sleep(random.uniform(0, min(1.0, 0.02 * 2**tries)))
 
-    def commit(self, snapshot: pd.DataFrame, lineage: dict[str, Any],
-               quarantine: pa.Table | None = None) -> int:
+    def commit(
+        self, snapshot: pd.DataFrame, lineage: dict[str, Any], quarantine: pa.Table | None = None
+    ) -> int:
         """Write *snapshot* as the next version, atomically, exactly on top of the Delta version
         read under :meth:`lock`; :class:`CommitConflictError` when another writer got there first."""
         version = int(lineage["version"])
@@ -286,8 +295,12 @@ class DatasetStore:
                 base = _ABSENT
         if quarantine is not None and quarantine.num_rows:
             # invisible until a data commit names its ingest id: a lost race leaves no visible trace
-            write_deltalake(self.quarantine_uri, quarantine.cast(QUARANTINE_SCHEMA), mode="append",
-                            storage_options=options)
+            write_deltalake(
+                self.quarantine_uri,
+                quarantine.cast(QUARANTINE_SCHEMA),
+                mode="append",
+                storage_options=options,
+            )
         schema = snapshot_schema(targets_of(list(snapshot.columns)))
         table = pa.Table.from_pandas(snapshot[schema.names], schema=schema, preserve_index=False)
         metadata = {_VERSION_KEY: str(version), _LINEAGE_KEY: json.dumps(lineage, sort_keys=True)}
@@ -295,11 +308,17 @@ class DatasetStore:
         props = CommitProperties(custom_metadata=metadata, max_commit_retries=0)
         try:
             if base == _ABSENT:
-                write_deltalake(self.data_uri, table, mode="error", storage_options=options,
-                                commit_properties=props)
+                write_deltalake(
+                    self.data_uri, table, mode="error", storage_options=options, commit_properties=props
+                )
             else:
-                write_deltalake(self._open(base), table, mode="overwrite", schema_mode="overwrite",
-                                commit_properties=props)
+                write_deltalake(
+                    self._open(base),
+                    table,
+                    mode="overwrite",
+                    schema_mode="overwrite",
+                    commit_properties=props,
+                )
         except CommitFailedError:
             raise CommitConflictError(self._conflict()) from None
         except DeltaError as exc:

@@ -41,8 +41,9 @@ def _vector(values: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-def _inputs(y: np.ndarray, mean: np.ndarray,
-            std: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _inputs(
+    y: np.ndarray, mean: np.ndarray, std: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y_, mean_ = _vector(y, "y"), _vector(mean, "mean")
     std_ = _vector(std, "std") if std is not None else np.zeros_like(mean_)
     if not len(y_) == len(mean_) == len(std_):
@@ -101,8 +102,9 @@ def _levels(levels: int | np.ndarray) -> np.ndarray:
     return arr
 
 
-def calibration_curve(y: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                      levels: int | np.ndarray = DEFAULT_LEVELS) -> tuple[np.ndarray, np.ndarray]:
+def calibration_curve(
+    y: np.ndarray, mean: np.ndarray, std: np.ndarray, levels: int | np.ndarray = DEFAULT_LEVELS
+) -> tuple[np.ndarray, np.ndarray]:
     """Expected vs observed fraction of points inside the central Gaussian prediction intervals.
 
     For a confidence level p the interval is mean ± z·std with z = Φ⁻¹((1 + p) / 2); a calibrated
@@ -122,8 +124,9 @@ def calibration_curve(y: np.ndarray, mean: np.ndarray, std: np.ndarray,
     return expected, observed.astype(float)
 
 
-def miscalibration_area(y: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                        levels: int | np.ndarray = DEFAULT_LEVELS) -> float:
+def miscalibration_area(
+    y: np.ndarray, mean: np.ndarray, std: np.ndarray, levels: int | np.ndarray = DEFAULT_LEVELS
+) -> float:
     """Area between the calibration curve and the diagonal: 0 is calibrated, 0.5 the worst.
 
     Over- and under-confidence both count (the absolute gap is integrated by the trapezoid rule

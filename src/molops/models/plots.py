@@ -30,8 +30,14 @@ def _save(fig: Figure, path: StrPath) -> Path:
     return out
 
 
-def parity_plot(y: np.ndarray, mean: np.ndarray, std: np.ndarray | None, path: StrPath,
-                title: str = "parity", label: str = "value") -> Path:
+def parity_plot(
+    y: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray | None,
+    path: StrPath,
+    title: str = "parity",
+    label: str = "value",
+) -> Path:
     """Predicted mean against observed y, coloured by predicted std, with the y = x diagonal.
 
     RMSE, MAE, R² and Spearman are shown in the legend so a saved plot speaks for itself.
@@ -40,8 +46,10 @@ def parity_plot(y: np.ndarray, mean: np.ndarray, std: np.ndarray | None, path: S
     y, mean = np.asarray(y, dtype=float).ravel(), np.asarray(mean, dtype=float).ravel()
     fig = Figure(figsize=(5.5, 5), layout="constrained")
     ax = fig.add_subplot()
-    stats = (f"RMSE {m['rmse']:.3g}  MAE {m['mae']:.3g}\nR² {m['r2']:.3f}  Spearman {m['spearman']:.3f}"
-             f"\nn = {len(y)}")
+    stats = (
+        f"RMSE {m['rmse']:.3g}  MAE {m['mae']:.3g}\nR² {m['r2']:.3f}  Spearman {m['spearman']:.3f}"
+        f"\nn = {len(y)}"
+    )
     if std is not None:
         uncertainty_metrics(y, mean, std)  # the same input checks as the metrics, for std too
         std = np.asarray(std, dtype=float).ravel()
@@ -66,8 +74,9 @@ def parity_plot(y: np.ndarray, mean: np.ndarray, std: np.ndarray | None, path: S
     return _save(fig, path)
 
 
-def calibration_plot(y: np.ndarray, mean: np.ndarray, std: np.ndarray, path: StrPath,
-                     title: str = "calibration") -> Path:
+def calibration_plot(
+    y: np.ndarray, mean: np.ndarray, std: np.ndarray, path: StrPath, title: str = "calibration"
+) -> Path:
     """Observed vs expected fraction inside central prediction intervals, with the shaded gap.
 
     Below the diagonal the model is over-confident (intervals too narrow), above it under-confident;
@@ -78,8 +87,14 @@ def calibration_plot(y: np.ndarray, mean: np.ndarray, std: np.ndarray, path: Str
     fig = Figure(figsize=(5, 5), layout="constrained")
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="ideal")
-    ax.fill_between(expected, expected, observed, color="tab:red", alpha=0.25,
-                    label=f"miscalibration area {u['miscalibration_area']:.3f}")
+    ax.fill_between(
+        expected,
+        expected,
+        observed,
+        color="tab:red",
+        alpha=0.25,
+        label=f"miscalibration area {u['miscalibration_area']:.3f}",
+    )
     ax.plot(expected, observed, color="tab:blue", linewidth=2, label="observed")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -87,7 +102,10 @@ def calibration_plot(y: np.ndarray, mean: np.ndarray, std: np.ndarray, path: Str
     ax.set_xlabel("expected fraction in interval (confidence level)")
     ax.set_ylabel("observed fraction in interval")
     ax.set_title(title)
-    ax.legend(loc="upper left", fontsize="small",
-              title=f"NLL {u['nll']:.3g}   Spearman |err|~std {u['spearman_abs_error_std']:.3f}",
-              title_fontsize="small")
+    ax.legend(
+        loc="upper left",
+        fontsize="small",
+        title=f"NLL {u['nll']:.3g}   Spearman |err|~std {u['spearman_abs_error_std']:.3f}",
+        title_fontsize="small",
+    )
     return _save(fig, path)

@@ -98,8 +98,14 @@ class Split(BaseModel):
 
     def to_record(self) -> dict[str, Any]:
         """What a run log needs: kind, seed, fractions, sizes and the index hash (not the indices)."""
-        record: dict[str, Any] = {"name": self.name, "seed": self.seed, "fractions": list(self.fractions),
-                                  "sizes": self.sizes, "n": sum(self.sizes.values()), "hash": self.digest()}
+        record: dict[str, Any] = {
+            "name": self.name,
+            "seed": self.seed,
+            "fractions": list(self.fractions),
+            "sizes": self.sizes,
+            "n": sum(self.sizes.values()),
+            "hash": self.digest(),
+        }
         if self.fold is not None:
             record |= {"fold": self.fold, "n_folds": self.n_folds}
         return record
@@ -113,7 +119,8 @@ class Split(BaseModel):
         if not isinstance(other, Split):
             return NotImplemented
         return self.to_record() == other.to_record() and all(
-            np.array_equal(getattr(self, p), getattr(other, p)) for p in _PARTS)
+            np.array_equal(getattr(self, p), getattr(other, p)) for p in _PARTS
+        )
 
     def __hash__(self) -> int:
         return hash((self.name, self.seed, self.fold, self.digest()))
@@ -149,8 +156,9 @@ def _part_sizes(n: int, fractions: Fractions, what: str) -> tuple[int, int, int]
             n_test -= 1
     if n - n_valid - n_test < 1:
         need = 3 if f_valid > 0 else 2
-        raise SplitError(f"a {what} split with fractions {_fmt(fractions)} needs at least {need} rows; "
-                         f"got {n}")
+        raise SplitError(
+            f"a {what} split with fractions {_fmt(fractions)} needs at least {need} rows; got {n}"
+        )
     return n - n_valid - n_test, n_valid, n_test
 
 
@@ -227,8 +235,9 @@ def _groups(keys: Sequence[str]) -> list[np.ndarray]:
     return [np.asarray(rows, dtype=np.int64) for rows in by_key.values()]
 
 
-def scaffold_split(smiles: Sequence[str] | np.ndarray, fractions: Sequence[float] = DEFAULT_FRACTIONS,
-                   seed: int = 0) -> Split:
+def scaffold_split(
+    smiles: Sequence[str] | np.ndarray, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0
+) -> Split:
     """Whole scaffold groups go to one side, so test molecules have scaffolds train never saw.
 
     The rule (chemprop's balanced scaffold split): target sizes come from the fractions as for a
@@ -249,14 +258,18 @@ def scaffold_split(smiles: Sequence[str] | np.ndarray, fractions: Sequence[float
     placed: dict[str, list[np.ndarray]] = {p: [] for p in _PARTS}
     filled = dict.fromkeys(_PARTS, 0)
     for group in ordered:
-        part = next((p for p, size in zip(_PARTS[:2], sizes[:2], strict=True)
-                     if filled[p] + len(group) <= size), "test")
+        part = next(
+            (p for p, size in zip(_PARTS[:2], sizes[:2], strict=True) if filled[p] + len(group) <= size),
+            "test",
+        )
         placed[part].append(group)
         filled[part] += len(group)
     for part, size in zip(_PARTS, sizes, strict=True):
         if size > 0 and filled[part] == 0:
-            raise SplitError(f"a scaffold split of {len(smiles)} molecules in {len(groups)} scaffold groups "
-                             f"leaves {part} empty with fractions {_fmt(fr)}; use a random split")
+            raise SplitError(
+                f"a scaffold split of {len(smiles)} molecules in {len(groups)} scaffold groups "
+                f"leaves {part} empty with fractions {_fmt(fr)}; use a random split"
+            )
     parts = {p: np.sort(np.concatenate(placed[p])) if placed[p] else np.empty(0, np.int64) for p in _PARTS}
     return _split("scaffold", seed, fr, parts)
 
@@ -266,8 +279,16 @@ def _folds(name: str, folds: list[np.ndarray], seed: int) -> Iterator[Split]:
     fr = ((k - 1) / k, 0.0, 1 / k)
     for i, test in enumerate(folds):
         train = np.concatenate([f for j, f in enumerate(folds) if j != i])
-        yield Split(name=name, seed=seed, fractions=fr, train=np.sort(train), valid=np.empty(0, np.int64),
-                    test=np.sort(test), fold=i, n_folds=k)
+        yield Split(
+            name=name,
+            seed=seed,
+            fractions=fr,
+            train=np.sort(train),
+            valid=np.empty(0, np.int64),
+            test=np.sort(test),
+            fold=i,
+            n_folds=k,
+        )
 
 
 def kfold(n: int, k: int = 5, seed: int = 0) -> Iterator[Split]:
@@ -286,8 +307,10 @@ def scaffold_kfold(smiles: Sequence[str] | np.ndarray, k: int = 5, seed: int = 0
     _check_k(len(smiles), k, "scaffold k-fold")
     groups = _groups(scaffolds(smiles))
     if len(groups) < k:
-        raise SplitError(f"scaffold k-fold with k={k} needs at least {k} distinct scaffolds; "
-                         f"the {len(smiles)} molecules have {len(groups)}")
+        raise SplitError(
+            f"scaffold k-fold with k={k} needs at least {k} distinct scaffolds; "
+            f"the {len(smiles)} molecules have {len(groups)}"
+        )
     shuffled = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
     members: list[list[np.ndarray]] = [[] for _ in range(k)]
     filled = np.zeros(k, dtype=np.int64)
@@ -298,8 +321,9 @@ def scaffold_kfold(smiles: Sequence[str] | np.ndarray, k: int = 5, seed: int = 0
     return _folds("scaffold_kfold", [np.concatenate(m) for m in members], seed)
 
 
-def stratified_subsample(y: Sequence[float] | np.ndarray, fraction: float, seed: int = 0,
-                         bins: int = 10) -> np.ndarray:
+def stratified_subsample(
+    y: Sequence[float] | np.ndarray, fraction: float, seed: int = 0, bins: int = 10
+) -> np.ndarray:
     """Sorted indices of about ``fraction * n`` rows, stratified on quantile bins of *y*.
 
     For tuning on a downscaled set that still spans the target's range: each bin contributes in
@@ -310,8 +334,10 @@ def stratified_subsample(y: Sequence[float] | np.ndarray, fraction: float, seed:
     if values.ndim != 1 or values.size == 0:
         raise SplitError(f"a stratified subsample needs a non-empty 1-d target; got shape {values.shape}")
     if not np.isfinite(values).all():
-        raise SplitError(f"a stratified subsample needs finite targets; {int((~np.isfinite(values)).sum())} "
-                         "are NaN or infinite")
+        raise SplitError(
+            f"a stratified subsample needs finite targets; {int((~np.isfinite(values)).sum())} "
+            "are NaN or infinite"
+        )
     if not 0 < fraction <= 1:
         raise SplitError(f"subsample fraction must be in (0, 1]; got {fraction:g}")
     if bins < 1:
@@ -335,13 +361,21 @@ def stratified_subsample(y: Sequence[float] | np.ndarray, fraction: float, seed:
         for b in np.flatnonzero(take == 0):
             take[int(np.argmax(take))] -= 1
             take[b] += 1
-    chosen = [rng.choice(np.flatnonzero(bin_of == lab), size=int(t), replace=False)
-              for lab, t in zip(labels, take, strict=True) if t > 0]
+    chosen = [
+        rng.choice(np.flatnonzero(bin_of == lab), size=int(t), replace=False)
+        for lab, t in zip(labels, take, strict=True)
+        if t > 0
+    ]
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-def make_split(kind: str, frame: pd.DataFrame, target: str | None = None,
-               fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Split:
+def make_split(
+    kind: str,
+    frame: pd.DataFrame,
+    target: str | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seed: int = 0,
+) -> Split:
     """Split a dataset snapshot; indices are positions in *frame* (use ``frame.iloc[split.train]``).
 
     With *target*, only rows that have a value for it are split; the others are in no part.
@@ -353,8 +387,7 @@ def make_split(kind: str, frame: pd.DataFrame, target: str | None = None,
     for col in (c for c in (column, target) if c is not None):
         if col not in frame.columns:
             raise SplitError(f"a {kind} split needs column {col!r}, which the table does not have")
-    rows = (np.arange(len(frame)) if target is None
-            else np.flatnonzero(frame[target].notna().to_numpy()))
+    rows = np.arange(len(frame)) if target is None else np.flatnonzero(frame[target].notna().to_numpy())
     if kind == "random":
         split = random_split(len(rows), fractions, seed)
     elif kind == "scaffold":

@@ -188,8 +188,9 @@ def test_disallowed_element(std, text, detail):
     assert rejected(std.standardize(text), "disallowed_element").detail == detail
 
 
-@pytest.mark.parametrize(("text", "parent"), [("CC(=O)O[Na]", "CC(=O)O"),
-                                              ("[Na]OC(=O)c1ccccc1", "O=C(O)c1ccccc1")])
+@pytest.mark.parametrize(
+    ("text", "parent"), [("CC(=O)O[Na]", "CC(=O)O"), ("[Na]OC(=O)c1ccccc1", "O=C(O)c1ccccc1")]
+)
 def test_covalently_drawn_salts_lose_the_metal(std, text, parent):
     assert std.standardize(text).smiles == parent
 

@@ -20,8 +20,14 @@ from molops.models.zoo import dmpnn
 from .conftest import FAR_SMILES, freesolv
 
 #: small, fast networks: a few seconds per fit on one core
-SMALL = {"hidden": 64, "ffn_hidden": 64, "batch_size": 8, "max_lr": 3e-3, "final_lr": 3e-4,
-         "aggregation": "sum"}
+SMALL = {
+    "hidden": 64,
+    "ffn_hidden": 64,
+    "batch_size": 8,
+    "max_lr": 3e-3,
+    "final_lr": 3e-4,
+    "aggregation": "sum",
+}
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -50,8 +56,10 @@ def test_registered_and_takes_smiles():
 
 
 def test_importing_the_models_does_not_import_torch():
-    code = "import sys, molops.models; assert 'dmpnn' in molops.models.MODELS; print(sorted(" \
-           "m for m in ('torch', 'lightning', 'chemprop') if m in sys.modules))"
+    code = (
+        "import sys, molops.models; assert 'dmpnn' in molops.models.MODELS; print(sorted("
+        "m for m in ('torch', 'lightning', 'chemprop') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

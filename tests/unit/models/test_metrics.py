@@ -54,7 +54,8 @@ def test_gaussian_nll_by_hand():
     assert gaussian_nll([0.0], [0.0], [1.0]) == pytest.approx(0.5 * math.log(2 * math.pi))
     # y=1, mean=0, std=2: ½ log(2π·4) + 1/8
     assert gaussian_nll([1.0, 1.0], [0.0, 0.0], [2.0, 2.0]) == pytest.approx(
-        0.5 * math.log(8 * math.pi) + 0.125)
+        0.5 * math.log(8 * math.pi) + 0.125
+    )
 
 
 def test_nll_floors_a_zero_std():
@@ -133,5 +134,12 @@ def test_invalid_inputs_are_clear_errors(args, match):
 def test_evaluate_merges_both_sets():
     y, mean, std = _synthetic(500)
     assert set(evaluate(y, mean)) == {"rmse", "mae", "r2", "spearman"}
-    assert set(evaluate(y, mean, std)) == {"rmse", "mae", "r2", "spearman", "spearman_abs_error_std", "nll",
-                                           "miscalibration_area"}
+    assert set(evaluate(y, mean, std)) == {
+        "rmse",
+        "mae",
+        "r2",
+        "spearman",
+        "spearman_abs_error_std",
+        "nll",
+        "miscalibration_area",
+    }
