@@ -1,6 +1,6 @@
 """Spill files: prediction-log rows kept on local disk while the table cannot take them.
 
-:class:`~molops.data.prediction_log.LogWriter` spills rows beyond its memory bound, and what it
+:class:`~molops.data.log_writer.LogWriter` spills rows beyond its memory bound, and what it
 still holds at close, to ``predictions-spill/`` beside the table; the next writer to find the
 files (the next start, or a running writer once the store answers again) appends them first.
 

@@ -9,7 +9,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from molops.data.prediction_log import WriterHooks
+from molops.data.log_writer import WriterHooks
 from molops.models.transforms import TargetTransform
 from molops.serving.batching import Columns
 

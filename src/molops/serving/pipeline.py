@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import Request
 
 from molops.config import ServeSection
-from molops.data.prediction_log import LogWriter, rows_from_columns
+from molops.data.log_writer import LogWriter
+from molops.data.prediction_log import rows_from_columns
 from molops.serving.auth import Caller, KeyRing
 from molops.serving.batching import Columns
 from molops.serving.errors import ApiError

@@ -25,7 +25,8 @@ from fastapi import FastAPI
 from molops.compute.isolated import IsolatedPool
 from molops.compute.local import default_workers
 from molops.config import ServeSection
-from molops.data.prediction_log import LogWriter, PredictionLog
+from molops.data.log_writer import LogWriter
+from molops.data.prediction_log import PredictionLog
 from molops.errors import MolopsError
 from molops.serving.app import create_app
 from molops.serving.auth import KeyRing, is_loopback

@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from molops._types import StrPath
-from molops.data.prediction_log import LogWriter, PredictionLog, rows_from_frame
+from molops.data.log_writer import LogWriter
+from molops.data.prediction_log import PredictionLog, rows_from_frame
 from molops.data.readers import RecordReader
 from molops.data.sources import FileFormat, Source, detect_format
 from molops.errors import InputFileError

@@ -16,13 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from molops.data import log_spill
+from molops.data.log_writer import LogWriter, WriterHooks, backoff_delay
 from molops.data.prediction_log import (
     SCHEMA,
-    LogWriter,
     PredictionLog,
-    WriterHooks,
     _table,
-    backoff_delay,
     conform,
     parse_time,
     rows_from_frame,
