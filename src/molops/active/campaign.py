@@ -17,7 +17,8 @@ This module is the life cycle (create, propose, ingest, status); each propose is
 run, written by :mod:`~molops.tracking.campaign_log`. The files and the lock are
 :mod:`~molops.active.store`, the schemas :mod:`~molops.active.state`, the streaming scorer
 :mod:`~molops.active.scan`, choosing the batch :mod:`~molops.active.choose`, the filters
-:mod:`~molops.active.filters`, the results matching
+:mod:`~molops.active.filters`, the pool check and training set :mod:`~molops.active.inputs`,
+the prediction log and MLflow records :mod:`~molops.active.records`, the results matching
 :mod:`~molops.active.results` and the status summary :mod:`~molops.active.status`.
 """
 
@@ -31,11 +32,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-import pandas as pd
 
 from molops._version import __version__
 from molops.active.choose import choose_batch
-from molops.active.costs import check_costs
 from molops.active.errors import (
     BudgetExhaustedError,
     CampaignError,
@@ -43,7 +42,9 @@ from molops.active.errors import (
     CampaignStoppedError,
 )
 from molops.active.filters import Filters
+from molops.active.inputs import check_pool, training_set
 from molops.active.recipe import Recipe
+from molops.active.records import log_batch, track_iteration
 from molops.active.remote import CampaignChangedError
 from molops.active.results import RenamedCopy, match_results
 from molops.active.scan import (
@@ -75,16 +76,10 @@ from molops.active.status import CampaignStatus, summarize
 from molops.active.stopping import StoppingRules
 from molops.active.store import CampaignStore, now
 from molops.compute.local import Executor
-from molops.data.dataset import Dataset
-from molops.data.prediction_log import PredictionLog, rows_from_columns
-from molops.data.readers import RecordReader
-from molops.data.sources import Source, detect_format
-from molops.errors import ColumnNotFoundError, InputFileError
+from molops.data.sources import detect_format
+from molops.errors import InputFileError
 from molops.features.base import GRAPH
 from molops.workspace import Workspace
-
-#: Fewest labelled molecules a model is trained on.
-MIN_TRAIN = 5
 
 
 # -- the campaign ------------------------------------------------------------------------------------
@@ -129,7 +124,7 @@ class Campaign(CampaignStore):
         if budget.cost is not None and cost_col is None:
             raise CampaignError("--budget-cost needs --cost-col, the pool column with each molecule's cost")
         pool_path = Path(pool).expanduser().resolve()
-        _check_pool(pool_path, smiles_col, cost_col)
+        check_pool(pool_path, smiles_col, cost_col)
         recipe = (recipe or Recipe()).check().canonical()
         state = CampaignState(
             config=CampaignConfig(
@@ -166,29 +161,6 @@ class Campaign(CampaignStore):
             batch_size=batch_size,
         )
         return campaign
-
-    def _log(self, frame: pd.DataFrame, number: int) -> None:
-        """The proposed batch into the prediction log (source ``campaign``): when its measurements
-        come back, ``predictions export`` and monitoring can join them to what the model predicted."""
-        n = len(frame)
-        columns = {
-            "smiles": frame["smiles"].tolist(),
-            "canonical_smiles": frame["smiles"].tolist(),
-            "inchikey": frame["inchikey"].tolist(),
-            "mean": frame["predicted_mean"].tolist(),
-            "std": frame["predicted_std"].tolist(),
-            "similarity": frame["nearest_similarity"].tolist(),
-            "in_domain": [None] * n,
-            "error": [None] * n,
-        }
-        rows = rows_from_columns(
-            columns,
-            source="campaign",
-            request_id=f"{self.name}/iteration-{number:04d}",
-            model_name=f"campaign/{self.name}",
-            model_version=number,
-        )
-        PredictionLog.of(self.ws).append(rows)
 
     def propose(
         self,
@@ -227,7 +199,7 @@ class Campaign(CampaignStore):
             specs = recipe.featurizer_specs()
             ds = self.ws.dataset(cfg.dataset)
             version = ds.store.resolve(None).version
-            train, X_train = self._training_set(cfg, ds, version, specs)
+            train, X_train = training_set(self, cfg, ds, version, specs)
             y = train[cfg.objective.target].to_numpy(dtype=np.float64)
             utility = cfg.objective.utility(y)
             transform = recipe.target_transform().fit(utility)
@@ -315,14 +287,16 @@ class Campaign(CampaignStore):
             except CampaignChangedError:  # lost a race on the object store: leave no trace
                 self._discard(rel)
                 raise
-            self._log(frame, number)  # once the iteration is the campaign's
+            log_batch(self.ws, self.name, frame, number)  # once the iteration is the campaign's
         out_path = None
         if out is not None:
             out_path = Path(out)
             out_path.parent.mkdir(parents=True, exist_ok=True)
             frame.drop(columns=["pool_row"]).to_csv(out_path, index=False)
         if track:  # once the batch is recorded and written, so a tracking store that fails loses nothing
-            iteration.run_id = self._track(cfg, iteration)
+            iteration.run_id = track_iteration(
+                self.ws, self.name, cfg.model_dump(), iteration.model_dump(), self.dir / iteration.proposals
+            )
             self._set_run_id(number, iteration.run_id)
         self.ws.audit.record(
             "campaign.propose",
@@ -355,44 +329,6 @@ class Campaign(CampaignStore):
                 except CampaignChangedError:
                     if attempt == 4:
                         raise
-
-    def _training_set(
-        self, cfg: CampaignConfig, ds: Dataset, version: int, specs: list[str]
-    ) -> tuple[pd.DataFrame, np.ndarray]:
-        """The measured molecules with features in every cache, and their inputs: the joined
-        features, or the standardised SMILES when there are no *specs* (a model that reads SMILES)."""
-        train = self._measured(version)
-        if not specs:
-            X = train["smiles"].to_numpy(dtype=object)
-        else:
-            blocks, valid = [], np.ones(len(train), dtype=bool)
-            for spec in specs:
-                self.ws.features.build_dataset(ds, spec, version=version)
-                block, ok = self.ws.features.cache(spec).get(train["inchikey"].tolist())
-                blocks.append(block.astype(np.float32, copy=False))
-                valid &= ok
-            train = train[valid].reset_index(drop=True)
-            X = np.hstack([b[valid] for b in blocks])
-        if len(train) < MIN_TRAIN:
-            raise CampaignError(
-                f"dataset {cfg.dataset!r} version {version} has {len(train)} molecules with a "
-                f"{cfg.objective.target!r} value{' and features' if specs else ''}; "
-                f"a campaign needs at least {MIN_TRAIN}"
-            )
-        return train, X
-
-    def _track(self, cfg: CampaignConfig, iteration: Iteration) -> str:
-        """Log *iteration* as an MLflow run; returns its id (MLflow is imported only here)."""
-        from molops.tracking.campaign_log import log_iteration
-        from molops.tracking.store import Tracking
-
-        return log_iteration(
-            Tracking.of(self.ws),
-            self.name,
-            cfg.model_dump(),
-            iteration.model_dump(),
-            self.dir / iteration.proposals,
-        )
 
     # -- results -----------------------------------------------------------------------------------
     def ingest(
@@ -487,19 +423,3 @@ class Campaign(CampaignStore):
 # -- helpers ---------------------------------------------------------------------------------------
 def _what(spec: str) -> str:
     return "identity (standardising)" if spec == GRAPH else f"features {spec}"
-
-
-def _check_pool(path: Path, smiles_col: str | None, cost_col: str | None = None) -> None:
-    """The pool file exists, has a known format, the SMILES column and the cost column if one is
-    named (read its header only)."""
-    if not path.is_file():
-        raise InputFileError(f"--pool {path}: no such file; expected a CSV, TSV, SDF, SMILES or Parquet file")
-    fmt = detect_format(path)
-    try:
-        with Source(path) as source:
-            RecordReader(source, fmt, smiles_col, cost_col, chunk_rows=16)
-    except ColumnNotFoundError as exc:
-        hint = "--cost-col" if cost_col is not None and repr(cost_col) in str(exc) else "--smiles-col"
-        raise ColumnNotFoundError(f"--pool {exc}; pass {hint}") from None
-    if cost_col is not None:
-        check_costs(path, smiles_col, cost_col)

@@ -1,0 +1,61 @@
+"""What the ``molops campaign`` command modules share: the recipe options and their Recipe, the
+scoring workers' preload and the budget's one-line text."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from molops.cli._output import json_params
+
+#: What pool-scoring workers import once (the model zoo and the feature caches).
+SCORING_PRELOAD = ("molops.active.scan", "molops.models.zoo")
+
+
+#: The recipe options of ``simulate`` and ``create`` (unset: molops' default recipe).
+ModelOption = Annotated[str | None, typer.Option(help="Model (default: molops' recipe).")]
+ParamsOption = Annotated[str | None, typer.Option(help="Model parameters as a JSON object.")]
+FeaturizerOption = Annotated[str | None, typer.Option(help="Featurizer SPEC; join several with '+'.")]
+AcquisitionOption = Annotated[str | None, typer.Option(help="Acquisition SPEC, e.g. greedy, ucb:beta=2.")]
+DiversityOption = Annotated[
+    float | None, typer.Option(help="Batch diversity: no two picks this similar (1 = top-N).")
+]
+
+
+def recipe_of(
+    model: str | None,
+    params: str | None,
+    featurizer: str | None,
+    acquisition: str | None,
+    max_similarity: float | None,
+) -> Any:
+    """The Recipe of the given options; molops' defaults for the rest."""
+    from molops.active.recipe import Recipe
+
+    given: dict[str, Any] = {
+        "model": model,
+        "featurizer": featurizer,
+        "acquisition": acquisition,
+        "max_similarity": max_similarity,
+    }
+    options = {k: v for k, v in given.items() if v is not None}
+    if params:
+        options["model_params"] = json_params(params)
+    return Recipe(**options)
+
+
+def budget_text(budget: dict[str, Any]) -> str:
+    """``used/limit`` per kind, ``used (no limit)`` where none was set."""
+
+    def used(kind: str, value: float) -> str:
+        limit = budget[kind]
+        return f"{value:g}/{limit:g}" if limit else f"{value:g} (no limit)"
+
+    parts = [
+        f"molecules {used('molecules', budget['molecules_used'])}",
+        f"iterations {used('iterations', budget['iterations_used'])}",
+    ]
+    if budget.get("cost_used") is not None:
+        parts.append(f"cost {used('cost', budget['cost_used'])}")
+    return ", ".join(parts)
