@@ -1,0 +1,116 @@
+"""The durable journal of one batch sent to a live oracle.
+
+Each completed chunk of oracle answers (or each ``tell``) is one append commit to a small Delta
+table, ``campaigns/NAME/journal/BATCH`` (on an object store: under the campaign's folder there), so
+a process killed at any moment leaves every commit it made whole and nothing of the one it was
+making: the Delta log names a data file only once it is completely written. That is the property
+``campaign run`` resumes on: a molecule with a row here is never sent to the oracle again, and the
+batch is ingested from here once every molecule has one.
+
+Why Delta rather than a JSON file renamed into place: the same code path is atomic on a local disk
+and on S3 (conditional-put commits), as for the campaign's other files on an object store.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+from molops.storage import Storage
+
+#: A row's outcome: a value, a final failure, a molecule added to the batch (``--retry-failed``),
+#: or an output row that names no molecule of the batch.
+Outcome = Literal["value", "failed", "member", "rejected"]
+
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),  # the InChIKey (rejected rows: the id given)
+        pa.field("smiles", pa.string()),
+        pa.field("outcome", pa.string(), nullable=False),
+        pa.field("value", pa.float64()),
+        pa.field("reason", pa.string()),
+        pa.field("extra", pa.string()),  # the oracle's other columns, as a JSON object
+        pa.field("chunk", pa.string()),  # which call or tell recorded it
+        pa.field("seconds", pa.float64()),  # that call's wall time
+        pa.field("time_ns", pa.int64(), nullable=False),
+    ]
+)
+
+COLUMNS = SCHEMA.names
+
+
+def row(
+    id: str,
+    outcome: Outcome,
+    *,
+    smiles: str | None = None,
+    value: float | None = None,
+    reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+    chunk: str | None = None,
+    seconds: float | None = None,
+) -> dict[str, Any]:
+    """One journal row (``time_ns`` is set when it is appended)."""
+    return {
+        "id": id,
+        "smiles": smiles,
+        "outcome": outcome,
+        "value": value,
+        "reason": reason,
+        "extra": json.dumps(extra, default=str) if extra else None,
+        "chunk": chunk,
+        "seconds": seconds,
+        "time_ns": 0,
+    }
+
+
+class Journal:
+    """The journal of batch *batch* of a campaign whose files live in *storage*."""
+
+    def __init__(self, storage: Storage, batch: str) -> None:
+        self.storage = storage
+        self.uri = storage.uri("journal", batch)
+
+    def exists(self) -> bool:
+        return bool(DeltaTable.is_deltatable(self.uri, storage_options=self.storage.options))
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Commit *rows* at once: after this returns they survive any crash; before, none of them."""
+        if not rows:
+            return
+        stamp = time.time_ns()
+        table = pa.Table.from_pylist([{**r, "time_ns": stamp} for r in rows], schema=SCHEMA)
+        if not self.storage.is_local:
+            write_deltalake(self.uri, table, mode="append", storage_options=self.storage.options)
+            return
+        Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+        write_deltalake(self.uri, table, mode="append")
+
+    def read(self) -> pd.DataFrame:
+        """Every committed row, in commit order."""
+        if not self.exists():
+            empty: pd.DataFrame = SCHEMA.empty_table().to_pandas()
+            return empty
+        table = DeltaTable(self.uri, storage_options=self.storage.options)
+        frame: pd.DataFrame = self.storage.read_parquet(table.file_uris(), SCHEMA).to_pandas()
+        return frame.sort_values("time_ns", kind="stable").reset_index(drop=True)
+
+    def chunks(self) -> int:
+        """How many calls or tells have been committed (for progress, and for tests that wait on one)."""
+        frame = self.read()
+        return int(frame.loc[frame["outcome"] != "member", "chunk"].nunique())
+
+
+def settled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first answer or failure recorded per molecule (the one that counts)."""
+    done = frame[frame["outcome"].isin(["value", "failed"])]
+    return done.drop_duplicates("id", keep="first").set_index("id")
+
+
+__all__ = ["COLUMNS", "SCHEMA", "Journal", "Outcome", "row", "settled"]

@@ -1,0 +1,203 @@
+"""``campaign run`` and ``ask``: the closed loop with a live oracle, resumable after a crash.
+
+One iteration: propose a batch (which trains on the latest dataset version), send the batch's
+pending molecules to the oracle in chunks, journal each settled chunk at once, and finish the batch
+(one ingest, one state write; :mod:`~molops.active.oracle_batch`). The loop ends after
+*iterations* batches, or when a stopping rule, the budget or the pool ends the campaign.
+
+Killed at any moment, it resumes where it was: an unfinished batch is the campaign's current
+batch, its journal says which molecules are settled, and only the others are sent again (those in
+flight at the kill); a finished batch was ingested once, whatever happened during its finishing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from filelock import FileLock, Timeout
+from pydantic import BaseModel, Field
+
+from molops.active.errors import BudgetExhaustedError, CampaignError, CampaignStoppedError
+from molops.active.oracle import Oracle, run_batch
+from molops.active.oracle_batch import OracleBatch, TellResult
+from molops.active.outcomes import BatchRecord
+from molops.compute.local import Executor
+from molops.errors import ConcurrentWriteError
+
+if TYPE_CHECKING:
+    from molops.active.campaign import Campaign
+
+#: (stage, done, total), as the CLI's progress bars take it; stage "oracle" counts molecules.
+Progress = Callable[[str, int, int], None]
+
+
+class RunResult(BaseModel):
+    """What ``campaign run --json`` prints."""
+
+    campaign: str
+    oracle: str
+    batches: list[BatchRecord] = Field(default_factory=list)
+    #: why the loop ended: "iterations", "budget", "stopping rule" or "pool"
+    stopped_by: str = "iterations"
+    reason: str = ""
+    resumed: bool = False  # it began by finishing a batch a killed run left
+    sent: int = 0  # molecules sent to the oracle (each once, however often its chunk was split)
+    calls: int = 0  # oracle calls, including those of chunks split after a failure
+    splits: int = 0
+    seconds: float = 0.0
+
+
+def ask(
+    campaign: Campaign, n: int | None = None, *, retry_failed: bool = False, **propose: Any
+) -> pd.DataFrame:
+    """The molecules to measure next: the current batch's pending molecules, else a new batch of
+    *n* (``propose`` with *propose*'s options). Columns: id, smiles, iteration, rank, predicted
+    mean and std, acquisition score. *retry_failed* adds the molecules the oracle failed before."""
+    batch = OracleBatch.current(campaign)
+    if batch is not None and not len(batch.pending()):
+        batch.finish()  # answered in full, but not finished (a crash in between)
+        batch = None
+    if batch is None:
+        campaign.propose(n, **propose)
+        batch = OracleBatch.current(campaign)
+        assert batch is not None  # propose recorded an iteration
+    if retry_failed:
+        batch.add_failures()
+    pending = batch.pending()
+    proposals = campaign.proposals(batch.state)
+    extra = proposals[["inchikey", "rank", "predicted_mean", "predicted_std", "acquisition_score"]]
+    extra = extra.drop_duplicates("inchikey", keep="last")  # a retried failure: its latest proposal
+    frame = pending.merge(extra.rename(columns={"inchikey": "id"}), on="id", how="left")
+    return frame.assign(iteration=batch.iteration.number)
+
+
+def tell(campaign: Campaign, results: Any, failures: Mapping[str, str] | None = None) -> TellResult:
+    """Record answers to :func:`ask`: *results* as a DataFrame (``id``, ``value``, other columns
+    kept; a ``reason`` column with no value records a failure), a mapping of id to value, or a
+    sequence of (id, value) pairs or dicts; *failures* maps ids to why they have no value. A value
+    that is missing, NaN or not a number is a failure; an id not pending is rejected. The batch is
+    finished (ingested, recorded) by the tell that settles its last molecule."""
+    batch = OracleBatch.current(campaign)
+    if batch is None:
+        raise CampaignError(f"campaign {campaign.name!r} has no batch waiting for results; call ask first")
+    return batch.tell(results, failures)
+
+
+def run(
+    campaign: Campaign,
+    oracle: Oracle,
+    *,
+    iterations: int | None = None,
+    parallel: int = 1,
+    timeout_per_molecule: float = 600.0,
+    chunk_size: int | None = None,
+    executor: Executor | None = None,
+    retry_failed: bool = False,
+    batch_size: int | None = None,
+    track: bool = True,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run the loop (see the module's docstring); one ``campaign run`` per campaign at a time."""
+    if parallel < 1:
+        raise CampaignError(f"--parallel must be at least 1; got {parallel}")
+    if not timeout_per_molecule > 0:
+        raise CampaignError(f"--timeout-per-molecule must be above 0 seconds; got {timeout_per_molecule:g}")
+    if iterations is not None and iterations < 1:
+        raise CampaignError(f"--iterations must be at least 1; got {iterations}")
+    started = time.perf_counter()
+    result = RunResult(campaign=campaign.name, oracle=oracle.spec)
+    lock = FileLock(str(campaign.ws.lock_dir / f"campaign-{campaign.name}.run.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConcurrentWriteError(
+            f"campaign {campaign.name!r} is already running in another process; wait for it or stop it"
+        ) from None
+    try:
+        retry = retry_failed
+        first = True
+        while True:
+            batch = OracleBatch.current(campaign)
+            if batch is None:
+                if iterations is not None and len(result.batches) >= iterations:
+                    result.reason = f"ran {iterations} iteration{'s' if iterations != 1 else ''}"
+                    break
+                stop = _propose(campaign, batch_size, track, progress)
+                if stop is not None:
+                    result.stopped_by, result.reason = stop
+                    break
+                first = False
+                continue
+            result.resumed |= first
+            first = False
+            if retry:
+                batch.add_failures()
+                retry = False
+            result.batches.append(_answer(batch, oracle, result, parallel, timeout_per_molecule,
+                                          chunk_size, executor, progress))  # fmt: skip
+    finally:
+        lock.release()
+    result.seconds = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _propose(
+    campaign: Campaign, batch_size: int | None, track: bool, progress: Progress | None
+) -> tuple[str, str] | None:
+    """Propose the next batch; (stopped_by, reason) when the campaign can propose no more."""
+    try:
+        campaign.propose(batch_size, track=track, progress=progress)
+    except BudgetExhaustedError as exc:
+        return "budget", str(exc)
+    except CampaignStoppedError as exc:
+        return "stopping rule", str(exc)
+    except CampaignError as exc:
+        # choose.py's refusal when every pool molecule is measured, proposed or filtered out
+        if str(exc).endswith("nothing was proposed"):
+            return "pool", str(exc)
+        raise
+    return None
+
+
+def _answer(
+    batch: OracleBatch,
+    oracle: Oracle,
+    result: RunResult,
+    parallel: int,
+    timeout_per_molecule: float,
+    chunk_size: int | None,
+    executor: Executor | None,
+    progress: Progress | None,
+) -> BatchRecord:
+    """Send the batch's pending molecules to the oracle, journal each settled call, finish it."""
+    pending = batch.pending()
+    molecules = list(zip(pending["id"], pending["smiles"], strict=True))
+    total, done = len(molecules), 0
+    size = chunk_size or max(1, math.ceil(total / (parallel * 4)))
+    stage = f"oracle: iteration {batch.iteration.number}"
+    if progress and total:
+        progress(stage, 0, total)
+
+    def split(_: object) -> None:
+        result.calls += 1
+        result.splits += 1
+
+    for settled in run_batch(
+        oracle, molecules, chunk_size=size, parallel=parallel, timeout_per_molecule=timeout_per_molecule,
+        executor=executor, cwd=str(Path.cwd()), on_split=split,
+    ):  # fmt: skip
+        batch.journal.append(settled.rows)  # durable before anything else counts it
+        result.calls += 1
+        done += len(settled.call.molecules)
+        if progress:
+            progress(stage, done, total)
+    result.sent += total
+    return batch.finish()
+
+
+__all__ = ["RunResult", "ask", "run", "tell"]
