@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import pandas as pd
 
 from molops._version import __version__
+from molops.active import run_loop
 from molops.active.choose import choose_batch
 from molops.active.errors import (
     BudgetExhaustedError,
@@ -43,6 +45,7 @@ from molops.active.errors import (
 )
 from molops.active.filters import Filters
 from molops.active.inputs import check_pool, training_set
+from molops.active.oracle_batch import TellResult
 from molops.active.recipe import Recipe
 from molops.active.records import log_batch, track_iteration
 from molops.active.remote import CampaignChangedError
@@ -402,6 +405,17 @@ class Campaign(CampaignStore):
             unproposed=cast(list[dict[str, Any]], unproposed.to_dict(orient="records")),
             open_proposals=len(open_now),
         )
+
+    # -- live oracles (the loop itself: molops.active.run_loop) -------------------------------------
+    def ask(self, n: int | None = None, *, retry_failed: bool = False, **propose: Any) -> pd.DataFrame:
+        """The molecules to measure next (id, smiles, predictions): the batch still waiting for
+        results, else a new one of *n* proposed with *propose*'s options; see :func:`run_loop.ask`."""
+        return run_loop.ask(self, n, retry_failed=retry_failed, **propose)
+
+    def tell(self, results: Any, failures: dict[str, str] | None = None) -> TellResult:
+        """Record results for :meth:`ask`'s molecules (a DataFrame with id and value, a mapping, or
+        (id, value) pairs); the last one ingests the batch. See :func:`run_loop.tell`."""
+        return run_loop.tell(self, results, failures)
 
     # -- status ------------------------------------------------------------------------------------
     def status(self) -> CampaignStatus:

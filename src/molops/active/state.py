@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from molops.active.acquisition import to_utility
 from molops.active.errors import BudgetExhaustedError
 from molops.active.filters import Filters
+from molops.active.outcomes import BatchRecord
 from molops.active.recipe import Recipe
 from molops.active.stopping import StoppingRules
 
@@ -141,6 +142,8 @@ class CampaignState(BaseModel):
     #: left: while the budget left stays below it, the budget is spent
     cost_floor: float | None = None
     ingests: list[IngestRecord] = Field(default_factory=list)
+    #: batches a live oracle finished (``campaign run``, ``ask``/``tell``), with their failures
+    batches: list[BatchRecord] = Field(default_factory=list)
 
     def proposed(self) -> int:
         return sum(it.proposed for it in self.iterations)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from molops.active.outcomes import current_failures
 from molops.active.state import CampaignState, budget_summary, spent
 from molops.active.stopping import Stop, judge
 
@@ -30,6 +31,8 @@ class CampaignStatus(BaseModel):
     proposals: dict[str, int]
     open_proposals: list[dict[str, Any]]
     ingests: list[dict[str, Any]]
+    #: molecules a live oracle failed and nothing has measured since, with the reason
+    failures: list[dict[str, Any]] = []
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -122,6 +125,7 @@ def summarize(
         # pandas types record keys as any Hashable; these are the column names selected above
         open_proposals=cast(list[dict[str, Any]], open_rows.to_dict(orient="records")),
         ingests=[r.model_dump() for r in state.ingests],
+        failures=[f.model_dump() for f in current_failures(state.batches, set(measured["inchikey"]))],
     )
 
 

@@ -22,6 +22,7 @@ from molops.cli._campaign_common import (
 )
 from molops.cli._output import JsonOption, WorkspaceOption, emit_json, open_workspace, out, table
 from molops.cli.campaign_propose import ingest_results, propose
+from molops.cli.campaign_run import run
 from molops.cli.campaign_simulate import simulate
 from molops.cli.campaign_status import status
 from molops.errors import UsageError
@@ -181,5 +182,6 @@ app.command()(simulate)
 app.command()(create)
 app.command()(propose)
 app.command("ingest")(ingest_results)
+app.command()(run)
 app.command()(status)
 app.command("list")(list_)

@@ -77,6 +77,14 @@ def status(
         )
     )
     out.print(f"open proposals: {st.proposals['open']} of {st.proposals['total']}")
+    if st.failures:  # molecules a live oracle (campaign run, tell) could not measure
+        out.print(
+            table(
+                "Oracle failures",
+                ["smiles", "reason"],
+                [[escape(f["smiles"]), escape(f["reason"])] for f in st.failures],
+            )
+        )
     if st.stopped:
         out.print(f"[bold]stopped[/]: {escape(st.stopped)}")
     if plot is not None:
