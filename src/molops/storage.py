@@ -10,12 +10,18 @@ through molops, is written to ``molops.toml`` or is logged.
 On S3 every object is written with server-side encryption (SSE-KMS with the configured key, else
 SSE-S3) and every Delta commit is a conditional put, so concurrent writers from several machines
 never overwrite each other's commits (no locking provider and no unsafe rename needed).
+
+Plain files (feature-cache shards, pool identity tables) go through :meth:`Storage.put_file` /
+:meth:`Storage.get_file`: on an object store through deltalake's object-store handler, which sends
+the same server-side encryption settings (pyarrow's S3 filesystem cannot request SSE).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +32,20 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
+from deltalake._internal import DeltaFileSystemHandler
 
 from molops._types import StrPath
-from molops.errors import ConfigError
+from molops.errors import ConfigError, MolopsError
 
 #: Object stores deltalake and pyarrow both reach; tested: s3.
 OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss")
 _S3 = ("s3", "s3a")
+#: Bytes per read or write when a plain file is copied to or from the store.
+_BLOCK = 8 << 20
+
+
+class StorageError(MolopsError):
+    """An object could not be written to or read from the workspace's storage."""
 
 
 def _s3_endpoint() -> tuple[str | None, str]:
@@ -48,6 +61,15 @@ def _s3_endpoint() -> tuple[str | None, str]:
 def _s3_filesystem(endpoint: str | None, scheme: str, region: str | None) -> pafs.FileSystem:
     # Credentials: pyarrow's AWS SDK reads them from the environment (never passed here).
     return pafs.S3FileSystem(endpoint_override=endpoint, scheme=scheme, region=region)
+
+
+@functools.lru_cache(maxsize=8)
+def _object_handler(root: str, options: tuple[tuple[str, str], ...], env: tuple[str, ...]) -> Any:
+    """deltalake's object-store handler for *root* (*env*: the AWS variables it read, so a changed
+    endpoint or credential gets a new handler)."""
+    # deltalake's public DeltaStorageHandler wraps this in pyarrow's PythonFile, whose writes hand
+    # the store a Buffer it refuses; the handler itself takes bytes (typed in deltalake's stubs).
+    return DeltaFileSystemHandler(root, dict(options))
 
 
 @dataclass(frozen=True)
@@ -160,6 +182,115 @@ class Storage:
         selector = pafs.FileSelector(self.path(self.uri(*parts)), allow_not_found=True)
         infos = self.filesystem().get_file_info(selector)
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+    # -- plain files (feature shards, pool identity tables) ------------------------------------
+    def _handler(self) -> Any:
+        env = tuple(os.environ.get(k, "") for k in sorted(os.environ) if k.startswith("AWS_"))
+        return _object_handler(self.root, tuple(sorted(self.options.items())), env)
+
+    def _local(self, *parts: str) -> Path:
+        return Path(self.root, *parts)
+
+    def _fail(self, doing: str, rel: str, exc: Exception) -> StorageError:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return StorageError(f"storage {self.root}: cannot {doing} {rel} ({first})")
+
+    def put_file(self, source: Path, *parts: str) -> str:
+        """Copy the local file *source* to *parts* below this root (encrypted like the tables);
+        returns its sha256. A reader sees the whole object or none of it (a local copy is renamed
+        into place)."""
+        rel = "/".join(parts)
+        digest = hashlib.sha256()
+        try:
+            with source.open("rb") as src:
+                if self.is_local:
+                    target = self._local(*parts)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+                    with tmp.open("wb") as out:
+                        while block := src.read(_BLOCK):
+                            digest.update(block)
+                            out.write(block)
+                    tmp.replace(target)
+                else:
+                    stream = self._handler().open_output_stream(rel, None)
+                    while block := src.read(_BLOCK):
+                        digest.update(block)
+                        stream.write(block)
+                    stream.close()  # an object store publishes the object on close, whole
+        except OSError as exc:
+            raise self._fail("write", rel, exc) from None
+        return digest.hexdigest()
+
+    def get_file(self, target: Path, *parts: str) -> str:
+        """Copy *parts* below this root into the local file *target* (overwritten); its sha256."""
+        rel = "/".join(parts)
+        digest = hashlib.sha256()
+        try:
+            with target.open("wb") as out:
+                if self.is_local:
+                    with self._local(*parts).open("rb") as src:
+                        while block := src.read(_BLOCK):
+                            digest.update(block)
+                            out.write(block)
+                else:
+                    stream = self._handler().open_input_file(rel)
+                    while block := stream.read(_BLOCK):
+                        digest.update(block)
+                        out.write(block)
+                out.flush()
+                os.fsync(out.fileno())  # the caller renames it into place: whole or not at all
+        except OSError as exc:
+            raise self._fail("read", rel, exc) from None
+        return digest.hexdigest()
+
+    def put_bytes(self, data: bytes, *parts: str) -> None:
+        """Write a small object (a descriptor) at *parts*, whole."""
+        rel = "/".join(parts)
+        try:
+            if self.is_local:
+                target = self._local(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+                tmp.write_bytes(data)
+                tmp.replace(target)
+            else:
+                stream = self._handler().open_output_stream(rel, None)
+                stream.write(data)
+                stream.close()
+        except OSError as exc:
+            raise self._fail("write", rel, exc) from None
+
+    def get_bytes(self, *parts: str) -> bytes | None:
+        """A small object's bytes, or None when there is no object at *parts*."""
+        rel = "/".join(parts)
+        try:
+            if self.is_local:
+                return self._local(*parts).read_bytes()
+            stream = self._handler().open_input_file(rel)
+            chunks = []
+            while block := stream.read(_BLOCK):
+                chunks.append(block)
+            return b"".join(chunks)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._fail("read", rel, exc) from None
+
+    def files(self, *parts: str) -> dict[str, int]:
+        """Name → size of the files directly below *parts* (none when it does not exist)."""
+        rel = "/".join(parts)
+        try:
+            if self.is_local:
+                folder = self._local(*parts)
+                if not folder.is_dir():
+                    return {}
+                files = (p for p in folder.iterdir() if p.is_file() and ".tmp-" not in p.name)
+                return {p.name: p.stat().st_size for p in files}
+            infos = self._handler().get_file_info_selector(rel, True, False)
+        except OSError as exc:
+            raise self._fail("list", rel, exc) from None
+        return {i.base_name: int(i.size) for i in infos if i.type == pafs.FileType.File}
 
     def check(self) -> None:
         """Fail with one sentence when the root cannot be listed (no bucket, no access, no server)."""

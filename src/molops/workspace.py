@@ -2,8 +2,8 @@
 
 Paths to tables are built here and nowhere else, from one :class:`~molops.storage.Storage`: the
 workspace directory by default, or an object store (``[storage] uri = "s3://BUCKET/PREFIX"``) that
-several workspace directories on several machines share. Lock files, feature caches, pools and
-campaigns always live on the local disk (not yet on the object store).
+several workspace directories on several machines share. Lock files always live on the local
+disk; feature caches and pools live there too, as read-through copies of the object store's.
 """
 
 from __future__ import annotations
@@ -150,12 +150,14 @@ class Workspace:
 
     @property
     def features(self) -> FeatureStore:
-        """The workspace's feature caches (local directory ``features/``)."""
+        """The workspace's feature caches (local directory ``features/``; on an object-store
+        workspace a read-through copy of ``{storage}/features`` and ``{storage}/pools``)."""
         return FeatureStore(
             self.root / "features",
             self.lock_dir,
             self.root / "pools",
             standardizer_settings(self.config.ingest),
+            shared=None if self.storage.is_local else self.storage,
         )
 
     @property

@@ -20,6 +20,7 @@ REPORT_KEYS = {
     "cached",
     "invalid",
     "no_identity",
+    "fetched",
     "seconds",
     "executor",
     "workers",

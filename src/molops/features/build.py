@@ -2,7 +2,8 @@
 
 Only molecules missing from the cache are computed; results are buffered and written as shards
 of at most ``flush_rows`` rows, so a build that is interrupted keeps what it finished and a 10M
-pool never has to fit in memory.
+pool never has to fit in memory. On a shared workspace a build that misses molecules here first
+fetches what other machines published (:meth:`FeatureCache.sync`), and computes only the rest.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from molops.data.sources import FileFormat, Source, detect_format
 from molops.data.validation import standardizer
 from molops.features.base import GRAPH, Featurizer, get_featurizer
 from molops.features.cache import FeatureCache, as_keys
+from molops.storage import Storage
 
 Progress = Callable[[int, int], None]  # (done, total); total 0 when unknown
 
@@ -41,6 +43,9 @@ class BuildReport(BaseModel):
     cached: int
     invalid: int
     no_identity: int
+    #: Of ``cached``: rows fetched from the shared object store by this build (another machine
+    #: computed them); 0 on a local workspace.
+    fetched: int = 0
     seconds: float
     executor: str
     workers: int
@@ -158,7 +163,10 @@ def build_for_molecules(
     keys = as_keys(inchikeys)
     keys, first = np.unique(keys, return_index=True)
     smiles_arr = np.asarray(smiles, dtype=object)[first]
-    todo = np.flatnonzero(cache.missing(keys))
+    missing = cache.missing(keys)
+    if missing.any() and cache.shared is not None and cache.sync():
+        missing = cache.missing(keys)  # another machine computed some of them
+    todo = np.flatnonzero(missing)
     buffer = _Buffer(cache, flush_rows)
     spec = cache.featurizer.spec
     pieces = list(_chunks(todo, chunk_rows))
@@ -180,17 +188,19 @@ def pool_identity(
     *,
     smiles_col: str | None = None,
     fmt: FileFormat | None = None,
+    shared: Storage | None = None,
 ) -> tuple[PoolIdentity, FileFormat, str | None]:
     """The identity table of a pool file (it may not exist yet), with the format and SMILES column.
 
-    The identity depends on the file's bytes and on how they are read and standardised.
+    The identity depends on the file's bytes and on how they are read and standardised. *shared*:
+    ``{storage}/pools`` of a workspace on an object store, where the table is published and found.
     """
     fmt = fmt or detect_format(path)
     if smiles_col is None and fmt in ("csv", "tsv", "parquet"):  # the column named smiles, any case
         with Source(path) as source:
             smiles_col = RecordReader(source, fmt, None, None, chunk_rows=16).smiles_col
     how = json.dumps([fmt, smiles_col, asdict(settings)], sort_keys=True, default=sorted)
-    return PoolIdentity(identity_root, file_sha256(path), how), fmt, smiles_col
+    return PoolIdentity(identity_root, file_sha256(path), how, shared), fmt, smiles_col
 
 
 def build_for_pool(
@@ -205,16 +215,22 @@ def build_for_pool(
     chunk_rows: int = 2000,
     flush_rows: int = 250_000,
     progress: Progress | None = None,
+    shared: Storage | None = None,
 ) -> dict[str, int]:
-    """Featurize a pool file, standardising it first unless its identity table exists (*cache*
-    None: write the identity table only, for models that read SMILES)."""
-    identity, fmt, smiles_col = pool_identity(path, identity_root, settings, smiles_col=smiles_col, fmt=fmt)
+    """Featurize a pool file, standardising it first unless its identity table exists here or on
+    the *shared* store (*cache* None: write the identity table only, for models that read SMILES)."""
+    identity, fmt, smiles_col = pool_identity(
+        path, identity_root, settings, smiles_col=smiles_col, fmt=fmt, shared=shared
+    )
     if identity.exists():
+        identity.publish(missing_only=True)  # written before the workspace was shared, or upload failed
         if cache is None:
             return _identity_counts(identity)
         counts = _pool_warm(cache, executor, identity, chunk_rows, flush_rows, progress)
-        counts["feature_errors"] = _feature_invalid(cache, identity)
+        counts.update(_feature_counts(cache, identity))
         return counts
+    if cache is not None and cache.shared is not None:
+        cache.sync()  # molecules other machines featurized are stored once, not again
     buffer = _Buffer(cache, flush_rows) if cache is not None else None
     counts = {"n": 0, "computed": 0, "cached": 0, "no_identity": 0}
     writer = identity.writer()
@@ -246,7 +262,7 @@ def build_for_pool(
         writer.abort()
         raise
     if cache is not None:
-        counts["feature_errors"] = _feature_invalid(cache, identity)
+        counts.update(_feature_counts(cache, identity))
     return counts
 
 
@@ -261,13 +277,15 @@ def _identity_counts(identity: PoolIdentity) -> dict[str, int]:
     return counts
 
 
-def _feature_invalid(cache: FeatureCache, identity: PoolIdentity) -> int:
-    """Pool rows with an identity whose featurization failed (cached with valid=False)."""
-    n = 0
+def _feature_counts(cache: FeatureCache, identity: PoolIdentity) -> dict[str, int]:
+    """Pool rows with an identity whose featurization failed (cached with valid=False), and rows
+    whose features this build fetched from the shared store."""
+    counts = {"feature_errors": 0, "fetched": 0}
     for batch in identity.batches():
         keys = [k for k in batch.column("inchikey").to_pylist() if k is not None]
-        n += int((~cache.valid(keys)).sum())
-    return n
+        counts["feature_errors"] += int((~cache.valid(keys)).sum())
+        counts["fetched"] += cache.fetched_rows(keys)
+    return counts
 
 
 def _take(
@@ -344,6 +362,7 @@ def report(
         cached=counts["cached"],
         invalid=invalid,
         no_identity=counts["no_identity"],
+        fetched=counts.get("fetched", 0),
         seconds=round(seconds, 3),
         executor=executor.kind,
         workers=executor.workers,

@@ -12,6 +12,11 @@ Layout, one directory per featurizer hash::
 Shards are immutable and written before the manifest names them (write, fsync, rename), so a
 crash leaves only invisible orphans that ``prune`` removes. Reads memory-map the shards: a cache
 of ten million molecules is served without being loaded into RAM.
+
+On a workspace whose storage is an object store, the directory is a read-through copy of the
+cache there (:mod:`molops.features.remote`): each shard written here is published once complete,
+and :meth:`FeatureCache.sync` fetches the shards other machines published before anything is
+computed, so a second machine's warm build computes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import numpy as np
 from filelock import FileLock
 
 from molops.features.base import Featurizer
+from molops.features.remote import SharedShards
+from molops.storage import Storage
 
 KEY_DTYPE = np.dtype("S27")
 MANIFEST = "manifest.json"
@@ -69,12 +76,18 @@ def _write_json(path: Path, payload: Any) -> None:
 class FeatureCache:
     """The cache of one featurizer in a workspace's ``features`` directory."""
 
-    def __init__(self, root: Path, featurizer: Featurizer, lock_dir: Path) -> None:
+    def __init__(
+        self, root: Path, featurizer: Featurizer, lock_dir: Path, shared: Storage | None = None
+    ) -> None:
+        """*shared*: ``{storage}/features`` of a workspace on an object store (None: local only)."""
         self.featurizer = featurizer
         self.dir = root / featurizer.hash
         self._lock = FileLock(str(lock_dir / f"features-{featurizer.hash}.lock"))
         self._shards: list[_Shard] | None = None
         self.packed = featurizer.kind == "bits"
+        self.shared = None if shared is None else SharedShards(shared, featurizer.hash)
+        #: Names of the shards this object fetched from the shared store (what a report counts).
+        self.fetched: set[str] = set()
 
     # -- manifest ------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
@@ -130,9 +143,12 @@ class FeatureCache:
         return self.locate(keys)[0] < 0
 
     def get(self, keys: Sequence[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(features, valid) for *keys*, in their order; every key must be cached."""
+        """(features, valid) for *keys*, in their order; every key must be cached (here, or on the
+        shared store, from which a miss is fetched)."""
         keys = as_keys(keys)
         shard_of, row_of = self.locate(keys)
+        if (shard_of < 0).any() and self.shared is not None and self.sync(publish=False):
+            shard_of, row_of = self.locate(keys)
         if (shard_of < 0).any():
             n = int((shard_of < 0).sum())
             raise KeyError(f"{n} of {len(keys)} molecules are not in the {self.featurizer.spec} cache")
@@ -159,6 +175,14 @@ class FeatureCache:
             sel = np.flatnonzero(shard_of == i)
             out[sel] = shard.valid[row_of[sel]]
         return out
+
+    def fetched_rows(self, keys: Sequence[str] | np.ndarray) -> int:
+        """How many of *keys* are answered by shards this object fetched from the shared store."""
+        if not self.fetched:
+            return 0
+        shard_of, _ = self.locate(as_keys(keys))
+        names = np.array([s.name in self.fetched for s in self._load()] + [False], dtype=bool)
+        return int(names[shard_of].sum())  # index -1 (not cached) is the trailing False
 
     def errors(self) -> dict[str, str]:
         """Reasons for every cached molecule whose featurization failed."""
@@ -199,19 +223,58 @@ class FeatureCache:
             _write_npy(Path(f"{base}.valid.npy"), valid)
             if reasons:
                 _write_json(Path(f"{base}.errors.json"), reasons)
+            entry = {"name": name, "rows": len(keys), "invalid": int((~valid).sum())}
             manifest = self.manifest()
-            manifest["shards"].append({"name": name, "rows": len(keys), "invalid": int((~valid).sum())})
+            manifest["shards"].append(entry)
             manifest["updated"] = datetime.now(UTC).isoformat()
             _write_json(self.dir / MANIFEST, manifest)
             self._shards = None
+            if self.shared is not None:  # after the local commit: a failed upload is retried by sync
+                self.shared.publish(self.dir, entry)
             return len(keys)
+
+    def sync(self, publish: bool = True) -> int:
+        """Fetch the shards other machines published that this directory lacks (and, if
+        *publish*, publish this directory's shards the store lacks); returns the rows fetched.
+
+        Holds the cache's lock, so builds on this machine wait for the download instead of
+        computing the same molecules.
+        """
+        if self.shared is None:
+            return 0
+        with self._lock:
+            self._shards = None
+            manifest = self.manifest()
+            local = list(manifest["shards"])
+            published = self.shared.published()
+            fetched = []
+            for name in sorted(published - {e["name"] for e in local}):
+                entry = self.shared.fetch(name, self.dir)
+                if entry is not None:
+                    fetched.append(entry)
+                    self.fetched.add(name)
+            if fetched:
+                manifest["shards"] = local + fetched
+                manifest["updated"] = datetime.now(UTC).isoformat()
+                _write_json(self.dir / MANIFEST, manifest)
+            if publish:
+                for entry in local:
+                    if entry["name"] not in published:
+                        self.shared.publish(self.dir, entry)
+            self._shards = None
+            return sum(int(e["rows"]) for e in fetched)
 
     def orphans(self) -> list[Path]:
         """Files in the cache directory that no manifest entry names (left by a crash)."""
         if not self.dir.is_dir():
             return []
         named = {e["name"] for e in self.manifest()["shards"]}
-        return [p for p in self.dir.iterdir() if p.name != MANIFEST and p.name.split(".", 1)[0] not in named]
+        return [
+            p
+            for p in self.dir.iterdir()
+            # a download that died leaves its shard's temporary files, even once the shard is named
+            if p.name != MANIFEST and (p.name.split(".", 1)[0] not in named or ".tmp-" in p.name)
+        ]
 
     def size_bytes(self) -> int:
         if not self.dir.is_dir():

@@ -1,4 +1,10 @@
-"""The Python API of a workspace's features: build, read, list and prune cached features."""
+"""The Python API of a workspace's features: build, read, list and prune cached features.
+
+On a workspace whose storage is an object store, ``features/`` and ``pools/`` in the workspace
+directory are read-through copies of ``{storage}/features`` and ``{storage}/pools``: builds fetch
+what other machines published before computing, and publish what they compute. ``list`` and
+``prune`` see this machine's copies (pruning frees local disk; the shared copies stay).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ from molops.features.build import (
     report,
 )
 from molops.features.cache import MANIFEST, FeatureCache
+from molops.storage import Storage
 
 #: Modules a fresh worker process imports once (RDKit and the featurizers).
 PRELOAD = ("molops.features.build",)
@@ -45,12 +52,16 @@ class FeatureStore:
         pools_dir: Path,
         settings: StandardizerSettings,
         chunk_rows: int = 2000,
+        shared: Storage | None = None,
     ) -> None:
+        """*shared*: the workspace's object store, whose ``features`` and ``pools`` these
+        directories cache (None: a local workspace, whose caches exist only here)."""
         self.root = root
         self.lock_dir = lock_dir
         self.pools_dir = pools_dir
         self.settings = settings
         self.chunk_rows = chunk_rows
+        self.shared = shared
 
     def cache(self, featurizer: str | Featurizer) -> FeatureCache:
         f = _featurizer(featurizer)
@@ -59,7 +70,11 @@ class FeatureStore:
                 f"featurizer {f.spec!r} makes molecular graphs, which are built when a graph model loads "
                 "its molecules and never cached; graph models (dmpnn) take the SMILES"
             )
-        return FeatureCache(self.root, f, self.lock_dir)
+        shared = None if self.shared is None else self.shared.child("features")
+        return FeatureCache(self.root, f, self.lock_dir, shared)
+
+    def _shared_pools(self) -> Storage | None:
+        return None if self.shared is None else self.shared.child("pools")
 
     def _executor(self, executor: str, workers: int, address: str | None, n: int | None) -> Executor:
         if executor == "local" and workers == 0 and n is not None and n < 4 * self.chunk_rows:
@@ -100,8 +115,16 @@ class FeatureStore:
             chunk_rows=self.chunk_rows,
             progress=progress,
         )
-        invalid = int((~cache.valid(frame["inchikey"].to_numpy())).sum())
-        counts = {"n": len(frame), "computed": computed, "cached": cached, "no_identity": 0}
+        keys = frame["inchikey"].to_numpy()
+        invalid = int((~cache.valid(keys)).sum())
+        fetched = cache.fetched_rows(keys)
+        counts = {
+            "n": len(frame),
+            "computed": computed,
+            "cached": cached,
+            "no_identity": 0,
+            "fetched": fetched,
+        }
         return report(cache.featurizer, source, counts, invalid, started, ex)
 
     def build_pool(
@@ -138,13 +161,16 @@ class FeatureStore:
             fmt=fmt,
             chunk_rows=self.chunk_rows,
             progress=progress,
+            shared=self._shared_pools(),
         )
         invalid = counts["no_identity"] + counts.get("feature_errors", 0)
         return report(f, f"pool:{path.name}", counts, invalid, started, ex)
 
     def pool_identity(self, path: str | Path, smiles_col: str | None = None) -> PoolIdentity:
         """The identity table ``build_pool`` writes for *path* (check ``.exists()`` before reading)."""
-        return pool_identity(Path(path), self.pools_dir, self.settings, smiles_col=smiles_col)[0]
+        return pool_identity(
+            Path(path), self.pools_dir, self.settings, smiles_col=smiles_col, shared=self._shared_pools()
+        )[0]
 
     def get(self, featurizer: str | Featurizer, inchikeys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(features, valid) for molecules already in the cache, in the given order."""

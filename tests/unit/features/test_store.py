@@ -72,6 +72,7 @@ def test_build_dataset_cold_then_warm(ws, ds):
         "cached": 0,
         "invalid": 0,
         "no_identity": 0,
+        "fetched": 0,  # a local workspace has no shared store to fetch from
         "executor": "local",
         "workers": 1,  # a handful of molecules is not worth a process pool
     }
@@ -248,7 +249,7 @@ def test_pool_csv_columns(ws, write):
     with pytest.raises(ColumnNotFoundError, match=r"no column named 'smiles' \(in any case\)"):
         store.build_pool(path, "maccs")
     assert not list((ws.root / "pools").glob("*/identity.parquet"))  # nothing half-written kept
-    assert not list((ws.root / "pools").glob("*/*.partial"))
+    assert not list((ws.root / "pools").glob("*/*.partial*"))
     report = check(store.build_pool(path, "maccs", smiles_col="Structure"))
     assert (report.n, report.computed, report.no_identity) == (2, 2, 0)
     values, _ = store.get("maccs", [ETHANOL, BUTANE])
