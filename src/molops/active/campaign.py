@@ -50,6 +50,7 @@ from molops.active.recipe import Recipe
 from molops.active.records import log_batch, track_iteration
 from molops.active.remote import CampaignChangedError
 from molops.active.results import RenamedCopy, match_results
+from molops.active.review import reviewed
 from molops.active.scan import (
     CHUNK_ROWS,
     SAMPLE_SIZE,
@@ -243,7 +244,7 @@ class Campaign(CampaignStore):
             total = scan_pool(
                 scan,
                 identity,
-                {"measured": measured_keys, "open_proposal": open_keys},
+                {"measured": measured_keys, "open_proposal": open_keys, "rejected": set(state.rejected())},
                 scorer,
                 chunk_rows or (SMILES_CHUNK_ROWS if recipe.takes_smiles else CHUNK_ROWS),
                 progress,
@@ -383,6 +384,7 @@ class Campaign(CampaignStore):
                 remeasured=int((table["proposed"] & table["previously_measured"]).sum()),
                 unproposed=int((~table["proposed"]).sum()),
                 results=rel,
+                iterations=sorted({int(i) for i in table.loc[table["proposed"], "iteration"].dropna()}),
             )
             state.ingests.append(record)
             self._save(state, "ingesting results", "campaign ingest")
@@ -416,6 +418,13 @@ class Campaign(CampaignStore):
         """Record results for :meth:`ask`'s molecules (a DataFrame with id and value, a mapping, or
         (id, value) pairs); the last one ingests the batch. See :func:`run_loop.tell`."""
         return run_loop.tell(self, results, failures)
+
+    # -- review ------------------------------------------------------------------------------------
+    def proposals(self, state: CampaignState | None = None) -> pd.DataFrame:
+        """Every proposal so far as review left it (:func:`~molops.active.review.reviewed`):
+        rejected ones dropped, swapped ones replaced by the chemist's molecule, a ``review`` column."""
+        state = state or self.load()
+        return reviewed(super().proposals(state), state)
 
     # -- status ------------------------------------------------------------------------------------
     def status(self) -> CampaignStatus:

@@ -34,7 +34,8 @@ def choose_batch(
     # diversity looks 50 deep; under costs every candidate of the window is weighed (cheap
     # ones may rank low)
     need = scan.window if cfg.cost_col is not None else n if cfg.recipe.max_similarity >= 1.0 else n * 50
-    cand = scan.ranked(need, FilterSet(cfg.filters) if cfg.filters.active() else None, filtered)
+    rules = FilterSet(cfg.filters, list(state.rejected().values())) if cfg.filters.active() else None
+    cand = scan.ranked(need, rules, filtered)
     if cfg.cost_col is not None:
         cand = with_costs(Path(cfg.pool), cfg.smiles_col, cfg.cost_col, cand, filtered)
     if not len(cand["score"]):

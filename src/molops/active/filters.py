@@ -1,12 +1,17 @@
-"""Which pool molecules a campaign may propose at all: property ranges, PAINS and SMARTS exclusions.
+"""Which pool molecules a campaign may propose at all: property ranges, PAINS and SMARTS exclusions,
+and close analogues of the molecules its reviewers rejected.
 
 :class:`Filters` is the stored configuration; :class:`FilterSet` compiles it once (SMARTS patterns,
-the PAINS catalog) and gives the reason a SMILES is excluded. RDKit per molecule costs more than
-the model does, so a campaign filters only its best-scored window, in score order.
+the PAINS catalog, the rejected molecules' fingerprints) and gives the reason a SMILES is excluded.
+RDKit per molecule costs more than the model does, so a campaign filters only its best-scored
+window, in score order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from molops.active.errors import CampaignError
@@ -39,6 +44,9 @@ class Filters(BaseModel):
     hba: int | None = Field(None, ge=0, description="most H-bond acceptors allowed")
     pains: bool = Field(False, description="exclude molecules that match RDKit's PAINS catalog")
     exclude_smarts: list[str] = Field(default_factory=list)
+    #: also exclude molecules this Tanimoto-similar (Morgan bits) to one rejected in review, or
+    #: more (None: only the rejected molecules themselves)
+    exclude_analogues_above: float | None = Field(None, gt=0.0, le=1.0)
 
     @field_validator("exclude_smarts")
     @classmethod
@@ -53,13 +61,14 @@ class Filters(BaseModel):
     def active(self) -> bool:
         return bool(
             self.mw or self.logp or self.hbd is not None or self.hba is not None or self.pains
-        ) or bool(self.exclude_smarts)
+        ) or bool(self.exclude_smarts or self.exclude_analogues_above is not None)
 
 
 class FilterSet:
-    """Compiled filters: the reason a SMILES is excluded, or None when it passes."""
+    """Compiled filters: the reason a SMILES is excluded, or None when it passes. *rejected*: the
+    SMILES of the molecules rejected in review, whose analogues ``exclude_analogues_above`` excludes."""
 
-    def __init__(self, filters: Filters) -> None:
+    def __init__(self, filters: Filters, rejected: Sequence[str] = ()) -> None:
         from rdkit import Chem
         from rdkit.Chem import FilterCatalog
 
@@ -70,6 +79,13 @@ class FilterSet:
             params = FilterCatalog.FilterCatalogParams()
             params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.PAINS)
             self.catalog = FilterCatalog.FilterCatalog(params)
+        #: the rejected molecules' packed fingerprints and the similarity that makes an analogue
+        self.analogues: tuple[np.ndarray, float] | None = None
+        if filters.exclude_analogues_above is not None and rejected:
+            from molops.models.reference import fingerprints
+
+            packed, ok = fingerprints(list(rejected))
+            self.analogues = packed[ok], filters.exclude_analogues_above
 
     def reason(self, smiles: str) -> str | None:
         from rdkit import Chem
@@ -94,4 +110,13 @@ class FilterSet:
         for text, pattern in self.patterns:
             if mol.HasSubstructMatch(pattern):
                 return f"smarts:{text}"
+        if self.analogues is not None and self._analogue(smiles, *self.analogues):
+            return "rejected_analogue"
         return None
+
+    @staticmethod
+    def _analogue(smiles: str, rejected: np.ndarray, threshold: float) -> bool:
+        from molops.models.reference import fingerprints, max_similarity
+
+        packed, ok = fingerprints([smiles])
+        return bool(ok[0]) and bool(max_similarity(packed, rejected)[0] >= threshold)

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from molops.active.acquisition import to_utility
+from molops.active.decisions import Decision, rejections, released
 from molops.active.errors import BudgetExhaustedError
 from molops.active.filters import Filters
 from molops.active.outcomes import BatchRecord
@@ -115,6 +116,8 @@ class Iteration(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     #: the MLflow run that records this iteration (set after propose, by whoever logged it)
     run_id: str | None = None
+    #: review decisions on its proposals, in the order they were made (:mod:`~molops.active.review`)
+    decisions: list[Decision] = Field(default_factory=list)
 
 
 class IngestRecord(BaseModel):
@@ -133,6 +136,8 @@ class IngestRecord(BaseModel):
     remeasured: int
     unproposed: int
     results: str | None
+    #: the iterations whose proposals it answered (their review is closed from then on)
+    iterations: list[int] = Field(default_factory=list)
 
 
 class CampaignState(BaseModel):
@@ -148,8 +153,20 @@ class CampaignState(BaseModel):
     def proposed(self) -> int:
         return sum(it.proposed for it in self.iterations)
 
+    def molecules_used(self) -> int:
+        """What the molecule budget counts: every proposal not rejected in review (a pending one
+        counts as spent until it is rejected; a swapped one counts once)."""
+        return self.proposed() - sum(released(it.decisions)[0] for it in self.iterations)
+
+    def rejected(self) -> dict[str, str]:
+        """The molecules rejected in review (rejected, or swapped out), InChIKey → SMILES: a
+        campaign never proposes them again."""
+        return {d.inchikey: d.smiles for it in self.iterations for d in rejections(it.decisions)}
+
     def cost_used(self) -> float:
-        return round(float(sum(it.cost or 0.0 for it in self.iterations)), 9)  # no float noise
+        """The cost of the proposals not rejected in review."""
+        used = sum((it.cost or 0.0) - released(it.decisions)[1] for it in self.iterations)
+        return round(float(used), 9)  # no float noise
 
     def cost_left(self) -> float | None:
         budget = self.config.budget.cost
@@ -181,7 +198,7 @@ class IngestResult(BaseModel):
 # -- budget ------------------------------------------------------------------------------------------
 def spent(state: CampaignState) -> str | None:
     """Why the budget allows nothing more, as a clause ("has used its budget of 3 iterations"), or None."""
-    budget, used, left = state.config.budget, state.proposed(), state.cost_left()
+    budget, used, left = state.config.budget, state.molecules_used(), state.cost_left()
     if budget.iterations is not None and len(state.iterations) >= budget.iterations:
         return f"has used its budget of {budget.iterations} iteration{'s' if budget.iterations != 1 else ''}"
     if budget.cost is not None and left == 0:
@@ -193,7 +210,7 @@ def spent(state: CampaignState) -> str | None:
             f"weighed costs ({floor:g})"
         )
     if budget.molecules is not None and used >= budget.molecules:
-        return f"has proposed {used} molecules, its whole budget of {budget.molecules}"
+        return f"has {used} proposals not rejected in review, its whole budget of {budget.molecules}"
     return None
 
 
@@ -203,17 +220,18 @@ def within_budget(state: CampaignState, requested: int) -> int:
     if reason is not None:
         raise BudgetExhaustedError(f"campaign {state.config.name!r} {reason}; nothing more will be proposed")
     molecules = state.config.budget.molecules
-    return requested if molecules is None else min(requested, molecules - state.proposed())
+    return requested if molecules is None else min(requested, molecules - state.molecules_used())
 
 
 def budget_summary(state: CampaignState) -> dict[str, Any]:
     """The budget, what of it is used and what is left (None: no limit)."""
     budget = state.config.budget
-    used = state.proposed()
+    used = state.molecules_used()
     return {
         "molecules": budget.molecules,
         "molecules_used": used,
         "molecules_left": None if budget.molecules is None else max(0, budget.molecules - used),
+        "molecules_rejected": state.proposed() - used,
         "iterations": budget.iterations,
         "iterations_used": len(state.iterations),
         "iterations_left": None

@@ -1,5 +1,5 @@
 """A campaign's progress in numbers: iterations, model quality on each measured batch, budget,
-best value, hits and open proposals (what ``campaign status`` prints)."""
+best value, hits, open proposals and review decisions (what ``campaign status`` prints)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from molops.active.decisions import PENDING, STATUS, in_force
 from molops.active.outcomes import current_failures
-from molops.active.state import CampaignState, budget_summary, spent
+from molops.active.state import CampaignState, Iteration, budget_summary, spent
 from molops.active.stopping import Stop, judge
 
 
@@ -31,6 +32,8 @@ class CampaignStatus(BaseModel):
     proposals: dict[str, int]
     open_proposals: list[dict[str, Any]]
     ingests: list[dict[str, Any]]
+    #: every review decision, oldest first: iteration, id (rank), action, molecule, reason, who, when
+    decisions: list[dict[str, Any]] = []
     #: molecules a live oracle failed and nothing has measured since, with the reason
     failures: list[dict[str, Any]] = []
 
@@ -82,6 +85,7 @@ def summarize(
                 "best_in_batch": obj.best(true),
                 "model": it.recipe.get("model"),
                 "acquisition": it.recipe.get("acquisition"),
+                "review": review_counts(it),
             }
         )
     values = measured[obj.target].to_numpy(dtype=np.float64)
@@ -125,6 +129,11 @@ def summarize(
         # pandas types record keys as any Hashable; these are the column names selected above
         open_proposals=cast(list[dict[str, Any]], open_rows.to_dict(orient="records")),
         ingests=[r.model_dump() for r in state.ingests],
+        decisions=[
+            {"iteration": it.number, "id": d.rank} | d.model_dump(exclude={"rank"})
+            for it in state.iterations
+            for d in it.decisions
+        ],
         failures=[f.model_dump() for f in current_failures(state.batches, set(measured["inchikey"]))],
     )
 
@@ -132,3 +141,12 @@ def summarize(
 def _budget_spent(state: CampaignState) -> Stop | None:
     reason = spent(state)
     return None if reason is None else Stop("budget", f"it {reason}")
+
+
+def review_counts(it: Iteration) -> dict[str, int]:
+    """How many of the iteration's proposals are pending review, accepted, rejected or swapped."""
+    current = in_force(it.decisions)
+    counts = {PENDING: it.proposed - len(current)} | {s: 0 for s in STATUS.values()}
+    for d in current.values():
+        counts[STATUS[d.action]] += 1
+    return counts
