@@ -100,7 +100,7 @@ class ApiKey(_Section):
     """One API key of the service, stored as a hash (``molops serve-key NAME`` makes one)."""
 
     name: str = Field(min_length=1, max_length=64)
-    role: Literal["read", "admin"] = "read"
+    role: Literal["read", "review", "admin"] = "read"
     hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
 
 

@@ -1,7 +1,8 @@
 """API keys with roles, kept as SHA-256 hashes, and the FastAPI dependency that checks them.
 
 Keys are 256-bit random tokens, so a fast hash is as safe as a slow one (nothing to brute-force)
-and costs microseconds per request. ``admin`` may do everything ``read`` may. A key arrives as
+and costs microseconds per request. ``admin`` may do everything ``review`` may, and ``review``
+everything ``read`` may. A key arrives as
 ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; both are declared as OpenAPI security schemes,
 so generated clients and schemathesis know how to send one.
 """
@@ -22,7 +23,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from molops.config import ApiKey
 
-ROLES = {"read": 1, "admin": 2}
+#: ``review`` (the web app's proposal review and result uploads) sits between the two.
+ROLES = {"read": 1, "review": 2, "admin": 3}
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 

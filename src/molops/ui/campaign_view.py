@@ -1,0 +1,54 @@
+"""A campaign's page as plain values: the status the CLI prints, the progress chart, and one
+iteration's proposals (a page of them, each drawn, with its measured value once answered)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from molops.active.campaign import Campaign
+from molops.active.status import CampaignStatus
+from molops.ui.charts import line_chart
+from molops.ui.paging import Page, frame_page
+from molops.ui.structures import structure_svg
+from molops.workspace import Workspace
+
+#: Proposals drawn per page of the grid.
+PER_PAGE = 24
+
+
+def progress_chart(status: CampaignStatus) -> str:
+    """Best measured value before each iteration (and now), and each batch's best."""
+    obj = status.config["objective"]
+    its = status.iterations
+    best: list[tuple[float, float | None]] = [(it["iteration"], it["best_measured_before"]) for it in its]
+    if status.best is not None:
+        best.append((len(its) + 1, status.best["value"]))
+    batch = [(float(it["iteration"]), it["best_in_batch"]) for it in its]
+    return line_chart(
+        [("best so far", best), ("best in batch", batch)],
+        x_label="iteration (last point: now)",
+        y_label=obj["target"],
+        title=f"progress of {status.campaign}: {obj['target']} ({'max' if obj['maximize'] else 'min'}imise)",
+        hline=obj.get("threshold"),
+    )
+
+
+def proposals_page(
+    ws: Workspace, campaign: Campaign, status: CampaignStatus, iteration: int, page: int
+) -> Page[dict[str, Any]]:
+    """Page *page* of iteration *iteration*'s proposals in rank order, drawn, with measured values."""
+    state = campaign.load()
+    frame = campaign.proposals(state)
+    frame = frame[frame["iteration"] == iteration].sort_values("rank", kind="stable")
+    target = status.config["objective"]["target"]
+    measured = ws.dataset(status.config["dataset"]).read()
+    values = measured.set_index("inchikey")[target] if target in measured else pd.Series(dtype=float)
+    shown = frame_page(frame, page, PER_PAGE)
+    for row in shown.items:
+        value = values.get(row["inchikey"], np.nan)
+        row["measured"] = None if pd.isna(value) else float(value)
+        row["svg"] = structure_svg(str(row["smiles"]))
+    return shown
