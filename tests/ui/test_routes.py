@@ -145,3 +145,29 @@ def test_upload_ingests_results_with_the_quarantine_report(keyed, built):
     wrong = client.post("/ui/campaigns/c1/results", data={"csrf_token": token},
                         files={"results": ("notes.txt", "x", "text/plain")})  # fmt: skip
     assert wrong.status_code == 400 and "not a results file" in wrong.text
+
+
+def test_review_accepts_rejects_and_swaps_as_the_logged_in_reviewer(keyed):
+    client, ws = keyed
+    token = login(client, "rob")
+    form = {"csrf_token": token, "iteration": 1, "action": "accept", "ids": ["1", "2"]}
+    assert client.post("/ui/campaigns/c1/review", data=form).status_code == 403
+    client.cookies.clear()
+    token = login(client, "rita")
+    page = client.get("/ui/campaigns/c1").text
+    assert 'id="review-form"' in page and 'for="sel-1"' in page
+    r = client.post("/ui/campaigns/c1/review", data=form | {"csrf_token": token})
+    assert r.status_code == 303 and "%231%20accepted" in r.headers["location"]
+    no_reason = form | {"csrf_token": token, "action": "reject", "ids": ["3"]}
+    refused = client.post("/ui/campaigns/c1/review", data=no_reason)
+    assert refused.status_code == 400 and "needs a reason" in refused.text
+    rejected = client.post("/ui/campaigns/c1/review", data=no_reason | {"reason": "toxicophore"})
+    assert rejected.status_code == 303
+    swap = {"csrf_token": token, "iteration": 1, "proposal": "4", "smiles": "OCCO", "reason": "IP"}
+    assert client.post("/ui/campaigns/c1/swap", data=swap).status_code == 303
+    page = client.get("/ui/campaigns/c1").text
+    assert page.count("<b>accepted</b>") == 2 and "<b>rejected</b>: toxicophore (by rita" in page
+    assert "swapped for" in page and "OCCO" in page
+    entries = ws.audit.read(action="campaign.review")
+    assert [e.user for e in entries] == ["rita"] * 3
+    assert entries[1].details["rejected"] == [3] and entries[1].details["reason"] == "toxicophore"

@@ -6,11 +6,18 @@ from fastapi import FastAPI
 
 from molops._version import __version__
 from molops.serving.auth import KeyRing
-from molops.ui import routes_campaigns, routes_datasets, routes_home, routes_models, routes_monitoring
+from molops.ui import (
+    routes_campaigns,
+    routes_datasets,
+    routes_home,
+    routes_models,
+    routes_monitoring,
+    routes_review,
+)
 from molops.ui.context import STATE_KEY, UiContext
 from molops.workspace import Workspace
 
-ROUTERS = (routes_home, routes_datasets, routes_models, routes_campaigns, routes_monitoring)
+ROUTERS = (routes_home, routes_datasets, routes_models, routes_campaigns, routes_review, routes_monitoring)
 
 
 def mount_ui(app: FastAPI, ws: Workspace, keys: KeyRing) -> FastAPI:

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from molops.active.campaign import Campaign
+from molops.active.review import ReviewState, review_state
 from molops.active.status import CampaignStatus
+from molops.active.store import CampaignStore
 from molops.ui.charts import line_chart
 from molops.ui.paging import Page, frame_page
 from molops.ui.structures import structure_svg
@@ -38,11 +40,15 @@ def progress_chart(status: CampaignStatus) -> str:
 
 def proposals_page(
     ws: Workspace, campaign: Campaign, status: CampaignStatus, iteration: int, page: int
-) -> Page[dict[str, Any]]:
-    """Page *page* of iteration *iteration*'s proposals in rank order, drawn, with measured values."""
+) -> tuple[Page[dict[str, Any]], ReviewState]:
+    """Page *page* of iteration *iteration*'s proposals in rank order, drawn, with measured values
+    and the review decision in force on each (rejected and swapped-out ones included: the page
+    shows what was proposed and what the chemists made of it)."""
     state = campaign.load()
-    frame = campaign.proposals(state)
+    frame = CampaignStore.proposals(campaign, state)  # as proposed, before the reviews
     frame = frame[frame["iteration"] == iteration].sort_values("rank", kind="stable")
+    review = review_state(campaign, iteration)
+    decided = {p.id: p for p in review.proposals}
     target = status.config["objective"]["target"]
     measured = ws.dataset(status.config["dataset"]).read()
     values = measured.set_index("inchikey")[target] if target in measured else pd.Series(dtype=float)
@@ -51,4 +57,7 @@ def proposals_page(
         value = values.get(row["inchikey"], np.nan)
         row["measured"] = None if pd.isna(value) else float(value)
         row["svg"] = structure_svg(str(row["smiles"]))
-    return shown
+        row["review"] = decided.get(int(row["rank"]))
+        swap = row["review"].swap_smiles if row["review"] is not None else None
+        row["swap_svg"] = structure_svg(swap) if swap else None
+    return shown, review

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
 from molops.active.campaign import Campaign
+from molops.active.decisions import REJECT_REASONS
 from molops.active.store import list_campaigns
 from molops.errors import InputFileError
 from molops.ui.campaign_view import progress_chart, proposals_page
@@ -50,7 +51,7 @@ def campaigns(request: Request, who: Who) -> HTMLResponse:
 
 @router.get("/ui/campaigns/{name}", response_class=HTMLResponse)
 def campaign(
-    request: Request, who: Who, name: str, iteration: int | None = None, page: int = 1
+    request: Request, who: Who, name: str, iteration: int | None = None, page: int = 1, done: str = ""
 ) -> HTMLResponse:
     ws = ui(request).ws
     found = Campaign.open(ws, name)
@@ -61,7 +62,7 @@ def campaign(
         raise NotFound(
             f"campaign {name!r} has no iteration {shown}; iterations: {', '.join(map(str, numbers))}"
         )
-    grid = proposals_page(ws, found, status, shown, page) if shown is not None else None
+    grid, review = proposals_page(ws, found, status, shown, page) if shown is not None else (None, None)
     return render(
         request,
         "campaign.html",
@@ -71,6 +72,10 @@ def campaign(
         chart=progress_chart(status),
         shown=shown,
         grid=grid,
+        review=review,
+        reasons=REJECT_REASONS,
+        done=done,
+        page_number=page,
     )
 
 
