@@ -81,7 +81,15 @@ def test_a_second_machine_reads_features_and_pools_warm(s3: Bucket, tmp_path: Pa
     assert warm_pool["computed"] == 0
     assert warm_pool["fetched"] == warm_pool["cached"] == 150 - warm_pool["no_identity"]
     assert warm_pool["invalid"] == cold_pool["invalid"]
-    outputs.append(molops("features", "build", "-d", "sol", "-f", "morgan", "-w", b).ok())  # the text form
+    d = tmp_path / "d"  # the text form says where the molecules came from
+    outputs += [
+        molops("init", d, "--storage", url).ok(),
+        molops("features", "build", "-d", "sol", "-f", "morgan", "-w", d).ok(),
+    ]
+    assert (
+        f"0 computed, {cold['n']} from cache ({cold['n']} fetched from the shared store)"
+        in outputs[-1].stdout
+    )
 
     # the working copies are byte for byte the same; the shared copies are all encrypted
     assert _files(b / "features") == _files(a / "features")

@@ -46,6 +46,8 @@ def _print_build(r: BuildReport) -> None:
         )
     else:
         done = f"{r.computed} computed, {r.cached} from cache"
+        if r.fetched:
+            done += f" ({r.fetched} fetched from the shared store)"
     out.print(
         f"[bold]{r.featurizer}[/] on {r.source}: {r.n} molecules, {done}, {r.invalid} invalid, "
         f"in {r.seconds:.1f} s ({r.rows_per_s:,.0f}/s, {r.executor} × {r.workers})"
