@@ -162,7 +162,7 @@ def record_decisions(
     accept: Iterable[str | int] = (),
     reject: Iterable[str | int] = (),
     reason: str | None = None,
-    swaps: Mapping[str | int, str] | None = None,
+    swaps: Mapping[str, str] | Mapping[int, str] | None = None,
     user: str | None = None,
 ) -> ReviewResult:
     """Record review decisions on the batch of *iteration* (default: the latest) and return them

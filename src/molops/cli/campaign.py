@@ -22,6 +22,7 @@ from molops.cli._campaign_common import (
 )
 from molops.cli._output import JsonOption, WorkspaceOption, emit_json, open_workspace, out, table
 from molops.cli.campaign_propose import ingest_results, propose
+from molops.cli.campaign_review import review
 from molops.cli.campaign_run import run
 from molops.cli.campaign_simulate import simulate
 from molops.cli.campaign_status import status
@@ -82,6 +83,10 @@ def create(
         list[str] | None,
         typer.Option("--exclude-smarts", help="Exclude matches of this SMARTS (repeatable)."),
     ] = None,
+    exclude_analogues_above: Annotated[
+        float | None,
+        typer.Option(help="Also never propose molecules this similar (Tanimoto) to one rejected in review."),
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -95,6 +100,9 @@ def create(
         raise UsageError(f"--budget-cost must be a number above 0; got {budget_cost:g}")
     if stop_min_improvement and stop_patience is None:
         raise UsageError("--stop-min-improvement qualifies --stop-patience; pass --stop-patience too")
+    if exclude_analogues_above is not None and not 0 < exclude_analogues_above <= 1:
+        got = f"{exclude_analogues_above:g}"
+        raise UsageError(f"--exclude-analogues-above must be a similarity above 0 and at most 1; got {got}")
     ws = open_workspace(ctx, workspace)
     recipe = recipe_of(model, params, featurizer, acquisition, max_similarity)
     filters = Filters(
@@ -104,6 +112,7 @@ def create(
         hba=hba,
         pains=no_pains,
         exclude_smarts=exclude_smarts or [],
+        exclude_analogues_above=exclude_analogues_above,
     )
     campaign = Campaign.create(
         ws,
@@ -181,6 +190,7 @@ def list_(ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOp
 app.command()(simulate)
 app.command()(create)
 app.command()(propose)
+app.command()(review)
 app.command("ingest")(ingest_results)
 app.command()(run)
 app.command()(status)

@@ -85,6 +85,28 @@ def status(
                 [[escape(f["smiles"]), escape(f["reason"])] for f in st.failures],
             )
         )
+    if st.decisions:  # review decisions, oldest first (a later one on a proposal replaces it)
+        for it in st.iterations:
+            counts = ", ".join(f"{n} {what}" for what, n in it["review"].items())
+            out.print(f"review of iteration {it['iteration']}: {counts}")
+        out.print(
+            table(
+                "Review decisions",
+                ["iteration", "id", "decision", "smiles", "reason", "by", "when"],
+                [
+                    [
+                        d["iteration"],
+                        d["id"],
+                        d["action"],
+                        escape(d["smiles"]) + (f" → {escape(d['swap_smiles'])}" if d["swap_smiles"] else ""),
+                        escape(d["reason"] or ""),
+                        escape(d["user"]),
+                        d["time"],
+                    ]
+                    for d in st.decisions
+                ],
+            )
+        )
     if st.stopped:
         out.print(f"[bold]stopped[/]: {escape(st.stopped)}")
     if plot is not None:

@@ -40,6 +40,7 @@ ACTIONS = (
     "campaign.create",
     "campaign.propose",
     "campaign.ingest",
+    "campaign.review",
     "retrain.decision",
 )
 

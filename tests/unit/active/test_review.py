@@ -13,12 +13,10 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rdkit import Chem
 
 from molops import Workspace
 from molops.active.campaign import Campaign
 from molops.active.filters import Filters, FilterSet
-from molops.active.recipe import Recipe
 from molops.active.review import (
     ReviewError,
     parse_ids,
@@ -26,67 +24,16 @@ from molops.active.review import (
     record_decisions,
     review_state,
 )
-from molops.active.state import (
-    PROPOSAL_COLUMNS,
-    Budget,
-    CampaignConfig,
-    CampaignState,
-    IngestRecord,
-    Iteration,
-    Objective,
-    budget_summary,
-)
+from molops.active.state import IngestRecord, budget_summary
 from molops.active.status import review_counts, summarize
 from molops.models.reference import fingerprints, max_similarity
 
-BATCH = ["c1ccccc1O", "CCOC(=O)C", "CC(C)CO", "c1ccncc1"]
-
-
-def _key(smiles: str) -> str:
-    return Chem.MolToInchiKey(Chem.MolFromSmiles(smiles))
-
-
-def _campaign(ws: Workspace, costs: list[float] | None = None, budget: int | None = None) -> Campaign:
-    """Campaign ``c`` with one proposed iteration of :data:`BATCH`, saved through its store."""
-    campaign = Campaign(ws, "c")
-    config = CampaignConfig(
-        name="c", dataset="d", pool="pool.csv", objective=Objective(target="y", maximize=True),
-        recipe=Recipe(), budget=Budget(molecules=budget), cost_col="cost" if costs else None,
-        created="2026-01-01T00:00:00+00:00", created_by="alice", molops_version="0",
-    )  # fmt: skip
-    n = len(BATCH)
-    frame = pd.DataFrame(
-        {
-            "rank": np.arange(1, n + 1),
-            "smiles": [Chem.MolToSmiles(Chem.MolFromSmiles(s)) for s in BATCH],
-            "inchikey": [_key(s) for s in BATCH],
-            "predicted_mean": np.linspace(1.0, 0.5, n),
-            "predicted_std": np.full(n, 0.1),
-            "acquisition_score": np.linspace(1.0, 0.5, n),
-            "nearest_smiles": ["C"] * n,
-            "nearest_similarity": np.full(n, 0.2),
-            "nearest_value": np.zeros(n),
-            "reason": ["exploit"] * n,
-            "cost": costs or [np.nan] * n,
-            "pool_row": np.arange(n),
-        },
-        columns=PROPOSAL_COLUMNS,
-    )
-    rel = campaign._file_name("proposals", "iteration-0001")
-    campaign._write_frame(rel, frame)
-    iteration = Iteration(
-        number=1, time="2026-01-01T00:00:00+00:00", user="bob", dataset_version=0, n_train=10,
-        best_measured=1.0, recipe={}, requested=n, proposed=n, proposals=rel, pool_sha256="0" * 64,
-        pool_rows=100, scored=100, excluded={}, filtered={}, cost=sum(costs) if costs else None,
-        seconds=1.0, seconds_scoring=1.0, molecules_per_s=100.0,
-    )  # fmt: skip
-    campaign._save(CampaignState(config=config, iterations=[iteration]))
-    return campaign
+from ._batch import BATCH, campaign_with_batch, inchikey_of
 
 
 @pytest.fixture
 def campaign(ws: Workspace) -> Campaign:
-    return _campaign(ws)
+    return campaign_with_batch(ws)
 
 
 def test_a_new_batch_is_pending_review(campaign: Campaign) -> None:
@@ -104,7 +51,7 @@ def test_decisions_are_recorded_with_who_and_when_in_the_state_and_the_audit_log
     result = record_decisions(
         campaign,
         accept=["1"],
-        reject=[_key(BATCH[1]).lower()],  # an InChIKey, in any case
+        reject=[inchikey_of(BATCH[1]).lower()],  # an InChIKey, in any case
         reason="Toxicophore",  # the vocabulary's own spelling is kept
         swaps={"3": "OCCC.Cl"},  # the swap is standardised: its parent, canonical
     )
@@ -115,7 +62,7 @@ def test_decisions_are_recorded_with_who_and_when_in_the_state_and_the_audit_log
     ]
     rejected, swapped = result.recorded[1], result.recorded[2]
     assert rejected.reason == "toxicophore" and rejected.time
-    assert swapped.swap_smiles == "CCCO" and swapped.swap_inchikey == _key("CCCO")
+    assert swapped.swap_smiles == "CCCO" and swapped.swap_inchikey == inchikey_of("CCCO")
     # the state read back by a fresh object (another process) has them
     again = review_state(Campaign(campaign.ws, "c"))
     assert [p.status for p in again.proposals] == ["accepted", "rejected", "swapped", "pending review"]
@@ -139,14 +86,17 @@ def test_the_batch_as_review_left_it(reviewed: Campaign) -> None:
     assert frame["rank"].tolist() == [1, 3, 4]  # the rejected one is not asked for
     assert frame["review"].tolist() == ["accepted", "swapped", "pending review"]
     swap = frame.iloc[1]
-    assert swap["smiles"] == "CCO" and swap["inchikey"] == _key("CCO")
+    assert swap["smiles"] == "CCO" and swap["inchikey"] == inchikey_of("CCO")
     assert np.isnan(swap["predicted_mean"]) and swap["reason"] == "swapped in by dave"
     # never proposed again: the rejected one and the one swapped out
-    assert reviewed.load().rejected() == {_key(BATCH[1]): "CCOC(C)=O", _key(BATCH[2]): "CC(C)CO"}
+    assert reviewed.load().rejected() == {
+        inchikey_of(BATCH[1]): "CCOC(C)=O",
+        inchikey_of(BATCH[2]): "CC(C)CO",
+    }
 
 
 def test_the_budget_counts_every_proposal_not_rejected(ws: Workspace) -> None:
-    campaign = _campaign(ws, costs=[1.0, 2.0, 4.0, 8.0], budget=10)
+    campaign = campaign_with_batch(ws, costs=[1.0, 2.0, 4.0, 8.0], budget=10)
     state = campaign.load()
     assert state.molecules_used() == 4 and state.cost_used() == 15.0  # pending counts as spent
     record_decisions(campaign, reject=[2], reason="IP", swaps={3: "CCO"}, accept=[1])
@@ -167,7 +117,7 @@ def test_the_last_decision_on_a_proposal_is_the_one_in_force(reviewed: Campaign)
     assert reviewed.load().rejected() == {}
     # a swapped-in molecule is named by its InChIKey too
     record_decisions(reviewed, swaps={4: "CCN"}, user="erin")
-    record_decisions(reviewed, reject=[_key("CCN")], reason="IP", user="erin")
+    record_decisions(reviewed, reject=[inchikey_of("CCN")], reason="IP", user="erin")
     assert review_state(reviewed).proposals[3].status == "rejected"
 
 
@@ -253,7 +203,7 @@ def test_an_iteration_that_does_not_exist_or_whose_results_came_back_is_refused(
 
 
 def test_a_campaign_without_proposals_has_nothing_to_review(ws: Workspace) -> None:
-    campaign = _campaign(ws)
+    campaign = campaign_with_batch(ws)
     state = campaign.load(for_update=True)
     state.iterations.clear()
     campaign._save(state)
