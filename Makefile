@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench deploy-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -34,5 +34,16 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 
+## Lint and validate every deploy artifact (deploy/check.sh); its tools, pinned in
+## deploy/requirements.txt, live in their own .venv-deploy so their pins never touch .venv.
+DEPLOY_VENV := .venv-deploy
+$(DEPLOY_VENV)/.installed: deploy/requirements.txt
+	$(PYTHON) -m venv $(DEPLOY_VENV) || python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r deploy/requirements.txt
+	touch $@
+
+deploy-check: $(DEPLOY_VENV)/.installed
+	DEPLOY_VENV=$(DEPLOY_VENV) bash deploy/check.sh
+
 clean:
-	rm -rf $(VENV) molops-demo .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(DEPLOY_VENV) molops-demo .pytest_cache .mypy_cache

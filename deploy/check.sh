@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `make deploy-check`: lint and validate every deploy artifact with real tools, pinned in
+# deploy/requirements.txt and installed in .venv-deploy (make does that first).
+#   Dockerfile     hadolint; checkov (dockerfile)
+#   Kubernetes     kubectl kustomize renders each overlay; kubernetes-validate (strict, against the
+#                  Kubernetes JSON schemas); checkov (kubernetes) on what was rendered
+#   Terraform      checkov (terraform); `fmt -check` when a terraform or tofu binary is on PATH
+#                  (neither is packaged by Debian or PyPI; `validate` needs providers from the
+#                  Terraform registry, which is not reachable here)
+#   Workflows      check-jsonschema (GitHub's workflow schema), actionlint; checkov (github_actions)
+#   Scripts        bash -n; shellcheck when installed
+# Any finding fails the check; a justified exception is a skip comment beside the resource.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN="${DEPLOY_VENV:-.venv-deploy}/bin"
+KUBERNETES_VERSION="${KUBERNETES_VERSION:-1.33.0}"
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+failed=()
+step() {
+    local name=$1
+    shift
+    echo "== $name"
+    if ! "$@"; then
+        failed+=("$name")
+        echo "!! $name failed" >&2
+    fi
+}
+
+# --- image ---
+step "hadolint deploy/docker/Dockerfile" "$BIN/hadolint" deploy/docker/Dockerfile
+
+# --- Kubernetes ---
+render() {
+    local overlay
+    for overlay in deploy/kubernetes/overlays/*/; do
+        overlay=$(basename "$overlay")
+        "$BIN/kubectl" kustomize "deploy/kubernetes/overlays/$overlay" >"$OUT/$overlay.yaml" || return 1
+        echo "rendered $overlay: $(grep -c '^kind:' "$OUT/$overlay.yaml") objects"
+    done
+}
+step "kubectl kustomize (overlays)" render
+# The ServiceMonitor is the Prometheus Operator's custom resource: no Kubernetes schema has it, so
+# it gets a warning ("Couldn't find schema"), not a failure.
+step "kubernetes-validate (Kubernetes $KUBERNETES_VERSION schemas, strict)" \
+    "$BIN/kubernetes-validate" --strict --quiet --kubernetes-version "$KUBERNETES_VERSION" "$OUT"/*.yaml
+
+# --- Terraform ---
+tf=$(command -v tofu || command -v terraform || true)
+if [[ -n "$tf" ]]; then
+    step "$(basename "$tf") fmt -check" env TF_CLI_CONFIG_FILE=/dev/null "$tf" fmt -check -diff -recursive deploy/terraform
+else
+    echo "== terraform fmt: skipped (no terraform or tofu binary on PATH)"
+fi
+
+# --- workflows ---
+step "check-jsonschema (github-workflows)" \
+    "$BIN/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml
+step "actionlint" "$BIN/actionlint" .github/workflows/*.yml
+
+# --- checkov, once over a copy of all of it (one start: it takes a while to load) ---
+checkov_all() {
+    local scan="$OUT/scan"
+    mkdir -p "$scan/kubernetes" "$scan/terraform" "$scan/docker" "$scan/.github/workflows"
+    cp "$OUT"/*.yaml "$scan/kubernetes/"
+    cp deploy/terraform/*.tf "$scan/terraform/"
+    cp deploy/docker/Dockerfile "$scan/docker/"
+    cp .github/workflows/*.yml "$scan/.github/workflows/"
+    "$BIN/checkov" --quiet --compact --skip-download \
+        --framework kubernetes terraform dockerfile github_actions -d "$scan"
+}
+step "checkov (kubernetes, terraform, dockerfile, github_actions)" checkov_all
+
+# --- scripts ---
+scripts=(deploy/check.sh deploy/docker/*.sh)
+step "bash -n (scripts)" bash -c 'for f; do bash -n "$f" || exit 1; done' _ "${scripts[@]}"
+if command -v shellcheck >/dev/null; then
+    step "shellcheck" shellcheck "${scripts[@]}"
+fi
+
+if ((${#failed[@]})); then
+    echo "deploy-check: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "deploy-check: all checks passed"
