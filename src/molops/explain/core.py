@@ -41,6 +41,7 @@ from molops.explain.attribution import (
 from molops.explain.environments import environments, mappable
 from molops.features.base import Featurizer, get_featurizer
 from molops.tracking.bundle import ModelBundle
+from molops.tracking.preparation import Prepared
 
 Method = Literal["shap_tree", "mask_bits", "mask_dummy_atom"]
 
@@ -74,14 +75,19 @@ def method_for(bundle: ModelBundle) -> Method:
     return "mask_dummy_atom"
 
 
-def explain(bundle: ModelBundle, smiles: Sequence[str]) -> list[Explanation]:
+def explain(
+    bundle: ModelBundle, smiles: Sequence[str], prepared: Prepared | None = None
+) -> list[Explanation]:
     """Explain *bundle*'s prediction for each SMILES: one :class:`Explanation` per input, in order.
 
     A molecule that cannot be standardised or featurised gets an explanation with ``error`` set
-    (the same sentence prediction gives), never an exception.
+    (the same sentence prediction gives), never an exception. *prepared* is the batch already
+    prepared elsewhere with ``bundle.preparation()`` (a service's child processes); without it the
+    molecules are prepared here.
     """
     texts = [str(s) for s in smiles]
-    prepared = bundle.preparation(applicability=False).batch(texts)
+    if prepared is None:
+        prepared = bundle.preparation(applicability=False).batch(texts)
     results = [
         Explanation(text, parent, key, error=error)
         for text, parent, key, error in zip(

@@ -1,4 +1,5 @@
-"""molops' own ``/v1`` API: predictions, the served models, and asking for a reload (admin).
+"""molops' own ``/v1`` API: predictions, their per-atom explanations, the served models, and asking
+for a reload (admin).
 
 The routes translate bodies around the :class:`~molops.serving.pipeline.Pipeline`; who may call
 them is the ``requirement`` dependency (documented per operation as security and ``x-required-role``).
@@ -12,10 +13,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from molops.explain import ExplainError, check_explainable, draw_svg, explain
 from molops.serving import schemas, v2
 from molops.serving.auth import Caller, requirement
 from molops.serving.deps import Predictions, Service
 from molops.serving.errors import V1_BODY_ERRORS, ApiError
+from molops.serving.models import ServedModel
+from molops.serving.models import _prepared as prepared_item
+from molops.tracking.bundle import ModelBundle
+from molops.tracking.preparation import Prepared, prepare_molecule
 
 Reader = Annotated[Caller, Depends(requirement("read"))]
 Admin = Annotated[Caller, Depends(requirement("admin"))]
@@ -79,6 +85,54 @@ async def predict(
         )
     ]
     return JSONResponse({"request_id": request.scope["state"]["request_id"], "results": results})
+
+
+@router.post(
+    "/explain",
+    response_model=schemas.ExplainResponse,
+    summary="Explain the prediction for each SMILES atom by atom (one result per input, in order).",
+    dependencies=READ_JSON,
+    responses=V1_BODY_ERRORS,
+)
+async def explain_route(
+    request: Request, body: schemas.ExplainRequest, caller: Reader, pipeline: Predictions
+) -> JSONResponse:
+    state = request.scope["state"]
+    state["molecules"] = len(body.smiles)
+    pipeline.check(body.smiles)
+    served = await pipeline.served(body.model)
+    loaded = served.current
+    assert loaded is not None  # served() answers only with a loaded model
+    state["model"], state["model_version"] = loaded.name, loaded.version
+    try:
+        check_explainable(loaded.bundle)
+    except ExplainError as exc:
+        raise ApiError(422, "not_explainable", f"model {loaded.name!r}: {exc}") from None
+    # standardising, featurising and one prediction per atom: the thread pool's work, not the loop's
+    found = await asyncio.to_thread(_explained, served, loaded.bundle, body.smiles, body.svg)
+    results = [
+        {
+            **{key: v2.clean(value) if isinstance(value, float) else value for key, value in item.items()},
+            "model_name": loaded.name,
+            "model_version": loaded.version,
+        }
+        for item in found
+    ]
+    return JSONResponse({"request_id": state["request_id"], "results": results})
+
+
+def _explained(
+    served: ServedModel, bundle: ModelBundle, smiles: list[str], svg: bool
+) -> list[dict[str, Any]]:
+    """Explanations as JSON objects; molecules are prepared in the service's chemistry children when it
+    has them (each with its time budget, as for a prediction), so a pathological one cannot stall it."""
+    prepared = None
+    if served.chemistry is not None:
+        preparation = bundle.preparation(applicability=False)
+        items = served.chemistry.map(prepare_molecule, (preparation, "smiles"), smiles)
+        prepared = Prepared.of([prepared_item(item) for item in items], preparation)
+    explanations = explain(bundle, smiles, prepared)
+    return [e.to_dict() | {"svg": draw_svg(e) if svg and e.error is None else None} for e in explanations]
 
 
 def described(ctx: Service) -> dict[str, Any]:

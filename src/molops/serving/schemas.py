@@ -56,6 +56,47 @@ class PredictResponse(BaseModel):
     results: list[PredictResult]
 
 
+class ExplainRequest(_Body):
+    smiles: list[str] = Field(
+        description="SMILES strings to explain, at most `max_molecules` (each costs one prediction per atom "
+        "for models explained by masking)."
+    )
+    model: str | None = Field(None, description="A served model's name; default: the only one served.")
+    svg: bool = Field(False, description="Also return each molecule's similarity map as SVG text.")
+
+
+class ExplainResult(BaseModel):
+    smiles: str
+    canonical_smiles: str | None = Field(description="The standardised parent the weights refer to.")
+    inchikey: str | None
+    prediction: float | None = Field(description="The model's mean, as /v1/predict answers it.")
+    base_value: float | None = Field(
+        description="What the model predicts before seeing the molecule: its expected prediction over the "
+        "training molecules (tree models) or the mean training target (other models)."
+    )
+    atom_weights: list[float] = Field(
+        description="One per heavy atom of the parent, in RDKit's atom order (the order of the atoms in "
+        "`canonical_smiles`); base_value + sum(atom_weights) + remainder = prediction."
+    )
+    remainder: float | None = Field(
+        description="What no atom carries: the SHAP values of descriptor-like features of a tree model "
+        "(0 for masking)."
+    )
+    method: Literal["shap_tree", "mask_bits", "mask_dummy_atom"] | None = Field(
+        description="shap_tree: TreeSHAP mapped to fingerprint environments; mask_bits: the drop when an "
+        "atom's fingerprint environments are removed; mask_dummy_atom: the drop when it becomes a dummy atom."
+    )
+    svg: str | None = Field(None, description="The similarity map, when asked for with `svg`.")
+    model_name: str
+    model_version: int
+    error: str | None = Field(description="Why this molecule has no explanation; null when it has one.")
+
+
+class ExplainResponse(BaseModel):
+    request_id: str
+    results: list[ExplainResult]
+
+
 class ServedModelInfo(BaseModel):
     name: str
     alias: str | None
