@@ -10,7 +10,20 @@ import typer
 from rich.text import Text
 
 from molops._version import __version__
-from molops.cli import audit, campaign, data, demo, features, models, monitor, retrain, serve, train, ui
+from molops.cli import (
+    audit,
+    campaign,
+    data,
+    demo,
+    explain,
+    features,
+    models,
+    monitor,
+    retrain,
+    serve,
+    train,
+    ui,
+)
 from molops.cli._output import JsonOption, emit_json, err, out
 from molops.errors import MolopsError
 from molops.workspace import Workspace
@@ -35,6 +48,7 @@ app.command("audit")(audit.audit)
 app.command("serve-key")(serve.serve_key)
 app.add_typer(serve.predictions_app, name="predictions")
 app.command("demo")(demo.demo)
+app.command("explain")(explain.explain)
 app.command("ui")(ui.ui)
 
 
