@@ -2,8 +2,8 @@
 
 Prints ONE JSON object on stdout; progress goes to stderr. From the repository root:
 
-    .venv/bin/python benchmarks/shared_workspace.py                 # 3,000 rows, a 3,000-molecule pool
-    .venv/bin/python benchmarks/shared_workspace.py --rows 5000 --pool 5000
+    .venv/bin/python benchmarks/shared_workspace.py                 # 3,000 rows, 3,000-molecule pools
+    .venv/bin/python benchmarks/shared_workspace.py --rows 3000 --pool 3500
 
 Each step is a ``molops`` command, run as a user runs it (one process each, so every time includes
 the command's start-up, the same on both sides), on two fresh workspaces: a local one (tables in the
@@ -12,9 +12,14 @@ directory, MLflow on SQLite) and a shared one (``--storage s3://…`` on moto's 
 here with the backend tests' helper, ``tests/backends/_servers.py``; MLflow's artifacts then go to
 the bucket too). Steps: ingest the first ``--rows`` molecules of
 ``../shared/data/enamine10k_scores.csv.gz``, build Morgan features for that dataset, train a small
-random forest, create a campaign over the next ``--pool`` molecules and propose one batch. Reported:
-each side's median seconds over ``--repeats`` fresh workspace pairs (the order alternating), and the
-ratio shared/local.
+random forest, create a campaign over the next ``--pool`` molecules and propose one batch, then
+featurize a second pool (the ``--pool`` molecules after those) cold. Then the feature cache from a
+second machine: on the shared side a second workspace directory initialised with the same storage
+and tracking URIs builds the dataset's and the second pool's features, which it fetches from the
+bucket (the script checks that it computed nothing); on the local side, where no second machine can
+see the cache, the same workspace builds them again (warm, from its own disk). Reported: each
+side's median seconds over ``--repeats`` fresh workspace pairs (the order alternating), the ratio
+shared/local, and for the feature builds cold against warm.
 
 moto is an in-memory emulator in a process on this machine, so a ratio measures what molops does
 against an object-store API and a database server (more requests, serialisation, Delta commits),
@@ -53,56 +58,90 @@ def log(message: str) -> None:
     print(f"[shared_workspace] {message}", file=sys.stderr, flush=True)
 
 
-def write_inputs(folder: Path, rows: int, pool: int) -> tuple[Path, Path]:
-    """The dataset (smiles, score: the first *rows* molecules) and the pool (the next *pool*)."""
+def write_inputs(folder: Path, rows: int, pool: int) -> tuple[Path, Path, Path]:
+    """The dataset (smiles, score: the first *rows* molecules), the campaign's pool (the next
+    *pool*) and the pool that is only featurized (the *pool* after those)."""
     with gzip.open(SOURCE, "rt", newline="") as f:
         reader = csv.reader(f)
         next(reader)
-        records = [r for _, r in zip(range(rows + pool), reader, strict=False)]
-    if len(records) < rows + pool:
-        raise SystemExit(f"{SOURCE}: {len(records)} rows; --rows plus --pool must be at most that")
-    data, candidates = folder / "data.csv", folder / "pool.csv"
+        records = [r for _, r in zip(range(rows + 2 * pool), reader, strict=False)]
+    if len(records) < rows + 2 * pool:
+        raise SystemExit(f"{SOURCE}: {len(records)} rows; --rows plus twice --pool must be at most that")
+    data, candidates, other = folder / "data.csv", folder / "pool.csv", folder / "pool2.csv"
     with data.open("w", newline="") as f:
         csv.writer(f).writerows([["smiles", "score"], *records[:rows]])
     with candidates.open("w", newline="") as f:
-        csv.writer(f).writerows([["smiles"], *([r[0]] for r in records[rows:])])
-    return data, candidates
+        csv.writer(f).writerows([["smiles"], *([r[0]] for r in records[rows : rows + pool])])
+    with other.open("w", newline="") as f:
+        csv.writer(f).writerows([["smiles"], *([r[0]] for r in records[rows + pool :])])
+    return data, candidates, other
 
 
-def steps(data: Path, pool: Path, trees: int) -> list[tuple[str, list[str]]]:
-    """(name, molops arguments) of each timed step, in order."""
+def feature_steps(pool2: Path, suffix: str) -> list[tuple[str, list[str]]]:
+    """The dataset's and the second pool's feature builds (timed cold, then from a second machine)."""
+    morgan = ["--featurizer", FEATURIZER, "--workers", "1"]
+    return [
+        (f"features{suffix}", ["features", "build", "-d", "enamine", *morgan]),
+        (f"features_pool{suffix}", ["features", "build", "--pool", str(pool2), *morgan]),
+    ]
+
+
+def steps(data: Path, pool: Path, pool2: Path, trees: int) -> list[tuple[str, list[str]]]:
+    """(name, molops arguments) of each timed step on the first machine, in order."""
     # Morgan counts (train's default): the campaign's default recipe, RDKit 2D descriptors, would
     # make the step mostly descriptor arithmetic, the same on both sides
     morgan = ["--featurizer", FEATURIZER]
     rf = ["--model", "rf", "--params", json.dumps({"n_estimators": trees}), *morgan]
     objective = ["-d", "enamine", "--pool", str(pool), "--target", "score", "--minimize"]
+    ingest = ["data", "ingest", str(data), "-d", "enamine", "--target-col", "score", "--workers", "1"]
+    first, pool_build = feature_steps(pool2, "")
     return [
-        ("ingest", ["data", "ingest", str(data), "-d", "enamine", "--target-col", "score", "--workers", "1"]),
-        ("features", ["features", "build", "-d", "enamine", *morgan, "--workers", "1"]),
+        ("ingest", ingest),
+        first,
         ("train", ["train", "-d", "enamine", *rf]),
         ("campaign_create", ["campaign", "create", CAMPAIGN, *objective, *rf]),
         ("propose", ["campaign", "propose", CAMPAIGN, "--batch-size", "50"]),
+        pool_build,  # its own pool, so the campaign's steps above are as before this step existed
     ]
 
 
 def run_steps(
-    ws: Path, init: list[str], env: dict[str, str], plan: list[tuple[str, list[str]]]
+    ws: Path,
+    init: list[str],
+    env: dict[str, str],
+    plan: list[tuple[str, list[str]]],
+    second: tuple[Path | None, list[tuple[str, list[str]]]],
 ) -> dict[str, float]:
-    """Initialise workspace *ws* and time each step of *plan* there; seconds per step."""
+    """Initialise workspace *ws* and time each step of *plan* there, then each step of the
+    *second* plan in a second workspace initialised the same way (or in *ws* when that is None);
+    seconds per step."""
     _molops(["init", str(ws), *init], env)
     seconds: dict[str, float] = {}
     for name, args in plan:
-        started = time.perf_counter()
-        _molops([*args, "-w", str(ws), "--json"], env)
-        seconds[name] = round(time.perf_counter() - started, 2)
-        log(f"  {name}: {seconds[name]:.2f} s")
+        seconds[name] = _timed(name, [*args, "-w", str(ws), "--json"], env)[0]
+    ws2, plan2 = second
+    if ws2 is not None:
+        _molops(["init", str(ws2), *init], env)
+    for name, args in plan2:
+        seconds[name], report = _timed(name, [*args, "-w", str(ws2 or ws), "--json"], env)
+        if report["computed"]:  # warm means nothing computed, on either side
+            raise SystemExit(f"{name}: {report['computed']} molecules were computed again: {report}")
     return seconds
 
 
-def _molops(args: list[str], env: dict[str, str]) -> None:
+def _timed(name: str, args: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    out = _molops(args, env)
+    seconds = round(time.perf_counter() - started, 2)
+    log(f"  {name}: {seconds:.2f} s")
+    return seconds, json.loads(out)
+
+
+def _molops(args: list[str], env: dict[str, str]) -> str:
     done = subprocess.run([*MOLOPS, *args], env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"molops {' '.join(args[:3])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return done.stdout
 
 
 def load() -> list[float]:
@@ -115,7 +154,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=3000, help="Dataset molecules.")
-    parser.add_argument("--pool", type=int, default=3000, help="Campaign pool molecules (scored by propose).")
+    parser.add_argument(
+        "--pool", type=int, default=3000, help="Molecules per pool (the campaign's, and the featurized one)."
+    )
     parser.add_argument("--trees", type=int, default=50, help="Random forest trees (train and the campaign).")
     parser.add_argument(
         "--repeats", type=int, default=2, help="Fresh workspace pairs; the median is reported."
@@ -127,8 +168,9 @@ def main() -> None:
     shared: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="molops-shared-bench-") as tmp:
         folder = Path(tmp)
-        data, pool = write_inputs(folder, args.rows, args.pool)
-        plan = steps(data, pool, args.trees)
+        data, pool, pool2 = write_inputs(folder, args.rows, args.pool)
+        plan = steps(data, pool, pool2, args.trees)
+        plan2 = feature_steps(pool2, "_warm")
         log("starting PostgreSQL and moto on loopback")
         with postgres_cluster() as pg, moto_server() as s3:
             s3.client().create_bucket(Bucket=BUCKET)
@@ -141,13 +183,15 @@ def main() -> None:
                     "--tracking-uri",
                     pg.url(pg.create_database()),
                 ]
+                # the second machine: the local side has none (its cache is warm on its own disk)
                 sides = [
-                    ("local", folder / f"local{r}", [], base),
-                    ("shared", folder / f"shared{r}", shared_init, env),
+                    ("local", folder / f"local{r}", [], base, None),
+                    ("shared", folder / f"shared{r}", shared_init, env, folder / f"second{r}"),
                 ]
-                for side, ws, init, side_env in sides[:: 1 if r % 2 == 0 else -1]:
+                for side, ws, init, side_env, ws2 in sides[:: 1 if r % 2 == 0 else -1]:
                     log(f"repeat {r + 1}/{args.repeats}: {side} workspace")
-                    (local if side == "local" else shared).append(run_steps(ws, init, side_env, plan))
+                    seconds = run_steps(ws, init, side_env, plan, (ws2, plan2))
+                    (local if side == "local" else shared).append(seconds)
                 keys = s3.client().list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/mlartifacts/")
                 assert keys.get("KeyCount", 0) > 0, "the shared workspace logged no artifact to the bucket"
     median = {k: round(statistics.median(run[k] for run in local), 2) for k in local[0]}
@@ -161,6 +205,11 @@ def main() -> None:
         "seconds_local": median,
         "seconds_shared": median_shared,
         "ratio_shared_to_local": {k: round(median_shared[k] / median[k], 2) for k in median},
+        # cold / warm: local warm is its own disk; shared warm is the second machine's fetch
+        "ratio_cold_to_warm": {
+            side: {k: round(m[k] / m[f"{k}_warm"], 2) for k in ("features", "features_pool")}
+            for side, m in (("local", median), ("shared", median_shared))
+        },
         "runs": {"local": local, "shared": shared},
         "machine": {
             "cpus": os.cpu_count(),
