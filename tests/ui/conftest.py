@@ -87,3 +87,21 @@ def workspace_copy(built, tmp_path) -> Workspace:
     """A copy of the built workspace that a test may change (MLflow's artifacts are under it too)."""
     shutil.copytree(built.root / "ws", tmp_path / "ws", symlinks=True)
     return Workspace.open(tmp_path / "ws")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from ._browser import PREFIX
+
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        if PREFIX in reason:
+            what = reason.split(PREFIX, 1)[1]
+            reasons[what] = reasons.get(what, 0) + 1
+    for what, n in sorted(reasons.items()):
+        terminalreporter.write_line(
+            f"BROWSER TESTS SKIPPED ({n}): {what}; CI runs them (MOLOPS_REQUIRE_BACKENDS=1)",
+            red=True,
+            bold=True,
+        )
