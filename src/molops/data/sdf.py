@@ -1,0 +1,87 @@
+"""SDF text split into records: mol block, data items, and whether a ``$$$$`` line ended each.
+
+Tolerant like RDKit's reader (odd separators, missing blank lines, a last record without ``$$$$``)
+but never merging two records, so a reader can quarantine a broken record with its raw text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from molops.data.sources import clean_text
+
+
+class SdfRecord(NamedTuple):
+    """One SDF record: its text (for quarantine), its mol block (None without an ``M  END`` line),
+    its data items, and whether a ``$$$$`` line ended it (the last record of a file may lack one)."""
+
+    text: str
+    molblock: str | None
+    props: dict[str, str]
+    terminated: bool
+
+
+def _is_separator(line: str) -> bool:
+    """RDKit's rule: a record ends at any line that starts with ``$$$$`` (trailing spaces, tabs
+    or text after it are common in vendor files, and must not merge two records)."""
+    return line.startswith("$$$$")
+
+
+def sdf_records(text: Iterable[str]) -> Iterator[SdfRecord]:
+    """Split SDF text into records; tolerant of missing fields, never merging two records."""
+    lines: list[str] = []
+    for line in text:
+        if _is_separator(line):
+            yield _sdf_record(lines, terminated=True)
+            lines = []
+        else:
+            lines.append(line)
+    if any(line.strip() for line in lines):
+        yield _sdf_record(lines, terminated=False)
+
+
+def _sdf_record(lines: list[str], *, terminated: bool) -> SdfRecord:
+    """The mol block ends at the first ``M  END`` line after the three header lines (the header's
+    name or comment may be any text); data items are read only after it, so a ``>`` line of a
+    V3000 block or a header is never taken for a data item."""
+    end = next((i for i in range(3, len(lines)) if lines[i].startswith("M  END")), None)
+    if end is None:
+        return SdfRecord("".join(lines), None, {}, terminated)
+    molblock = "".join(lines[:end]) + lines[end].rstrip("\r\n")
+    return SdfRecord("".join(lines), molblock, _sdf_properties(lines[end + 1 :]), terminated)
+
+
+def _data_header(line: str) -> str | None:
+    """The name of a data header line (``>  <name>  (1)``), else None."""
+    text = line.strip()
+    if not text.startswith(">"):
+        return None
+    start = text.find("<")
+    stop = text.find(">", start + 1) if start >= 0 else -1
+    return clean_text(text[start + 1 : stop]) if stop > start + 1 else None
+
+
+def _sdf_properties(lines: list[str]) -> dict[str, str]:
+    """Data items: a header line, then value lines up to a blank one (a line that starts with a
+    space or tab belongs to the value, as RDKit reads it); values are stripped. A header line
+    inside a value (its blank line missing) starts the next item rather than joining the value."""
+    props: dict[str, str] = {}
+    name: str | None = None
+    values: list[str] = []
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        header = _data_header(line)
+        if header is not None:
+            if name is not None:
+                props[name] = "\n".join(values).strip()
+            name, values = header, []
+        elif name is not None:
+            if line.strip() or line[:1] in (" ", "\t"):
+                values.append(line)
+            else:
+                props[name] = "\n".join(values).strip()
+                name, values = None, []
+    if name is not None:
+        props[name] = "\n".join(values).strip()
+    return props
