@@ -77,6 +77,7 @@ def test_a_second_machine_fetches_a_dataset_build_instead_of_computing(tmp_path,
     warm = b.build_dataset(ds, "morgan")
     assert (warm.n, warm.computed, warm.cached, warm.fetched) == (5, 0, 5, 5)
     assert shard_files(b) == shard_files(a)  # byte for byte
+    assert [(e["spec"], e["rows"], e["stale"]) for e in b.list()] == [(MORGAN.spec, 5, False)]
     keys = ds.read()["inchikey"].tolist()
     for got, want in zip(b.get("morgan", keys), a.get("morgan", keys), strict=True):
         np.testing.assert_array_equal(got, want)
