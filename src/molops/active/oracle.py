@@ -42,6 +42,8 @@ from molops.compute.local import Executor
 #: The exit code by which the Python oracle's child says the function raised (its last stderr
 #: line is then the exception).
 RAISED = 3
+#: The script that runs a ``python:module:function`` oracle.
+_CHILD = Path(__file__).with_name("oracle_child.py")
 #: How much of a failed oracle's stderr a failure reason quotes.
 _TAIL = 300
 
@@ -92,7 +94,8 @@ class Oracle:
 
     def command(self, inp: Path, out: Path) -> list[str]:
         if self.function is not None:
-            return [sys.executable, "-m", "molops.active.oracle_child", self.function, str(inp), str(out)]
+            # the child's file, not ``-m molops…``: importing the molops package would cost seconds a call
+            return [sys.executable, str(_CHILD), self.function, str(inp), str(out)]
         return [a.replace("{in}", str(inp)).replace("{out}", str(out)) for a in self.argv]
 
 

@@ -1,5 +1,5 @@
-"""The child process of a ``python:module:function`` oracle: ``python -m molops.active.oracle_child
-module:function IN OUT``.
+"""The child process of a ``python:module:function`` oracle: ``python oracle_child.py
+module:function IN OUT`` (run as a script, so it imports pandas and the function's module only).
 
 The function is called with a DataFrame of the chunk (columns ``id``, ``smiles``) and may return a
 DataFrame with ``id`` and ``value`` columns (other columns are kept), a mapping of id to value, a
@@ -43,7 +43,7 @@ def as_frame(result: Any, ids: list[str]) -> pd.DataFrame:
 def main(argv: list[str]) -> int:
     target, inp, out = argv
     module, _, name = target.partition(":")
-    sys.path.insert(0, str(Path.cwd()))
+    sys.path[0] = str(Path.cwd())  # run as a script: its own folder would shadow the caller's modules
     try:
         fn = getattr(importlib.import_module(module), name)
         chunk = pd.read_csv(inp, dtype=str, keep_default_na=False)
