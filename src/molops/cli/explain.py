@@ -18,7 +18,7 @@ def explain(
     model: Annotated[
         str, typer.Option("--model", "-m", help="NAME, NAME@ALIAS or NAME:VERSION (default alias: champion).")
     ],
-    smiles: Annotated[list[str], typer.Argument(metavar="SMILES...", help="Molecules to explain.")],
+    smiles: Annotated[list[str], typer.Argument(metavar="SMILES", help="Molecules to explain.")],
     svg: Annotated[
         Path | None,
         typer.Option("--svg", metavar="DIR", help="Write a similarity map per molecule to DIR/INCHIKEY.svg."),
