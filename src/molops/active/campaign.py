@@ -34,7 +34,6 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from molops._version import __version__
 from molops.active import run_loop
 from molops.active.choose import choose_batch
 from molops.active.errors import (
@@ -44,10 +43,10 @@ from molops.active.errors import (
     CampaignStoppedError,
 )
 from molops.active.filters import Filters
-from molops.active.inputs import check_pool, training_set
+from molops.active.inputs import new_config, training_set
 from molops.active.oracle_batch import TellResult
 from molops.active.recipe import Recipe
-from molops.active.records import log_batch, track_iteration
+from molops.active.records import log_batch, note_run_id, track_iteration
 from molops.active.remote import CampaignChangedError
 from molops.active.results import RenamedCopy, match_results
 from molops.active.review import reviewed
@@ -66,7 +65,6 @@ from molops.active.scan import (
 )
 from molops.active.state import (
     Budget,
-    CampaignConfig,
     CampaignState,
     IngestRecord,
     IngestResult,
@@ -113,41 +111,21 @@ class Campaign(CampaignStore):
             raise CampaignExistsError(
                 f"campaign {name!r} already exists in {ws.root}; pick another name or keep using it"
             )
-        ds = ws.existing_dataset(dataset)
-        targets = ds.targets()
-        if objective.target not in targets:
-            raise CampaignError(
-                f"dataset {dataset!r} has no target {objective.target!r}; its targets: {', '.join(targets)}"
-            )
-        if batch_size < 1:
-            raise CampaignError(f"--batch-size must be at least 1; got {batch_size}")
-        stopping = stopping or StoppingRules()
-        if stopping.hits is not None and objective.threshold is None:
-            raise CampaignError("--stop-hits needs --threshold, the value that makes a measurement a hit")
-        budget = budget or Budget()
-        if budget.cost is not None and cost_col is None:
-            raise CampaignError("--budget-cost needs --cost-col, the pool column with each molecule's cost")
-        pool_path = Path(pool).expanduser().resolve()
-        check_pool(pool_path, smiles_col, cost_col)
-        recipe = (recipe or Recipe()).check().canonical()
-        state = CampaignState(
-            config=CampaignConfig(
-                name=name,
-                dataset=dataset,
-                pool=str(pool_path),
-                smiles_col=smiles_col,
-                cost_col=cost_col,
-                objective=objective,
-                recipe=recipe,
-                batch_size=batch_size,
-                budget=budget,
-                stopping=stopping,
-                filters=filters or Filters(),
-                created=now(),
-                created_by=ws.audit.user,
-                molops_version=__version__,
-            )
+        config = new_config(
+            ws,
+            name,
+            dataset=dataset,
+            pool=pool,
+            objective=objective,
+            recipe=recipe,
+            batch_size=batch_size,
+            budget=budget,
+            filters=filters,
+            smiles_col=smiles_col,
+            stopping=stopping,
+            cost_col=cost_col,
         )
+        state = CampaignState(config=config)
         with campaign._locked():
             if campaign.exists():  # created by a concurrent call since the check above
                 raise CampaignExistsError(f"campaign {name!r} already exists in {ws.root}")
@@ -159,7 +137,7 @@ class Campaign(CampaignStore):
             name,
             None,
             dataset=dataset,
-            pool=str(pool_path),
+            pool=config.pool,
             target=objective.target,
             maximize=objective.maximize,
             batch_size=batch_size,
@@ -301,7 +279,7 @@ class Campaign(CampaignStore):
             iteration.run_id = track_iteration(
                 self.ws, self.name, cfg.model_dump(), iteration.model_dump(), self.dir / iteration.proposals
             )
-            self._set_run_id(number, iteration.run_id)
+            note_run_id(self, number, iteration.run_id)
         self.ws.audit.record(
             "campaign.propose",
             self.name,
@@ -319,20 +297,6 @@ class Campaign(CampaignStore):
             out=str(out_path) if out_path else None,
             budget=budget_summary(state),
         )
-
-    def _set_run_id(self, number: int, run_id: str) -> None:
-        """Note iteration *number*'s MLflow run on the state; on an object store, on whatever state
-        is latest (another command may have changed it meanwhile: the run id does not depend on it)."""
-        for attempt in range(5):
-            with self._locked():
-                saved = self.load(for_update=True)
-                saved.iterations[number - 1].run_id = run_id
-                try:
-                    self._save(saved, "noting its MLflow run", "propose")
-                    return
-                except CampaignChangedError:
-                    if attempt == 4:
-                        raise
 
     # -- results -----------------------------------------------------------------------------------
     def ingest(

@@ -1,5 +1,6 @@
 """Where a proposed batch is recorded besides the campaign itself: the prediction log (so that
-monitoring can join its measurements to what the model predicted) and an MLflow run."""
+monitoring can join its measurements to what the model predicted) and an MLflow run, whose id
+goes back on the iteration."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from molops.active.remote import CampaignChangedError
+from molops.active.store import CampaignStore
 from molops.data.prediction_log import PredictionLog, rows_from_columns
 from molops.workspace import Workspace
 
@@ -44,3 +47,18 @@ def track_iteration(
     from molops.tracking.store import Tracking
 
     return log_iteration(Tracking.of(ws), name, config, iteration, proposals)
+
+
+def note_run_id(store: CampaignStore, number: int, run_id: str) -> None:
+    """Note iteration *number*'s MLflow run on the state; on an object store, on whatever state
+    is latest (another command may have changed it meanwhile: the run id does not depend on it)."""
+    for attempt in range(5):
+        with store._locked():
+            saved = store.load(for_update=True)
+            saved.iterations[number - 1].run_id = run_id
+            try:
+                store._save(saved, "noting its MLflow run", "propose")
+                return
+            except CampaignChangedError:
+                if attempt == 4:
+                    raise
