@@ -11,7 +11,6 @@ import pandas as pd
 from molops.active.campaign import Campaign
 from molops.active.review import ReviewState, review_state
 from molops.active.status import CampaignStatus
-from molops.active.store import CampaignStore
 from molops.ui.charts import line_chart
 from molops.ui.paging import Page, frame_page
 from molops.ui.structures import structure_svg
@@ -45,8 +44,9 @@ def proposals_page(
     and the review decision in force on each (rejected and swapped-out ones included: the page
     shows what was proposed and what the chemists made of it)."""
     state = campaign.load()
-    frame = CampaignStore.proposals(campaign, state)  # as proposed, before the reviews
-    frame = frame[frame["iteration"] == iteration].sort_values("rank", kind="stable")
+    [it] = [it for it in state.iterations if it.number == iteration]
+    # the batch as proposed (before the reviews), read alone: not every iteration's file
+    frame = campaign._read_frame(it.proposals).sort_values("rank", kind="stable")
     review = review_state(campaign, iteration)
     decided = {p.id: p for p in review.proposals}
     target = status.config["objective"]["target"]
