@@ -44,7 +44,7 @@ _explainers: weakref.WeakKeyDictionary[Surrogate, list[Any]] = weakref.WeakKeyDi
 _lock = threading.Lock()
 
 
-def _shap() -> Any:
+def shap_module() -> Any:
     """The shap module. Its import builds matplotlib colour maps with calls matplotlib has marked
     for deprecation; that warning is shap's business, not the caller's, so it is silenced here."""
     try:
@@ -67,7 +67,7 @@ def _tree_explainers(surrogate: Surrogate) -> list[Any]:
         found = _explainers.get(surrogate)
         if found is not None:
             return found
-        shap = _shap()
+        shap = shap_module()
         # the zoo keeps its fitted estimators private; explaining is the one reader outside it
         if isinstance(surrogate, RandomForest):
             trees: list[Any] = [surrogate._forest]

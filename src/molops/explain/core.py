@@ -35,6 +35,7 @@ from molops.explain.attribution import (
     TREE_MODELS,
     dummy_rows,
     dummy_smiles,
+    shap_module,
     shap_tree,
     training_mean,
 )
@@ -192,6 +193,9 @@ def _user_units(
 
 
 def check_explainable(bundle: ModelBundle) -> None:
-    """Raise :class:`ExplainError` now, before any molecule, when *bundle* cannot be explained."""
-    if method_for(bundle) != "shap_tree":
+    """Raise :class:`ExplainError` now, before any molecule, when *bundle* cannot be explained (shap
+    is missing for a tree model; a model keeps no training mean)."""
+    if method_for(bundle) == "shap_tree":
+        shap_module()
+    else:
         training_mean(bundle.surrogate)

@@ -4,6 +4,7 @@ the atoms a known target depends on."""
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -11,7 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rdkit import Chem
 
-from molops.explain import ExplainError, Explanation, draw_svg, explain, method_for, write_svgs
+from molops.explain import (
+    ExplainError,
+    Explanation,
+    check_explainable,
+    draw_svg,
+    explain,
+    method_for,
+    write_svgs,
+)
 
 from .conftest import HALOGENS, N_TRAIN, bundle, halogens, parents
 
@@ -111,3 +120,13 @@ def test_similarity_maps_are_svg_files_named_by_inchikey(tmp_path):
     assert paths[0] == paths[2] == tmp_path / "maps" / f"{found[0].inchikey}.svg"
     text = paths[0].read_text()
     assert text.startswith("<?xml") and "<svg" in text and text.rstrip().endswith("</svg>")
+
+
+def test_a_model_without_a_training_mean_is_refused_before_any_molecule():
+    """A masking explanation is measured from the training mean; a model that does not keep one (a
+    model class outside the zoo, or pickled before it kept it) gets one sentence naming it."""
+    model = pickle.loads(pickle.dumps(bundle("gp", "morgan:counts=true", "standardize")))
+    del model.surrogate._y_mean
+    with pytest.raises(ExplainError, match="model 'gp' keeps no training mean"):
+        check_explainable(model)
+    check_explainable(bundle("rf", "morgan:counts=true", "standardize"))  # shap is installed
