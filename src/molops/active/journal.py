@@ -101,11 +101,6 @@ class Journal:
         frame: pd.DataFrame = self.storage.read_parquet(table.file_uris(), SCHEMA).to_pandas()
         return frame.sort_values("time_ns", kind="stable").reset_index(drop=True)
 
-    def chunks(self) -> int:
-        """How many calls or tells have been committed (for progress, and for tests that wait on one)."""
-        frame = self.read()
-        return int(frame.loc[frame["outcome"] != "member", "chunk"].nunique())
-
 
 def settled(frame: pd.DataFrame) -> pd.DataFrame:
     """The first answer or failure recorded per molecule (the one that counts)."""

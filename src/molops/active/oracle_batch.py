@@ -234,6 +234,7 @@ class OracleBatch:
             remeasured=int((table["proposed"] & table["previously_measured"]).sum()),
             unproposed=int((~table["proposed"]).sum()),
             results=rel,
+            iterations=sorted({int(i) for i in table.loc[table["proposed"], "iteration"].dropna()}),
         )
 
 

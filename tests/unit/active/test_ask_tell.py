@@ -66,6 +66,7 @@ def test_ask_tell_records_values_failures_and_one_dataset_version(campaign, file
     status = campaign.status()
     assert {f["inchikey"] for f in status.failures} == {ids[1], ids[4], ids[5]}
     assert status.ingests[-1]["answered"] == 3
+    assert status.ingests[-1]["iterations"] == [1]  # the batch's iteration: its review is closed
     with pytest.raises(CampaignError, match="no batch waiting for results; call ask first"):
         campaign.tell({ids[0]: 1.0})
     # failed molecules are never proposed again (the next batch is all new) unless retried
