@@ -83,6 +83,10 @@ from molops.errors import InputFileError
 from molops.features.base import GRAPH
 from molops.workspace import Workspace
 
+#: Commits of an ingest's record tried on top of other commands' changes (object store) before
+#: giving up: its dataset version is already in, so losing a race must not lose the record.
+COMMIT_TRIES = 5
+
 
 # -- the campaign ------------------------------------------------------------------------------------
 class Campaign(CampaignStore):
@@ -326,32 +330,44 @@ class Campaign(CampaignStore):
                     source_name=results.name,
                     progress=progress,
                 )
-            proposals = self.proposals(state)
             frame = None if report.unchanged else ds.read(report.version)
-            table = match_results(frame, target, report.version, proposals, before)
-            number = len(state.ingests) + 1
-            rel = None
-            if len(table):
-                rel = self._file_name("results", f"ingest-{number:04d}")
-                self._write_frame(rel, table)
-            record = IngestRecord(
-                number=number,
-                time=now(),
-                user=self.ws.audit.user,
-                source=str(results),
-                dataset_version=report.version,
-                unchanged=report.unchanged,
-                rows_in=report.rows_in,
-                accepted=report.accepted,
-                quarantined=report.quarantined,
-                answered=int((table["proposed"] & ~table["previously_measured"]).sum()),
-                remeasured=int((table["proposed"] & table["previously_measured"]).sum()),
-                unproposed=int((~table["proposed"]).sum()),
-                results=rel,
-                iterations=sorted({int(i) for i in table.loc[table["proposed"], "iteration"].dropna()}),
-            )
-            state.ingests.append(record)
-            self._save(state, "ingesting results", "campaign ingest")
+            for attempt in range(COMMIT_TRIES):
+                proposals = self.proposals(state)
+                table = match_results(frame, target, report.version, proposals, before)
+                number = len(state.ingests) + 1
+                rel = None
+                if len(table):
+                    rel = self._file_name("results", f"ingest-{number:04d}")
+                    self._write_frame(rel, table)
+                record = IngestRecord(
+                    number=number,
+                    time=now(),
+                    user=self.ws.audit.user,
+                    source=str(results),
+                    dataset_version=report.version,
+                    unchanged=report.unchanged,
+                    rows_in=report.rows_in,
+                    accepted=report.accepted,
+                    quarantined=report.quarantined,
+                    answered=int((table["proposed"] & ~table["previously_measured"]).sum()),
+                    remeasured=int((table["proposed"] & table["previously_measured"]).sum()),
+                    unproposed=int((~table["proposed"]).sum()),
+                    results=rel,
+                    iterations=sorted({int(i) for i in table.loc[table["proposed"], "iteration"].dropna()}),
+                )
+                state.ingests.append(record)
+                try:
+                    self._save(state, "ingesting results", "campaign ingest")
+                    break
+                except CampaignChangedError:
+                    # another command committed first (object store); the dataset version is in
+                    # and ingesting the file again would change nothing, so the record must follow
+                    # it: on top of the state as the other command left it
+                    if rel is not None:
+                        self._discard(rel)
+                    if attempt == COMMIT_TRIES - 1:
+                        raise
+                    state = self.load(for_update=True)
             unproposed = table.loc[~table["proposed"], ["smiles", "inchikey", "value"]]
             open_now = self._open(state, before | set(table["inchikey"]))
         self.ws.audit.record(

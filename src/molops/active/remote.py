@@ -14,21 +14,26 @@ send conditional puts and boto3 is not a runtime dependency, while deltalake's c
 is already the workspace's tested safe path for datasets (``molops.data.store``), and it brings
 server-side encryption and the credentials from the environment for free. Each proposals or
 results file is a one-commit Delta table for the same reasons, named with a random suffix so that a
-writer that loses its race leaves a file no state names. That file stays (pyarrow's delete would
-leave an unencrypted folder marker behind, and deltalake offers no delete): it is never read.
+writer that loses its race leaves a file no state names. The loser then deletes that file, best
+effort, through deltalake's object-store handler (pyarrow's delete would leave an unencrypted folder
+marker behind); should the delete fail too, the file is garbage that nothing ever reads.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import pandas as pd
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake._internal import DeltaFileSystemHandler
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from molops.errors import ConcurrentWriteError
 from molops.storage import Storage
+
+log = logging.getLogger("molops.campaign")
 
 _SCHEMA = pa.schema([pa.field("state", pa.string(), nullable=False)])
 
@@ -89,6 +94,16 @@ class RemoteState:
         absent and encrypted like every object (deltalake's handler cannot stream plain files)."""
         table = pa.Table.from_pandas(frame, preserve_index=False)
         write_deltalake(self.storage.uri(rel), table, mode="error", storage_options=self.storage.options)
+
+    def discard(self, rel: str) -> bool:
+        """Delete the campaign's file *rel*, which a writer that lost its race wrote and no state
+        names; best effort (True when deleted): a failure only leaves garbage, so it is logged."""
+        try:
+            DeltaFileSystemHandler(self.storage.root, self.storage.options).delete_dir(rel)
+        except Exception as exc:  # any failure of a clean-up must not hide the lost race itself
+            log.warning("could not delete %s, which no campaign state names: %s", self.storage.uri(rel), exc)
+            return False
+        return True
 
     def read_frame(self, rel: str) -> pd.DataFrame:
         table = DeltaTable(self.storage.uri(rel), storage_options=self.storage.options)

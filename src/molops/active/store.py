@@ -134,8 +134,11 @@ class CampaignStore:
         return self.remote.read_frame(rel)
 
     def _discard(self, rel: str) -> None:
-        """Remove the local copy of the file *rel* that a lost race wrote (no state names it)."""
+        """Remove the file *rel* that a lost race wrote (no state names it): the local copy, and on
+        an object store the object too (best effort)."""
         (self.dir / rel).unlink(missing_ok=True)
+        if self.remote is not None:
+            self.remote.discard(rel)
 
     def location(self, rel: str) -> str:
         """Where the campaign's file *rel* is, as a path or a URL."""

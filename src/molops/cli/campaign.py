@@ -130,7 +130,8 @@ def create(
     )
     config = campaign.load().config
     if as_json:
-        emit_json({"campaign": name, "path": str(campaign.dir), **config.model_dump()})
+        where = str(campaign.dir) if campaign.remote is None else campaign.remote.storage.root
+        emit_json({"campaign": name, "path": where, **config.model_dump()})
         return
     r = config.recipe
     out.print(
