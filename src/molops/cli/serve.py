@@ -79,6 +79,7 @@ def serve(
     ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM); serve HTTPS.")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the prediction log.")] = False,
+    ui: Annotated[bool, typer.Option("--ui", help="Also serve the web app at /ui/ (same keys).")] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Serve registered models over REST (v1 + Open Inference Protocol v2) until Ctrl-C or SIGTERM."""
@@ -117,15 +118,28 @@ def serve(
     err.print(
         f"serving {', '.join(str(r) for r in refs)} on {scheme}://{settings.host}:{settings.port} "
         f"({settings.workers} worker{'s' if settings.workers > 1 else ''}; API docs at /docs, "
-        "metrics at /metrics)"
+        f"metrics at /metrics{', web app at /ui/' if ui else ''})"
         + (f"; {second} {mode} {settings.shadow_share:.0%} of requests" if second else "")
     )
-    run(ws, settings, refs, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, log_predictions=not no_log)
+    run(
+        ws,
+        settings,
+        refs,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        log_predictions=not no_log,
+        ui=ui,
+    )
 
 
 def serve_key(
     name: Annotated[str, typer.Argument(help="Who the key is for, e.g. lab-app (logged with each request).")],
-    role: Annotated[str, typer.Option(help="read: predictions; admin: also model management.")] = "read",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="read: predictions; review: also the web app's reviews and uploads; admin: everything."
+        ),
+    ] = "read",
     as_json: JsonOption = False,
 ) -> None:
     """Make an API key: prints the key once, and the line with its hash to put in molops.toml."""

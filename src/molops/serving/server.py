@@ -159,7 +159,16 @@ def app_from_env() -> FastAPI:
     ws = Workspace.open(spec["workspace"])
     settings = ServeSection.model_validate(spec["settings"])
     refs = [ModelRef.model_validate(r) for r in spec["refs"]]
-    return create_app(build_context(ws, settings, refs, log_predictions=spec.get("log", True)))
+    ctx = build_context(ws, settings, refs, log_predictions=spec.get("log", True))
+    return with_ui(create_app(ctx), ws, ctx) if spec.get("ui") else create_app(ctx)
+
+
+def with_ui(app: FastAPI, ws: Workspace, ctx: ServiceContext) -> FastAPI:
+    """``serve --ui``: the web app's pages at ``/ui/`` beside the API, with the service's keys
+    (imported only here: the web app sits above the service and reuses its keys)."""
+    from molops.ui import mount_ui
+
+    return mount_ui(app, ws, ctx.keys)
 
 
 @contextmanager
@@ -171,6 +180,7 @@ def background(
     wait_ready: bool = True,
     timeout_s: float = 120,
     prediction_log: PredictionLog | None = None,
+    ui: bool = False,
 ) -> Iterator[tuple[str, ServiceContext]]:
     """Serve on ``settings.host`` (port 0: a free one) in a thread of this process until the block ends.
 
@@ -181,9 +191,8 @@ def background(
     import uvicorn
 
     ctx = build_context(ws, settings, refs, prediction_log=prediction_log)
-    config = uvicorn.Config(
-        create_app(ctx), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    app = with_ui(create_app(ctx), ws, ctx) if ui else create_app(ctx)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="molops-serve", daemon=True)
     thread.start()
@@ -213,6 +222,7 @@ def run(
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
     log_predictions: bool = True,
+    ui: bool = False,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then finish the requests in flight and flush the prediction log."""
     import uvicorn
@@ -223,6 +233,7 @@ def run(
             "settings": settings.model_dump(),
             "refs": [r.model_dump() for r in refs],
             "log": log_predictions,
+            "ui": ui,
         }
     )
     if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
