@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from molops.chem.standardize import StructureFormat
-from molops.data.sdf import SdfRecord, sdf_records
+from molops.data.sdf import SdfRecord, property_names, sdf_records
 from molops.data.sources import FileFormat, Source, clean_text
 from molops.errors import ColumnNotFoundError, InputFileError
 
@@ -121,8 +121,8 @@ class RecordReader:
 
     With *all_columns*, each chunk also carries every input column of its records
     (:attr:`RawChunk.inputs`), for outputs that keep the user's columns (batch prediction):
-    :attr:`columns` names them (a table's header; an SDF's properties of its first record, later
-    records' other properties are not kept; ``smiles`` and ``name`` of a SMILES list) and
+    :attr:`columns` names them (a table's header; every property of an SDF's records, in order of
+    first appearance, read by a first pass over the file; ``smiles`` and ``name`` of a SMILES list) and
     :attr:`column_types` gives a Parquet input's Arrow types (text formats hold strings).
     """
 
@@ -295,6 +295,9 @@ class RecordReader:
             if col not in first.props:
                 raise _missing(path, "SD property", col, list(first.props))
         self.columns = list(first.props)
+        if self.all_columns:  # any record may bring a new property: one pass reads their names
+            with Source(self.source.path) as again:
+                self.columns = property_names(again.text())
         return self._sdf_rows(first, records)
 
     def _sdf_rows(self, first: SdfRecord, rest: Iterator[SdfRecord]) -> Iterator[RawChunk]:

@@ -2,6 +2,7 @@
 
 Tolerant like RDKit's reader (odd separators, missing blank lines, a last record without ``$$$$``)
 but never merging two records, so a reader can quarantine a broken record with its raw text.
+:func:`property_names` is the union of every record's data item names, for outputs that keep them.
 """
 
 from __future__ import annotations
@@ -85,3 +86,12 @@ def _sdf_properties(lines: list[str]) -> dict[str, str]:
     if name is not None:
         props[name] = "\n".join(values).strip()
     return props
+
+
+def property_names(text: Iterable[str]) -> list[str]:
+    """Every data item name of the SDF *text*, in order of first appearance: a property that only
+    later records carry is a column too."""
+    names: dict[str, None] = {}
+    for record in sdf_records(text):
+        names.update(dict.fromkeys(record.props))
+    return list(names)
