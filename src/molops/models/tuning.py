@@ -5,7 +5,9 @@ TPE sampling (seeded), the objective is the mean k-fold cross-validated RMSE on 
 subsample of the data (:func:`~molops.models.crossval.tuning_rows`), and a median pruner stops a
 trial whose running mean RMSE after a fold is worse than the median of earlier trials at that fold.
 With an RDB *storage* (e.g. ``sqlite:////abs/path/optuna.db``) the study persists, so an
-interrupted tuning resumes: a later call runs only the trials still missing.
+interrupted tuning resumes: a later call runs only the trials still missing. Given an executor
+(local processes, a Ray cluster), trials run as its tasks in batches, all in one study
+(:mod:`~molops.models.trials`).
 
 It knows nothing of workspaces or tracking: it takes arrays and returns a pydantic value whose
 ``summary()`` a caller can log. Model exploring (every candidate with default parameters on the
@@ -27,6 +29,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
+from molops.compute.local import Executor
 from molops.models.base import MODELS, Surrogate, get_model
 from molops.models.crossval import (
     MIN_SUBSAMPLE,
@@ -35,10 +38,10 @@ from molops.models.crossval import (
     as_inputs,
     as_targets,
     check_settings,
-    cross_validate,
     tuning_rows,
 )
-from molops.models.splits import Split, kfold
+from molops.models.splits import kfold
+from molops.models.trials import jsonable, pruner, run_batch
 from molops.redact import redact
 
 #: Bumped when the meaning of a stored study changes (objective, attributes), so old studies are
@@ -65,6 +68,8 @@ class TuneResult(BaseModel):
     n_subsample: int
     folds: int
     seed: int
+    #: trials run at once (the executor's workers; 1 without one): the seed and this fix the trials
+    parallel: int = 1
     study_name: str
     storage: str | None
     #: wall-clock seconds of this call (a resumed study's earlier trials are not counted)
@@ -84,48 +89,15 @@ class TuneResult(BaseModel):
             "n_subsample": self.n_subsample,
             "folds": self.folds,
             "seed": self.seed,
+            "parallel": self.parallel,
             "study_name": self.study_name,
             "storage": redact(self.storage) if self.storage else self.storage,  # printed and logged
             "seconds": self.seconds,
         }
         for key, value in sorted(self.best_params.items()):
             scalar = value is None or isinstance(value, bool | int | float | str)
-            out[f"best_params.{key}"] = value if scalar else json.dumps(_jsonable(value))
+            out[f"best_params.{key}"] = value if scalar else json.dumps(jsonable(value))
         return out
-
-
-class _WithFixed:
-    """An Optuna trial whose suggestions for fixed parameters return the fixed value unsampled."""
-
-    def __init__(self, trial: optuna.Trial, fixed: dict[str, Any]) -> None:
-        self._trial, self._fixed = trial, fixed
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._trial, name)
-
-    def _suggest(self, method: str, name: str, *args: Any, **kwargs: Any) -> Any:
-        if name in self._fixed:
-            return self._fixed[name]
-        return getattr(self._trial, method)(name, *args, **kwargs)
-
-    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return self._suggest("suggest_float", name, *args, **kwargs)
-
-    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return self._suggest("suggest_int", name, *args, **kwargs)
-
-    def suggest_categorical(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return self._suggest("suggest_categorical", name, *args, **kwargs)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _space_digest(cls: type[Surrogate]) -> str:
@@ -148,10 +120,6 @@ def _data_digest(X: np.ndarray, y: np.ndarray) -> str:
         h.update(np.ascontiguousarray(X).tobytes())
     h.update(np.ascontiguousarray(y, dtype="<f8").tobytes())
     return h.hexdigest()[:16]
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _alive(owner: str) -> bool:
@@ -217,41 +185,6 @@ def _trial_record(trial: FrozenTrial) -> dict[str, Any]:
     }
 
 
-def _run_trial(
-    study: optuna.Study, name: str, fixed: dict[str, Any], X: np.ndarray, y: np.ndarray, splits: list[Split]
-) -> str | None:
-    """Ask, cross-validate and tell one trial; returns the error of a failed trial, else None."""
-    trial = study.ask()
-    trial.set_user_attr("owner", _owner())
-
-    def report(fold: int, rmses: list[float]) -> None:
-        trial.report(float(np.mean(rmses)), step=fold)
-        # after the last fold the trial is done: finish it as COMPLETE rather than prune it
-        if fold < len(splits) - 1 and trial.should_prune():
-            raise optuna.TrialPruned
-
-    try:
-        params = MODELS.get(name).search_space(_WithFixed(trial, fixed)) | fixed
-        trial.set_user_attr("params", _jsonable(params))
-        scores = cross_validate(name, params, X, y, splits, report)
-    except optuna.TrialPruned:
-        study.tell(trial, state=TrialState.PRUNED)
-        return None
-    except Exception as exc:  # a parameter combination the model cannot fit: record it, go on
-        reason = f"{type(exc).__name__}: {exc}"
-        trial.set_user_attr("error", reason)
-        study.tell(trial, state=TrialState.FAIL)
-        return reason
-    except BaseException:  # KeyboardInterrupt and the like: leave no RUNNING trial behind
-        trial.set_user_attr("error", "interrupted")
-        study.tell(trial, state=TrialState.FAIL)
-        raise
-    rmses = [s["rmse"] for s in scores]
-    trial.set_user_attr("fold_rmse", rmses)
-    study.tell(trial, float(np.mean(rmses)))
-    return None
-
-
 def _best_params(name: str, stored: dict[str, Any]) -> dict[str, Any]:
     """The stored (JSON) parameters validated by the model again, so tuples are tuples once more."""
     validated = get_model(name, **stored).params
@@ -273,6 +206,7 @@ def tune(
     fixed_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
     min_subsample: int = MIN_SUBSAMPLE,
+    executor: Executor | None = None,
 ) -> TuneResult:
     """Tune *model*'s hyperparameters by k-fold CV RMSE on a downscaled set of (X, y).
 
@@ -291,10 +225,21 @@ def tune(
     on; failed trials do not count towards *trials*, but each call stops after *trials* failures.
     If no trial of the study has completed, :class:`TuningError` names the last error. *timeout*
     (seconds) stops starting new trials once it has passed (a trial already running finishes, and
-    at least one trial runs); ``progress(done, trials)`` is called after every trial with the
-    number of complete or pruned trials in the study.
+    at least one batch runs); ``progress(done, trials)`` is called after every batch of trials
+    with the number of complete or pruned trials in the study.
+
+    *executor* (local processes or a Ray cluster) runs trials as its tasks, as many at once as it
+    has workers, all in the one study at *storage* (required then; see :mod:`~molops.models.trials`
+    for how the batches keep a seeded tuning reproducible). The same seed and number of workers
+    give the same trials on any executor; without one, trials run here one at a time.
     """
     started = time.perf_counter()
+    parallel = 1 if executor is None else max(1, executor.workers)
+    if executor is not None and storage is None:
+        raise TuningError(
+            f"tuning on the {executor.kind} executor needs a study storage its workers can reach "
+            "(an RDB URL such as postgresql://USER@HOST/DB); none was given"
+        )
     if model not in MODELS:
         get_model(model)  # raises InvalidModelError naming the choices
     cls = MODELS.get(model)
@@ -318,7 +263,7 @@ def tune(
         "seed": seed,
         "n_subsample": len(rows),
         "data": _data_digest(Xs, ys),
-        "fixed_params": _jsonable(fixed),
+        "fixed_params": jsonable(fixed),
         "space": _space_digest(cls),
         "format": STUDY_FORMAT,
     }
@@ -334,7 +279,7 @@ def tune(
             study_name=study_name,
             direction="minimize",
             sampler=optuna.samplers.TPESampler(seed=seed),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+            pruner=pruner(),
             load_if_exists=True,
         )
         _check_study(study, attrs)
@@ -345,9 +290,10 @@ def tune(
 
         failures, last_error = 0, None
         while finished() < trials and failures < trials:
-            error = _run_trial(study, model, fixed, Xs, ys, splits)
-            if error is not None:
-                failures, last_error = failures + 1, error
+            size = min(parallel, trials - finished(), trials - failures)
+            for outcome in run_batch(study, storage, model, fixed, Xs, ys, splits, size, executor):
+                if outcome.state == "fail":
+                    failures, last_error = failures + 1, outcome.error
             if progress is not None:
                 progress(finished(), trials)
             if timeout is not None and time.perf_counter() - started >= timeout:
@@ -376,6 +322,7 @@ def tune(
         n_subsample=len(rows),
         folds=folds,
         seed=seed,
+        parallel=parallel,
         study_name=study_name,
         storage=storage,
         seconds=time.perf_counter() - started,
