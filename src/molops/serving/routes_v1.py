@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from molops.explain import ExplainError, check_explainable, draw_svg, explain
@@ -95,8 +95,16 @@ async def predict(
     responses=V1_BODY_ERRORS,
 )
 async def explain_route(
-    request: Request, body: schemas.ExplainRequest, caller: Reader, pipeline: Predictions
+    request: Request,
+    body: schemas.PredictRequest,
+    caller: Reader,
+    pipeline: Predictions,
+    svg: Annotated[
+        bool, Query(description="Also answer each molecule's similarity map as SVG text.")
+    ] = False,
 ) -> JSONResponse:
+    """The body is /v1/predict's (SMILES, at most `max_molecules`, and the model); each molecule costs
+    one prediction per atom for models explained by masking."""
     state = request.scope["state"]
     state["molecules"] = len(body.smiles)
     pipeline.check(body.smiles)
@@ -109,7 +117,7 @@ async def explain_route(
     except ExplainError as exc:
         raise ApiError(422, "not_explainable", f"model {loaded.name!r}: {exc}") from None
     # standardising, featurising and one prediction per atom: the thread pool's work, not the loop's
-    found = await asyncio.to_thread(_explained, served, loaded.bundle, body.smiles, body.svg)
+    found = await asyncio.to_thread(_explained, served, loaded.bundle, body.smiles, svg)
     results = [
         {
             **{key: v2.clean(value) if isinstance(value, float) else value for key, value in item.items()},

@@ -25,8 +25,8 @@ class _Strict(BaseModel):
 
 class PredictRequest(_Body):
     smiles: list[str] = Field(
-        description="SMILES strings to predict, at most `max_molecules`. Leading and trailing whitespace "
-        "is ignored; a SMILES with whitespace inside it gets an `unparsable_structure` error."
+        description="SMILES strings to predict (or explain), at most `max_molecules`. Leading and trailing "
+        "whitespace is ignored; a SMILES with whitespace inside it gets an `unparsable_structure` error."
     )
     model: str | None = Field(None, description="A served model's name; default: the only one served.")
 
@@ -56,15 +56,6 @@ class PredictResponse(BaseModel):
     results: list[PredictResult]
 
 
-class ExplainRequest(_Body):
-    smiles: list[str] = Field(
-        description="SMILES strings to explain, at most `max_molecules` (each costs one prediction per atom "
-        "for models explained by masking)."
-    )
-    model: str | None = Field(None, description="A served model's name; default: the only one served.")
-    svg: bool = Field(False, description="Also return each molecule's similarity map as SVG text.")
-
-
 class ExplainResult(BaseModel):
     smiles: str
     canonical_smiles: str | None = Field(description="The standardised parent the weights refer to.")
@@ -86,7 +77,9 @@ class ExplainResult(BaseModel):
         description="shap_tree: TreeSHAP mapped to fingerprint environments; mask_bits: the drop when an "
         "atom's fingerprint environments are removed; mask_dummy_atom: the drop when it becomes a dummy atom."
     )
-    svg: str | None = Field(None, description="The similarity map, when asked for with `svg`.")
+    svg: str | None = Field(
+        None, description="The similarity map as SVG text, when asked for with `?svg=true`."
+    )
     model_name: str
     model_version: int
     error: str | None = Field(description="Why this molecule has no explanation; null when it has one.")

@@ -20,7 +20,7 @@ SMILES = ["CCO", "xyz", "Clc1ccccc1C(=O)O", ""]
 
 def test_explain_answers_every_molecule_in_order(serve):
     with serve(max_molecules=4) as service, service.client() as c:
-        response = c.post("/v1/explain", json={"smiles": SMILES, "svg": True})
+        response = c.post("/v1/explain", params={"svg": "true"}, json={"smiles": SMILES})
         assert response.status_code == 200, response.text
         results = response.json()["results"]
         predicted = c.post("/v1/predict", json={"smiles": SMILES}).json()["results"]
