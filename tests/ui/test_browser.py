@@ -27,6 +27,7 @@ PAGES = {
     "campaign": "/ui/campaigns/c1",
     "monitoring": "/ui/monitoring",
     "audit": "/ui/audit",
+    "explain": "/ui/explain?model=fs-expt&smiles=Oc1ccc(Cl)cc1",
 }
 NAV = ["/ui/", "/ui/datasets", "/ui/models", "/ui/campaigns", "/ui/monitoring", "/ui/audit"]
 #: Form controls without a label: a <label for>, a wrapping <label>, aria-label or aria-labelledby.

@@ -171,3 +171,24 @@ def test_review_accepts_rejects_and_swaps_as_the_logged_in_reviewer(keyed):
     entries = ws.audit.read(action="campaign.review")
     assert [e.user for e in entries] == ["rita"] * 3
     assert entries[1].details["rejected"] == [3] and entries[1].details["reason"] == "toxicophore"
+
+
+def test_explain_page_splits_a_prediction_over_the_atoms(readonly):
+    r = readonly.get("/ui/explain", params={"model": "fs-expt", "smiles": "c1ccccc1O"})
+    assert r.status_code == 200, r.text[:1000]
+    assert "<svg" in r.text and "shap_tree" in r.text and r.text.count("<td>O</td>") == 1
+    bad = readonly.get("/ui/explain", params={"model": "fs-expt", "smiles": "C1CC"})
+    assert bad.status_code == 200 and 'role="alert"' in bad.text
+    unknown = readonly.get("/ui/explain", params={"model": "nope", "smiles": "CCO"})
+    assert unknown.status_code == 400 and "no registered model &#39;nope&#39;" in unknown.text
+    campaign = readonly.get("/ui/campaigns/c1").text
+    assert "/ui/explain?model=fs-expt&amp;smiles=" in campaign
+
+
+def test_monitoring_runs_the_checks_on_each_window(readonly):
+    page = readonly.get("/ui/monitoring", params={"model": "fs-expt", "windows": 2, "hours": 12})
+    assert page.status_code == 200, page.text[:1000]
+    body = page.text.split('id="h-checks"', 1)[1]
+    assert body.count("→") >= 2 and "insufficient_data" in body  # two windows, no predictions in them
+    assert "descriptor" in body  # a drift check's column
+    assert "campaign/c1</td>" in page.text  # the log's campaign predictions, not a model to monitor

@@ -9,6 +9,7 @@ from molops.serving.auth import KeyRing
 from molops.ui import (
     routes_campaigns,
     routes_datasets,
+    routes_explain,
     routes_home,
     routes_models,
     routes_monitoring,
@@ -17,7 +18,15 @@ from molops.ui import (
 from molops.ui.context import STATE_KEY, UiContext
 from molops.workspace import Workspace
 
-ROUTERS = (routes_home, routes_datasets, routes_models, routes_campaigns, routes_review, routes_monitoring)
+ROUTERS = (
+    routes_home,
+    routes_datasets,
+    routes_models,
+    routes_campaigns,
+    routes_review,
+    routes_monitoring,
+    routes_explain,
+)
 
 
 def mount_ui(app: FastAPI, ws: Workspace, keys: KeyRing) -> FastAPI:

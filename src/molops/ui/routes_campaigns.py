@@ -76,6 +76,8 @@ def campaign(
         reasons=REJECT_REASONS,
         done=done,
         page_number=page,
+        # the registered model of the campaign's dataset and target, as `molops train` names it
+        explain_model=f"{status.config['dataset']}-{status.config['objective']['target']}",
     )
 
 
