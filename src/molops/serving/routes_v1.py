@@ -115,7 +115,7 @@ async def explain_route(
     try:
         check_explainable(loaded.bundle)
     except ExplainError as exc:
-        raise ApiError(422, "not_explainable", f"model {loaded.name!r}: {exc}") from None
+        raise ApiError(422, "not_explainable", str(exc)) from None  # the sentence names the model
     # standardising, featurising and one prediction per atom: the thread pool's work, not the loop's
     found = await asyncio.to_thread(_explained, served, loaded.bundle, body.smiles, svg)
     results = [
