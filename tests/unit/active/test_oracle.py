@@ -154,3 +154,23 @@ def test_an_oracle_that_cannot_run_is_refused_up_front(tmp_path):
         Oracle.parse("python:labfns")
     with pytest.raises(OracleError, match="no module 'not_a_module_here'"):
         Oracle.parse("python:not_a_module_here:f", cwd=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_on_ray_a_bad_molecule_still_fails_alone(lookup):
+    """--executor ray: each round of chunks is a round of Ray tasks; failed chunks split the same."""
+    ray = pytest.importorskip("ray")
+    from molops.compute.ray import RayExecutor, shutdown
+
+    assert not ray.is_initialized()
+    executor = RayExecutor(2)  # a local Ray on loopback
+    try:
+        rows = _settle(_flaky(lookup, "--crash K6 --nan K3"), executor=executor, timeout_per_molecule=30.0)
+    finally:
+        shutdown()
+    assert rows["K6"]["reason"] == "the oracle exited with code 1: segfault in the docking engine"
+    assert rows["K3"]["reason"] == "value is NaN"
+    assert {k: r["value"] for k, r in rows.items() if k not in ("rejected", "K3", "K6")} == {
+        f"K{i}": -i - 0.5 for i in (0, 1, 2, 4, 5, 7)
+    }
