@@ -133,6 +133,8 @@ def test_kill_9_mid_batch_then_run_again_sends_nothing_twice_and_loses_nothing(t
         # the real signal: the first chunk's answers are journaled, the next calls are in flight
         settled = wait_until(lambda: _settled(ws), 120, "the first chunk in the journal", interval=0.05)
         wait_until(lambda: len(count.read_text().split()) >= 4, 60, "a second oracle call in flight")
+        # one run per campaign at a time
+        assert_one_line_error(molops(*argv), "campaign 'c' is already running in another process")
     finally:
         proc.send_signal(signal.SIGKILL)
         finish(proc)

@@ -3,6 +3,8 @@ FreeSolv, recording exactly what ``campaign run`` records."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -112,3 +114,36 @@ def test_finishing_again_after_a_crash_makes_no_second_dataset_version(campaign,
     assert [b.batch for b in reloaded.batches] == [record.batch]
     assert batch.finish() == record  # and finishing a finished batch changes nothing
     assert len(campaign.load().batches) == 1
+
+
+def test_run_stops_when_the_budget_or_the_pool_ends_it(tmp_path, files):
+    """The loop without --iterations: the campaign's own limits end it, each with its reason."""
+    import sys
+
+    from molops.active import Budget, Filters
+    from molops.active.oracle import Oracle
+    from molops.active.run_loop import run
+
+    ws = measured_workspace(tmp_path / "ws", files)
+    lookup = tmp_path / "lookup.csv"
+    truth = files["truth"]
+    pd.DataFrame({"inchikey": truth["inchikey"], "value": truth["expt"]}).to_csv(lookup, index=False)
+    flaky = Path(__file__).resolve().parents[2] / "data" / "flaky_oracle.py"
+    oracle = Oracle.parse(f"{sys.executable} {flaky} {{in}} {{out}} --lookup {lookup}")
+    # the PAINS in the pool, which the lookup lacks, filtered out
+    limits = {"budget": Budget(iterations=2), "filters": Filters(pains=True)}
+    budget = Campaign.create(ws, "b", dataset="fs", pool=files["pool"], objective=OBJECTIVE, recipe=RECIPE,
+                             batch_size=5, **limits)  # fmt: skip
+    result = run(budget, oracle, parallel=2, track=False)
+    assert [b.answered for b in result.batches] == [5, 5]
+    assert result.stopped_by == "budget" and "has used its budget of 2 iterations" in result.reason
+    assert ws.dataset("fs").latest_version() == 3
+    # a pool of three molecules: one batch takes them all, the next propose has nothing left
+    small = tmp_path / "small.csv"
+    pd.read_csv(files["pool"]).head(3).to_csv(small, index=False)
+    pool = Campaign.create(
+        ws, "p", dataset="fs", pool=small, objective=OBJECTIVE, recipe=RECIPE, batch_size=5
+    )
+    result = run(pool, oracle, track=False)
+    assert [b.answered for b in result.batches] == [3]
+    assert result.stopped_by == "pool" and "nothing was proposed" in result.reason
