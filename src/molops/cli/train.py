@@ -9,8 +9,11 @@ import typer
 
 from molops.cli._output import (
     JsonOption,
+    RayAddressOption,
+    WorkersOption,
     WorkspaceOption,
     byte_progress,
+    check_executor,
     emit_json,
     err,
     fmt_float,
@@ -85,6 +88,15 @@ def train(
     trials: Annotated[int, typer.Option(help="Optuna trials per tuned model.")] = 30,
     tune_fraction: Annotated[float, typer.Option(help="Fraction of the training part to tune on.")] = 0.2,
     tune_timeout: Annotated[float | None, typer.Option(help="Stop tuning after this many seconds.")] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Run --tune's trials on local worker processes or Ray, as many at once as there are "
+            "workers, in one study (default: in this process, one at a time)."
+        ),
+    ] = None,
+    workers: WorkersOption = 0,
+    ray_address: RayAddressOption = None,
     split: Annotated[
         str, typer.Option(help=f"How to hold out the test set: {', '.join(SPLIT_NAMES)}.")
     ] = "random",
@@ -100,6 +112,9 @@ def train(
     # bad options fail before the slow imports (the model zoo, MLflow, torch) below
     chosen = None if candidates is None else [c.strip() for c in candidates.split(",") if c.strip()]
     _check_options(model, chosen, split, transform)
+    check_executor(executor)
+    if executor is not None and not tune:
+        raise UsageError(f"--executor {executor} runs tuning trials; add --tune, or leave --executor out")
     model_params = json_params(params)
     ws = open_workspace(ctx, workspace)
     from molops.models.transforms import transform_kind
@@ -118,6 +133,9 @@ def train(
         trials=trials,
         tune_fraction=tune_fraction,
         tune_timeout=tune_timeout,
+        executor=executor,
+        workers=workers,
+        ray_address=ray_address,
         split=split,
         seed=seed,
         transform=transform_kind(transform),
@@ -129,7 +147,13 @@ def train(
             status.update(msg)
             err.print(f"  {msg}")
 
-        result = run_training(ws, request, log=log)
+        try:
+            result = run_training(ws, request, log=log)
+        finally:
+            if executor == "ray":
+                from molops.compute.ray import shutdown
+
+                shutdown()
     if as_json:
         emit_json(result.model_dump())
         return

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from molops.compute import get_executor
 from molops.data.ingest import standardizer_settings
 from molops.errors import MolopsError, NotEnoughDataError, UsageError
 from molops.features.base import GRAPH, get_featurizer
@@ -63,6 +64,10 @@ class TrainRequest(BaseModel):
     trials: int = Field(30, ge=1)
     tune_fraction: float = Field(0.2, gt=0, le=1)
     tune_timeout: float | None = Field(None, gt=0)
+    #: where tuning trials run: None (here, one at a time), "local" (processes) or "ray"
+    executor: str | None = None
+    workers: int = Field(0, ge=0)
+    ray_address: str | None = None
     split: str = "random"
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     seed: int = 0
@@ -199,6 +204,10 @@ def _tune(
     X, _ = data.features(featurizer)
     rows = split.train
     log(f"tuning {model} on {featurizer}: {request.trials} trials on a {request.tune_fraction:.0%} subsample")
+    executor = None
+    if request.executor is not None:
+        preload = ("molops.models.trials",)
+        executor = get_executor(request.executor, request.workers, request.ray_address, preload=preload)
     return tuning.tune(
         model,
         X[rows],
@@ -210,6 +219,7 @@ def _tune(
         study_name=None,
         timeout=request.tune_timeout,
         fixed_params=request.params,
+        executor=executor,
     )
 
 
