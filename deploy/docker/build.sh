@@ -23,12 +23,24 @@ command -v buildah >/dev/null || { echo "build.sh: buildah is not installed (apt
 buildah inspect --type image "$BASE" >/dev/null 2>&1 ||
     { echo "build.sh: base image $BASE not found; run deploy/docker/build-base.sh first" >&2; exit 2; }
 
+# The dependencies' wheelhouse is kept per lock (build/ is ignored by git): the same lock gives the
+# same files, so the image's dependency layer comes from the build cache.
 mkdir -p build
+lock_sum=$(sha256sum deploy/docker/requirements.lock | cut -c1-16)
+WHEELS="build/wheelhouse-$lock_sum"
+if [[ ! -f "$WHEELS/.complete" ]]; then
+    echo "build.sh: wheelhouse for requirements.lock ($WHEELS)" >&2
+    rm -rf "$WHEELS"
+    "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$WHEELS" -r deploy/docker/requirements.lock \
+        2> >(grep -v "is ignored: it is neither a file" >&2)
+    touch "$WHEELS/.complete"
+fi
 CONTEXT=$(mktemp -d "$PWD/build/image-context.XXXXXX")
 trap 'rm -rf "$CONTEXT"' EXIT
 cp deploy/docker/requirements.lock "$CONTEXT/"
-echo "build.sh: wheelhouse for $TAG" >&2
-"$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CONTEXT/wheels" . -r deploy/docker/requirements.lock \
+cp -rl "$WHEELS" "$CONTEXT/wheels" 2>/dev/null || cp -r "$WHEELS" "$CONTEXT/wheels"
+rm -f "$CONTEXT/wheels/.complete"
+"$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CONTEXT/molops" . \
     2> >(grep -v "is ignored: it is neither a file" >&2)
 
 # --isolation chroot: RUN steps need no OCI runtime, user namespace or network setup of their own.
