@@ -74,7 +74,11 @@ step "checkov (kubernetes, terraform, dockerfile, github_actions)" checkov_all
 
 # --- scripts ---
 scripts=(deploy/check.sh deploy/docker/*.sh)
-step "bash -n (scripts)" bash -c 'for f; do bash -n "$f" || exit 1; done' _ "${scripts[@]}"
+syntax() {
+    local script
+    for script in "${scripts[@]}"; do bash -n "$script" || return 1; done
+}
+step "bash -n (scripts)" syntax
 if command -v shellcheck >/dev/null; then
     step "shellcheck" shellcheck "${scripts[@]}"
 fi

@@ -32,9 +32,9 @@ for dist in sorted(metadata.distributions(), key=lambda d: d.metadata["Name"].lo
         print(f"{name}=={dist.version}" if fits else f"-{name}")
 EOF
 grep -v '^-' "$work/tested" >"$work/constraints" || true
-for name in $(sed -n 's/^-//p' "$work/tested"); do
+sed -n 's/^-//p' "$work/tested" | while read -r name; do
     "$PYTHON" -m pip install --dry-run --ignore-installed --quiet --no-deps --report - \
-        --python-version "$IMAGE_PYTHON" --only-binary=:all: "$name" 2> >(quiet_pip) |
+        --python-version "$IMAGE_PYTHON" --only-binary=:all: "$name" </dev/null 2> >(quiet_pip) |
         "$PYTHON" -c 'import json, sys; m = json.load(sys.stdin)["install"][0]["metadata"]; print(m["name"] + "==" + m["version"])' \
             >>"$work/constraints"
 done
