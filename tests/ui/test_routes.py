@@ -102,6 +102,11 @@ def test_login_sets_a_strict_http_only_cookie_and_never_redirects_away(keyed):
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
     assert KEYS["rob"][1] not in cookie.split(";")[0]  # encoded, not the key in the clear
+    client.cookies.clear()
+    elsewhere = client.post(
+        "/ui/login", data={"key": KEYS["rob"][1]}, headers={"Origin": "http://evil.example"}
+    )
+    assert elsewhere.status_code == 403 and COOKIE not in client.cookies
 
 
 def test_promote_needs_admin_csrf_and_records_the_key_name(keyed):

@@ -69,11 +69,16 @@ def authorize(request: Request, who: Viewer, role: str, token: str | None) -> No
         )
     if not who.may(role):
         raise Forbidden(f"key {who.name!r} has role {who.role!r}; this form needs {role!r}")
+    same_origin(request)
+    if not csrf_ok(ui(request).secret, who.cookie, token):
+        raise Forbidden("the form's security token is missing or stale; reload the page and try again")
+
+
+def same_origin(request: Request) -> None:
+    """A form posted from another site (the browser says where from in ``Origin``) is refused."""
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
         raise Forbidden(f"a form from {origin} may not change this workspace; use this site's own pages")
-    if not csrf_ok(ui(request).secret, who.cookie, token):
-        raise Forbidden("the form's security token is missing or stale; reload the page and try again")
 
 
 def render(

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from molops.active.store import list_campaigns
 from molops.ui.context import ANONYMOUS_ROLE, Viewer, static_file
-from molops.ui.deps import UiRoute, authorize, render, ui, viewer
+from molops.ui.deps import UiRoute, authorize, render, same_origin, ui, viewer
 from molops.ui.paging import page_of
 from molops.ui.session import COOKIE, sign_key
 
@@ -59,6 +59,7 @@ def login(
     key: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/ui/",
 ) -> Response:
+    same_origin(request)  # no logging a visitor in with someone else's key from another site
     context = ui(request)
     caller = context.keys.caller(key.strip()) if context.keys.enabled else None
     if caller is None:
