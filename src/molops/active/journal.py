@@ -1,25 +1,29 @@
 """The durable journal of one batch sent to a live oracle.
 
-Each completed chunk of oracle answers (or each ``tell``) is one append commit to a small Delta
-table, ``campaigns/NAME/journal/BATCH`` (on an object store: under the campaign's folder there), so
-a process killed at any moment leaves every commit it made whole and nothing of the one it was
-making: the Delta log names a data file only once it is completely written. That is the property
-``campaign run`` resumes on: a molecule with a row here is never sent to the oracle again, and the
-batch is ingested from here once every molecule has one.
+Each settled chunk of oracle answers (or each ``tell``) is committed at once, whole, before anything
+else counts it, under ``campaigns/NAME/journal/BATCH/``; a process killed at any moment leaves every
+commit it made whole and nothing of the one it was making. That is what ``campaign run`` resumes
+on: a molecule with a row here is never sent to the oracle again, and the batch is ingested from
+here once every molecule has one.
 
-Why Delta rather than a JSON file renamed into place: the same code path is atomic on a local disk
-and on S3 (conditional-put commits), as for the campaign's other files on an object store.
+Locally each commit is one Parquet file, written to a temporary name, fsynced, renamed into place
+and its folder fsynced, so it also survives a power cut (deltalake's local writes do not fsync).
+On an object store the journal is a small Delta table, one append commit per chunk: a conditional
+put there is durable when it returns, like the campaign's other files on the store.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
 from molops.storage import Storage
@@ -78,6 +82,8 @@ class Journal:
         self.uri = storage.uri("journal", batch)
 
     def exists(self) -> bool:
+        if self.storage.is_local:
+            return bool(self._files())
         return bool(DeltaTable.is_deltatable(self.uri, storage_options=self.storage.options))
 
     def append(self, rows: list[dict[str, Any]]) -> None:
@@ -89,17 +95,40 @@ class Journal:
         if not self.storage.is_local:
             write_deltalake(self.uri, table, mode="append", storage_options=self.storage.options)
             return
-        Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
-        write_deltalake(self.uri, table, mode="append")
+        folder = Path(self.uri)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{stamp:020d}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = folder / f".{final.name}.tmp"
+        pq.write_table(table, tmp)
+        _fsync(tmp)
+        tmp.replace(final)
+        _fsync(folder)  # the rename itself
 
     def read(self) -> pd.DataFrame:
         """Every committed row, in commit order."""
         if not self.exists():
             empty: pd.DataFrame = SCHEMA.empty_table().to_pandas()
             return empty
-        table = DeltaTable(self.uri, storage_options=self.storage.options)
-        frame: pd.DataFrame = self.storage.read_parquet(table.file_uris(), SCHEMA).to_pandas()
+        if self.storage.is_local:
+            data = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in self._files()])
+        else:
+            table = DeltaTable(self.uri, storage_options=self.storage.options)
+            data = self.storage.read_parquet(table.file_uris(), SCHEMA)
+        frame: pd.DataFrame = data.to_pandas()
         return frame.sort_values("time_ns", kind="stable").reset_index(drop=True)
+
+    def _files(self) -> list[Path]:
+        """The committed files (a temporary one a crash left is not committed)."""
+        folder = Path(self.uri)
+        return sorted(folder.glob("[0-9]*.parquet")) if folder.is_dir() else []
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def settled(frame: pd.DataFrame) -> pd.DataFrame:
