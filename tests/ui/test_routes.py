@@ -197,3 +197,15 @@ def test_monitoring_runs_the_checks_on_each_window(readonly):
     assert body.count("→") >= 2 and "insufficient_data" in body  # two windows, no predictions in them
     assert "descriptor" in body  # a drift check's column
     assert "campaign/c1</td>" in page.text  # the log's campaign predictions, not a model to monitor
+
+
+def test_an_upload_over_the_limit_is_refused_before_any_ingest(keyed, monkeypatch):
+    from molops.ui import routes_campaigns
+
+    client, ws = keyed
+    monkeypatch.setattr(routes_campaigns, "MAX_UPLOAD_BYTES", 64)
+    token = login(client, "rita")
+    files = {"results": ("big.csv", "smiles,expt\n" + "CCO,1.0\n" * 20, "text/csv")}
+    r = client.post("/ui/campaigns/c1/results", data={"csrf_token": token}, files=files)
+    assert r.status_code == 400 and "larger than" in r.text
+    assert ws.audit.read(action="campaign.ingest") == []

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -91,6 +90,20 @@ def _upload_name(filename: str | None) -> str:
     return name
 
 
+def _save_upload(upload: UploadFile, path: Path) -> None:
+    """Copy the upload to *path*, refusing one over :data:`MAX_UPLOAD_BYTES` as soon as it is."""
+    written = 0
+    with path.open("wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            written += len(chunk)
+            if written > MAX_UPLOAD_BYTES:
+                raise InputFileError(
+                    f"{upload.filename}: larger than {MAX_UPLOAD_BYTES >> 20} MiB; ingest it with "
+                    "`molops campaign ingest`"
+                )
+            out.write(chunk)
+
+
 @router.post("/ui/campaigns/{name}/results", response_class=HTMLResponse)
 def upload(
     request: Request,
@@ -106,12 +119,7 @@ def upload(
     found = Campaign.open(acting, name)
     with tempfile.TemporaryDirectory(prefix="molops-upload-") as tmp:
         path = Path(tmp) / _upload_name(results.filename)
-        with path.open("wb") as out:
-            shutil.copyfileobj(results.file, out)
-        if path.stat().st_size > MAX_UPLOAD_BYTES:
-            raise InputFileError(
-                f"{results.filename}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB; use the CLI"
-            )
+        _save_upload(results, path)
         result = found.ingest(
             path, smiles_col=smiles_col.strip() or None, target_col=target_col.strip() or None
         )
