@@ -29,13 +29,9 @@ machine without a GPU. With ``checkpoint_dir`` every member keeps ``last.ckpt`` 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import logging
 import math
 import shutil
 import tempfile
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self, cast
 
@@ -52,60 +48,11 @@ from molops.models.zoo._graph_data import (
     parse_smiles,
     standardised,
 )
+from molops.models.zoo._lightning import load_checkpoint, quiet, require_gnn
 from molops.models.zoo.dmpnn_params import DMPNNParams
 
-_INSTALL = "install the gnn extra: pip install 'molops[gnn]'"
 #: fewest molecules in the validation split before it is used (below: train on all, keep the last epoch)
 _MIN_VALIDATION = 10
-#: Lightning warnings our configuration triggers on purpose, ignored only around our own fit:
-_QUIET = (
-    # training loads in the main process on purpose: its graphs are featurised once and cached in
-    # memory, so worker processes would only copy them (and fight for a small machine's cores)
-    r".*does not have many workers.*",
-    # the user asked for accelerator='cpu' on a machine that has a GPU
-    r"GPU available but not used.*",
-    # a checkpoint_dir from an earlier fit is overwritten (or resumed from) deliberately
-    r"Checkpoint directory .* exists and is not empty.*",
-    # too few molecules for a validation split: chemprop's MPNN defines validation_step regardless
-    r"You defined a `validation_step` but have no `val_dataloader`.*",
-    # resuming with validation or early stopping switched on or off: the checkpoint's states of
-    # callbacks no longer in use are dropped on purpose
-    r"Be aware that when using `ckpt_path`, callbacks used to create the checkpoint need to be provided.*",
-    # Lightning 2.6 still builds torch's LeafSpec, deprecated by newer torch; not ours to configure
-    r"`isinstance\(treespec, LeafSpec\)` is deprecated.*",
-)
-
-
-def _gnn_installed() -> bool:
-    for name in ("torch", "lightning", "chemprop"):
-        try:
-            if importlib.util.find_spec(name) is None:
-                return False
-        except (ImportError, ValueError):  # a parent package missing, or sys.modules[name] is None
-            return False
-    return True
-
-
-def _require_gnn(model: str) -> None:
-    if not _gnn_installed():
-        raise InvalidModelError(f"model {model!r} needs chemprop, torch and lightning; {_INSTALL}")
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Lightning without its info lines (device summary, tips) and without the warnings in _QUIET."""
-    loggers = [logging.getLogger(name) for name in ("lightning", "lightning.pytorch", "lightning.fabric")]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        for pattern in _QUIET:
-            warnings.filterwarnings("ignore", message=pattern)
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels, strict=True):
-                lg.setLevel(level)
 
 
 @MODELS.register("dmpnn")
@@ -124,7 +71,7 @@ class DMPNN(Surrogate[DMPNNParams]):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        _require_gnn(self.name)
+        require_gnn(self.name)
         self._states: list[dict[str, Any]] = []
         self._nets: list[Any] | None = None
         self._device: Any = None  # the torch device _nets are on
@@ -222,7 +169,7 @@ class DMPNN(Surrogate[DMPNNParams]):
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> Self:
-        _require_gnn(self.name)
+        require_gnn(self.name)
         import torch
         from chemprop import data
 
@@ -342,8 +289,8 @@ class DMPNN(Surrogate[DMPNNParams]):
         last = folder / "last.ckpt"
         ckpt_path = last if p.resume and last.exists() else None
         # last.ckpt is written at the end of an epoch, so a resumed run starts at the next one
-        start_epoch = 0 if ckpt_path is None else min(int(_load_checkpoint(last)["epoch"]) + 1, p.epochs)
-        with _quiet():  # the Trainer logs its device summary and tips when it is built
+        start_epoch = 0 if ckpt_path is None else min(int(load_checkpoint(last)["epoch"]) + 1, p.epochs)
+        with quiet():  # the Trainer logs its device summary and tips when it is built
             trainer = pl.Trainer(
                 accelerator="gpu" if gpu else "cpu",
                 devices=devices,
@@ -368,9 +315,9 @@ class DMPNN(Surrogate[DMPNNParams]):
                 raise
         # Everything is read back from the checkpoint files, not from the trainer: with several
         # devices training runs in spawned processes, whose trainer state does not come back.
-        final = _load_checkpoint(last)
+        final = load_checkpoint(last)
         if checkpoint is not None:
-            best = _load_checkpoint(folder / "best.ckpt")
+            best = load_checkpoint(folder / "best.ckpt")
             score = best["callbacks"][checkpoint.state_key]["best_model_score"]
         else:
             best, score = final, None
@@ -390,7 +337,7 @@ class DMPNN(Surrogate[DMPNNParams]):
     # -- prediction ----------------------------------------------------------------------------
     def _networks(self) -> tuple[list[Any], Any]:
         """The trained networks, in eval mode on the prediction device (built once, then reused)."""
-        _require_gnn(self.name)
+        require_gnn(self.name)
         import torch
 
         device = torch.device("cuda" if self._use_gpu(fitting=False) else "cpu")
@@ -499,12 +446,3 @@ class DMPNN(Surrogate[DMPNNParams]):
             "max_lr": trial.suggest_float("max_lr", 1e-4, 3e-3, log=True),
             "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
         }
-
-
-def _load_checkpoint(path: Path) -> dict[str, Any]:
-    """A Lightning checkpoint we wrote, on the CPU (it holds chemprop's hyperparameter objects,
-    so not weights-only)."""
-    import torch
-
-    checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
-    return checkpoint
