@@ -118,10 +118,10 @@ class OracleBatch:
                 rows.append(row(key or "(empty)", "rejected", reason=why, chunk=chunk))
                 continue
             pending.discard(key)
-            if raw is None and "reason" in extra:
-                rows.append(row(key, "failed", smiles=smiles[key], reason=str(extra["reason"]), chunk=chunk))
-                continue
             value, reason = parse_value(raw)
+            given = extra.get("reason")
+            if reason is not None and isinstance(given, str) and given.strip():
+                reason = given.strip()  # no value, and the caller said why
             outcome: Outcome = "value" if reason is None else "failed"
             rows.append(
                 row(key, outcome, smiles=smiles[key], value=value, reason=reason, extra=extra, chunk=chunk)

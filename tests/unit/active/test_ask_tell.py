@@ -50,15 +50,15 @@ def test_ask_tell_records_values_failures_and_one_dataset_version(campaign, file
     assert list(campaign.ask(track=False)["id"]) == ids[2:]  # only what is still pending
     again = campaign.tell({ids[0]: 0.0})  # already recorded: the first answer counts
     assert [r.reason for r in again.rejected] == ["already recorded"] and again.answered == 0
-    frame = pd.DataFrame({"id": ids[2:5], "value": [truth[i] for i in ids[2:5]], "plate": "P1"})
-    frame.loc[2, "value"] = float("nan")
+    frame = pd.DataFrame({"id": ids[2:5], "value": [truth[i] for i in ids[2:5]], "plate": "P1", "reason": ""})
+    frame.loc[2, ["value", "reason"]] = [float("nan"), "a bubble in the well"]
     assert campaign.tell(frame).pending == 1
     last = campaign.tell({}, failures={ids[5]: "the vial broke"})
     record = last.finished
     assert record is not None and (record.sent, record.answered) == (6, 3)
     assert {f.inchikey: f.reason for f in record.failures} == {
         ids[1]: "value 'n/a' is not a number",
-        ids[4]: "value is NaN",
+        ids[4]: "a bubble in the well",
         ids[5]: "the vial broke",
     }
     assert ds.latest_version() == 2 and record.dataset_version == 2
