@@ -127,10 +127,14 @@ def call_chunk(
             writer.writerow(["id", "smiles"])
             writer.writerows(molecules)
         with (folder / "stdout").open("wb") as so, (folder / "stderr").open("wb") as se:
-            proc = subprocess.Popen(
-                oracle.command(inp, out), stdin=subprocess.DEVNULL, stdout=so, stderr=se,
-                cwd=cwd, start_new_session=True,  # its own process group: a timeout kills its children too
-            )  # fmt: skip
+            here = cwd if cwd is not None and Path(cwd).is_dir() else None  # a Ray node may lack the folder
+            try:
+                proc = subprocess.Popen(
+                    oracle.command(inp, out), stdin=subprocess.DEVNULL, stdout=so, stderr=se,
+                    cwd=here, start_new_session=True,  # its own process group: a timeout kills its children
+                )  # fmt: skip
+            except OSError as exc:  # e.g. a program not executable, or not on this Ray node
+                return Call(chunk, molecules, _since(started), failed=f"the oracle could not start ({exc})")
             if live is not None:
                 live.add(proc)
             try:

@@ -113,6 +113,9 @@ def test_output_problems_are_reasons_not_crashes(tmp_path):
     columns.write_text("import sys; open(sys.argv[2], 'w').write('name,score\\nK0,1\\n')\n")
     call = call_chunk(Oracle.parse(f"{sys.executable} {columns} {{in}} {{out}}"), MOLECULES[:2], 10.0)
     assert call.failed == "its output has no 'id' or 'value' column (columns: name, score)"
+    # a script that is a file but not executable: every molecule fails with why, nothing raises
+    call = call_chunk(Oracle.parse(f"{columns} {{in}} {{out}}"), MOLECULES[:2], 10.0)
+    assert call.failed is not None and call.failed.startswith("the oracle could not start ([Errno 13]")
 
 
 def test_python_function_oracles(tmp_path, monkeypatch):
