@@ -140,6 +140,7 @@ def test_upload_ingests_results_with_the_quarantine_report(keyed, built):
     assert client.post("/ui/campaigns/c1/results", data={"csrf_token": token}, files=files).status_code == 403
     client.cookies.clear()
     token = login(client, "rita")
+    assert "8: 0 answered, 8 open" in client.get("/ui/campaigns/c1").text  # (a status kept for its state)
     r = client.post("/ui/campaigns/c1/results", data={"csrf_token": token, "target_col": "expt"}, files=files)
     assert r.status_code == 200, r.text[:2000]
     assert "garbage_smiles" in r.text and "quarantined" in r.text
@@ -147,6 +148,7 @@ def test_upload_ingests_results_with_the_quarantine_report(keyed, built):
     assert entry.user == "rita" and entry.details["answered"] == 3
     [ingest] = ws.audit.read(action="dataset.ingest", user="rita")
     assert ingest.details["source"] == "lab-results.csv"
+    assert "8: 3 answered, 5 open" in client.get("/ui/campaigns/c1").text  # not the status kept before
     wrong = client.post("/ui/campaigns/c1/results", data={"csrf_token": token},
                         files={"results": ("notes.txt", "x", "text/plain")})  # fmt: skip
     assert wrong.status_code == 400 and "not a results file" in wrong.text

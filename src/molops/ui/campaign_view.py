@@ -3,6 +3,9 @@ iteration's proposals (a page of them, each drawn, with its measured value once 
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -18,6 +21,31 @@ from molops.workspace import Workspace
 
 #: Proposals drawn per page of the grid.
 PER_PAGE = 24
+#: Statuses kept: paging through a batch, or reloading, does not recompute the campaign's status.
+KEEP = 16
+
+_statuses: OrderedDict[tuple[str, str, str, int | None], CampaignStatus] = OrderedDict()
+_lock = threading.Lock()
+
+
+def campaign_status(ws: Workspace, campaign: Campaign) -> CampaignStatus:
+    """:meth:`Campaign.status`, kept per (campaign state, dataset version): the status is a function
+    of the two (proposals files never change once written), and computing it takes a large
+    campaign a good part of a second."""
+    state = campaign.load()
+    version = ws.dataset(state.config.dataset).latest_version()
+    digest = hashlib.sha256(state.model_dump_json().encode()).hexdigest()
+    key = (ws.storage.root, campaign.name, digest, version)
+    with _lock:
+        if key in _statuses:
+            _statuses.move_to_end(key)
+            return _statuses[key]
+    status = campaign.status()
+    with _lock:
+        _statuses[key] = status
+        while len(_statuses) > KEEP:
+            _statuses.popitem(last=False)
+    return status
 
 
 def progress_chart(status: CampaignStatus) -> str:

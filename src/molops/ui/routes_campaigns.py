@@ -15,7 +15,7 @@ from molops.active.campaign import Campaign
 from molops.active.decisions import REJECT_REASONS
 from molops.active.store import list_campaigns
 from molops.errors import InputFileError
-from molops.ui.campaign_view import progress_chart, proposals_page
+from molops.ui.campaign_view import campaign_status, progress_chart, proposals_page
 from molops.ui.context import ActingWorkspace, Viewer
 from molops.ui.deps import NotFound, UiRoute, authorize, render, ui, viewer
 from molops.ui.paging import frame_page
@@ -54,7 +54,7 @@ def campaign(
 ) -> HTMLResponse:
     ws = ui(request).ws
     found = Campaign.open(ws, name)
-    status = found.status()
+    status = campaign_status(ws, found)
     numbers = [it["iteration"] for it in status.iterations]
     shown = iteration if iteration is not None else (numbers[-1] if numbers else None)
     if shown is not None and shown not in numbers:
