@@ -36,7 +36,11 @@ ROOTFS=$(mktemp -d /var/tmp/molops-rootfs.XXXXXX)
 trap 'rm -rf "$ROOTFS"' EXIT
 
 echo "build-base.sh: debootstrap $SUITE from $MIRROR" >&2
-debootstrap --variant=minbase --include=ca-certificates --components=main "$SUITE" "$ROOTFS" "$MIRROR" >&2
+# Debian's archive key (the debian-archive-keyring package), also where the host is not Debian
+keyring=()
+[[ -f /usr/share/keyrings/debian-archive-keyring.gpg ]] && keyring=(--keyring=/usr/share/keyrings/debian-archive-keyring.gpg)
+debootstrap --variant=minbase --include=ca-certificates --components=main "${keyring[@]}" \
+    "$SUITE" "$ROOTFS" "$MIRROR" >&2
 
 cat >"$ROOTFS/etc/apt/sources.list" <<SOURCES
 deb $MIRROR $SUITE main
