@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,6 +37,8 @@ MODEL_NAMES = ("dmpnn", "gp", "lightgbm", "mlp", "rf")
 SPLIT_NAMES = ("random", "scaffold", "time")
 #: TargetTransform's kinds (molops.models.transforms)
 TRANSFORM_NAMES = ("none", "standardize", "log", "log-standardize")
+#: METHODS (molops.models.calibration)
+RECALIBRATE_NAMES = ("none", "scale", "isotonic")
 
 
 def _check_options(model: str, candidates: list[str] | None, split: str, transform: str) -> None:
@@ -104,6 +106,13 @@ def train(
     transform: Annotated[
         str, typer.Option(help="Target transform: standardize, log, log-standardize, none.")
     ] = "standardize",
+    recalibrate: Annotated[
+        str,
+        typer.Option(
+            help="Recalibrate the std on held-out predictions: scale (one factor, the default), "
+            "isotonic (Kuleshov) or none."
+        ),
+    ] = "scale",
     name: Annotated[str | None, typer.Option(help="Registered model name (default: DATASET-TARGET).")] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
@@ -112,11 +121,16 @@ def train(
     # bad options fail before the slow imports (the model zoo, MLflow, torch) below
     chosen = None if candidates is None else [c.strip() for c in candidates.split(",") if c.strip()]
     _check_options(model, chosen, split, transform)
+    if recalibrate not in RECALIBRATE_NAMES:
+        raise UsageError(
+            f"--recalibrate {recalibrate!r} is not supported; expected one of: {', '.join(RECALIBRATE_NAMES)}"
+        )
     check_executor(executor)
     if executor is not None and not tune:
         raise UsageError(f"--executor {executor} runs tuning trials; add --tune, or leave --executor out")
     model_params = json_params(params)
     ws = open_workspace(ctx, workspace)
+    from molops.models.calibration import check_method
     from molops.models.transforms import transform_kind
     from molops.tracking.training import TrainRequest
     from molops.tracking.training import train as run_training
@@ -139,6 +153,7 @@ def train(
         split=split,
         seed=seed,
         transform=transform_kind(transform),
+        recalibrate=check_method(recalibrate),
         name=name,
     )
     with err.status("training", spinner="dots") as status:
@@ -182,7 +197,24 @@ def train(
     out.print(
         table("Held-out test", ["metric", "value"], [[k, fmt_float(result.metrics.get(k))] for k in SHOWN])
     )
+    out.print(_calibration_line(result.calibration))
     out.print(f"run {result.run_id}; model {result.model_uri}")
+
+
+def _calibration_line(report: dict[str, Any]) -> str:
+    """One line on the std recalibration: its factor and the miscalibration area before → after."""
+    if not report.get("applied"):
+        return f"std recalibration: none ({report.get('note') or 'not asked for'})"
+    parts = [
+        f"{part} {fmt_float(report[part]['before']['miscalibration_area'])} → "
+        f"{fmt_float(report[part]['after']['miscalibration_area'])}"
+        for part in ("valid", "test")
+        if part in report
+    ]
+    return (
+        f"std recalibration {report['method']} (× {fmt_float(report['factor'])}, on {report['fitted_on']}): "
+        f"miscalibration area {', '.join(parts)}"
+    )
 
 
 def predict(

@@ -109,3 +109,26 @@ def cross_validate(
         if after_fold is not None:
             after_fold(len(scores) - 1, [s["rmse"] for s in scores])
     return scores
+
+
+#: fit_predict(X_train, y_train, X_test) -> (mean, std) of the test rows, in the user's units
+FitPredict = Callable[[Any, np.ndarray, Any], tuple[np.ndarray, np.ndarray]]
+
+
+def out_of_fold(
+    fit_predict: FitPredict, X: Any, y: np.ndarray, splits: Sequence[Split]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, mean, std): every row's prediction by the model fitted on the other folds.
+
+    Held-out predictions are what a std recalibration is fitted on (:mod:`~molops.models.calibration`);
+    the rows come out in fold order, each once when *splits* partition the data.
+    """
+    rows, means, stds = [], [], []
+    for split in splits:
+        mean, std = fit_predict(X[split.train], y[split.train], X[split.test])
+        rows.append(split.test)
+        means.append(np.asarray(mean, dtype=float))
+        stds.append(np.asarray(std, dtype=float))
+    if not rows:
+        raise TuningError("out-of-fold predictions need at least one fold")
+    return np.concatenate(rows), np.concatenate(means), np.concatenate(stds)

@@ -1,4 +1,4 @@
-"""Evaluation plots written as PNG files: parity (predicted vs observed) and calibration.
+"""Evaluation plots written as PNG files: parity (predicted vs observed), calibration, recalibration.
 
 Figures are built with matplotlib's object-oriented API on an Agg canvas, never through pyplot:
 nothing is registered in pyplot's global figure list, so nothing needs closing, no backend is
@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from molops._types import StrPath
+from molops.models.calibration import Calibrator, curve, scores
 from molops.models.metrics import calibration_curve, regression_metrics, uncertainty_metrics
 
 #: Above this many points the parity plot colours by std but draws no error bars (they would hide the data).
@@ -108,4 +109,34 @@ def calibration_plot(
         title=f"NLL {u['nll']:.3g}   Spearman |err|~std {u['spearman_abs_error_std']:.3f}",
         title_fontsize="small",
     )
+    return _save(fig, path)
+
+
+def recalibration_plot(
+    y: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    calibrator: Calibrator,
+    path: StrPath,
+    title: str = "recalibration",
+) -> Path:
+    """Observed vs expected proportion inside central intervals, before and after *calibrator*
+    (*std* is the model's own), so one picture shows what the recalibration bought."""
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="ideal")
+    for label, cal, colour in (
+        ("before", None, "tab:red"),
+        (f"after ({calibrator.method})", calibrator, "tab:blue"),
+    ):
+        expected, observed = curve(y, mean, std, cal)
+        area = scores(y, mean, std, cal)["miscalibration_area"]
+        ax.plot(expected, observed, color=colour, linewidth=2, label=f"{label}: area {area:.3f}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("expected proportion in interval (confidence level)")
+    ax.set_ylabel("observed proportion in interval")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize="small", title=f"n = {len(np.asarray(y))}", title_fontsize="small")
     return _save(fig, path)

@@ -7,7 +7,7 @@ prediction and campaigns load it directly, so every path predicts exactly the sa
 
 Layout of a bundle folder::
 
-    bundle.json        what the model is: featurizer, target, transform, lineage summary
+    bundle.json        what the model is: featurizer, target, transform, std calibration, lineage
     surrogate/         the fitted model (Surrogate.save)
     reference.npz      the training reference (TrainingReference.save)
 """
@@ -31,6 +31,7 @@ from molops.errors import MolopsError
 from molops.features.base import GRAPH, get_featurizer
 from molops.features.graph import chemprop_version
 from molops.models.base import Surrogate
+from molops.models.calibration import Calibrator
 from molops.models.reference import TrainingReference
 from molops.models.transforms import TargetTransform
 from molops.tracking.preparation import Preparation, Prepared, is_missing
@@ -74,6 +75,9 @@ class BundleInfo(BaseModel):
     dataset: str | None = None
     dataset_version: int | None = None
     n_train: int
+    #: the std recalibration fitted on held-out predictions; None: the model's own std (also every
+    #: bundle written before recalibration existed)
+    calibration: Calibrator | None = None
     molops_version: str = __version__
 
 
@@ -131,9 +135,12 @@ class ModelBundle:
     # -- predicting ----------------------------------------------------------------------------
     def predict_matrix(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) in the user's units for features from the cache (or a 1-D array of parent
-        SMILES, for a model that takes SMILES)."""
-        mean, std = self.surrogate.predict(X)
-        return self.info.transform.inverse(mean, std)
+        SMILES, for a model that takes SMILES), the std recalibrated when the bundle has a
+        calibration: here, so batch prediction, serving and the pyfunc model all apply it."""
+        mean, std = self.info.transform.inverse(*self.surrogate.predict(X))
+        if self.info.calibration is not None:
+            std = self.info.calibration.apply(std)
+        return mean, std
 
     def preparation(self, applicability: bool = True) -> Preparation:
         """How this bundle prepares molecules (picklable: a service runs it in child processes)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,14 @@ from molops.errors import MolopsError, NotEnoughDataError, UsageError
 from molops.features.base import GRAPH, get_featurizer
 from molops.models import get_model, tuning
 from molops.models.base import MODELS, Surrogate, featurizer_mismatch
+from molops.models.calibration import DEFAULT_METHOD, Method
 from molops.models.comparison import compare, default_candidates
 from molops.models.metrics import evaluate
 from molops.models.reference import TrainingReference
 from molops.models.splits import DEFAULT_FRACTIONS, Split, make_split
 from molops.models.transforms import Kind, TargetTransform
 from molops.redact import redact
+from molops.tracking import recalibration
 from molops.tracking.bundle import BundleInfo, ModelBundle, settings_to_dict
 from molops.tracking.registry import ModelRegistry
 from molops.tracking.run_log import log_run
@@ -72,6 +75,8 @@ class TrainRequest(BaseModel):
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     seed: int = 0
     transform: Kind = "standardize"
+    #: how the std is recalibrated on held-out predictions (molops.models.calibration)
+    recalibrate: Method = DEFAULT_METHOD
     name: str | None = None
 
 
@@ -90,6 +95,8 @@ class TrainResult(BaseModel):
     params: dict[str, Any]
     metrics: dict[str, float]
     valid_metrics: dict[str, float]
+    #: the std recalibration: method, factor, miscalibration area and NLL before/after
+    calibration: dict[str, Any]
     split: dict[str, Any]
     n_train: int
     n_test: int
@@ -186,6 +193,12 @@ def _fit(
 
 def _predict(surrogate: Surrogate, transform: TargetTransform, X: Any) -> tuple[np.ndarray, np.ndarray]:
     return transform.inverse(*surrogate.predict(X))
+
+
+def _fit_predict(
+    model: str, params: dict[str, Any], kind: Kind, X: Any, y: np.ndarray, X_test: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    return _predict(*_fit(model, params, X, y, kind), X_test)
 
 
 class Choice(BaseModel):
@@ -306,15 +319,25 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
     fit_rows = np.concatenate([split.train, split.valid])
     log(f"fitting {choice.model} on {len(fit_rows)} molecules ({choice.featurizer})")
     surrogate, transform = _fit(choice.model, choice.params, X[fit_rows], data.y[fit_rows], request.transform)
-    mean, std = _predict(surrogate, transform, X[split.test])
-    metrics = evaluate(data.y[split.test], mean, std)
+    mean, raw_std = _predict(surrogate, transform, X[split.test])
     valid_metrics: dict[str, float] = {}
+    held_out: recalibration.Triple | None = None
     if len(split.valid):
         # of the model fitted on train only (the final model has seen the valid part)
         check, check_transform = _fit(
             choice.model, choice.params, X[split.train], data.y[split.train], request.transform
         )
-        valid_metrics = evaluate(data.y[split.valid], *_predict(check, check_transform, X[split.valid]))
+        valid_mean, valid_std = _predict(check, check_transform, X[split.valid])
+        valid_metrics = evaluate(data.y[split.valid], valid_mean, valid_std)
+        held_out = (data.y[split.valid], valid_mean, valid_std)
+    test = (data.y[split.test], mean, raw_std) if len(split.test) else None
+    refit = partial(_fit_predict, choice.model, choice.params, request.transform)
+    fit_data = (X[fit_rows], data.y[fit_rows])
+    recal, held_out = recalibration.for_training(
+        request.recalibrate, choice.model, refit, fit_data, held_out, test, request.seed, log
+    )
+    std = raw_std if recal.calibrator is None else recal.calibrator.apply(raw_std)
+    metrics = evaluate(data.y[split.test], mean, std)
     fit_frame = data.frame.iloc[fit_rows]
     reference = TrainingReference.build(
         fit_frame["inchikey"].tolist(),
@@ -335,11 +358,15 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
         dataset=request.dataset,
         dataset_version=data.version,
         n_train=len(fit_rows),
+        calibration=recal.calibrator,
     )
     bundle = ModelBundle(surrogate, info, reference)
     name = request.name or f"{request.dataset}-{data.target}"
     tracking = Tracking.of(ws)
     with tempfile.TemporaryDirectory(prefix="molops-train-") as tmp:
+        recal_png = (
+            None if held_out is None else recalibration.plot(recal, held_out, Path(tmp) / "recal", name)
+        )
         run_id, version = log_run(
             tracking,
             name,
@@ -354,6 +381,7 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
             std,
             Path(tmp),
         )
+        recalibration.log_to_run(tracking, run_id, recal, recal_png)
     registry = ModelRegistry(tracking.uri, ws.config.tracking.user)
     alias = registry.set_initial_alias(name, version)
     log(f"registered {name} version {version} as {alias}")
@@ -382,6 +410,7 @@ def train(ws: Workspace, request: TrainRequest, log: Log | None = None) -> Train
         params=info.params,
         metrics=metrics,
         valid_metrics=valid_metrics,
+        calibration=recal.report,
         split=split.to_record(),
         n_train=len(fit_rows),
         n_test=len(split.test),

@@ -1,0 +1,187 @@
+"""Recalibrating a model's predictive std on held-out predictions, so its intervals mean what they say.
+
+Two methods, both fitted on out-of-fold (validation) predictions in the user's units:
+
+* ``scale`` (variance scaling, Levi et al. 2019): one factor s with std' = s·std, where s² is the
+  maximum-likelihood variance of the held-out z-scores (y − mean)/std under N(0, s²), i.e. their
+  mean square. One parameter cannot over-fit a small validation part, it keeps the ranking of the
+  uncertainties, and it is the default (``molops train --recalibrate scale``).
+* ``isotonic`` (Kuleshov et al. 2018): an isotonic map R from each central interval's nominal level
+  to the fraction of held-out points it really covered. The recalibrated predictive distribution is
+  mean + std·ε with ε symmetric and P(|ε| ≤ Φ⁻¹((1+p)/2)) = R(p); its intervals come from R⁻¹, and
+  the std that consumers see is that distribution's standard deviation, std·√E[ε²]. More flexible
+  (it corrects heavy tails at some levels and not others), it needs more held-out points to be
+  trusted, which is why it is not the default.
+
+A :class:`Calibrator` is plain data (JSON), so it lives in the model bundle's ``bundle.json`` and
+every consumer of the bundle (batch predict, serving, the pyfunc model) applies it the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import special
+from sklearn.isotonic import IsotonicRegression
+
+from molops.errors import MolopsError
+from molops.models.metrics import (
+    DEFAULT_LEVELS,
+    NLL_STD_FLOOR,
+    _inputs,
+    _levels,
+    gaussian_nll,
+    miscalibration_area,
+)
+
+Method = Literal["none", "scale", "isotonic"]
+METHODS: tuple[Method, ...] = ("none", "scale", "isotonic")
+#: The default of ``molops train --recalibrate``: see the module docstring for why.
+DEFAULT_METHOD: Method = "scale"
+#: Fewer held-out predictions than this leave the std as the model gave it (a note says why).
+MIN_POINTS = 10
+
+
+class CalibrationError(MolopsError):
+    """A recalibration method is unknown, or the held-out predictions cannot fit one."""
+
+    exit_code = 2
+
+
+def check_method(method: str) -> Method:
+    """*method* as a :data:`Method`, or a one-sentence error naming the choices."""
+    if method not in METHODS:
+        raise CalibrationError(
+            f"--recalibrate {method!r} is not supported; expected one of: {', '.join(METHODS)}"
+        )
+    return method
+
+
+def _levels_of(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Each point's smallest covering central level erf(|z|/√2), as in the calibration curve."""
+    scale = float(np.std(y)) or 1.0
+    z = np.abs(y - mean) / np.maximum(std, NLL_STD_FLOOR * scale)
+    return np.asarray(special.erf(z / math.sqrt(2)), dtype=float)
+
+
+class Calibrator(BaseModel):
+    """A fitted recalibration: ``apply(std)`` gives the std consumers see."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Method
+    #: std multiplier (scale: s; isotonic: the recalibrated distribution's √E[ε²])
+    factor: float = Field(1.0, gt=0)
+    #: isotonic only: nominal levels p (0 … 1, increasing) and their observed coverage R(p)
+    knots: list[float] | None = None
+    coverage: list[float] | None = None
+    #: held-out predictions it was fitted on
+    n: int = 0
+
+    def apply(self, std: np.ndarray) -> np.ndarray:
+        """The recalibrated std: the model's std times :attr:`factor`."""
+        return np.asarray(std, dtype=float) * self.factor
+
+    def levels(self, y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        """Each point's smallest covering level under the recalibrated distribution (*std* is the
+        model's own, uncalibrated): what the calibration curve and miscalibration area use."""
+        y, mean, std = _inputs(y, mean, std)
+        raw = _levels_of(y, mean, std)
+        if self.method == "isotonic" and self.knots is not None and self.coverage is not None:
+            return np.asarray(np.interp(raw, self.knots, self.coverage), dtype=float)
+        return _levels_of(y, mean, std * self.factor)
+
+
+def fit_scale(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
+    """The maximum-likelihood s of N(0, s²) for the z-scores (y − mean)/std: √mean(z²).
+
+    std is floored as in :func:`~molops.models.metrics.gaussian_nll`, so a zero std cannot make s
+    infinite.
+    """
+    y, mean, std = _inputs(y, mean, std)
+    if y.size == 0:
+        raise CalibrationError("cannot fit a std scale on no held-out predictions")
+    floor = NLL_STD_FLOOR * (float(np.std(y)) or 1.0)
+    z = (y - mean) / np.maximum(std, floor)
+    s = float(np.sqrt(np.mean(z**2)))
+    return s if s > 0 else 1.0
+
+
+def fit_isotonic(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[list[float], list[float], float]:
+    """(nominal levels, their observed coverage R, std factor √E[ε²]) of Kuleshov's isotonic
+    recalibration.
+
+    R is the isotonic regression of the empirical CDF of the points' covering levels on those
+    levels, pinned to R(0) = 0 and R(1) = 1, kept as its breakpoints (exact where the points
+    crowd near level 1, as they do for an over-confident model). The factor integrates t² against
+    the recalibrated law of |ε|, P(|ε| ≤ t) = R(erf(t/√2)), on a fine grid of t.
+    """
+    y, mean, std = _inputs(y, mean, std)
+    if y.size == 0:
+        raise CalibrationError("cannot fit an isotonic recalibration on no held-out predictions")
+    raw = np.sort(_levels_of(y, mean, std))
+    empirical = np.arange(1, raw.size + 1) / raw.size
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    iso.fit(np.concatenate([[0.0], raw, [1.0]]), np.concatenate([[0.0], empirical, [1.0]]))
+    knots = np.asarray(iso.X_thresholds_, dtype=float)
+    coverage = np.maximum.accumulate(np.clip(np.asarray(iso.y_thresholds_, dtype=float), 0.0, 1.0))
+    # E[|ε|²] = Σ t² ΔG over a t grid reaching past the largest finite knot, where G is already 1
+    finite = knots[knots < 1.0]
+    t_max = float(math.sqrt(2) * special.erfinv(finite.max())) if finite.size else 1.0
+    t = np.linspace(0.0, max(t_max, 1.0) * 1.05, 20001)
+    cdf = np.interp(special.erf(t / math.sqrt(2)), knots, coverage)
+    cdf[-1] = 1.0
+    mids = 0.5 * (t[1:] + t[:-1])
+    second_moment = float(np.sum(mids**2 * np.diff(cdf)))
+    factor = math.sqrt(second_moment) if second_moment > 0 else 1.0
+    return knots.tolist(), coverage.tolist(), factor
+
+
+def fit_calibrator(method: Method, y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> Calibrator:
+    """A :class:`Calibrator` of *method* fitted on held-out (y, mean, std)."""
+    y, mean, std = _inputs(y, mean, std)
+    if method == "none":
+        return Calibrator(method="none", n=int(y.size))
+    if method == "scale":
+        return Calibrator(method="scale", factor=fit_scale(y, mean, std), n=int(y.size))
+    knots, coverage, factor = fit_isotonic(y, mean, std)
+    return Calibrator(method="isotonic", factor=factor, knots=knots, coverage=coverage, n=int(y.size))
+
+
+def curve(
+    y: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    calibrator: Calibrator | None = None,
+    levels: int | np.ndarray = DEFAULT_LEVELS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected vs observed proportion inside central intervals, of the model's own std or, with
+    *calibrator*, of its recalibrated distribution (*std* is always the model's own)."""
+    expected = _levels(levels)
+    y, mean, std = _inputs(y, mean, std)
+    if y.size == 0:
+        return expected, np.full_like(expected, math.nan)
+    needed = np.sort(_levels_of(y, mean, std) if calibrator is None else calibrator.levels(y, mean, std))
+    return expected, (np.searchsorted(needed, expected, side="right") / y.size).astype(float)
+
+
+def scores(
+    y: np.ndarray, mean: np.ndarray, std: np.ndarray, calibrator: Calibrator | None = None
+) -> dict[str, float]:
+    """``miscalibration_area`` and ``nll`` before (no *calibrator*) or after recalibration.
+
+    After an isotonic recalibration the area is that of its own intervals (R⁻¹), and the NLL is the
+    Gaussian one of the published std: the number a consumer of (mean, std) gets.
+    """
+    if calibrator is None or calibrator.method == "none":
+        return {"miscalibration_area": miscalibration_area(y, mean, std), "nll": gaussian_nll(y, mean, std)}
+    expected, observed = curve(y, mean, std, calibrator)
+    if np.isnan(observed).any():
+        area = math.nan
+    else:
+        gap = np.abs(observed - expected)
+        area = float(np.sum(0.5 * (gap[1:] + gap[:-1]) * np.diff(expected)))
+    return {"miscalibration_area": area, "nll": gaussian_nll(y, mean, calibrator.apply(std))}
