@@ -1,11 +1,17 @@
-"""The session cookie and CSRF tokens, and ``molops ui``'s refusal to expose a keyless app."""
+"""The session cookie and CSRF tokens, and `molops ui` itself: it refuses to expose a keyless app, and
+serves the pages until interrupted."""
 
 from __future__ import annotations
 
+import signal
+import socket
 import stat
 import subprocess
 import sys
 
+import httpx
+
+from _wait import wait_until
 from molops import Workspace
 from molops.ui.session import SECRET_FILE, csrf_ok, csrf_token, load_secret, sign_key, unsign_key
 
@@ -40,3 +46,27 @@ def test_molops_ui_refuses_a_public_address_without_keys(tmp_path):
     cli = [sys.executable, "-m", "molops.cli.main", "--workspace", str(ws.root), "ui", "--host", "0.0.0.0"]
     done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "refusing to serve on 0.0.0.0 without API keys" in done.stderr
+
+
+def test_molops_ui_serves_the_pages_until_interrupted(tmp_path):
+    ws = Workspace.init(tmp_path / "ws")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cli = [sys.executable, "-m", "molops.cli.main", "--workspace", str(ws.root), "ui", "--port", str(port)]
+    process = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+
+        def index() -> httpx.Response | None:
+            assert process.poll() is None, process.communicate()[1]
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/ui/", timeout=5)
+            except httpx.TransportError:
+                return None
+
+        page = wait_until(index, 120, "molops ui to answer")
+        assert page.status_code == 200 and "anonymous (read-only)" in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert "read-only: nobody can log in" in stderr and f"http://127.0.0.1:{port}/ui/" in stderr
