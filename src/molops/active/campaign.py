@@ -17,9 +17,10 @@ This module is the life cycle (create, propose, ingest, status); each propose is
 run, written by :mod:`~molops.tracking.campaign_log`. The files and the lock are
 :mod:`~molops.active.store`, the schemas :mod:`~molops.active.state`, the streaming scorer
 :mod:`~molops.active.scan`, choosing the batch :mod:`~molops.active.choose`, the filters
-:mod:`~molops.active.filters`, the pool check and training set :mod:`~molops.active.inputs`,
-the prediction log and MLflow records :mod:`~molops.active.records`, the results matching
-:mod:`~molops.active.results` and the status summary :mod:`~molops.active.status`.
+:mod:`~molops.active.filters`, the config checks and training set :mod:`~molops.active.inputs`,
+the prediction log and MLflow records :mod:`~molops.active.records`, taking results in
+:mod:`~molops.active.ingesting` (matching them :mod:`~molops.active.results`), the review of a
+batch :mod:`~molops.active.review` and the status summary :mod:`~molops.active.status`.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ from molops.active.errors import (
     CampaignStoppedError,
 )
 from molops.active.filters import Filters
+from molops.active.ingesting import ingest_results
 from molops.active.inputs import new_config, training_set
 from molops.active.oracle_batch import TellResult
 from molops.active.recipe import Recipe
 from molops.active.records import log_batch, note_run_id, track_iteration
 from molops.active.remote import CampaignChangedError
-from molops.active.results import RenamedCopy, match_results
 from molops.active.review import reviewed
 from molops.active.scan import (
     CHUNK_ROWS,
@@ -66,7 +67,6 @@ from molops.active.scan import (
 from molops.active.state import (
     Budget,
     CampaignState,
-    IngestRecord,
     IngestResult,
     Iteration,
     Objective,
@@ -78,14 +78,9 @@ from molops.active.status import CampaignStatus, summarize
 from molops.active.stopping import StoppingRules
 from molops.active.store import CampaignStore, now
 from molops.compute.local import Executor
-from molops.data.sources import detect_format
 from molops.errors import InputFileError
 from molops.features.base import GRAPH
 from molops.workspace import Workspace
-
-#: Commits of an ingest's record tried on top of other commands' changes (object store) before
-#: giving up: its dataset version is already in, so losing a race must not lose the record.
-COMMIT_TRIES = 5
 
 
 # -- the campaign ------------------------------------------------------------------------------------
@@ -311,82 +306,9 @@ class Campaign(CampaignStore):
         target_col: str | None = None,
         progress: Callable[[int, int, int], None] | None = None,
     ) -> IngestResult:
-        """Results become a new dataset version; they are matched to proposals by InChIKey."""
-        results = Path(results)
-        with self._locked():
-            state = self.load(for_update=True)
-            cfg = state.config
-            target = cfg.objective.target
-            ds = self.ws.dataset(cfg.dataset)
-            before = set(self._measured()["inchikey"])
-            fmt = detect_format(results)
-            if smiles_col is None and fmt != "sdf":
-                smiles_col = cfg.smiles_col or "smiles"
-            with RenamedCopy(results, target_col or target, target, fmt) as path:
-                report = ds.ingest(
-                    path,
-                    smiles_col=smiles_col,
-                    target_col=target,
-                    source_name=results.name,
-                    progress=progress,
-                )
-            frame = None if report.unchanged else ds.read(report.version)
-            for attempt in range(COMMIT_TRIES):
-                proposals = self.proposals(state)
-                table = match_results(frame, target, report.version, proposals, before)
-                number = len(state.ingests) + 1
-                rel = None
-                if len(table):
-                    rel = self._file_name("results", f"ingest-{number:04d}")
-                    self._write_frame(rel, table)
-                record = IngestRecord(
-                    number=number,
-                    time=now(),
-                    user=self.ws.audit.user,
-                    source=str(results),
-                    dataset_version=report.version,
-                    unchanged=report.unchanged,
-                    rows_in=report.rows_in,
-                    accepted=report.accepted,
-                    quarantined=report.quarantined,
-                    answered=int((table["proposed"] & ~table["previously_measured"]).sum()),
-                    remeasured=int((table["proposed"] & table["previously_measured"]).sum()),
-                    unproposed=int((~table["proposed"]).sum()),
-                    results=rel,
-                    iterations=sorted({int(i) for i in table.loc[table["proposed"], "iteration"].dropna()}),
-                )
-                state.ingests.append(record)
-                try:
-                    self._save(state, "ingesting results", "campaign ingest")
-                    break
-                except CampaignChangedError:
-                    # another command committed first (object store); the dataset version is in
-                    # and ingesting the file again would change nothing, so the record must follow
-                    # it: on top of the state as the other command left it
-                    if rel is not None:
-                        self._discard(rel)
-                    if attempt == COMMIT_TRIES - 1:
-                        raise
-                    state = self.load(for_update=True)
-            unproposed = table.loc[~table["proposed"], ["smiles", "inchikey", "value"]]
-            open_now = self._open(state, before | set(table["inchikey"]))
-        self.ws.audit.record(
-            "campaign.ingest",
-            self.name,
-            report.version,
-            source=results.name,
-            answered=record.answered,
-            unproposed=record.unproposed,
-            unchanged=report.unchanged,
-        )
-        return IngestResult(
-            campaign=self.name,
-            ingest=record,
-            report=report.model_dump(),
-            # pandas types record keys as any Hashable; these are the three columns selected above
-            unproposed=cast(list[dict[str, Any]], unproposed.to_dict(orient="records")),
-            open_proposals=len(open_now),
-        )
+        """Results become a new dataset version; they are matched to proposals by InChIKey
+        (:func:`~molops.active.ingesting.ingest_results`)."""
+        return ingest_results(self, results, smiles_col=smiles_col, target_col=target_col, progress=progress)
 
     # -- live oracles (the loop itself: molops.active.run_loop) -------------------------------------
     def ask(self, n: int | None = None, *, retry_failed: bool = False, **propose: Any) -> pd.DataFrame:
