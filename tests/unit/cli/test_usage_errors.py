@@ -37,6 +37,23 @@ CASES = {
     "monitor --fail-on": (["monitor", "-m", "m", "--fail-on", "bad"], "--fail-on 'bad' is not a level"),
     "serve-key --role": (["serve-key", "lab", "--role", "god"], "--role 'god' is not a role"),
     "serve --ssl": (["serve", "--ssl-certfile", "cert.pem"], "--ssl-certfile and --ssl-keyfile go together"),
+    "campaign create --exclude-analogues-above": (
+        [
+            "campaign",
+            "create",
+            "c",
+            "-d",
+            "x",
+            "--pool",
+            "p.csv",
+            "--target",
+            "y",
+            "--maximize",
+            "--exclude-analogues-above",
+            "1.5",
+        ],
+        "--exclude-analogues-above must be a similarity above 0 and at most 1; got 1.5",
+    ),
 }
 
 
