@@ -135,7 +135,10 @@ def _kill_sessions(leaders: list[subprocess.Popen[bytes]]) -> None:
                 break
             time.sleep(0.1)
         if not _session_processes(leaders, zombies=False):
-            return
+            break
+    for leader in leaders:  # dead now: reap them, so that none is left a zombie
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            leader.wait(timeout=5)
 
 
 def _ports(*names: str) -> list[str]:

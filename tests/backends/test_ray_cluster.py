@@ -19,6 +19,7 @@ import gzip
 import itertools
 import json
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,7 +61,6 @@ def cluster() -> Iterator[RayCluster]:
 
 
 def logged_molops(cluster: RayCluster, *args: Any, env: dict[str, str] | None = None) -> Result:
-    import subprocess
 
     argv = [str(a) for a in args]
     proc = subprocess.run(
@@ -101,24 +101,23 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def built(cluster: RayCluster, files: tuple[Path, Path], tmp_path_factory) -> dict[str, Any]:
-    """Two workspaces whose pool was featurized: one in this machine's process, one on the cluster."""
+    """The pool featurized twice: by the CLI on the cluster, and in this process (the baseline)."""
+    from molops import Workspace
+
     _, pool = files
     root = tmp_path_factory.mktemp("ray-ws")
-    out: dict[str, Any] = {}
-    for where, extra in (
-        ("local", ["--workers", "1"]),
-        ("ray", ["--executor", "ray", "--ray-address", cluster.address]),
-    ):
-        ws = root / where
-        molops("init", ws).ok()
-        build = ["features", "build", "--pool", pool, "-f", "morgan", *extra, "-w", ws, "--json"]
-        res = logged_molops(cluster, *build) if where == "ray" else molops(*build)
-        out[where] = (ws, res.json(), res)
-    return out
+    ws_ray, ws_local = root / "ray", root / "local"
+    molops("init", ws_ray).ok()
+    on_ray = ["--executor", "ray", "--ray-address", cluster.address]
+    res = logged_molops(
+        cluster, "features", "build", "--pool", pool, "-f", "morgan", *on_ray, "-w", ws_ray, "--json"
+    )
+    local = Workspace.init(ws_local).features.build_pool(pool, "morgan", workers=1)
+    return {"ray": (ws_ray, res.json(), res), "local": (ws_local, local.model_dump(mode="json"))}
 
 
 def test_pool_featurization_on_the_cluster_equals_local(cluster, built):
-    (ws_l, local, _), (ws_r, remote, res) = built["local"], built["ray"]
+    (ws_l, local), (ws_r, remote, res) = built["local"], built["ray"]
     assert (remote["executor"], remote["workers"]) == ("ray", 2)  # two nodes of one CPU each
 
     def counts(report: dict) -> dict:
@@ -146,26 +145,23 @@ def test_pool_featurization_on_the_cluster_equals_local(cluster, built):
 
 def test_pool_scoring_on_the_cluster_equals_local(cluster, files, built, tmp_path):
     measured, pool = files
-    proposed = {}
-    for where in ("local", "ray"):
-        ws = Path(shutil.copytree(built[where][0], tmp_path / where))
-        w = ["-w", ws]
-        molops(
-            "data", "ingest", measured, "-d", "m", "--smiles-col", "smiles", "--target-col", "score", *w
-        ).ok()
-        create = ["campaign", "create", "c", "--dataset", "m", "--pool", pool, "--target", "score"]
-        model = ["--model", "rf", "--params", '{"n_estimators": 20, "n_jobs": 1}', "--featurizer", "morgan"]
-        molops(*create, "--minimize", *model, "--batch-size", "12", "--no-pains", *w, "--json").json()
-        if where == "local":
-            proposed[where] = molops("campaign", "propose", "c", "--no-track", *w, "--json").json()
-        else:
-            on_ray = ["--executor", "ray", "--ray-address", cluster.address]
-            res = logged_molops(cluster, "campaign", "propose", "c", "--no-track", *on_ray, *w, "--json")
-            proposed[where] = res.json()
-            nodes = tasks_by_node(res, "_score_chunk")
-            assert sorted(nodes) == cluster.node_ids, nodes
+    ws = Path(shutil.copytree(built["ray"][0], tmp_path / "ray"))
+    w = ["-w", ws]
+    molops("data", "ingest", measured, "-d", "m", "--smiles-col", "smiles", "--target-col", "score", *w).ok()
+    create = ["campaign", "create", "c", "--dataset", "m", "--pool", pool, "--target", "score", "--minimize"]
+    model = ["--model", "rf", "--params", '{"n_estimators": 20, "n_jobs": 1}', "--featurizer", "morgan"]
+    molops(*create, *model, "--batch-size", "12", "--no-pains", *w, "--json").json()
+    # the same campaign before its first proposal, proposed from locally
+    here = Path(shutil.copytree(ws, tmp_path / "local"))
+    local = molops("campaign", "propose", "c", "--no-track", "-w", here, "--json").json()
 
-    local, remote = proposed["local"], proposed["ray"]
+    on_ray = ["--executor", "ray", "--ray-address", cluster.address]
+    res = logged_molops(cluster, "campaign", "propose", "c", "--no-track", *on_ray, *w, "--json")
+    remote = res.json()
+    nodes = tasks_by_node(res, "_score_chunk")
+    assert sorted(nodes) == cluster.node_ids, nodes
+    assert sum(nodes.values()) == -(-remote["iteration"]["scored"] // 4096)
+
     assert remote["iteration"]["scored"] == local["iteration"]["scored"] > 4096  # two chunks at least
     assert len(local["proposals"]) == 12
     assert remote["proposals"] == local["proposals"]
@@ -196,28 +192,33 @@ def _study(postgres: Postgres, database: str) -> dict[str, Any]:
     return {"names": names, "trials": trials, **attrs, "reports": reports}
 
 
-def test_tuning_trials_run_as_ray_tasks_in_one_postgres_study(cluster, postgres, pg_database):
+def _delete_study(postgres: Postgres, database: str, name: str) -> None:
+    import optuna
+    from sqlalchemy.pool import NullPool
+
+    url = f"postgresql://{postgres.user}:{postgres.password}@{postgres.host}:{postgres.port}/{database}"
+    url += "?options=-csearch_path%3Doptuna"
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool})
+    optuna.delete_study(study_name=name, storage=storage)
+
+
+def test_tuning_trials_run_as_ray_tasks_in_one_postgres_study(cluster, postgres, pg_database, tmp_path):
     trials = 6
-    other = postgres.create_database()  # the local run's study: the same name, its own database
     # the cluster's workers hold their own credentials (a password file on the nodes)
     cluster.pgpass.write_text(f"{postgres.host}:{postgres.port}:*:{postgres.user}:{postgres.password}\n")
-    env = clean_env(**postgres.env())
-    tune = ["train", "-d", "freesolv", "-m", "rf", "--tune", "--trials", trials, "--seed", 3]
+    env = cluster.driver_env(clean_env(**postgres.env()))
+    ws = ["-w", tmp_path / "ws"]
+    molops("init", tmp_path / "ws", "--tracking-uri", postgres.url(pg_database), env=env).ok()
+    molops("data", "ingest", "--builtin", "freesolv", *ws, "--json", env=env).json()
+    tune = ["train", "-d", "freesolv", "-m", "rf", "--tune", "--trials", trials, "--seed", 3, *ws]
     tune += ["--params", '{"n_estimators": 10, "n_jobs": 1}', "--workers", "2", "--json"]
-    results = {}
-    try:
-        for where, database, extra in (
-            ("ray", pg_database, ["--executor", "ray", "--ray-address", cluster.address]),
-            ("local", other, ["--executor", "local"]),
-        ):
-            ws = Path(cluster.dir) / f"ws-{where}"
-            molops("init", ws, "--tracking-uri", postgres.url(database), env=env).ok()
-            molops("data", "ingest", "--builtin", "freesolv", "-w", ws, "--json", env=env).json()
-            results[where] = molops(*tune, *extra, "-w", ws, env=cluster.driver_env(env), timeout=600).json()
-        on_ray, local = _study(postgres, pg_database), _study(postgres, other)
-    finally:
-        with contextlib.closing(postgres.connect()) as conn, conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
+    on_ray = ["--executor", "ray", "--ray-address", cluster.address]
+    results = {"ray": molops(*tune, *on_ray, env=env, timeout=600).json()}
+    on_ray = _study(postgres, pg_database)
+    # the same tuning by local worker processes, in a new study of the same name
+    _delete_study(postgres, pg_database, results["ray"]["tuning"]["study_name"])
+    results["local"] = molops(*tune, "--executor", "local", env=env, timeout=600).json()
+    local = _study(postgres, pg_database)
 
     ray_tuning, local_tuning = results["ray"]["tuning"], results["local"]["tuning"]
     # one study, named as the run reports it, holding every trial asked for, all finished
