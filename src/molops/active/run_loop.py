@@ -101,8 +101,10 @@ def run(
     batch_size: int | None = None,
     track: bool = True,
     progress: Progress | None = None,
+    on_batch: Callable[[BatchRecord], None] | None = None,
 ) -> RunResult:
-    """Run the loop (see the module's docstring); one ``campaign run`` per campaign at a time."""
+    """Run the loop (see the module's docstring); one ``campaign run`` per campaign at a time.
+    *on_batch* hears of each batch as it finishes (a long run reports as it goes)."""
     if parallel < 1:
         raise CampaignError(f"--parallel must be at least 1; got {parallel}")
     if not timeout_per_molecule > 0:
@@ -138,8 +140,12 @@ def run(
             if retry:
                 batch.add_failures()
                 retry = False
-            result.batches.append(_answer(batch, oracle, result, parallel, timeout_per_molecule,
-                                          chunk_size, executor, progress))  # fmt: skip
+            record = _answer(
+                batch, oracle, result, parallel, timeout_per_molecule, chunk_size, executor, progress
+            )
+            result.batches.append(record)
+            if on_batch is not None:
+                on_batch(record)
     finally:
         lock.release()
     result.seconds = round(time.perf_counter() - started, 2)

@@ -61,6 +61,7 @@ def run(
     """Propose, measure with the oracle, ingest, retrain, repeat; resumes after a crash."""
     from molops.active.campaign import Campaign
     from molops.active.oracle import Oracle
+    from molops.active.outcomes import BatchRecord
     from molops.active.run_loop import run as run_loop
     from molops.compute import EXECUTORS, get_executor
 
@@ -74,30 +75,8 @@ def run(
     ws = open_workspace(ctx, workspace)
     campaign = Campaign.open(ws, name)
     pool = get_executor("ray", parallel, ray_address) if executor == "ray" else None
-    try:
-        with stage_progress() as progress:
-            result = run_loop(
-                campaign,
-                spec,
-                iterations=iterations,
-                parallel=parallel,
-                timeout_per_molecule=timeout_per_molecule,
-                chunk_size=chunk_size,
-                executor=pool,
-                retry_failed=retry_failed,
-                batch_size=batch_size,
-                track=track,
-                progress=progress,
-            )
-    finally:
-        if executor == "ray":
-            from molops.compute.ray import shutdown
 
-            shutdown()
-    if as_json:
-        emit_json(result.model_dump())
-        return
-    for b in result.batches:
+    def report(b: BatchRecord) -> None:  # each batch as it finishes
         out.print(
             f"[bold]{name}[/] iteration {b.iteration}: {b.answered} of {b.sent} answered"
             + (f" → dataset version {b.dataset_version}" if b.dataset_version is not None else "")
@@ -112,6 +91,31 @@ def run(
                     [[escape(f.smiles), f.inchikey, escape(f.reason)] for f in b.failures],
                 )
             )
+
+    try:
+        with stage_progress() as progress:
+            result = run_loop(
+                campaign,
+                spec,
+                iterations=iterations,
+                parallel=parallel,
+                timeout_per_molecule=timeout_per_molecule,
+                chunk_size=chunk_size,
+                executor=pool,
+                retry_failed=retry_failed,
+                batch_size=batch_size,
+                track=track,
+                progress=progress,
+                on_batch=None if as_json else report,
+            )
+    finally:
+        if executor == "ray":
+            from molops.compute.ray import shutdown
+
+            shutdown()
+    if as_json:
+        emit_json(result.model_dump())
+        return
     if result.splits:
         err.print(f"{result.splits} failed chunks were split and retried")
     out.print(
