@@ -62,6 +62,8 @@ def app_url(workspace_copy):
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 800})
+    context.set_default_timeout(120_000)  # a first model page loads MLflow; the machine may be busy
+    context.set_default_navigation_timeout(120_000)
     yield context.new_page()
     context.close()
 

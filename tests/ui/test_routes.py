@@ -30,7 +30,10 @@ def login(client: httpx.Client, name: str) -> str:
 @pytest.fixture(scope="module")
 def readonly(built):
     """The app without keys on loopback: anyone may look, nobody may change anything."""
-    with serving(create_ui_app(built.ws, KeyRing([]))) as url, httpx.Client(base_url=url) as client:
+    with (
+        serving(create_ui_app(built.ws, KeyRing([]))) as url,
+        httpx.Client(base_url=url, timeout=120) as client,
+    ):
         yield client
 
 
@@ -81,7 +84,10 @@ def test_unknown_names_are_404_pages(readonly):
 
 @pytest.fixture
 def keyed(workspace_copy):
-    with serving(create_ui_app(workspace_copy, keyring())) as url, httpx.Client(base_url=url) as client:
+    with (
+        serving(create_ui_app(workspace_copy, keyring())) as url,
+        httpx.Client(base_url=url, timeout=120) as client,
+    ):
         yield client, workspace_copy
 
 

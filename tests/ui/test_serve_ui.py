@@ -23,7 +23,7 @@ def test_serve_ui_mounts_the_web_app_beside_the_api_with_the_same_keys(workspace
     refs = [ModelRef(name="fs-expt", alias="champion")]
     with (
         background(workspace_copy, _settings(), refs, ui=True) as (url, _),
-        httpx.Client(base_url=url) as client,
+        httpx.Client(base_url=url, timeout=120) as client,
     ):
         assert client.get("/ui/models").status_code == 303  # a login first
         assert client.post("/ui/login", data={"key": KEYS["rob"][1]}).status_code == 303
