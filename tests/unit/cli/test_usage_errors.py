@@ -18,6 +18,8 @@ CASES = {
     "train --transform": (["train", "-d", "x", "--transform", "sqrt"], "--transform 'sqrt'"),
     "train --params": (["train", "-d", "x", "--params", "{"], "--params '{' is not valid JSON"),
     "train --candidates": (["train", "-d", "x", "-m", "rf", "--candidates", "gp"], "--candidates only"),
+    "train --executor": (["train", "-d", "x", "--tune", "--executor", "dask"], "--executor 'dask' is not"),
+    "train --executor, no --tune": (["train", "-d", "x", "--executor", "ray"], "add --tune, or leave"),
     "features build both": (
         ["features", "build", "-f", "morgan", "--dataset", "x", "--pool", "y.smi"],
         "exactly one of --dataset NAME or --pool FILE",
