@@ -35,7 +35,13 @@ from ._ray_cluster import RayCluster, ray_cluster
 from ._servers import BackendUnavailable, Postgres
 from .conftest import unavailable
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("ray-cluster")]
+#: a busy machine starts Ray nodes and `molops train` slowly: the suite's 300 s is not enough there
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("ray-cluster"),
+    pytest.mark.timeout(900),
+]
 
 #: Pool rows: more than one work unit of a pool build (2,000 rows) and of pool scoring (4,096).
 POOL_ROWS = 4200
