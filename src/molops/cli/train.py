@@ -109,10 +109,10 @@ def train(
     recalibrate: Annotated[
         str,
         typer.Option(
-            help="Recalibrate the std on held-out predictions: scale (one factor, the default), "
-            "isotonic (Kuleshov) or none."
+            help="Recalibrate the std on held-out predictions: isotonic (Kuleshov, the default), "
+            "scale (one maximum-likelihood factor) or none."
         ),
-    ] = "scale",
+    ] = "isotonic",
     name: Annotated[str | None, typer.Option(help="Registered model name (default: DATASET-TARGET).")] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,

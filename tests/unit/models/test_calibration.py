@@ -1,0 +1,120 @@
+"""Std recalibration: variance scaling recovers a known inflation, isotonic straightens a curve,
+calibrators survive JSON, out-of-fold predictions cover every row once, the plot is drawn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from molops.models.calibration import (
+    CalibrationError,
+    Calibrator,
+    check_method,
+    curve,
+    fit_calibrator,
+    fit_scale,
+    scores,
+)
+from molops.models.crossval import out_of_fold
+from molops.models.metrics import calibration_curve, miscalibration_area
+from molops.models.plots import recalibration_plot
+from molops.models.splits import kfold
+
+
+def _gaussian(n: int, inflation: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predictions whose true errors are *inflation* times the std they claim."""
+    rng = np.random.default_rng(seed)
+    mean = rng.normal(size=n)
+    std = rng.uniform(0.2, 2.0, n)
+    return mean + inflation * std * rng.standard_normal(n), mean, std
+
+
+def _heavy_tailed(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Student-t (3 degrees of freedom) errors: no single std factor calibrates every level."""
+    rng = np.random.default_rng(seed)
+    mean = rng.normal(size=n)
+    std = rng.uniform(0.2, 2.0, n)
+    return mean + std * rng.standard_t(3, n), mean, std
+
+
+@pytest.mark.parametrize("inflation", [0.5, 1.0, 3.0])
+def test_scale_recovers_a_known_inflation(inflation):
+    y, mean, std = _gaussian(20_000, inflation, seed=1)
+    assert fit_scale(y, mean, std) == pytest.approx(inflation, rel=0.02)
+    calibrator = fit_calibrator("scale", y, mean, std)
+    assert calibrator.factor == pytest.approx(inflation, rel=0.02)
+    np.testing.assert_allclose(calibrator.apply(std), std * calibrator.factor)
+
+
+def test_scale_lowers_area_and_nll_on_fresh_data_from_the_same_model():
+    calibrator = fit_calibrator("scale", *_gaussian(2_000, 3.0, seed=2))
+    fresh = _gaussian(2_000, 3.0, seed=3)
+    before, after = scores(*fresh), scores(*fresh, calibrator)
+    assert before["miscalibration_area"] > 0.2
+    assert after["miscalibration_area"] < 0.02
+    assert after["nll"] < before["nll"] - 1
+
+
+def test_isotonic_makes_the_curve_monotone_and_closer_to_the_diagonal():
+    fit, fresh = _heavy_tailed(3_000, seed=4), _heavy_tailed(3_000, seed=5)
+    calibrator = fit_calibrator("isotonic", *fit)
+    assert calibrator.knots is not None and calibrator.coverage is not None
+    assert np.all(np.diff(calibrator.coverage) >= 0)
+    assert (calibrator.coverage[0], calibrator.coverage[-1]) == (0.0, 1.0)
+    _expected, observed = curve(*fresh, calibrator)
+    assert np.all(np.diff(observed) >= 0)
+    before = miscalibration_area(*fresh)
+    after = scores(*fresh, calibrator)["miscalibration_area"]
+    assert before > 0.03
+    assert after < before / 3
+    # the uncalibrated curve of the same data is the metrics module's own
+    np.testing.assert_allclose(curve(*fresh)[1], calibration_curve(*fresh)[1])
+    # better than one std factor can do on heavy tails
+    assert after < scores(*fresh, fit_calibrator("scale", *fit))["miscalibration_area"]
+
+
+def test_isotonic_std_factor_matches_a_known_inflation():
+    """For Gaussian errors the recalibrated distribution's std is the inflation itself."""
+    calibrator = fit_calibrator("isotonic", *_gaussian(20_000, 2.0, seed=6))
+    assert calibrator.factor == pytest.approx(2.0, rel=0.03)
+
+
+def test_none_changes_nothing_and_unknown_methods_are_refused():
+    y, mean, std = _gaussian(100, 2.0, seed=7)
+    calibrator = fit_calibrator("none", y, mean, std)
+    np.testing.assert_array_equal(calibrator.apply(std), std)
+    assert scores(y, mean, std, calibrator) == scores(y, mean, std)
+    assert check_method("isotonic") == "isotonic"
+    with pytest.raises(CalibrationError, match=r"--recalibrate 'platt' is not supported; expected one of"):
+        check_method("platt")
+
+
+@pytest.mark.parametrize("method", ["scale", "isotonic"])
+def test_a_calibrator_survives_json(method):
+    calibrator = fit_calibrator(method, *_heavy_tailed(500, seed=8))
+    again = Calibrator.model_validate_json(calibrator.model_dump_json())
+    assert again == calibrator
+    y, mean, std = _heavy_tailed(200, seed=9)
+    np.testing.assert_array_equal(again.levels(y, mean, std), calibrator.levels(y, mean, std))
+
+
+def test_out_of_fold_predicts_every_row_once_from_a_model_that_did_not_see_it():
+    X = np.arange(50, dtype=float)[:, None]
+    y = X[:, 0] * 2
+    seen: list[set[float]] = []
+
+    def fit_predict(X_train, y_train, X_test):
+        seen.append(set(X_train[:, 0]))
+        return X_test[:, 0] * 2, np.ones(len(X_test))
+
+    rows, mean, _std = out_of_fold(fit_predict, X, y, list(kfold(50, 5, seed=0)))
+    assert sorted(rows.tolist()) == list(range(50))
+    np.testing.assert_array_equal(mean, y[rows])
+    for train_rows, test_rows in zip(seen, np.split(rows, 5), strict=True):
+        assert not train_rows & set(X[test_rows, 0])
+
+
+def test_recalibration_plot_is_a_png(tmp_path):
+    y, mean, std = _heavy_tailed(300, seed=10)
+    path = recalibration_plot(y, mean, std, fit_calibrator("isotonic", y, mean, std), tmp_path / "r.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
