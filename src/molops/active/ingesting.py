@@ -11,16 +11,66 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import pandas as pd
+
 from molops.active.remote import CampaignChangedError
 from molops.active.results import RenamedCopy, match_results
 from molops.active.review import reviewed
-from molops.active.state import IngestRecord, IngestResult
+from molops.active.state import CampaignState, IngestRecord, IngestResult
 from molops.active.store import CampaignStore, now
 from molops.data.sources import detect_format
 
 #: Commits of an ingest's record tried on top of other commands' changes (object store) before
 #: giving up: its dataset version is already in, so losing a race must not lose the record.
 COMMIT_TRIES = 5
+
+
+def ingest_record(
+    campaign: CampaignStore,
+    state: CampaignState,
+    frame: pd.DataFrame | None,
+    *,
+    source: str,
+    version: int,
+    before: set[str],
+    unchanged: bool,
+    rows_in: int,
+    accepted: int,
+    quarantined: int,
+) -> tuple[IngestRecord, pd.DataFrame]:
+    """The record of an ingest that made dataset *version* (*frame*; None when it changed nothing),
+    and its results table: each measured molecule matched to *campaign*'s proposals as review left
+    them, measured or not before (*before*), the table written to the campaign's results folder.
+
+    ``campaign ingest`` and a live oracle's finished batch both record their ingest this way, so
+    status, review and the results table read the same thing whichever way values came in.
+    """
+    target = state.config.objective.target
+    proposals = reviewed(CampaignStore.proposals(campaign, state), state)
+    table = match_results(frame, target, version, proposals, before)
+    number = len(state.ingests) + 1
+    rel = None
+    if len(table):
+        rel = campaign._file_name("results", f"ingest-{number:04d}")
+        campaign._write_frame(rel, table)
+    proposed, remeasured = table["proposed"], table["previously_measured"]
+    record = IngestRecord(
+        number=number,
+        time=now(),
+        user=campaign.ws.audit.user,
+        source=source,
+        dataset_version=version,
+        unchanged=unchanged,
+        rows_in=rows_in,
+        accepted=accepted,
+        quarantined=quarantined,
+        answered=int((proposed & ~remeasured).sum()),
+        remeasured=int((proposed & remeasured).sum()),
+        unproposed=int((~proposed).sum()),
+        results=rel,
+        iterations=sorted({int(i) for i in table.loc[proposed, "iteration"].dropna()}),
+    )
+    return record, table
 
 
 def ingest_results(
@@ -54,28 +104,17 @@ def ingest_results(
             )
         frame = None if report.unchanged else ds.read(report.version)
         for attempt in range(COMMIT_TRIES):
-            proposals = reviewed(CampaignStore.proposals(campaign, state), state)
-            table = match_results(frame, target, report.version, proposals, before)
-            number = len(state.ingests) + 1
-            rel = None
-            if len(table):
-                rel = campaign._file_name("results", f"ingest-{number:04d}")
-                campaign._write_frame(rel, table)
-            record = IngestRecord(
-                number=number,
-                time=now(),
-                user=campaign.ws.audit.user,
+            record, table = ingest_record(
+                campaign,
+                state,
+                frame,
                 source=str(results),
-                dataset_version=report.version,
+                version=report.version,
+                before=before,
                 unchanged=report.unchanged,
                 rows_in=report.rows_in,
                 accepted=report.accepted,
                 quarantined=report.quarantined,
-                answered=int((table["proposed"] & ~table["previously_measured"]).sum()),
-                remeasured=int((table["proposed"] & table["previously_measured"]).sum()),
-                unproposed=int((~table["proposed"]).sum()),
-                results=rel,
-                iterations=sorted({int(i) for i in table.loc[table["proposed"], "iteration"].dropna()}),
             )
             state.ingests.append(record)
             try:
@@ -85,8 +124,8 @@ def ingest_results(
                 # another command committed first (object store); the dataset version is in
                 # and ingesting the file again would change nothing, so the record must follow
                 # it: on top of the state as the other command left it
-                if rel is not None:
-                    campaign._discard(rel)
+                if record.results is not None:
+                    campaign._discard(record.results)
                 if attempt == COMMIT_TRIES - 1:
                     raise
                 state = campaign.load(for_update=True)

@@ -24,11 +24,11 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
+from molops.active.ingesting import ingest_record
 from molops.active.journal import Journal, Outcome, row, settled
 from molops.active.oracle import parse_value
 from molops.active.outcomes import BatchRecord, Failure, RejectedRow, current_failures
 from molops.active.remote import CampaignChangedError
-from molops.active.results import match_results
 from molops.active.state import CampaignState, IngestRecord, Iteration
 from molops.active.store import CampaignStore, now
 from molops.storage import Storage
@@ -213,29 +213,20 @@ class OracleBatch:
                 rep = ds.ingest(path, smiles_col="smiles", target_col=target, source_name=source)
             version, report = rep.version, rep.model_dump()
         before = set(store._measured(version - 1)["inchikey"]) if version > 1 else set()
-        table = match_results(ds.read(version), target, version, store.proposals(state), before)
-        number = len(state.ingests) + 1
-        rel = None
-        if len(table):
-            rel = store._file_name("results", f"ingest-{number:04d}")
-            store._write_frame(rel, table)
         lineage = next(v.lineage for v in ds.versions() if v.version == version)
-        return IngestRecord(
-            number=number,
-            time=now(),
-            user=store.ws.audit.user,
+        record, _ = ingest_record(
+            store,
+            state,
+            ds.read(version),
             source=source,
-            dataset_version=version,
+            version=version,
+            before=before,
             unchanged=bool(report.get("unchanged", False)),
             rows_in=int(report.get("rows_in", lineage.get("rows_in", len(values)))),
             accepted=int(report.get("accepted", lineage.get("accepted", len(values)))),
             quarantined=int(report.get("quarantined", lineage.get("quarantined", 0))),
-            answered=int((table["proposed"] & ~table["previously_measured"]).sum()),
-            remeasured=int((table["proposed"] & table["previously_measured"]).sum()),
-            unproposed=int((~table["proposed"]).sum()),
-            results=rel,
-            iterations=sorted({int(i) for i in table.loc[table["proposed"], "iteration"].dropna()}),
         )
+        return record
 
 
 def files(store: CampaignStore) -> Storage:
