@@ -4,7 +4,8 @@
 keys, limits, log) and puts it on ``app.state``, where the route modules reach it through
 dependencies (``serving/deps.py``); so tests build the app in-process and ``molops serve`` hands the
 same factory to uvicorn. Models load in the background after start: ``/healthz`` answers at once,
-``/readyz`` only once every model loaded (a request that arrives before waits for its model).
+``/readyz`` only once every model loaded and warmed (a request that arrives before waits for its
+model).
 """
 
 from __future__ import annotations

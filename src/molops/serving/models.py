@@ -25,6 +25,11 @@ from molops.tracking.registry import ModelRef, ModelRegistry
 
 log = logging.getLogger("molops.serve")
 
+#: The molecule a newly loaded version prepares and predicts (once per chemistry child) before it
+#: answers requests: first-use costs (a child's standardiser and featurizer, RDKit's own set-up, a
+#: model's lazy imports) are paid here, not inside the first request's time budget.
+WARMUP_SMILES = "CCO"
+
 
 def _prepared(item: PreparedMolecule | ItemFailed) -> PreparedMolecule:
     if isinstance(item, ItemFailed):  # stopped over its budget, or it killed its process
@@ -42,6 +47,8 @@ class Loaded:
     version: int
     bundle: ModelBundle
     loaded_at: float
+    #: seconds its warm-up took (it answered one molecule per chemistry child before serving)
+    warmup_s: float = 0.0
 
 
 class ServedModel:
@@ -82,12 +89,23 @@ class ServedModel:
         loaded = self.current  # read once: the whole batch is answered by one version
         if loaded is None:
             raise RuntimeError(f"model {self.ref} is not loaded")
+        return self._columns(loaded.bundle, smiles), loaded
+
+    def _columns(self, bundle: ModelBundle, smiles: list[str]) -> Columns:
         prepared = None
         if self.chemistry is not None:
-            preparation = loaded.bundle.preparation()
+            preparation = bundle.preparation()
             items = self.chemistry.map(prepare_molecule, (preparation, "smiles"), smiles)
             prepared = Prepared.of([_prepared(item) for item in items], preparation)
-        return loaded.bundle.predict_columns(smiles, prepared=prepared), loaded
+        return bundle.predict_columns(smiles, prepared=prepared)
+
+    def _warm(self, bundle: ModelBundle) -> float:
+        """Answer one molecule per chemistry child with *bundle*, the way a request is answered;
+        the seconds it took (readiness and a hot swap wait for it)."""
+        started = time.perf_counter()
+        children = self.chemistry.processes if self.chemistry is not None else 1
+        self._columns(bundle, [WARMUP_SMILES] * children)  # the pool gives each child one
+        return time.perf_counter() - started
 
     async def predict(self, smiles: list[str]) -> tuple[Columns, Loaded]:
         return await self.batcher.predict(smiles)
@@ -100,8 +118,9 @@ class ServedModel:
             return None
         started = time.perf_counter()
         bundle, mv = self.registry.load(f"{self.ref.name}:{version}")
+        warmup_s = self._warm(bundle)
         previous = self.current
-        self.current = Loaded(self.ref.name, self.ref.alias, version, bundle, time.time())
+        self.current = Loaded(self.ref.name, self.ref.alias, version, bundle, time.time(), warmup_s)
         self.error = None
         log.info(
             "model loaded",
@@ -112,6 +131,7 @@ class ServedModel:
                 "version": version,
                 "previous_version": previous.version if previous else None,
                 "seconds": round(time.perf_counter() - started, 3),
+                "warmup_seconds": round(warmup_s, 3),
             },
         )
         return self.current
