@@ -10,20 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 
-import pytest
+from _loud_skip import LoudSkip
 
-#: Read once at import: the suite's autouse fixture removes MOLOPS_* variables inside each test.
-REQUIRED = os.environ.get("MOLOPS_REQUIRE_BACKENDS", "") not in ("", "0")
 #: Also write one screenshot of each page into this folder (``docs/ui`` refreshes the docs' pictures).
 DOCS_SHOTS = os.environ.get("MOLOPS_UI_SCREENSHOTS", "")
-PREFIX = "BROWSER UNAVAILABLE: "
+BROWSER = LoudSkip("BROWSER UNAVAILABLE: ", "BROWSER TESTS SKIPPED")
+unavailable = BROWSER.unavailable
 CANDIDATES = ("chromium", "chromium-browser")
-
-
-def unavailable(what: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"{PREFIX}{what} (MOLOPS_REQUIRE_BACKENDS is set, so this is an error)", pytrace=False)
-    pytest.skip(f"{PREFIX}{what}")
 
 
 def chromium_path() -> str | None:

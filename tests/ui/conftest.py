@@ -90,18 +90,6 @@ def workspace_copy(built, tmp_path) -> Workspace:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from ._browser import PREFIX
+    from ._browser import BROWSER
 
-    reasons: dict[str, int] = {}
-    for report in terminalreporter.stats.get("skipped", []):
-        longrepr = report.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        if PREFIX in reason:
-            what = reason.split(PREFIX, 1)[1]
-            reasons[what] = reasons.get(what, 0) + 1
-    for what, n in sorted(reasons.items()):
-        terminalreporter.write_line(
-            f"BROWSER TESTS SKIPPED ({n}): {what}; CI runs them (MOLOPS_REQUIRE_BACKENDS=1)",
-            red=True,
-            bold=True,
-        )
+    BROWSER.summary(terminalreporter)
