@@ -19,6 +19,8 @@ from molops.data.readers import RecordReader
 from molops.data.sources import Source, clean_text, detect_format
 from molops.errors import ColumnNotFoundError, InputFileError
 
+from ._sdf_text import sdf_text as _sdf
+
 DATA = Path(__file__).resolve().parents[2] / "data"
 
 
@@ -411,19 +413,6 @@ def test_parquet_without_a_smiles_column(write):
 
 
 # -- SDF ---------------------------------------------------------------------------------------
-def _sdf(rows) -> str:
-    """rows: (smiles, {prop: value}) → SDF text written by RDKit."""
-    out = io.StringIO()
-    writer = Chem.SDWriter(out)
-    for smiles, props in rows:
-        mol = Chem.MolFromSmiles(smiles)
-        for key, value in props.items():
-            mol.SetProp(key, value)
-        writer.write(mol)
-    writer.close()
-    return out.getvalue()
-
-
 def test_sdf_fixture_with_mol_blocks():
     chunks = read(DATA / "measurements.sdf", smiles_col=None, target_col="SOL")
     chunk = chunks[0]

@@ -6,25 +6,12 @@ import gzip
 import io
 
 import pytest
-from rdkit import Chem
 
 from molops.data.readers import RecordReader
 from molops.data.sdf import property_names
 from molops.data.sources import Source
 
-
-def _sdf(rows: list[tuple[str, dict[str, str]]]) -> str:
-    """rows: (smiles, {prop: value}) → SDF text written by RDKit."""
-    out = io.StringIO()
-    writer = Chem.SDWriter(out)
-    for smiles, props in rows:
-        mol = Chem.MolFromSmiles(smiles)
-        for key, value in props.items():
-            mol.SetProp(key, value)
-        writer.write(mol)
-    writer.close()
-    return out.getvalue()
-
+from ._sdf_text import sdf_text as _sdf
 
 ROWS = [
     ("CCO", {"id": "a", "SOL": "1"}),
