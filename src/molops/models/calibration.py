@@ -23,7 +23,7 @@ every consumer of the bundle (batch predict, serving, the pyfunc model) applies 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +31,7 @@ from scipy import special
 from sklearn.isotonic import IsotonicRegression
 
 from molops.errors import MolopsError
+from molops.models.base import Surrogate
 from molops.models.metrics import (
     DEFAULT_LEVELS,
     NLL_STD_FLOOR,
@@ -194,3 +195,66 @@ def scores(
         gap = np.abs(observed - expected)
         area = float(np.sum(0.5 * (gap[1:] + gap[:-1]) * np.diff(expected)))
     return {"miscalibration_area": area, "nll": gaussian_nll(y, mean, calibrator.apply(std))}
+
+
+class CalibratedSurrogate(Surrogate):
+    """A fitted surrogate whose std is recalibrated: for code that fits its own model rather than
+    loading a bundle (a campaign's propose), so its acquisition sees the calibrated std too.
+
+    Made by :func:`fit_recalibrated`; scaling the std commutes with every target transform's inverse
+    (each maps a std linearly), so the calibrator may be fitted on transformed or user units alike.
+    """
+
+    name = "calibrated"
+
+    def __init__(self, inner: Surrogate, calibrator: Calibrator) -> None:
+        self.inner, self.calibrator = inner, calibrator
+        self.params = inner.params
+        self.fitted = inner.fitted
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
+        self.inner.fit(X, y)
+        self.fitted = True
+        return self
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = self.inner.predict(X)
+        return mean, self.calibrator.apply(std)
+
+    def sample(self, X: np.ndarray, n_samples: int, seed: int = 0) -> np.ndarray:
+        """The inner model's draws, spread about their mean by the std factor."""
+        draws = self.inner.sample(X, n_samples, seed)
+        centre = draws.mean(axis=0, keepdims=True)
+        return np.asarray(centre + (draws - centre) * self.calibrator.factor)
+
+    def clone(self) -> Self:
+        return type(self)(self.inner.clone(), self.calibrator)
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe() | {"calibration": self.calibrator.model_dump()}
+
+
+def fit_recalibrated(
+    surrogate: Surrogate,
+    X: Any,
+    y: np.ndarray,
+    method: Method = DEFAULT_METHOD,
+    folds: int = 5,
+    seed: int = 0,
+) -> Surrogate:
+    """*surrogate* fitted on (X, y) with its std recalibrated on *folds*-fold out-of-fold predictions
+    (it is fitted folds + 1 times); unchanged (just fitted) for ``none``, a model without std, or
+    fewer than :data:`MIN_POINTS` rows."""
+    from molops.models.crossval import out_of_fold
+    from molops.models.splits import kfold
+
+    y = np.asarray(y, dtype=float)
+    if method == "none" or "std" not in surrogate.provides or len(y) < max(MIN_POINTS, 2 * folds):
+        return surrogate.fit(X, y)
+
+    def fit_predict(X_train: Any, y_train: np.ndarray, X_test: Any) -> tuple[np.ndarray, np.ndarray]:
+        return surrogate.clone().fit(X_train, y_train).predict(X_test)
+
+    rows, mean, std = out_of_fold(fit_predict, X, y, list(kfold(len(y), folds, seed)))
+    calibrator = fit_calibrator(method, y[rows], mean, std)
+    return CalibratedSurrogate(surrogate.fit(X, y), calibrator)

@@ -118,3 +118,31 @@ def test_recalibration_plot_is_a_png(tmp_path):
     y, mean, std = _heavy_tailed(300, seed=10)
     path = recalibration_plot(y, mean, std, fit_calibrator("isotonic", y, mean, std), tmp_path / "r.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fit_recalibrated_scales_the_std_a_campaign_scores_with(tmp_path):
+    """The wrapper a campaign's own fit can use: predict (and a saved copy) gives the inner model's
+    std times the factor fitted on out-of-fold predictions, and the mean unchanged."""
+    from molops.models import get_model
+    from molops.models.base import Surrogate
+    from molops.models.calibration import CalibratedSurrogate, fit_recalibrated
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(120, 5))
+    y = X[:, 0] + 3.0 * rng.standard_normal(120)  # noise the forest's spread does not show
+    plain = get_model("rf", n_estimators=10, n_jobs=1).fit(X, y)
+    model = fit_recalibrated(get_model("rf", n_estimators=10, n_jobs=1), X, y, "scale")
+    assert isinstance(model, CalibratedSurrogate) and model.calibrator.n == 120
+    (mean, std), (own_mean, own_std) = model.predict(X[:7]), plain.predict(X[:7])
+    np.testing.assert_allclose(mean, own_mean)
+    np.testing.assert_allclose(std, own_std * model.calibrator.factor)
+    assert abs(model.calibrator.factor - 1) > 0.1  # a factor of 1 would not show it is applied
+    loaded = Surrogate.load(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.predict(X[:7])[1], std)
+    draws = model.sample(X[:7], 64, seed=0)
+    np.testing.assert_allclose(
+        draws.std(axis=0), plain.sample(X[:7], 64, seed=0).std(axis=0) * model.calibrator.factor
+    )
+    assert fit_recalibrated(get_model("rf", n_estimators=10, n_jobs=1), X, y, "none").predict(X[:7])[
+        1
+    ] == pytest.approx(own_std)
