@@ -205,3 +205,25 @@ def list_campaigns(ws: Workspace) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir() if (p / "campaign.json").is_file())
+
+
+def campaign_overview(ws: Workspace) -> list[dict[str, Any]]:
+    """One row per campaign with its progress (``campaign list`` and the web app's list show it)."""
+    rows = []
+    for name in list_campaigns(ws):
+        state = CampaignStore(ws, name).load()
+        cfg = state.config
+        rows.append(
+            {
+                "name": name,
+                "dataset": cfg.dataset,
+                "target": cfg.objective.target,
+                "maximize": cfg.objective.maximize,
+                "pool": cfg.pool,
+                "iterations": len(state.iterations),
+                "proposed": state.proposed(),
+                "budget": cfg.budget.molecules,
+                "created": cfg.created,
+            }
+        )
+    return rows

@@ -143,27 +143,9 @@ def create(
 
 def list_(ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """The workspace's campaigns with their progress."""
-    from molops.active.campaign import Campaign
-    from molops.active.store import list_campaigns
+    from molops.active.store import campaign_overview
 
-    ws = open_workspace(ctx, workspace)
-    rows = []
-    for name in list_campaigns(ws):
-        state = Campaign(ws, name).load()
-        cfg = state.config
-        rows.append(
-            {
-                "name": name,
-                "dataset": cfg.dataset,
-                "target": cfg.objective.target,
-                "maximize": cfg.objective.maximize,
-                "pool": cfg.pool,
-                "iterations": len(state.iterations),
-                "proposed": state.proposed(),
-                "budget": cfg.budget.molecules,
-                "created": cfg.created,
-            }
-        )
+    rows = campaign_overview(open_workspace(ctx, workspace))
     if as_json:
         emit_json({"campaigns": rows})
         return

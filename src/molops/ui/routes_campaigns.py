@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from molops.active.campaign import Campaign
 from molops.active.decisions import REJECT_REASONS
-from molops.active.store import list_campaigns
+from molops.active.store import campaign_overview
 from molops.errors import InputFileError
 from molops.ui.campaign_view import campaign_status, progress_chart, proposals_page
 from molops.ui.context import ActingWorkspace, Viewer
@@ -29,22 +29,7 @@ MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
 @router.get("/ui/campaigns", response_class=HTMLResponse)
 def campaigns(request: Request, who: Who) -> HTMLResponse:
-    ws = ui(request).ws
-    rows = []
-    for name in list_campaigns(ws):
-        state = Campaign(ws, name).load()
-        cfg = state.config
-        rows.append(
-            {
-                "name": name,
-                "dataset": cfg.dataset,
-                "target": cfg.objective.target,
-                "maximize": cfg.objective.maximize,
-                "iterations": len(state.iterations),
-                "proposed": state.proposed(),
-                "created": cfg.created,
-            }
-        )
+    rows = campaign_overview(ui(request).ws)
     return render(request, "campaigns.html", who, title="Campaigns", campaigns=rows)
 
 
