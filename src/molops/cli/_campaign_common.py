@@ -1,16 +1,41 @@
 """What the ``molops campaign`` command modules share: the recipe options and their Recipe, the
-scoring workers' preload and the budget's one-line text."""
+campaign a command names, the scoring workers' preload, the Ray shutdown and the budget's one-line text."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from molops.cli._output import json_params
+from molops.cli._output import json_params, open_workspace
+
+if TYPE_CHECKING:
+    from molops.active.campaign import Campaign
 
 #: What pool-scoring workers import once (the model zoo and the feature caches).
 SCORING_PRELOAD = ("molops.active.scan", "molops.models.zoo")
+
+
+def open_campaign(ctx: typer.Context, workspace: Path | None, name: str) -> Campaign:
+    """Campaign *name* of the command's workspace (an unknown name fails in one sentence)."""
+    from molops.active.campaign import Campaign
+
+    return Campaign.open(open_workspace(ctx, workspace), name)
+
+
+@contextmanager
+def ray_closed_after(executor: str | None) -> Iterator[None]:
+    """Close this command's Ray connection when it used one, however the command ends."""
+    try:
+        yield
+    finally:
+        if executor == "ray":
+            from molops.compute.ray import shutdown
+
+            shutdown()
 
 
 #: The recipe options of ``simulate`` and ``create`` (unset: molops' default recipe).

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from molops.cli._campaign_common import SCORING_PRELOAD, budget_text
+from molops.cli._campaign_common import SCORING_PRELOAD, budget_text, open_campaign, ray_closed_after
 from molops.cli._output import (
     JsonOption,
     RayAddressOption,
@@ -19,7 +19,6 @@ from molops.cli._output import (
     emit_json,
     err,
     fmt_float,
-    open_workspace,
     out,
     stage_progress,
     table,
@@ -49,28 +48,20 @@ def propose(
     as_json: JsonOption = False,
 ) -> None:
     """Train on the latest dataset version, score the pool and propose the next ranked batch."""
-    from molops.active.campaign import Campaign
     from molops.compute import get_executor
 
     check_executor(executor)
-    ws = open_workspace(ctx, workspace)
-    campaign = Campaign.open(ws, name)
+    campaign = open_campaign(ctx, workspace, name)
     pool = None if executor is None else get_executor(executor, workers, ray_address, preload=SCORING_PRELOAD)
-    try:
-        with stage_progress() as progress:
-            result = campaign.propose(
-                batch_size,
-                out=out_file,
-                progress=progress,
-                ignore_stop=ignore_stop,
-                executor=pool,
-                track=track,
-            )
-    finally:
-        if executor == "ray":
-            from molops.compute.ray import shutdown
-
-            shutdown()
+    with ray_closed_after(executor), stage_progress() as progress:
+        result = campaign.propose(
+            batch_size,
+            out=out_file,
+            progress=progress,
+            ignore_stop=ignore_stop,
+            executor=pool,
+            track=track,
+        )
     if as_json:
         emit_json(result.model_dump())
         return
@@ -124,11 +115,9 @@ def ingest_results(
     as_json: JsonOption = False,
 ) -> None:
     """Take lab results back: a new dataset version, matched to the campaign's proposals."""
-    from molops.active.campaign import Campaign
     from molops.cli.data import print_ingest
 
-    ws = open_workspace(ctx, workspace)
-    campaign = Campaign.open(ws, name)
+    campaign = open_campaign(ctx, workspace, name)
     with byte_progress(f"ingest {results.name}") as progress:
         result = campaign.ingest(results, smiles_col=smiles_col, target_col=target_col, progress=progress)
     if as_json:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from molops.cli._output import JsonOption, WorkspaceOption, emit_json, fmt_float, open_workspace, out, table
+from molops.cli._campaign_common import open_campaign
+from molops.cli._output import JsonOption, WorkspaceOption, emit_json, fmt_float, out, table
 
 IdsHelp = "ids (rank in the batch) or InChIKeys, comma-separated; repeatable"
 
@@ -37,11 +38,9 @@ def review(
     as_json: JsonOption = False,
 ) -> None:
     """Review a proposed batch: accept, reject with a reason, or swap in your own molecule."""
-    from molops.active.campaign import Campaign
     from molops.active.review import parse_ids, parse_swaps, record_decisions, review_state
 
-    ws = open_workspace(ctx, workspace)
-    campaign = Campaign.open(ws, name)
+    campaign = open_campaign(ctx, workspace, name)
     if not (accept or reject or swap or reason is not None):
         state = review_state(campaign, iteration)
         if as_json:

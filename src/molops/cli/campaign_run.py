@@ -7,13 +7,13 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from molops.cli._campaign_common import open_campaign, ray_closed_after
 from molops.cli._output import (
     JsonOption,
     RayAddressOption,
     WorkspaceOption,
     emit_json,
     err,
-    open_workspace,
     out,
     stage_progress,
     table,
@@ -59,7 +59,6 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Propose, measure with the oracle, ingest, retrain, repeat; resumes after a crash."""
-    from molops.active.campaign import Campaign
     from molops.active.oracle import Oracle
     from molops.active.outcomes import BatchRecord
     from molops.active.run_loop import run as run_loop
@@ -72,8 +71,7 @@ def run(
             f"--timeout-per-molecule must be a number of seconds above 0; got {timeout_per_molecule:g}"
         )
     spec = Oracle.parse(oracle)
-    ws = open_workspace(ctx, workspace)
-    campaign = Campaign.open(ws, name)
+    campaign = open_campaign(ctx, workspace, name)
     pool = get_executor("ray", parallel, ray_address) if executor == "ray" else None
 
     def report(b: BatchRecord) -> None:  # each batch as it finishes
@@ -92,27 +90,21 @@ def run(
                 )
             )
 
-    try:
-        with stage_progress() as progress:
-            result = run_loop(
-                campaign,
-                spec,
-                iterations=iterations,
-                parallel=parallel,
-                timeout_per_molecule=timeout_per_molecule,
-                chunk_size=chunk_size,
-                executor=pool,
-                retry_failed=retry_failed,
-                batch_size=batch_size,
-                track=track,
-                progress=progress,
-                on_batch=None if as_json else report,
-            )
-    finally:
-        if executor == "ray":
-            from molops.compute.ray import shutdown
-
-            shutdown()
+    with ray_closed_after(executor), stage_progress() as progress:
+        result = run_loop(
+            campaign,
+            spec,
+            iterations=iterations,
+            parallel=parallel,
+            timeout_per_molecule=timeout_per_molecule,
+            chunk_size=chunk_size,
+            executor=pool,
+            retry_failed=retry_failed,
+            batch_size=batch_size,
+            track=track,
+            progress=progress,
+            on_batch=None if as_json else report,
+        )
     if as_json:
         emit_json(result.model_dump())
         return
