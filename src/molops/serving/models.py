@@ -92,12 +92,16 @@ class ServedModel:
         return self._columns(loaded.bundle, smiles), loaded
 
     def _columns(self, bundle: ModelBundle, smiles: list[str]) -> Columns:
-        prepared = None
-        if self.chemistry is not None:
-            preparation = bundle.preparation()
-            items = self.chemistry.map(prepare_molecule, (preparation, "smiles"), smiles)
-            prepared = Prepared.of([_prepared(item) for item in items], preparation)
-        return bundle.predict_columns(smiles, prepared=prepared)
+        return bundle.predict_columns(smiles, prepared=self.prepare(bundle, smiles))
+
+    def prepare(self, bundle: ModelBundle, smiles: list[str], applicability: bool = True) -> Prepared | None:
+        """*smiles* prepared for *bundle* in the chemistry children, each molecule with its time
+        budget (None without children: the bundle prepares them in this process)."""
+        if self.chemistry is None:
+            return None
+        preparation = bundle.preparation(applicability)
+        items = self.chemistry.map(prepare_molecule, (preparation, "smiles"), smiles)
+        return Prepared.of([_prepared(item) for item in items], preparation)
 
     def _warm(self, bundle: ModelBundle) -> float:
         """Answer one molecule per chemistry child with *bundle*, the way a request is answered;

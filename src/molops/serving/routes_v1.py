@@ -19,9 +19,7 @@ from molops.serving.auth import Caller, requirement
 from molops.serving.deps import Predictions, Service
 from molops.serving.errors import V1_BODY_ERRORS, ApiError
 from molops.serving.models import ServedModel
-from molops.serving.models import _prepared as prepared_item
 from molops.tracking.bundle import ModelBundle
-from molops.tracking.preparation import Prepared, prepare_molecule
 
 Reader = Annotated[Caller, Depends(requirement("read"))]
 Admin = Annotated[Caller, Depends(requirement("admin"))]
@@ -134,12 +132,7 @@ def _explained(
 ) -> list[dict[str, Any]]:
     """Explanations as JSON objects; molecules are prepared in the service's chemistry children when it
     has them (each with its time budget, as for a prediction), so a pathological one cannot stall it."""
-    prepared = None
-    if served.chemistry is not None:
-        preparation = bundle.preparation(applicability=False)
-        items = served.chemistry.map(prepare_molecule, (preparation, "smiles"), smiles)
-        prepared = Prepared.of([prepared_item(item) for item in items], preparation)
-    explanations = explain(bundle, smiles, prepared)
+    explanations = explain(bundle, smiles, served.prepare(bundle, smiles, applicability=False))
     return [e.to_dict() | {"svg": draw_svg(e) if svg and e.error is None else None} for e in explanations]
 
 
