@@ -107,10 +107,8 @@ def promote(
     reason: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    authorize(request, who, "admin", csrf_token)
-    if not reason.strip():
-        raise _reason_missing("promote")
-    result = ui(request).registry_as(who.name).promote(name, version, alias.strip(), reason.strip())
+    why = _admin_with_reason(request, who, csrf_token, reason, "promote")
+    result = ui(request).registry_as(who.name).promote(name, version, alias.strip(), why)
     done = "unchanged" if result["unchanged"] else f"{alias} → v{version}"
     return RedirectResponse(f"/ui/models/{quote(name)}?version={version}&done={quote(done)}", status_code=303)
 
@@ -124,16 +122,19 @@ def rollback(
     reason: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    authorize(request, who, "admin", csrf_token)
-    if not reason.strip():
-        raise _reason_missing("roll back")
-    result = ui(request).registry_as(who.name).rollback(name, alias.strip(), reason.strip())
+    why = _admin_with_reason(request, who, csrf_token, reason, "roll back")
+    result = ui(request).registry_as(who.name).rollback(name, alias.strip(), why)
     done = f"{alias} rolled back to v{result['version']}"
     target = f"/ui/models/{quote(name)}?version={result['version']}&done={quote(done)}"
     return RedirectResponse(target, status_code=303)
 
 
-def _reason_missing(what: str) -> Exception:
+def _admin_with_reason(request: Request, who: Viewer, csrf_token: str, reason: str, what: str) -> str:
+    """Check that *who* may move an alias (an admin, with the form's token) and gave a reason; the
+    reason, stripped."""
     from molops.errors import UsageError
 
-    return UsageError(f"a reason is required to {what} a model; say why in the reason field")
+    authorize(request, who, "admin", csrf_token)
+    if not reason.strip():
+        raise UsageError(f"a reason is required to {what} a model; say why in the reason field")
+    return reason.strip()
