@@ -7,7 +7,6 @@ predictions in the log. Tests that change things (promote, upload) work on a cop
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _env import restored_env
 from molops import Workspace
 from molops.config import ApiKey
 from molops.serving.auth import KeyRing, hash_key
@@ -44,19 +44,12 @@ def _build(root: Path) -> dict:
     fs = ws.dataset("fs")
     fs.ingest(root / "measured.csv", smiles_col="smiles", target_col="expt", workers=1)
     fs.ingest(root / "messy.csv", smiles_col="smiles", target_col="expt", workers=1)
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    try:
+    with restored_env():  # MLflow's exported URIs would leak into later subprocesses
         for seed in (0, 1):
             train(
                 ws,
                 TrainRequest(dataset="fs", model="rf", params={"n_estimators": 10, "n_jobs": 1}, seed=seed),
             )
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     recipe = Recipe(featurizer="morgan", model="rf", model_params={"n_estimators": 20, "n_jobs": 1})
     campaign = Campaign.create(
         ws, "c1", dataset="fs", pool=root / "pool.csv",

@@ -9,7 +9,6 @@ work on a copy of its database (``registry`` fixture).
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _env import restored_env
 from molops import Workspace
 from molops.chem.standardize import Rejected, Standardizer
 from molops.config import IngestSection
@@ -113,22 +113,13 @@ def _build(root: Path) -> dict[str, dict]:
         # 70 FreeSolv molecules have 14 scaffold groups: 80/10/10 would leave valid empty
         "scaffold": {"split": "scaffold", "fractions": (0.6, 0.2, 0.2), "name": "tiny-scaffold"},
     }
-    # MLflow exports the tracking and registry URIs it is pointed at as MLFLOW_* variables, which
-    # every later subprocess of this worker (e.g. an `mlflow` command) would inherit: put them back
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    try:
+    with restored_env():  # MLflow's exported URIs would leak into later subprocesses
         return {
             label: train(ws, TrainRequest(dataset="tiny", model="rf", params=QUICK, **extra)).model_dump(
                 mode="json"
             )
             for label, extra in requests.items()
         }
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
