@@ -34,6 +34,7 @@ TRAIN_KEYS = {
     "params",
     "metrics",
     "valid_metrics",
+    "calibration",
     "split",
     "n_train",
     "n_test",

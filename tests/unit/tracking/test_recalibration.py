@@ -89,3 +89,19 @@ def _registry_bundle(tracked, name: str):
     from molops.tracking.registry import ModelRegistry
 
     return ModelRegistry(tracked.uri, "tester").load(f"{name}@champion")
+
+
+def test_the_human_summary_has_one_line_on_the_recalibration():
+    report = {
+        "method": "isotonic",
+        "applied": True,
+        "fitted_on": "valid",
+        "factor": 2.5,
+        "valid": {"before": {"miscalibration_area": 0.3}, "after": {"miscalibration_area": 0.01}},
+        "test": {"before": {"miscalibration_area": 0.25}, "after": {"miscalibration_area": 0.05}},
+    }
+    line = train_cli._calibration_line(report)
+    assert line.startswith("std recalibration isotonic (× 2.5")
+    assert "valid 0.3" in line and "test 0.25" in line and "0.05" in line
+    note = {"method": "isotonic", "applied": False, "note": "only 7 held-out predictions"}
+    assert train_cli._calibration_line(note) == "std recalibration: none (only 7 held-out predictions)"
