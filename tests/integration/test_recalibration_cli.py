@@ -50,3 +50,18 @@ def test_train_reports_and_predict_and_serve_apply_the_recalibration(workspace, 
         body = httpx.post(server.url + "/v1/predict", json={"smiles": SMILES}, timeout=60).json()
         server.stop()
     np.testing.assert_allclose([r["std"] for r in body["results"]], published, rtol=1e-12)
+
+
+def test_train_auto_reports_what_it_chose_and_why(workspace):
+    """The default method, asked for by name: the JSON says which method cross-fitting chose, each
+    candidate's cross-fitted area, and the published std follows the choice."""
+    molops("data", "ingest", "--builtin", "freesolv", "-w", workspace, "--json").json()
+    report = _train(workspace, "auto", "auto")["calibration"]
+    assert report["method"] == "auto"
+    assert report["chosen"] in ("none", "scale", "isotonic")
+    assert set(report["cross_fitted"]) == {"none", "scale", "isotonic"}  # 64 validation molecules
+    assert report["applied"] is (report["chosen"] != "none")
+    assert report["reason"]
+    best = min(report["cross_fitted"], key=report["cross_fitted"].get)
+    if report["chosen"] != "none":
+        assert report["chosen"] == best

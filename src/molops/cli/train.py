@@ -38,7 +38,7 @@ SPLIT_NAMES = ("random", "scaffold", "time")
 #: TargetTransform's kinds (molops.models.transforms)
 TRANSFORM_NAMES = ("none", "standardize", "log", "log-standardize")
 #: METHODS (molops.models.calibration)
-RECALIBRATE_NAMES = ("none", "scale", "isotonic")
+RECALIBRATE_NAMES = ("none", "scale", "isotonic", "auto")
 
 
 def _check_options(model: str, candidates: list[str] | None, split: str, transform: str) -> None:
@@ -109,10 +109,11 @@ def train(
     recalibrate: Annotated[
         str,
         typer.Option(
-            help="Recalibrate the std on held-out predictions: isotonic (Kuleshov, the default), "
+            help="Recalibrate the std on held-out predictions: auto (the default: none, scale or "
+            "isotonic, whichever cross-fitting on them shows calibrates best), isotonic (Kuleshov), "
             "scale (one maximum-likelihood factor) or none."
         ),
-    ] = "isotonic",
+    ] = "auto",
     name: Annotated[str | None, typer.Option(help="Registered model name (default: DATASET-TARGET).")] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
@@ -204,7 +205,9 @@ def train(
 def _calibration_line(report: dict[str, Any]) -> str:
     """One line on the std recalibration: its factor and the miscalibration area before → after."""
     if not report.get("applied"):
-        return f"std recalibration: none ({report.get('note') or 'not asked for'})"
+        kept = "auto kept none" if report.get("method") == "auto" else "none"
+        return f"std recalibration: {kept} ({report.get('note') or 'not asked for'})"
+    how = report["method"] if report["method"] == report["chosen"] else f"auto chose {report['chosen']}"
     parts = [
         f"{part} {fmt_float(report[part]['before']['miscalibration_area'])} → "
         f"{fmt_float(report[part]['after']['miscalibration_area'])}"
@@ -212,8 +215,9 @@ def _calibration_line(report: dict[str, Any]) -> str:
         if part in report
     ]
     return (
-        f"std recalibration {report['method']} (× {fmt_float(report['factor'])}, on {report['fitted_on']}): "
+        f"std recalibration {how} (× {fmt_float(report['factor'])}, on {report['fitted_on']}): "
         f"miscalibration area {', '.join(parts)}"
+        + ("" if report["method"] == report["chosen"] else f"; {report['reason']}")
     )
 
 

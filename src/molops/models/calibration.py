@@ -11,10 +11,14 @@ Two methods, both fitted on out-of-fold (validation) predictions in the user's u
   to the fraction of held-out points it really covered. The recalibrated predictive distribution is
   mean + std·ε with ε symmetric and P(|ε| ≤ Φ⁻¹((1+p)/2)) = R(p); its intervals come from R⁻¹, and
   the std that consumers see is that distribution's standard deviation, std·√E[ε²]. It corrects
-  each confidence level on its own, so heavy tails do not spoil the central intervals; it is the
-  default (``molops train --recalibrate isotonic``) because on held-out test parts it lowered the
-  miscalibration area of every badly calibrated model kind, where ``scale`` often did not
-  (docs/benchmarks.md, "Std recalibration"). Both keep the ranking of the uncertainties.
+  each confidence level on its own, so heavy tails do not spoil the central intervals. On held-out
+  test parts it lowered the miscalibration area of every badly calibrated model kind, where
+  ``scale`` often did not (docs/benchmarks.md, "Std recalibration"). Both keep the ranking of the
+  uncertainties.
+
+``auto`` (the default of ``molops train --recalibrate``) picks one of ``none``, ``scale`` and
+``isotonic`` per model, because a few dozen validation molecules are too few for either method to
+improve an already calibrated model: fitting on them mostly adds noise. See :func:`choose`.
 
 A :class:`Calibrator` is plain data (JSON), so it lives in the model bundle's ``bundle.json`` and
 every consumer of the bundle (batch predict, serving, the pyfunc model) applies it the same way.
@@ -41,12 +45,19 @@ from molops.models.metrics import (
     miscalibration_area,
 )
 
-Method = Literal["none", "scale", "isotonic"]
-METHODS: tuple[Method, ...] = ("none", "scale", "isotonic")
+#: A method a :class:`Calibrator` is fitted with.
+Fitted = Literal["none", "scale", "isotonic"]
+#: What ``--recalibrate`` accepts: a fitted method, or ``auto`` to choose one (see :func:`choose`).
+Method = Literal["none", "scale", "isotonic", "auto"]
+METHODS: tuple[Method, ...] = ("none", "scale", "isotonic", "auto")
 #: The default of ``molops train --recalibrate``: see the module docstring for why.
-DEFAULT_METHOD: Method = "isotonic"
+DEFAULT_METHOD: Method = "auto"
 #: Fewer held-out predictions than this leave the std as the model gave it (a note says why).
 MIN_POINTS = 10
+#: ``auto``: random halvings of the held-out predictions (each scored both ways) and the
+#: miscalibration area a candidate must beat ``none`` by, averaged over them (see :func:`choose`).
+CROSS_FIT_REPEATS = 5
+MARGIN = 0.01
 
 
 class CalibrationError(MolopsError):
@@ -76,7 +87,7 @@ class Calibrator(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Method
+    method: Fitted
     #: std multiplier (scale: s; isotonic: the recalibrated distribution's √E[ε²])
     factor: float = Field(1.0, gt=0)
     #: isotonic only: nominal levels p (0 … 1, increasing) and their observed coverage R(p)
@@ -150,9 +161,14 @@ def fit_isotonic(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[list
     return knots.tolist(), coverage.tolist(), factor
 
 
-def fit_calibrator(method: Method, y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> Calibrator:
-    """A :class:`Calibrator` of *method* fitted on held-out (y, mean, std)."""
+def fit_calibrator(
+    method: Method, y: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int = 0
+) -> Calibrator:
+    """A :class:`Calibrator` of *method* fitted on held-out (y, mean, std); ``auto`` fits the method
+    :func:`choose` picks (with *seed*)."""
     y, mean, std = _inputs(y, mean, std)
+    if method == "auto":
+        method = choose(y, mean, std, seed).chosen
     if method == "none":
         return Calibrator(method="none", n=int(y.size))
     if method == "scale":
@@ -195,6 +211,68 @@ def scores(
         gap = np.abs(observed - expected)
         area = float(np.sum(0.5 * (gap[1:] + gap[:-1]) * np.diff(expected)))
     return {"miscalibration_area": area, "nll": gaussian_nll(y, mean, calibrator.apply(std))}
+
+
+class Choice(BaseModel):
+    """What ``auto`` picked, each candidate's cross-fitted held-out miscalibration area (None: too
+    few points to compare), and the reason in one sentence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chosen: Fitted
+    cross_fitted: dict[str, float] | None
+    reason: str
+
+
+def choose(y: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int = 0, margin: float = MARGIN) -> Choice:
+    """The recalibration ``auto`` fits on these held-out predictions, by cross-fitting.
+
+    Rule: the points are split into random halves :data:`CROSS_FIT_REPEATS` times (a generator
+    seeded with *seed*, so the same data and seed give the same choice); each candidate (``scale``,
+    ``isotonic``) is fitted on one half and its miscalibration area scored on the other, both ways,
+    and ``none`` (the model's own std) is scored on the same halves. The candidate with the lowest
+    mean area is chosen only if it beats ``none``'s by more than *margin* (absolute area), since a
+    calibrator fitted on few points must earn its place; otherwise ``none``. With fewer than
+    2 × :data:`MIN_POINTS` points the halves are too small to compare and ``none`` is kept. Fitting
+    on halves penalises a calibrator a little more than fitting on all points will, which errs
+    toward keeping the model's own std.
+    """
+    y, mean, std = _inputs(y, mean, std)
+    if y.size < 2 * MIN_POINTS:
+        return Choice(
+            chosen="none",
+            cross_fitted=None,
+            reason=f"only {y.size} held-out predictions, too few to compare recalibrations on halves "
+            f"(at least {2 * MIN_POINTS})",
+        )
+    rng = np.random.default_rng(seed)
+    candidates: tuple[Fitted, ...] = ("none", "scale", "isotonic")
+    areas: dict[str, list[float]] = {c: [] for c in candidates}
+    for _ in range(CROSS_FIT_REPEATS):
+        order = rng.permutation(y.size)
+        halves = (order[: y.size // 2], order[y.size // 2 :])
+        for fit_rows, score_rows in (halves, halves[::-1]):
+            held = (y[score_rows], mean[score_rows], std[score_rows])
+            for c in candidates:
+                calibrator = fit_calibrator(c, y[fit_rows], mean[fit_rows], std[fit_rows])
+                areas[c].append(scores(*held, calibrator)["miscalibration_area"])
+    cross_fitted = {c: float(np.mean(a)) for c, a in areas.items()}
+    fitted: tuple[Fitted, ...] = ("scale", "isotonic")
+    best = min(fitted, key=lambda c: cross_fitted[c])
+    listed = ", ".join(f"{c} {a:.3f}" for c, a in cross_fitted.items())
+    if cross_fitted[best] < cross_fitted["none"] - margin:
+        return Choice(
+            chosen=best,
+            cross_fitted=cross_fitted,
+            reason=f"lowest cross-fitted miscalibration area ({listed}), "
+            f"beating none by more than {margin:g}",
+        )
+    return Choice(
+        chosen="none",
+        cross_fitted=cross_fitted,
+        reason=f"no recalibration beat the model's own std by more than {margin:g} in cross-fitted "
+        f"miscalibration area ({listed})",
+    )
 
 
 class CalibratedSurrogate(Surrogate):
@@ -256,5 +334,7 @@ def fit_recalibrated(
         return surrogate.clone().fit(X_train, y_train).predict(X_test)
 
     rows, mean, std = out_of_fold(fit_predict, X, y, list(kfold(len(y), folds, seed)))
-    calibrator = fit_calibrator(method, y[rows], mean, std)
+    calibrator = fit_calibrator(method, y[rows], mean, std, seed)
+    if calibrator.method == "none":
+        return surrogate.fit(X, y)
     return CalibratedSurrogate(surrogate.fit(X, y), calibrator)

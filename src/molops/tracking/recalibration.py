@@ -18,7 +18,15 @@ import numpy as np
 from pydantic import BaseModel
 
 from molops.models.base import MODELS
-from molops.models.calibration import MIN_POINTS, Calibrator, Method, fit_calibrator, scores
+from molops.models.calibration import (
+    MIN_POINTS,
+    Calibrator,
+    Choice,
+    Method,
+    choose,
+    fit_calibrator,
+    scores,
+)
 from molops.models.crossval import FitPredict, out_of_fold
 from molops.models.plots import recalibration_plot
 from molops.models.splits import kfold
@@ -52,7 +60,8 @@ class Recalibration(BaseModel):
 
 def skipped(method: Method, note: str) -> Recalibration:
     """No calibrator, and the one-sentence *note* saying why (a model without std, too few points)."""
-    return Recalibration(calibrator=None, report={"method": method, "applied": False, "note": note})
+    report = {"method": method, "chosen": "none", "applied": False, "note": note}
+    return Recalibration(calibrator=None, report=report)
 
 
 def recalibrate(
@@ -60,9 +69,14 @@ def recalibrate(
     held_out: Triple,
     source: str,
     test: Triple | None,
+    seed: int = 0,
 ) -> Recalibration:
     """Fit *method* on *held_out* (y, mean, std of the model's own std) from *source* (``valid`` or
-    ``out-of-fold``) and score before/after on it and on *test* (also the model's own std)."""
+    ``out-of-fold``) and score before/after on it and on *test* (also the model's own std).
+
+    ``auto`` first picks the method by cross-fitting on *held_out* (seeded with *seed*; see
+    :func:`molops.models.calibration.choose`); the report's ``chosen``, ``cross_fitted`` and
+    ``reason`` say what it picked and why. A forced method is its own ``chosen``."""
     y, mean, std = held_out
     if len(y) < MIN_POINTS:
         return skipped(
@@ -70,10 +84,17 @@ def recalibrate(
             f"only {len(y)} held-out predictions (at least {MIN_POINTS} are needed to fit a "
             "recalibration); the std is the model's own",
         )
-    calibrator = fit_calibrator(method, y, mean, std)
+    if method == "auto":
+        choice = choose(y, mean, std, seed)
+    else:
+        choice = Choice(chosen=method, cross_fitted=None, reason=f"--recalibrate {method} was asked for")
+    calibrator = fit_calibrator(choice.chosen, y, mean, std)
     report: dict[str, Any] = {
         "method": method,
-        "applied": method != "none",
+        "chosen": choice.chosen,
+        "cross_fitted": choice.cross_fitted,
+        "reason": choice.reason,
+        "applied": choice.chosen != "none",
         "fitted_on": source,
         "n": len(y),
         "factor": calibrator.factor,
@@ -81,7 +102,9 @@ def recalibrate(
     }
     if test is not None and len(test[0]):
         report["test"] = {"before": scores(*test), "after": scores(*test, calibrator)}
-    return Recalibration(calibrator=None if method == "none" else calibrator, report=report)
+    if choice.chosen == "none":
+        report["note"] = choice.reason
+    return Recalibration(calibrator=None if choice.chosen == "none" else calibrator, report=report)
 
 
 def plot(recal: Recalibration, held_out: Triple, folder: Path, name: str) -> Path | None:
@@ -102,6 +125,8 @@ def log_to_run(tracking: Tracking, run_id: str, recal: Recalibration, png: Path 
         for key, value in recal.metrics().items():
             tracking.client.log_metric(run_id, key, value)
         tracking.client.set_tag(run_id, "molops.recalibrate", str(recal.report.get("method")))
+        # what was fitted (auto's pick, or the forced method; none when skipped)
+        tracking.client.log_param(run_id, "calibration_chosen", str(recal.report.get("chosen", "none")))
         if png is not None:
             tracking.client.log_artifact(run_id, str(png), "plots")
 
@@ -130,12 +155,12 @@ def for_training(
         log(f"recalibration: {OOF_FOLDS}-fold out-of-fold predictions")
         rows, oof_mean, oof_std = out_of_fold(fit_predict, X, y, list(kfold(len(y), OOF_FOLDS, seed)))
         held_out = (y[rows], oof_mean, oof_std)
-    recal = recalibrate(method, held_out, source, test)
+    recal = recalibrate(method, held_out, source, test, seed)
     if recal.calibrator is not None:
         before = recal.report["valid"]["before"]["miscalibration_area"]
         after = recal.report["valid"]["after"]["miscalibration_area"]
         log(
-            f"recalibration {method}: std × {recal.calibrator.factor:.3g}, "
+            f"recalibration {recal.report['chosen']}: std × {recal.calibrator.factor:.3g}, "
             f"miscalibration area {before:.3f} → {after:.3f} ({source})"
         )
     return recal, held_out

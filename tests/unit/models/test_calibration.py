@@ -1,5 +1,6 @@
 """Std recalibration: variance scaling recovers a known inflation, isotonic straightens a curve,
-calibrators survive JSON, out-of-fold predictions cover every row once, the plot is drawn."""
+``auto`` keeps a calibrated std and fixes an over-confident one, calibrators survive JSON,
+out-of-fold predictions cover every row once, the plot is drawn."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from molops.models.calibration import (
     CalibrationError,
     Calibrator,
     check_method,
+    choose,
     curve,
     fit_calibrator,
     fit_scale,
@@ -85,8 +87,47 @@ def test_none_changes_nothing_and_unknown_methods_are_refused():
     np.testing.assert_array_equal(calibrator.apply(std), std)
     assert scores(y, mean, std, calibrator) == scores(y, mean, std)
     assert check_method("isotonic") == "isotonic"
+    assert check_method("auto") == "auto"
     with pytest.raises(CalibrationError, match=r"--recalibrate 'platt' is not supported; expected one of"):
         check_method("platt")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auto_keeps_the_std_of_a_calibrated_predictor(seed):
+    """Gaussian errors with exactly the stated std: no calibrator can earn its place."""
+    y, mean, std = _gaussian(200, 1.0, seed=20 + seed)
+    choice = choose(y, mean, std)
+    assert choice.chosen == "none", choice.reason
+    assert choice.cross_fitted is not None and set(choice.cross_fitted) == {"none", "scale", "isotonic"}
+    assert "no recalibration beat" in choice.reason
+    assert fit_calibrator("auto", y, mean, std).method == "none"
+
+
+def test_auto_recalibrates_an_overconfident_predictor_and_the_held_out_area_falls():
+    """Stated std 0.3 × the true one: auto picks a recalibration, and on fresh predictions of the
+    same model its calibrator lowers the area."""
+    y, mean, true_std = _gaussian(100, 1.0, seed=30)
+    choice = choose(y, mean, 0.3 * true_std)
+    assert choice.chosen in ("scale", "isotonic"), choice.reason
+    assert choice.cross_fitted is not None
+    assert choice.cross_fitted[choice.chosen] < choice.cross_fitted["none"]
+    calibrator = fit_calibrator("auto", y, mean, 0.3 * true_std)
+    assert calibrator.method == choice.chosen
+    fresh_y, fresh_mean, fresh_true = _gaussian(2_000, 1.0, seed=31)
+    fresh = (fresh_y, fresh_mean, 0.3 * fresh_true)
+    before = scores(*fresh)["miscalibration_area"]
+    after = scores(*fresh, calibrator)["miscalibration_area"]
+    assert before > 0.3
+    assert after < before / 4
+
+
+def test_auto_is_deterministic_for_a_seed_and_keeps_none_on_too_few_points():
+    y, mean, std = _gaussian(80, 1.5, seed=40)
+    assert choose(y, mean, std, seed=3) == choose(y, mean, std, seed=3)
+    assert fit_calibrator("auto", y, mean, std, seed=3) == fit_calibrator("auto", y, mean, std, seed=3)
+    few = choose(*_gaussian(15, 3.0, seed=41))
+    assert (few.chosen, few.cross_fitted) == ("none", None)
+    assert "only 15 held-out predictions" in few.reason
 
 
 @pytest.mark.parametrize("method", ["scale", "isotonic"])

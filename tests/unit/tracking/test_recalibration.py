@@ -51,9 +51,10 @@ def test_the_cli_offers_exactly_the_library_methods():
 
 @pytest.mark.slow
 def test_a_training_with_a_validation_part_recalibrates_and_logs_it(tracked):
-    r = tracked.runs["scaffold"]  # 14 validation molecules
+    r = tracked.runs["scaffold"]  # 14 validation molecules, --recalibrate isotonic forced
     report = r.calibration
     assert (report["method"], report["applied"], report["fitted_on"]) == ("isotonic", True, "valid")
+    assert (report["chosen"], report["cross_fitted"]) == ("isotonic", None)
     assert report["n"] == r.split["sizes"]["valid"]
     for part in ("valid", "test"):
         assert set(report[part]) == {"before", "after"}
@@ -70,6 +71,7 @@ def test_a_training_with_a_validation_part_recalibrates_and_logs_it(tracked):
             value = report[part][when]["miscalibration_area"]
             assert metrics[f"calibration_{part}_miscalibration_area_{when}"] == pytest.approx(value)
     assert run.data.tags["molops.recalibrate"] == "isotonic"
+    assert run.data.params["calibration_chosen"] == "isotonic"
     assert "plots/recalibration.png" in artifacts
     bundle, _ = _registry_bundle(tracked, "tiny-scaffold")
     assert bundle.info.calibration is not None
@@ -78,8 +80,12 @@ def test_a_training_with_a_validation_part_recalibrates_and_logs_it(tracked):
 
 @pytest.mark.slow
 def test_too_few_held_out_predictions_leave_the_std_alone_with_a_note(tracked):
-    r = tracked.runs["v1"]  # 7 validation molecules
-    assert r.calibration["applied"] is False
+    r = tracked.runs["v1"]  # 7 validation molecules, the default auto
+    assert (r.calibration["method"], r.calibration["chosen"], r.calibration["applied"]) == (
+        "auto",
+        "none",
+        False,
+    )
     assert "held-out predictions" in r.calibration["note"]
     bundle, _ = _registry_bundle(tracked, "tiny-expt")
     assert bundle.info.calibration is None
@@ -94,6 +100,7 @@ def _registry_bundle(tracked, name: str):
 def test_the_human_summary_has_one_line_on_the_recalibration():
     report = {
         "method": "isotonic",
+        "chosen": "isotonic",
         "applied": True,
         "fitted_on": "valid",
         "factor": 2.5,
@@ -103,5 +110,11 @@ def test_the_human_summary_has_one_line_on_the_recalibration():
     line = train_cli._calibration_line(report)
     assert line.startswith("std recalibration isotonic (× 2.5")
     assert "valid 0.3" in line and "test 0.25" in line and "0.05" in line
+    auto = report | {"method": "auto", "reason": "lowest cross-fitted miscalibration area (none 0.3)"}
+    line = train_cli._calibration_line(auto)
+    assert line.startswith("std recalibration auto chose isotonic (× 2.5")
+    assert line.endswith("; lowest cross-fitted miscalibration area (none 0.3)")
     note = {"method": "isotonic", "applied": False, "note": "only 7 held-out predictions"}
     assert train_cli._calibration_line(note) == "std recalibration: none (only 7 held-out predictions)"
+    kept = {"method": "auto", "chosen": "none", "applied": False, "note": "no recalibration beat it"}
+    assert train_cli._calibration_line(kept) == "std recalibration: auto kept none (no recalibration beat it)"
