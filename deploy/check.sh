@@ -22,7 +22,17 @@ step() {
     local name=$1
     shift
     echo "== $name"
-    if ! "$@"; then
+    local rc=0
+    "$@" || rc=$?
+    if [[ $rc -eq 126 ]]; then
+        # 126: the tool exists but could not be executed. Seen once on hadolint's 55 MB binary
+        # right after pip wrote it into a fresh .venv-deploy (mode 0755; cause unknown): retry once.
+        echo "   $1 could not be executed (exit 126); trying once more" >&2
+        sleep 2
+        rc=0
+        "$@" || rc=$?
+    fi
+    if [[ $rc -ne 0 ]]; then
         failed+=("$name")
         echo "!! $name failed" >&2
     fi
