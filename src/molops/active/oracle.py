@@ -37,6 +37,8 @@ from typing import Any
 
 from molops.active.errors import CampaignError
 from molops.active.journal import row
+from molops.active.oracle_guard import NOT_STARTED, PREFIX
+from molops.active.oracle_procs import OWNER
 from molops.compute.local import Executor
 
 #: The exit code by which the Python oracle's child says the function raised (its last stderr
@@ -44,6 +46,8 @@ from molops.compute.local import Executor
 RAISED = 3
 #: The script that runs a ``python:module:function`` oracle.
 _CHILD = Path(__file__).with_name("oracle_child.py")
+#: The script each call runs under, so that no oracle outlives its ``campaign run``.
+_GUARD = Path(__file__).with_name("oracle_guard.py")
 #: How much of a failed oracle's stderr a failure reason quotes.
 _TAIL = 300
 
@@ -112,11 +116,13 @@ class Call:
 
 def call_chunk(
     oracle: Oracle, molecules: list[tuple[str, str]], timeout_s: float, cwd: str | None = None,
-    live: set[subprocess.Popen[bytes]] | None = None,
+    owner: str | None = None, live: set[subprocess.Popen[bytes]] | None = None,
 ) -> Call:  # fmt: skip
     """Run *oracle* once on *molecules* with *timeout_s* seconds (its process group is killed
-    after that); picklable, so a Ray task can run it on another machine. *live* collects the
-    running processes, so that whoever started the threads can kill them on the way out."""
+    after that); picklable, so a Ray task can run it on another machine. The call runs under the
+    guard (:mod:`~molops.active.oracle_guard`: it dies with this process) and, with *owner*, marked
+    with it (:mod:`~molops.active.oracle_procs`). *live* collects the running processes, so that
+    whoever started the threads can kill them on the way out."""
     chunk = uuid.uuid4().hex[:12]
     folder = Path(tempfile.mkdtemp(prefix="molops-oracle-"))
     started = time.perf_counter()
@@ -129,9 +135,11 @@ def call_chunk(
         with (folder / "stdout").open("wb") as so, (folder / "stderr").open("wb") as se:
             here = cwd if cwd is not None and Path(cwd).is_dir() else None  # a Ray node may lack the folder
             try:
+                guarded = [sys.executable, "-S", str(_GUARD), str(os.getpid()), *oracle.command(inp, out)]
+                env = os.environ if owner is None else {**os.environ, OWNER: owner}
                 proc = subprocess.Popen(
-                    oracle.command(inp, out), stdin=subprocess.DEVNULL, stdout=so, stderr=se,
-                    cwd=here, start_new_session=True,  # its own process group: a timeout kills its children
+                    guarded, stdin=subprocess.DEVNULL, stdout=so, stderr=se, cwd=here, env=env,
+                    start_new_session=True,  # its own process group: a timeout kills its children
                 )  # fmt: skip
             except OSError as exc:  # e.g. a program not executable, or not on this Ray node
                 return Call(chunk, molecules, _since(started), failed=f"the oracle could not start ({exc})")
@@ -188,6 +196,8 @@ def _exit_reason(oracle: Oracle, code: int, stderr: Path) -> str:
         ln.strip() for ln in stderr.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()
     ]
     last = lines[-1][-_TAIL:] if lines else ""
+    if code == NOT_STARTED and last.startswith(PREFIX):
+        return "the oracle could not start" + last[len(PREFIX) :]
     if code < 0:
         return f"the oracle was killed by {signal.Signals(-code).name}" + (f": {last}" if last else "")
     if oracle.function is not None and code == RAISED:
@@ -300,6 +310,7 @@ def run_batch(
     timeout_per_molecule: float,
     executor: Executor | None = None,
     cwd: str | None = None,
+    owner: str | None = None,
     on_split: Callable[[Call], None] | None = None,
 ) -> Iterator[Settled]:
     """Call *oracle* on *molecules* in chunks, *parallel* at a time, yielding each settled call as
@@ -325,7 +336,7 @@ def run_batch(
         while chunks:
             round_ = list(chunks)
             chunks.clear()
-            units = [(oracle, c, timeout_per_molecule * len(c), cwd) for c in round_]
+            units = [(oracle, c, timeout_per_molecule * len(c), cwd, owner) for c in round_]
             for call in executor.map(call_chunk, units, in_flight=parallel):
                 done = settle(call)
                 if done is not None:
@@ -338,7 +349,8 @@ def run_batch(
         while chunks or running:
             while chunks and len(running) < parallel:
                 c = chunks.popleft()
-                running.add(pool.submit(call_chunk, oracle, c, timeout_per_molecule * len(c), cwd, live))
+                budget = timeout_per_molecule * len(c)
+                running.add(pool.submit(call_chunk, oracle, c, budget, cwd, owner, live))
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 running.discard(future)

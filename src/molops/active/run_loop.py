@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from molops.active.errors import BudgetExhaustedError, CampaignError, CampaignStoppedError
 from molops.active.oracle import Oracle, run_batch
 from molops.active.oracle_batch import OracleBatch, TellResult
+from molops.active.oracle_procs import owner_token, reap
 from molops.active.outcomes import BatchRecord
 from molops.compute.local import Executor
 from molops.errors import ConcurrentWriteError
@@ -121,6 +122,8 @@ def run(
             f"campaign {campaign.name!r} is already running in another process; wait for it or stop it"
         ) from None
     try:
+        owner = owner_token(campaign._where, campaign.name)
+        reap(owner)  # a killed run's oracles whose guard died too: none may race this run
         retry = retry_failed
         first = True
         while True:
@@ -141,7 +144,7 @@ def run(
                 batch.add_failures()
                 retry = False
             record = _answer(
-                batch, oracle, result, parallel, timeout_per_molecule, chunk_size, executor, progress
+                batch, oracle, result, parallel, timeout_per_molecule, chunk_size, executor, progress, owner
             )
             result.batches.append(record)
             if on_batch is not None:
@@ -179,6 +182,7 @@ def _answer(
     chunk_size: int | None,
     executor: Executor | None,
     progress: Progress | None,
+    owner: str,
 ) -> BatchRecord:
     """Send the batch's pending molecules to the oracle, journal each settled call, finish it."""
     pending = batch.pending()
@@ -195,7 +199,7 @@ def _answer(
 
     for settled in run_batch(
         oracle, molecules, chunk_size=size, parallel=parallel, timeout_per_molecule=timeout_per_molecule,
-        executor=executor, cwd=str(Path.cwd()), on_split=split,
+        executor=executor, cwd=str(Path.cwd()), owner=owner, on_split=split,
     ):  # fmt: skip
         batch.journal.append(settled.rows)  # durable before anything else counts it
         result.calls += 1
