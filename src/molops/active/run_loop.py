@@ -5,6 +5,8 @@ pending molecules to the oracle in chunks, journal each settled chunk at once, a
 (one ingest, one state write; :mod:`~molops.active.oracle_batch`). The loop ends after
 *iterations* batches, or when a stopping rule, the budget or the pool ends the campaign.
 
+A batch that chemists began reviewing waits for the review to finish (:func:`check_review`).
+
 Killed at any moment, it resumes where it was: an unfinished batch is the campaign's current
 batch, its journal says which molecules are settled, and only the others are sent again (those in
 flight at the kill); a finished batch was ingested once, whatever happened during its finishing.
@@ -22,6 +24,7 @@ import pandas as pd
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, Field
 
+from molops.active.decisions import in_force
 from molops.active.errors import BudgetExhaustedError, CampaignError, CampaignStoppedError
 from molops.active.oracle import Oracle, run_batch
 from molops.active.oracle_batch import OracleBatch, TellResult
@@ -103,9 +106,11 @@ def run(
     track: bool = True,
     progress: Progress | None = None,
     on_batch: Callable[[BatchRecord], None] | None = None,
+    send_unreviewed: bool = False,
 ) -> RunResult:
     """Run the loop (see the module's docstring); one ``campaign run`` per campaign at a time.
-    *on_batch* hears of each batch as it finishes (a long run reports as it goes)."""
+    *on_batch* hears of each batch as it finishes (a long run reports as it goes). A batch whose
+    review is under way is refused (:func:`check_review`) unless *send_unreviewed*."""
     if parallel < 1:
         raise CampaignError(f"--parallel must be at least 1; got {parallel}")
     if not timeout_per_molecule > 0:
@@ -138,6 +143,8 @@ def run(
                     break
                 first = False
                 continue
+            if not send_unreviewed:
+                check_review(batch)
             result.resumed |= first
             first = False
             if retry:
@@ -153,6 +160,28 @@ def run(
         lock.release()
     result.seconds = round(time.perf_counter() - started, 2)
     return result
+
+
+class ReviewPendingError(CampaignError):
+    """The batch ``campaign run`` would send is partly reviewed: chemists are still deciding."""
+
+
+def check_review(batch: OracleBatch) -> None:
+    """Refuse to send a batch that chemists began reviewing and have not finished.
+
+    A batch nobody reviewed is sent as proposed (an unattended loop has no review step), and a
+    reviewed one as review left it (rejected proposals dropped, swapped ones replaced). But once
+    someone has decided on some of its proposals, sending the undecided rest would pre-empt their
+    review, so the run waits for the review to finish, or for ``--send-unreviewed``."""
+    it = batch.iteration
+    decided = len(in_force(it.decisions))
+    if 0 < decided < it.proposed:
+        name = batch.store.name
+        raise ReviewPendingError(
+            f"campaign {name!r} iteration {it.number} is under review with {it.proposed - decided} of its "
+            f"{it.proposed} proposals still pending review; finish it with `molops campaign review {name}` "
+            "or pass --send-unreviewed to send them as they are"
+        )
 
 
 def _propose(
@@ -210,4 +239,4 @@ def _answer(
     return batch.finish()
 
 
-__all__ = ["RunResult", "ask", "run", "tell"]
+__all__ = ["ReviewPendingError", "RunResult", "ask", "check_review", "run", "tell"]

@@ -55,6 +55,13 @@ def run(
     track: Annotated[
         bool, typer.Option("--track/--no-track", help="Record each iteration as an MLflow run.")
     ] = True,
+    send_unreviewed: Annotated[
+        bool,
+        typer.Option(
+            "--send-unreviewed",
+            help="Send a partly reviewed batch's undecided proposals too (default: wait for the review).",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -104,6 +111,7 @@ def run(
             track=track,
             progress=progress,
             on_batch=None if as_json else report,
+            send_unreviewed=send_unreviewed,
         )
     if as_json:
         emit_json(result.model_dump())
