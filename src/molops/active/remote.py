@@ -54,12 +54,13 @@ def unique_name(stem: str) -> str:
 class RemoteState:
     """One campaign's folder on an object store: its state document and its data files."""
 
-    def __init__(self, storage: Storage, name: str) -> None:
+    def __init__(self, storage: Storage, name: str, table: str = "state") -> None:
         self.storage = storage.child("campaigns", name)
-        self.state_uri = self.storage.uri("state")
+        self.table = table  # "state"; "run-lease" holds campaign run's lease the same way
+        self.state_uri = self.storage.uri(table)
 
     def exists(self) -> bool:
-        return self.storage.is_table("state")
+        return self.storage.is_table(self.table)
 
     def read(self) -> tuple[str, int]:
         """The state document and the Delta version it was read at (the token for :meth:`write`)."""

@@ -14,9 +14,11 @@ flight at the kill); a finished batch was ingested once, whatever happened durin
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ from molops.active.oracle import Oracle, run_batch
 from molops.active.oracle_batch import OracleBatch, TellResult
 from molops.active.oracle_procs import owner_token, reap
 from molops.active.outcomes import BatchRecord
+from molops.active.run_lease import RunLease
 from molops.compute.local import Executor
 from molops.errors import ConcurrentWriteError
 
@@ -126,9 +129,18 @@ def run(
         raise ConcurrentWriteError(
             f"campaign {campaign.name!r} is already running in another process; wait for it or stop it"
         ) from None
-    try:
+    with contextlib.ExitStack() as held:
+        held.callback(lock.release)
+        # on an object store, other machines are kept out by a lease there (this machine's by the lock)
+        lease = None
+        if campaign.remote is not None:
+            lease = held.enter_context(RunLease(campaign.ws.storage, campaign.name, campaign.ws.audit.user))
         owner = owner_token(campaign._where, campaign.name)
         reap(owner)  # a killed run's oracles whose guard died too: none may race this run
+        sending = _Sending(
+            oracle, parallel, timeout_per_molecule, chunk_size, executor, owner, progress,
+            lease.check if lease is not None else None,
+        )  # fmt: skip
         retry = retry_failed
         first = True
         while True:
@@ -150,14 +162,10 @@ def run(
             if retry:
                 batch.add_failures()
                 retry = False
-            record = _answer(
-                batch, oracle, result, parallel, timeout_per_molecule, chunk_size, executor, progress, owner
-            )
+            record = _answer(batch, sending, result)
             result.batches.append(record)
             if on_batch is not None:
                 on_batch(record)
-    finally:
-        lock.release()
     result.seconds = round(time.perf_counter() - started, 2)
     return result
 
@@ -202,22 +210,27 @@ def _propose(
     return None
 
 
-def _answer(
-    batch: OracleBatch,
-    oracle: Oracle,
-    result: RunResult,
-    parallel: int,
-    timeout_per_molecule: float,
-    chunk_size: int | None,
-    executor: Executor | None,
-    progress: Progress | None,
-    owner: str,
-) -> BatchRecord:
+@dataclass(frozen=True)
+class _Sending:
+    """How a run sends its batches to the oracle."""
+
+    oracle: Oracle
+    parallel: int
+    timeout_per_molecule: float
+    chunk_size: int | None
+    executor: Executor | None
+    owner: str  # the mark of the campaign's oracle processes
+    progress: Progress | None
+    still_held: Callable[[], None] | None  # raises once the run's lease was taken over
+
+
+def _answer(batch: OracleBatch, how: _Sending, result: RunResult) -> BatchRecord:
     """Send the batch's pending molecules to the oracle, journal each settled call, finish it."""
     pending = batch.pending()
     molecules = list(zip(pending["id"], pending["smiles"], strict=True))
     total, done = len(molecules), 0
-    size = chunk_size or max(1, math.ceil(total / (parallel * 4)))
+    size = how.chunk_size or max(1, math.ceil(total / (how.parallel * 4)))
+    progress = how.progress
     stage = f"oracle: iteration {batch.iteration.number}"
     if progress and total:
         progress(stage, 0, total)
@@ -227,9 +240,12 @@ def _answer(
         result.splits += 1
 
     for settled in run_batch(
-        oracle, molecules, chunk_size=size, parallel=parallel, timeout_per_molecule=timeout_per_molecule,
-        executor=executor, cwd=str(Path.cwd()), owner=owner, on_split=split,
+        how.oracle, molecules, chunk_size=size, parallel=how.parallel,
+        timeout_per_molecule=how.timeout_per_molecule, executor=how.executor, cwd=str(Path.cwd()),
+        owner=how.owner, on_split=split,
     ):  # fmt: skip
+        if how.still_held is not None:
+            how.still_held()  # another run took the lease over: it answers the batch from here
         batch.journal.append(settled.rows)  # durable before anything else counts it
         result.calls += 1
         done += len(settled.call.molecules)
