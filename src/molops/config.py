@@ -125,6 +125,9 @@ class ServeSection(_Section):
     #: Child processes for that chemistry per worker: -1 = the cores left per worker, 0 = none (in
     #: the worker itself: faster for one molecule, but nothing can stop a pathological one).
     chemistry_processes: int = Field(-1, ge=-1)
+    #: Prepared molecules (parent, InChIKey, features, fingerprint; ≈ 4.5 KB each for Morgan counts)
+    #: a worker keeps by SMILES, so a molecule asked for again skips its chemistry; 0: none kept.
+    cache_molecules: int = Field(4096, ge=0)
     #: How often the registry is asked whether a served alias moved (hot swap); 0: never.
     poll_s: float = Field(10.0, ge=0)
     #: Seconds between prediction-log writes (rows are buffered in between).

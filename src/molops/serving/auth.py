@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated
@@ -100,21 +100,21 @@ def presented_key(x_api_key: str | None, bearer: HTTPAuthorizationCredentials | 
     return bearer.credentials.strip() if bearer is not None else None
 
 
-def keyring(request: Request) -> KeyRing:
+async def keyring(request: Request) -> KeyRing:
     """The service's keys (``create_app`` puts them on ``app.state``)."""
     keys: KeyRing = request.app.state.keys
     return keys
 
 
 @cache  # one dependency per role: FastAPI then checks a request's key once, however often it is named
-def requirement(role: str) -> Callable[..., Caller]:
+def requirement(role: str) -> Callable[..., Awaitable[Caller]]:
     """A FastAPI dependency: the caller, or 401 (no or unknown key) / 403 (a role below *role*)."""
     from molops.serving.errors import ApiError
 
     # defaults, not Annotated: the annotations are strings, evaluated where *role* is not in scope
     by_header, by_bearer = Security(API_KEY, scopes=[role]), Security(BEARER, scopes=[role])
 
-    def check(
+    async def check(  # async: FastAPI runs a plain def dependency in a thread, a hop per request
         request: Request,
         keys: Annotated[KeyRing, Depends(keyring)],
         x_api_key: str | None = by_header,

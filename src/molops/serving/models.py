@@ -19,6 +19,7 @@ from typing import Any
 
 from molops.compute.isolated import IsolatedPool, ItemFailed
 from molops.serving.batching import Columns, MicroBatcher
+from molops.serving.prepared_cache import PreparedCache
 from molops.tracking.bundle import ModelBundle
 from molops.tracking.preparation import Prepared, PreparedMolecule, prepare_molecule
 from molops.tracking.registry import ModelRef, ModelRegistry
@@ -64,8 +65,11 @@ class ServedModel:
         on_batch: Callable[[ServedModel, int, float], None] | None = None,
         role: str = "primary",
         chemistry: IsolatedPool[PreparedMolecule] | None = None,
+        cache: PreparedCache | None = None,
     ) -> None:
         self.ref = ref
+        #: prepared molecules by SMILES, shared by the worker's models (None: none kept)
+        self.cache = cache
         #: child processes that standardise and featurise (None: this process does)
         self.chemistry = chemistry
         self.registry = registry
@@ -95,13 +99,26 @@ class ServedModel:
         return bundle.predict_columns(smiles, prepared=self.prepare(bundle, smiles))
 
     def prepare(self, bundle: ModelBundle, smiles: list[str], applicability: bool = True) -> Prepared | None:
-        """*smiles* prepared for *bundle* in the chemistry children, each molecule with its time
-        budget (None without children: the bundle prepares them in this process)."""
-        if self.chemistry is None:
+        """*smiles* prepared for *bundle*: from the cache where kept, the rest in the chemistry
+        children, each molecule with its time budget (None without children or cache: the bundle
+        prepares them in this process)."""
+        if self.chemistry is None and self.cache is None:
             return None
         preparation = bundle.preparation(applicability)
-        items = self.chemistry.map(prepare_molecule, (preparation, "smiles"), smiles)
-        return Prepared.of([_prepared(item) for item in items], preparation)
+        found = self.cache.get_many(preparation, smiles) if self.cache else [None] * len(smiles)
+        todo = list(dict.fromkeys(s for s, item in zip(smiles, found, strict=True) if item is None))
+        fresh: dict[str, PreparedMolecule] = {}
+        if todo:  # each missing SMILES once, however often the batch repeats it
+            if self.chemistry is not None:
+                pool = self.chemistry.map(prepare_molecule, (preparation, "smiles"), todo)
+                made = [_prepared(item) for item in pool]
+            else:
+                made = [preparation.molecule(text) for text in todo]
+            if self.cache is not None:
+                self.cache.put_many(preparation, todo, made)
+            fresh = dict(zip(todo, made, strict=True))
+        items = [fresh[s] if item is None else item for s, item in zip(smiles, found, strict=True)]
+        return Prepared.of(items, preparation)
 
     def _warm(self, bundle: ModelBundle) -> float:
         """Answer one molecule per chemistry child with *bundle*, the way a request is answered;
@@ -179,6 +196,7 @@ class ModelSet:
         on_batch: Callable[[ServedModel, int, float], None] | None = None,
         on_swap: Callable[[ServedModel, Loaded | None, Loaded], None] | None = None,
         chemistry: IsolatedPool[PreparedMolecule] | None = None,
+        cache: PreparedCache | None = None,
     ) -> None:
         self.chemistry = chemistry
         kwargs: dict[str, Any] = {
@@ -186,6 +204,7 @@ class ModelSet:
             "max_wait_s": max_wait_s,
             "on_batch": on_batch,
             "chemistry": chemistry,
+            "cache": cache,
         }
         self.models = {ref.name: ServedModel(ref, registry, **kwargs) for ref in refs}
         self.shadows = {

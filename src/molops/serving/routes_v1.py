@@ -25,7 +25,7 @@ Reader = Annotated[Caller, Depends(requirement("read"))]
 Admin = Annotated[Caller, Depends(requirement("admin"))]
 
 
-def json_body(request: Request) -> None:
+async def json_body(request: Request) -> None:
     """415 for a body sent as anything but JSON (text/plain, a form): FastAPI would otherwise hand its
     bytes to validation and answer a puzzling 422. A body without a Content-Type is read as JSON."""
     content_type = request.headers.get("content-type")

@@ -34,6 +34,7 @@ from molops.serving.metrics import Metrics
 from molops.serving.models import Loaded, ModelSet, ServedModel
 from molops.serving.observe import JsonLogFormatter
 from molops.serving.pipeline import ServiceContext
+from molops.serving.prepared_cache import PreparedCache
 from molops.tracking.preparation import PreparedMolecule
 from molops.tracking.registry import ModelRef, ModelRegistry
 from molops.tracking.store import Tracking
@@ -122,6 +123,7 @@ def build_context(
         on_batch=on_batch,
         on_swap=on_swap,
         chemistry=chemistry_pool(settings),
+        cache=PreparedCache(settings.cache_molecules) if settings.cache_molecules else None,
     )
     writer = None
     if log_predictions:
