@@ -142,6 +142,9 @@ class ServeSection(_Section):
     shadow_alias: str = ""
     shadow_share: float = Field(1.0, ge=0, le=1)
     shadow_mode: Literal["mirror", "canary"] = "mirror"
+    #: Answer with each version's recorded ONNX export (`molops models export`) instead of its
+    #: native model; a version without one does not load.
+    onnx: bool = False
     keys: list[ApiKey] = Field(default_factory=list)
 
 

@@ -102,6 +102,9 @@ monitor_interval_s = 300.0
 shadow_alias = ""
 shadow_share = 1.0
 shadow_mode = "mirror"
+# Answer with each version's ONNX export (`molops models export NAME:VERSION --onnx PATH`; needs
+# the onnx extra) instead of its native model, as `molops serve --onnx`.
+onnx = false
 # API keys, stored hashed: `molops serve-key NAME --role read|admin` prints a key and its line.
 # Roles: read (predictions) and admin (also model management). Or set MOLOPS_SERVE__KEYS.
 keys = []

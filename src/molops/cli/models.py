@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -211,4 +212,48 @@ def history(
                 for e in entries
             ],
         )
+    )
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME:VERSION", help="Model version (or NAME@ALIAS).")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="Where to write the ONNX model (.onnx).")],
+    quantize: Annotated[
+        str | None, typer.Option(help="int8: dynamic int8 weights (mlp only; trees have none).")
+    ] = None,
+    molecules: Annotated[
+        Path | None,
+        typer.Option(
+            help="Parity molecules: a CSV with a smiles column or a .smi file (default: the "
+            "last 200 molecules of the training dataset version)."
+        ),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="Largest |ONNX − native| of mean and std accepted (target units).")
+    ] = 1e-3,
+    force: Annotated[bool, typer.Option("--force", help="Keep the export even above --tolerance.")] = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a version to ONNX (rf, lightgbm, mlp), checked against the model on held-back molecules;
+    recorded with the version, so `molops serve --onnx` can serve it."""
+    from molops.tracking.onnx_export import export_version
+    from molops.tracking.registry import ModelRegistry
+    from molops.tracking.store import Tracking
+
+    ws = open_workspace(ctx, workspace)
+    registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user, audit=ws.audit)
+    report = export_version(
+        ws, registry, ref, onnx, molecules=molecules, quantize=quantize, tolerance=tolerance, force=force
+    )
+    if as_json:
+        emit_json(report)
+        return
+    status = "forced past the tolerance" if report["forced"] else f"within {report['tolerance']:g}"
+    out.print(
+        f"{report['name']} version {report['version']} ({report['model']}) → {report['path']} "
+        f"({report['bytes'] / 1e6:.2f} MB); max |ONNX − native| {report['max_abs_diff']:.2g} on "
+        f"{report['molecules']} molecules ({status})"
     )

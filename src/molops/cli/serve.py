@@ -80,6 +80,10 @@ def serve(
     ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the prediction log.")] = False,
     ui: Annotated[bool, typer.Option("--ui", help="Also serve the web app at /ui/ (same keys).")] = False,
+    onnx: Annotated[
+        bool,
+        typer.Option("--onnx", help="Answer with each version's ONNX export (`molops models export`)."),
+    ] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Serve registered models over REST (v1 + Open Inference Protocol v2) until Ctrl-C or SIGTERM."""
@@ -95,6 +99,8 @@ def serve(
     if share is not None and not (shadow or canary):
         raise UsageError("--share is the share of requests a --shadow or --canary alias sees; name one")
     overrides: dict[str, object] = {"host": host, "port": port, "workers": workers, "shadow_alias": shadow}
+    if onnx:
+        overrides["onnx"] = True
     if canary:
         overrides |= {"shadow_alias": canary, "shadow_mode": "canary", "shadow_share": 0.1}
     if share is not None:

@@ -102,6 +102,7 @@ class ServedModelInfo(BaseModel):
     dataset_version: int | None = None
     n_train: int | None = None
     domain_threshold: float | None = None
+    runtime: str | None = Field(None, description="What computes predictions: native or onnx (serve --onnx).")
     shadow: dict[str, Any] | None = None
 
 
