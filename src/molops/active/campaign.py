@@ -46,6 +46,8 @@ from molops.active.errors import (
 from molops.active.filters import Filters
 from molops.active.ingesting import ingest_results
 from molops.active.inputs import new_config, training_set
+from molops.active.multi import multi_frame, multi_scorer, picker_of
+from molops.active.objectives import with_objectives
 from molops.active.oracle_batch import TellResult
 from molops.active.recipe import Recipe
 from molops.active.records import log_batch, note_run_id, track_iteration
@@ -60,6 +62,7 @@ from molops.active.scan import (
     ChunkScorer,
     Progress,
     Scan,
+    Scorer,
     batch_frame,
     pool_identity,
     scan_pool,
@@ -69,6 +72,7 @@ from molops.active.state import (
     CampaignState,
     IngestResult,
     Iteration,
+    MultiObjective,
     Objective,
     ProposeResult,
     budget_summary,
@@ -103,8 +107,10 @@ class Campaign(CampaignStore):
         smiles_col: str | None = None,
         stopping: StoppingRules | None = None,
         cost_col: str | None = None,
+        multi: MultiObjective | None = None,
     ) -> Campaign:
-        """Validate every part up front, then write the campaign's state; refuses an existing name."""
+        """Validate every part up front, then write the campaign's state; refuses an existing name.
+        With *multi*, the campaign has several objectives (*objective* is the first of them)."""
         campaign = cls(ws, name)
         if campaign.exists():
             raise CampaignExistsError(
@@ -124,6 +130,8 @@ class Campaign(CampaignStore):
             stopping=stopping,
             cost_col=cost_col,
         )
+        if multi is not None:
+            config = with_objectives(ws, config, multi)
         state = CampaignState(config=config)
         with campaign._locked():
             if campaign.exists():  # created by a concurrent call since the check above
@@ -139,6 +147,7 @@ class Campaign(CampaignStore):
             pool=config.pool,
             target=objective.target,
             maximize=objective.maximize,
+            objectives=None if multi is None else [o.model_dump() for o in multi.objectives],
             batch_size=batch_size,
         )
         return campaign
@@ -212,6 +221,9 @@ class Campaign(CampaignStore):
             )
             if executor is not None:  # workers load the model once from the campaign folder
                 model.save(scorer.model_dir)
+            scoring_fn: Scorer = scorer  # several objectives: a model for each (molops.active.multi)
+            if cfg.multi is not None:
+                scoring_fn = multi_scorer(self, cfg, ds, version, specs, scorer, save=executor is not None)
             scoring = time.perf_counter()
             scan = Scan(
                 window=max(n * WINDOW_PER_PICK, WINDOW_MIN),
@@ -222,14 +234,14 @@ class Campaign(CampaignStore):
                 scan,
                 identity,
                 {"measured": measured_keys, "open_proposal": open_keys, "rejected": set(state.rejected())},
-                scorer,
+                scoring_fn,
                 chunk_rows or (SMILES_CHUNK_ROWS if recipe.takes_smiles else CHUNK_ROWS),
                 progress,
                 executor,
             )
             seconds_scoring = time.perf_counter() - scoring
             try:
-                cand, fps, pick, filtered, warnings = choose_batch(state, scan, n)
+                cand, fps, pick, filtered, warnings = choose_batch(state, scan, n, picker_of(scoring_fn))
             except BudgetExhaustedError:
                 # the cost floor it found: the budget counts as spent from now on
                 self._save(state, "proposing", "propose")
@@ -237,6 +249,8 @@ class Campaign(CampaignStore):
             frame = batch_frame(
                 cfg.objective, train, cand, fps, pick, scan, acquisition.name, acquisition.needs
             )
+            if cfg.multi is not None:
+                frame = multi_frame(cfg.multi, frame, cand, pick)
             rel = self._file_name("proposals", f"iteration-{number:04d}")
             self._write_frame(rel, frame)
             seconds = time.perf_counter() - started

@@ -9,6 +9,7 @@ refuses with a sentence naming only the rules the campaign has.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +22,25 @@ from molops.active.selection import diverse
 from molops.active.state import CampaignConfig, CampaignState, within_budget
 from molops.models.reference import fingerprints
 
+#: (candidates, their fingerprints, batch size, max similarity) → the picks, best first.
+Picker = Callable[[dict[str, np.ndarray], np.ndarray, int, float], np.ndarray]
+
 
 def choose_batch(
-    state: CampaignState, scan: Scan, n: int
+    state: CampaignState, scan: Scan, n: int, picker: Picker | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, Counter[str], list[str]]:
     """The batch from the best-scored window: filters in score order, costs, then the diverse
     picks (and, under a cost budget, the next best while they fit). Returns the candidates,
     their fingerprints, the picks, the filter counts and warnings; refuses when nothing fits
-    (a cost budget that buys none of them sets *state*'s ``cost_floor``, then raises)."""
+    (a cost budget that buys none of them sets *state*'s ``cost_floor``, then raises).
+
+    *picker* picks instead of the diverse top-N (a pareto campaign's, which rescores as it picks)."""
     cfg = state.config
     filtered: Counter[str] = Counter()
-    # diversity looks 50 deep; under costs every candidate of the window is weighed (cheap
-    # ones may rank low)
-    need = scan.window if cfg.cost_col is not None else n if cfg.recipe.max_similarity >= 1.0 else n * 50
+    # diversity and a picker look 50 deep; under costs every candidate of the window is weighed
+    # (cheap ones may rank low)
+    deep = cfg.recipe.max_similarity < 1.0 or picker is not None
+    need = scan.window if cfg.cost_col is not None else n * 50 if deep else n
     rules = FilterSet(cfg.filters, list(state.rejected().values())) if cfg.filters.active() else None
     cand = scan.ranked(need, rules, filtered)
     if cfg.cost_col is not None:
@@ -43,7 +50,7 @@ def choose_batch(
             f"campaign {cfg.name!r}: every pool molecule is {_excluded(cfg)}; nothing was proposed"
         )
     fps = fingerprints(list(cand["smiles"]))[0]
-    pick = diverse(cand["score"], n, fps, cfg.recipe.max_similarity)
+    pick = (picker or _diverse)(cand, fps, n, cfg.recipe.max_similarity)
     left = state.cost_left()
     if left is not None:  # the diverse picks first, then the next best, while they fit
         rest = np.setdiff1d(np.arange(len(cand["score"])), pick, assume_unique=True)
@@ -60,6 +67,10 @@ def choose_batch(
             + (", or does not fit the cost budget left" if left is not None else "")
         )
     return cand, fps, pick, filtered, warnings
+
+
+def _diverse(cand: dict[str, np.ndarray], fps: np.ndarray, n: int, max_similarity: float) -> np.ndarray:
+    return diverse(cand["score"], n, fps, max_similarity)
 
 
 def _excluded(cfg: CampaignConfig) -> str:

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import pandas as pd
 
+from molops.active.multi_results import ingest_other_objectives
 from molops.active.remote import CampaignChangedError
 from molops.active.results import RenamedCopy, match_results
 from molops.active.review import reviewed
@@ -94,6 +95,8 @@ def ingest_results(
         fmt = detect_format(results)
         if smiles_col is None and fmt != "sdf":
             smiles_col = cfg.smiles_col or "smiles"
+        # several objectives: the others' columns first, so the version recorded is the first's
+        others = {} if cfg.multi is None else ingest_other_objectives(ds, results, fmt, smiles_col, cfg.multi)
         with RenamedCopy(results, target_col or target, target, fmt) as path:
             report = ds.ingest(
                 path,
@@ -143,7 +146,7 @@ def ingest_results(
     return IngestResult(
         campaign=campaign.name,
         ingest=record,
-        report=report.model_dump(),
+        report=report.model_dump() | ({"other_objectives": others} if others else {}),
         # pandas types record keys as any Hashable; these are the three columns selected above
         unproposed=cast(list[dict[str, Any]], unproposed.to_dict(orient="records")),
         open_proposals=len(open_now),

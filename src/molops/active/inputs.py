@@ -80,11 +80,17 @@ def new_config(
 
 
 def training_set(
-    store: CampaignStore, cfg: CampaignConfig, ds: Dataset, version: int, specs: list[str]
+    store: CampaignStore,
+    cfg: CampaignConfig,
+    ds: Dataset,
+    version: int,
+    specs: list[str],
+    rows: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The measured molecules with features in every cache, and their inputs: the joined
-    features, or the standardised SMILES when there are no *specs* (a model that reads SMILES)."""
-    train = store._measured(version)
+    features, or the standardised SMILES when there are no *specs* (a model that reads SMILES).
+    *rows*: other molecules of the version than those with a value for ``cfg.objective``."""
+    train = store._measured(version) if rows is None else rows
     if not specs:
         X = train["smiles"].to_numpy(dtype=object)
     else:

@@ -94,7 +94,8 @@ def improvement(candidates: np.ndarray, front: np.ndarray, ref: np.ndarray) -> n
     k = len(ref)
     if k == 1:
         best = f[:, 0].max() if len(f) else ref[0]
-        return np.clip(c[:, 0] - best, 0.0, None)
+        gain: np.ndarray = np.clip(c[:, 0] - best, 0.0, None)
+        return gain
     if k == 2:
         return _improvement_2d(c, f, ref)
     if k == 3:
@@ -139,4 +140,5 @@ def shortfall(candidates: np.ndarray, front: np.ndarray) -> np.ndarray:
     for start in range(0, len(f), 128):  # candidates × 128 × k at a time
         gaps = np.min(f[None, start : start + 128, :] - c[:, None, :], axis=2)
         need = np.maximum(need, gaps.max(axis=1))
-    return np.clip(need, 0.0, None)
+    distance: np.ndarray = np.clip(need, 0.0, None)
+    return distance

@@ -70,9 +70,13 @@ class Scan:
         keys: np.ndarray,
         smiles: np.ndarray,
         rows: np.ndarray,
+        extra: dict[str, np.ndarray] | None = None,
     ) -> None:
+        """Add a scored chunk; *extra* columns (one row per molecule, e.g. every objective's means)
+        are kept in the window with the rest."""
         self.scored += len(scores)
         new = {"score": scores, "mean": mean, "std": std, "key": keys, "smiles": smiles, "row": rows}
+        new |= extra or {}
         cols = {k: np.concatenate([self.cols[k], v]) if self.cols else v for k, v in new.items()}
         if len(cols["score"]) > self.window:
             keyed = np.where(np.isnan(cols["score"]), -np.inf, cols["score"])
@@ -180,9 +184,12 @@ def _load_model(path: str) -> Surrogate:
     return Surrogate.load(path)
 
 
-def _score_chunk(
-    scorer: ChunkScorer, keys: np.ndarray, smiles: np.ndarray, chunk: int
-) -> tuple[np.ndarray, Any]:
+#: A chunk's scorer: (keys, smiles, chunk number) → (which keys it scored, (scores, mean, std[,
+#: extra columns]) or None); a ChunkScorer, or one scoring several objectives (molops.active.multi).
+Scorer = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, Any]]
+
+
+def _score_chunk(scorer: Scorer, keys: np.ndarray, smiles: np.ndarray, chunk: int) -> tuple[np.ndarray, Any]:
     return scorer(keys, smiles, chunk)
 
 
@@ -190,7 +197,7 @@ def scan_pool(
     scan: Scan,
     identity: PoolIdentity,
     exclude: dict[str, set[str]],
-    scorer: ChunkScorer,
+    scorer: Scorer,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
     executor: Executor | None = None,
@@ -228,8 +235,8 @@ def scan_pool(
         keys, smiles, rows, n_rows = pending.popleft()
         scan.excluded["no_features"] += int((~ok).sum())
         if scored is not None:
-            scores, mean, std = scored
-            scan.add(scores, mean, std, keys[ok], smiles[ok], rows[ok])
+            scores, mean, std, *extra = scored
+            scan.add(scores, mean, std, keys[ok], smiles[ok], rows[ok], extra[0] if extra else None)
         done += n_rows
         if progress:
             progress("scoring pool", done, total)

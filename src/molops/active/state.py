@@ -3,7 +3,7 @@ proposals files and of the ``--json`` results, with the budget arithmetic on the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -35,11 +35,33 @@ PROPOSAL_COLUMNS = [
 
 # -- configuration ---------------------------------------------------------------------------------
 class Objective(BaseModel):
-    """What the campaign optimises: one target, its direction, and optionally what counts as a hit."""
+    """What the campaign optimises: one target, its direction, and optionally what counts as a hit.
+
+    In a campaign with several objectives (:class:`MultiObjective`) each one also has a weight in
+    the desirability product and may be a constraint: desirable ``below`` (or ``above``) a value.
+    """
 
     target: str
     maximize: bool
     threshold: float | None = None
+    weight: float = Field(1.0, gt=0, allow_inf_nan=False)
+    below: float | None = Field(None, allow_inf_nan=False)
+    above: float | None = Field(None, allow_inf_nan=False)
+
+    @property
+    def constraint(self) -> bool:
+        """Whether it is a constraint (a ``below``/``above`` value) rather than a direction."""
+        return self.below is not None or self.above is not None
+
+    def meets(self, values: np.ndarray) -> np.ndarray:
+        """Whether each value meets the constraint (all True for an objective that is none)."""
+        values = np.asarray(values, dtype=np.float64)
+        ok = np.ones(len(values), dtype=bool)
+        if self.below is not None:
+            ok &= values < self.below
+        if self.above is not None:
+            ok &= values > self.above
+        return ok
 
     def utility(self, values: np.ndarray) -> np.ndarray:
         return to_utility(values, self.maximize)
@@ -57,6 +79,21 @@ class Objective(BaseModel):
         if not len(values):
             return None
         return float(values.max() if self.maximize else values.min())
+
+
+class MultiObjective(BaseModel):
+    """A campaign's several objectives (the first is also ``CampaignConfig.objective``) and how
+    candidates are weighed across them: ``pareto`` (hypervolume improvement) or ``desirability``
+    (a weighted product), each at the optimistic point mean + kappa × std of every objective
+    (:mod:`~molops.active.multi_acquisition`)."""
+
+    objectives: list[Objective] = Field(min_length=2)
+    acquisition: Literal["pareto", "desirability"] = "pareto"
+    kappa: float = Field(1.0, ge=0, allow_inf_nan=False)
+
+    @property
+    def targets(self) -> list[str]:
+        return [o.target for o in self.objectives]
 
 
 class Budget(BaseModel):
@@ -77,7 +114,11 @@ class CampaignConfig(BaseModel):
     smiles_col: str | None = None
     #: pool column with each molecule's cost (price, synthesis effort), in the budget's cost units
     cost_col: str | None = None
+    #: the objective; in a campaign with several, the first one, which decides when a proposal
+    #: is answered and what hits, stopping and status' model quality refer to
     objective: Objective
+    #: every objective, in a campaign with several (None: one objective, as before)
+    multi: MultiObjective | None = None
     recipe: Recipe
     batch_size: int = Field(96, ge=1)
     budget: Budget = Field(default_factory=Budget)
@@ -86,6 +127,11 @@ class CampaignConfig(BaseModel):
     created: str
     created_by: str
     molops_version: str
+
+    @property
+    def objectives(self) -> list[Objective]:
+        """Every objective (one, unless the campaign has several)."""
+        return self.multi.objectives if self.multi is not None else [self.objective]
 
 
 class Iteration(BaseModel):

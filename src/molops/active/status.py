@@ -10,6 +10,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from molops.active.decisions import PENDING, STATUS, in_force
+from molops.active.multi_results import front_summary
 from molops.active.outcomes import current_failures
 from molops.active.state import CampaignState, Iteration, budget_summary, spent
 from molops.active.stopping import Stop, judge
@@ -36,6 +37,8 @@ class CampaignStatus(BaseModel):
     decisions: list[dict[str, Any]] = []
     #: molecules a live oracle failed and nothing has measured since, with the reason
     failures: list[dict[str, Any]] = []
+    #: several objectives: the measured Pareto front and its hypervolume (molops.active.multi_results)
+    pareto: dict[str, Any] | None = None
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -135,6 +138,7 @@ def summarize(
             for d in it.decisions
         ],
         failures=[f.model_dump() for f in current_failures(state.batches, set(measured["inchikey"]))],
+        pareto=front_summary(state, measured, proposals),
     )
 
 

@@ -38,10 +38,25 @@ def create(
     name: Annotated[str, typer.Argument(help="Campaign name (letters, digits, '.', '_', '-').")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset of the measurements so far.")],
     pool: Annotated[Path, typer.Option(help="Candidate file (CSV/TSV/SMILES/SDF/Parquet, optionally .gz).")],
-    target: Annotated[str, typer.Option(help="Target (a column of the dataset) to optimise.")],
+    target: Annotated[
+        str | None, typer.Option(help="Target (a column of the dataset) to optimise; or --objective.")
+    ] = None,
     maximize: Annotated[
-        bool, typer.Option("--maximize/--minimize", help="Whether higher or lower values are better.")
-    ],
+        bool | None, typer.Option("--maximize/--minimize", help="Whether higher or lower values are better.")
+    ] = None,
+    objective: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--objective",
+            help="TARGET:min|max[:weight=W,below=V,above=V]; repeatable (several objectives).",
+        ),
+    ] = None,
+    multi_acquisition: Annotated[
+        str, typer.Option(help="With several --objective: pareto (hypervolume gain) or desirability.")
+    ] = "pareto",
+    kappa: Annotated[
+        float, typer.Option(help="With several --objective: optimism, each objective at mean + kappa × std.")
+    ] = 1.0,
     threshold: Annotated[
         float | None, typer.Option(help="A hit: at least this (--maximize) or at most this (--minimize).")
     ] = None,
@@ -93,6 +108,7 @@ def create(
     """Create a campaign: dataset, pool, objective, recipe, batch size, budget and filters."""
     from molops.active.campaign import Campaign
     from molops.active.filters import Filters, parse_range
+    from molops.active.objectives import objectives_of
     from molops.active.state import Budget, Objective
     from molops.active.stopping import StoppingRules
 
@@ -103,6 +119,21 @@ def create(
     if exclude_analogues_above is not None and not 0 < exclude_analogues_above <= 1:
         got = f"{exclude_analogues_above:g}"
         raise UsageError(f"--exclude-analogues-above must be a similarity above 0 and at most 1; got {got}")
+    if objective and (target is not None or maximize is not None):
+        raise UsageError(
+            "pass either --objective (repeatable) or --target with --maximize/--minimize, not both"
+        )
+    if objective:
+        first, multi = objectives_of(objective, multi_acquisition, kappa)
+        if threshold is not None:  # a hit, on the first objective
+            first = first.model_copy(update={"threshold": threshold})
+            multi = multi and multi.model_copy(update={"objectives": [first, *multi.objectives[1:]]})
+    elif target is not None and maximize is not None:
+        first, multi = Objective(target=target, maximize=maximize, threshold=threshold), None
+    else:
+        raise UsageError(
+            "a campaign needs --target with --maximize or --minimize, or --objective TARGET:min|max"
+        )
     ws = open_workspace(ctx, workspace)
     recipe = recipe_of(model, params, featurizer, acquisition, max_similarity)
     filters = Filters(
@@ -119,7 +150,8 @@ def create(
         name,
         dataset=dataset,
         pool=pool,
-        objective=Objective(target=target, maximize=maximize, threshold=threshold),
+        objective=first,
+        multi=multi,
         recipe=recipe,
         batch_size=batch_size,
         budget=Budget(molecules=budget, iterations=max_iterations, cost=budget_cost),
@@ -134,9 +166,11 @@ def create(
         emit_json({"campaign": name, "path": where, **config.model_dump()})
         return
     r = config.recipe
+    goals = ", ".join(f"{o.target} ({'maximise' if o.maximize else 'minimise'})" for o in config.objectives)
     out.print(
-        f"created campaign [bold]{name}[/]: {config.objective.target} "
-        f"({'maximise' if maximize else 'minimise'}) on dataset {dataset}, pool {config.pool}; "
+        f"created campaign [bold]{name}[/]: {goals}"
+        + (f" by {config.multi.acquisition}" if config.multi else "")
+        + f" on dataset {dataset}, pool {config.pool}; "
         f"recipe {r.model} on {r.featurizer}, {r.acquisition}; batch {batch_size}"
     )
 

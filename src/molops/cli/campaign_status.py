@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -76,6 +76,8 @@ def status(
             ],
         )
     )
+    if st.pareto is not None:  # several objectives
+        _front(st.pareto)
     out.print(f"open proposals: {st.proposals['open']} of {st.proposals['total']}")
     if st.failures:  # molecules a live oracle (campaign run, tell) could not measure
         out.print(
@@ -111,3 +113,20 @@ def status(
         out.print(f"[bold]stopped[/]: {escape(st.stopped)}")
     if plot is not None:
         out.print(f"plot → {plot}")
+
+
+def _front(front: dict[str, Any]) -> None:
+    """The measured Pareto front and its hypervolume now and when each iteration was proposed."""
+    targets = [o["target"] for o in front["objectives"]]
+    ref = ", ".join(f"{t} {v:g}" for t, v in front["reference"].items())
+    history = "; ".join(f"#{h['iteration']} {h['hypervolume_before']:.3f}" for h in front["history"])
+    out.print(
+        f"Pareto front ({front['acquisition']}): {len(front['front'])} molecules, hypervolume "
+        f"{front['hypervolume']:.3f} of at most {front['hypervolume_max']:.2f} (reference {ref})"
+        + (f"; before each iteration: {history}" if history else "")
+    )
+    rows = [
+        [escape(r["smiles"]), *[fmt_float(r[t]) for t in targets], r["iteration"] or ""]
+        for r in front["front"]
+    ]
+    out.print(table("Pareto front (measured)", ["smiles", *targets, "iteration"], rows))
