@@ -19,6 +19,7 @@ from typing import Any
 
 from molops.compute.isolated import IsolatedPool, ItemFailed
 from molops.serving.batching import Columns, MicroBatcher
+from molops.serving.onnx_model import onnx_variant, runtime
 from molops.serving.prepared_cache import PreparedCache
 from molops.tracking.bundle import ModelBundle
 from molops.tracking.preparation import Prepared, PreparedMolecule, prepare_molecule
@@ -65,11 +66,14 @@ class ServedModel:
         on_batch: Callable[[ServedModel, int, float], None] | None = None,
         role: str = "primary",
         chemistry: IsolatedPool[PreparedMolecule] | None = None,
+        onnx: bool = False,
         cache: PreparedCache | None = None,
     ) -> None:
         self.ref = ref
         #: prepared molecules by SMILES, shared by the worker's models (None: none kept)
         self.cache = cache
+        #: answer with each version's recorded ONNX export (serving/onnx_model.py)
+        self.onnx = onnx
         #: child processes that standardise and featurise (None: this process does)
         self.chemistry = chemistry
         self.registry = registry
@@ -139,6 +143,8 @@ class ServedModel:
             return None
         started = time.perf_counter()
         bundle, mv = self.registry.load(f"{self.ref.name}:{version}")
+        if self.onnx:
+            bundle = onnx_variant(self.registry, mv, bundle)
         warmup_s = self._warm(bundle)
         previous = self.current
         self.current = Loaded(self.ref.name, self.ref.alias, version, bundle, time.time(), warmup_s)
@@ -175,6 +181,7 @@ class ServedModel:
                 "dataset_version": b.info.dataset_version,
                 "n_train": b.info.n_train,
                 "domain_threshold": b.reference.domain_threshold,
+                "runtime": runtime(b),
             }
         return info
 
@@ -196,6 +203,7 @@ class ModelSet:
         on_batch: Callable[[ServedModel, int, float], None] | None = None,
         on_swap: Callable[[ServedModel, Loaded | None, Loaded], None] | None = None,
         chemistry: IsolatedPool[PreparedMolecule] | None = None,
+        onnx: bool = False,
         cache: PreparedCache | None = None,
     ) -> None:
         self.chemistry = chemistry
@@ -204,6 +212,7 @@ class ModelSet:
             "max_wait_s": max_wait_s,
             "on_batch": on_batch,
             "chemistry": chemistry,
+            "onnx": onnx,
             "cache": cache,
         }
         self.models = {ref.name: ServedModel(ref, registry, **kwargs) for ref in refs}
