@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,gnn]"
+	$(BIN)/python -m pip install --quiet -e ".[test,gnn,onnx]"
 	touch $(STAMP)
 
 ## Create .venv, install molops and run the built-in demo (offline, a minute or two).

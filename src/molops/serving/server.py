@@ -123,6 +123,7 @@ def build_context(
         on_batch=on_batch,
         on_swap=on_swap,
         chemistry=chemistry_pool(settings),
+        onnx=settings.onnx,
         cache=PreparedCache(settings.cache_molecules) if settings.cache_molecules else None,
     )
     writer = None
