@@ -42,8 +42,17 @@ $(DEPLOY_VENV)/.installed: deploy/requirements.txt
 	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r deploy/requirements.txt
 	touch $@
 
-deploy-check: $(DEPLOY_VENV)/.installed
-	DEPLOY_VENV=$(DEPLOY_VENV) bash deploy/check.sh
+## Airflow for the loop's DAG (deploy/airflow), pinned in deploy/airflow/requirements.txt, in its
+## own .venv-airflow: its tasks run molops's executable, so Airflow's pins never touch .venv either.
+AIRFLOW_VENV := .venv-airflow
+$(AIRFLOW_VENV)/.installed: deploy/airflow/requirements.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV) || python3 -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r deploy/airflow/requirements.txt
+	$(AIRFLOW_VENV)/bin/python -m pip check
+	touch $@
+
+deploy-check: $(DEPLOY_VENV)/.installed $(AIRFLOW_VENV)/.installed
+	DEPLOY_VENV=$(DEPLOY_VENV) AIRFLOW_VENV=$(AIRFLOW_VENV) bash deploy/check.sh
 
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) molops-demo .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) molops-demo .pytest_cache .mypy_cache

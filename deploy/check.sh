@@ -8,12 +8,16 @@
 #                  (neither is packaged by Debian or PyPI; `validate` needs providers from the
 #                  Terraform registry, which is not reachable here)
 #   Workflows      check-jsonschema (GitHub's workflow schema), actionlint; checkov (github_actions)
+#   Airflow DAG    imports in Airflow's own .venv-airflow with no import error (DagBag), the
+#                  loop's tasks in order, and each task's shell script parses (bash -n)
+#   Kubeflow       kfp compiles the pipeline to its KFP v2 YAML (kfp, in .venv-deploy)
 #   Scripts        bash -n; shellcheck when installed
 # Any finding fails the check; a justified exception is a skip comment beside the resource.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN="${DEPLOY_VENV:-.venv-deploy}/bin"
+AIRFLOW_BIN="${AIRFLOW_VENV:-.venv-airflow}/bin"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-1.33.0}"
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
@@ -68,6 +72,33 @@ fi
 step "check-jsonschema (github-workflows)" \
     "$BIN/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml
 step "actionlint" "$BIN/actionlint" .github/workflows/*.yml
+
+# --- orchestration: the loop as an Airflow DAG and as a Kubeflow pipeline ---
+dag_import() {
+    AIRFLOW_HOME="$OUT/airflow" AIRFLOW__CORE__LOAD_EXAMPLES=False "$AIRFLOW_BIN/python" - <<'EOF'
+import subprocess
+import sys
+
+from airflow.dag_processing.dagbag import DagBag
+
+bag = DagBag(dag_folder="deploy/airflow", include_examples=False)
+for path, error in bag.import_errors.items():
+    print(f"{path}: {error}", file=sys.stderr)
+dag = bag.dags.get("molops_loop")
+if bag.import_errors or dag is None:
+    sys.exit(f"deploy/airflow: import errors, or no DAG molops_loop (found: {sorted(bag.dags)})")
+order = [task.task_id for task in dag.topological_sort()]
+expected = ["init", "ingest", "features", "train", "propose", "monitor", "retrain"]
+if order != expected:
+    sys.exit(f"molops_loop runs {order}, expected {expected}")
+for task in dag.tasks:
+    if subprocess.run(["bash", "-n", "-c", task.bash_command], check=False).returncode:
+        sys.exit(f"molops_loop.{task.task_id}: its bash_command does not parse")
+print(f"molops_loop: {len(order)} tasks: {' -> '.join(order)}")
+EOF
+}
+step "airflow DAG import (deploy/airflow)" dag_import
+step "kfp compile (deploy/kubeflow)" "$BIN/python" deploy/kubeflow/molops_pipeline.py "$OUT/molops_loop.kfp.yaml"
 
 # --- checkov, once over a copy of all of it (one start: it takes a while to load) ---
 checkov_all() {
