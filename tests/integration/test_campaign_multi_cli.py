@@ -71,7 +71,8 @@ def test_two_objectives_propose_ingest_propose_and_the_front(freesolv, workspace
     batch = first["proposals"]
     assert len(batch) == 6 and len({p["inchikey"] for p in batch}) == 6
     for p in batch:
-        assert p["predicted_mean"] == p["predicted_mean_expt"] and p["predicted_std"] == p["predicted_std_expt"]
+        assert p["predicted_mean"] == p["predicted_mean_expt"]
+        assert p["predicted_std"] == p["predicted_std_expt"]
         assert np.isfinite(p["predicted_mean_logp"]) and p["predicted_std_logp"] >= 0
         assert p["reason"].startswith("pareto: ") and "logp" in p["reason"]
 
