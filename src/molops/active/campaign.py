@@ -49,6 +49,7 @@ from molops.active.inputs import new_config, training_set
 from molops.active.multi import multi_frame, multi_scorer, picker_of
 from molops.active.objectives import with_objectives
 from molops.active.oracle_batch import TellResult
+from molops.active.recalibrate import fit_surrogate
 from molops.active.recipe import Recipe
 from molops.active.records import log_batch, note_run_id, track_iteration
 from molops.active.remote import CampaignChangedError
@@ -81,6 +82,7 @@ from molops.active.state import (
 from molops.active.status import CampaignStatus, summarize
 from molops.active.stopping import StoppingRules
 from molops.active.store import CampaignStore, now
+from molops.active.usage import PhaseMeter, on_gpu
 from molops.compute.local import Executor
 from molops.errors import InputFileError
 from molops.features.base import GRAPH
@@ -189,11 +191,15 @@ class Campaign(CampaignStore):
             specs = recipe.featurizer_specs()
             ds = self.ws.dataset(cfg.dataset)
             version = ds.store.resolve(None).version
+            meter = PhaseMeter()  # CPU- and GPU-seconds of train, score and select
             train, X_train = training_set(self, cfg, ds, version, specs)
             y = train[cfg.objective.target].to_numpy(dtype=np.float64)
             utility = cfg.objective.utility(y)
             transform = recipe.target_transform().fit(utility)
-            model = recipe.surrogate().fit(X_train, transform.transform(utility))
+            model, calibration = fit_surrogate(
+                recipe.surrogate(), X_train, transform.transform(utility), recipe.recalibrate, seed=number
+            )
+            meter.lap("train", gpu=on_gpu(model))
             del X_train
             acquisition = recipe.acquisition_fn()
             # the pool's features and identity table (both built once, then read from the cache);
@@ -240,6 +246,7 @@ class Campaign(CampaignStore):
                 executor,
             )
             seconds_scoring = time.perf_counter() - scoring
+            meter.lap("score", gpu=on_gpu(model), elsewhere_cpu=scan.task_cpu)
             try:
                 cand, fps, pick, filtered, warnings = choose_batch(state, scan, n, picker_of(scoring_fn))
             except BudgetExhaustedError:
@@ -253,6 +260,7 @@ class Campaign(CampaignStore):
                 frame = multi_frame(cfg.multi, frame, cand, pick)
             rel = self._file_name("proposals", f"iteration-{number:04d}")
             self._write_frame(rel, frame)
+            meter.lap("select")
             seconds = time.perf_counter() - started
             iteration = Iteration(
                 number=number,
@@ -274,6 +282,9 @@ class Campaign(CampaignStore):
                 seconds=round(seconds, 2),
                 seconds_scoring=round(seconds_scoring, 2),
                 molecules_per_s=round(scan.scored / seconds_scoring, 1) if seconds_scoring > 0 else 0.0,
+                cpu_seconds=meter.cpu,
+                gpu_seconds=meter.gpu,
+                calibration=calibration,
                 warnings=warnings,
             )
             state.iterations.append(iteration)
@@ -343,13 +354,17 @@ class Campaign(CampaignStore):
         return reviewed(super().proposals(state), state)
 
     # -- status ------------------------------------------------------------------------------------
-    def status(self) -> CampaignStatus:
-        """Iterations, budget, best value, hits, model quality on each measured batch, open proposals."""
-        return self._status(self.load())
+    def status(self, hit_top: float | None = None) -> CampaignStatus:
+        """Iterations, budget, best value, hits, model quality on each measured batch, open proposals,
+        and the diagnostics of :mod:`~molops.active.diagnostics` (*hit_top*: see there)."""
+        return self._status(self.load(), hit_top)
 
-    def _status(self, state: CampaignState) -> CampaignStatus:
+    def _status(self, state: CampaignState, hit_top: float | None = None) -> CampaignStatus:
         version = self.ws.dataset(state.config.dataset).latest_version()
-        return summarize(self.name, state, version, self._measured(), self.proposals(state))
+        # the data the first iteration trained on: the random expectation of the hit rate
+        seed = self._measured(state.iterations[0].dataset_version) if state.iterations else None
+        measured, proposals = self._measured(), self.proposals(state)
+        return summarize(self.name, state, version, measured, proposals, seed=seed, hit_top=hit_top)
 
     def _check_stopping(self, state: CampaignState) -> None:
         reason = self._status(state).stopped

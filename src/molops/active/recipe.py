@@ -21,6 +21,7 @@ from molops.compute.local import Executor, LocalExecutor
 from molops.features.base import GRAPH, get_featurizer
 from molops.features.build import featurize_smiles
 from molops.models.base import MODELS, InvalidModelError, Surrogate, featurizer_mismatch, get_model
+from molops.models.calibration import DEFAULT_METHOD, Method
 from molops.models.transforms import TargetTransform, transform_kind
 
 Progress = Callable[[int, int], None]
@@ -50,6 +51,8 @@ class Recipe(BaseModel):
         DEFAULT_MAX_SIMILARITY, gt=0, le=1, description="batch diversity: 1 = top-N, lower = more diverse"
     )
     transform: str = "standardize"
+    #: the surrogate's std recalibration on held-out predictions (:mod:`~molops.active.recalibrate`)
+    recalibrate: Method = DEFAULT_METHOD
 
     @property
     def takes_smiles(self) -> bool:

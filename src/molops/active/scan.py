@@ -7,6 +7,7 @@ reasons), so memory does not grow with the pool. Filters run on that window only
 
 from __future__ import annotations
 
+import os
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from molops.active.acquisition import get_acquisition
 from molops.active.errors import CampaignError
 from molops.active.filters import FilterSet
 from molops.active.state import PROPOSAL_COLUMNS, Objective
+from molops.active.usage import task_cpu
 from molops.compute.local import Executor
 from molops.data.pool import PoolIdentity
 from molops.features.base import get_featurizer
@@ -58,6 +60,8 @@ class Scan:
         self.sample_mean = np.zeros(0)
         self.sample_std = np.zeros(0)
         self.scored = 0
+        #: CPU-seconds of the chunks scored in other processes (executor workers, Ray tasks)
+        self.task_cpu = 0.0
         self.excluded: Counter[str] = Counter(
             {"no_identity": 0, "measured": 0, "open_proposal": 0, "no_features": 0}
         )
@@ -189,8 +193,13 @@ def _load_model(path: str) -> Surrogate:
 Scorer = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, Any]]
 
 
-def _score_chunk(scorer: Scorer, keys: np.ndarray, smiles: np.ndarray, chunk: int) -> tuple[np.ndarray, Any]:
-    return scorer(keys, smiles, chunk)
+def _score_chunk(
+    scorer: Scorer, keys: np.ndarray, smiles: np.ndarray, chunk: int
+) -> tuple[np.ndarray, Any, float, int]:
+    """The scorer's result, with the CPU-seconds it took and the process it ran in."""
+    started = task_cpu()
+    ok, scored = scorer(keys, smiles, chunk)
+    return ok, scored, task_cpu() - started, os.getpid()
 
 
 def scan_pool(
@@ -231,8 +240,10 @@ def scan_pool(
         results = executor.map(_score_chunk, units())
     else:
         results = (_score_chunk(*unit) for unit in units())
-    for ok, scored in results:
+    for ok, scored, cpu, pid in results:
         keys, smiles, rows, n_rows = pending.popleft()
+        if pid != os.getpid():  # this process's own CPU time is counted where it is spent
+            scan.task_cpu += cpu
         scan.excluded["no_features"] += int((~ok).sum())
         if scored is not None:
             scores, mean, std, *extra = scored

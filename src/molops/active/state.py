@@ -159,6 +159,12 @@ class Iteration(BaseModel):
     seconds: float
     seconds_scoring: float
     molecules_per_s: float
+    #: CPU-seconds and GPU-seconds of each phase (train, score, select; :mod:`~molops.active.usage`);
+    #: None in iterations proposed before they were measured
+    cpu_seconds: dict[str, float] | None = None
+    gpu_seconds: dict[str, float] | None = None
+    #: the surrogate's std recalibration (:mod:`~molops.active.recalibrate`): method, chosen, factor
+    calibration: dict[str, Any] | None = None
     warnings: list[str] = Field(default_factory=list)
     #: the MLflow run that records this iteration (set after propose, by whoever logged it)
     run_id: str | None = None

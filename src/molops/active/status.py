@@ -1,5 +1,6 @@
 """A campaign's progress in numbers: iterations, model quality on each measured batch, budget,
-best value, hits, open proposals and review decisions (what ``campaign status`` prints)."""
+best value, hits, open proposals and review decisions (what ``campaign status`` prints), with the
+diagnostics of :mod:`~molops.active.diagnostics` and the compute of :mod:`~molops.active.usage`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from molops.active import diagnostics as diag
 from molops.active.decisions import PENDING, STATUS, in_force
 from molops.active.multi_results import front_summary
 from molops.active.outcomes import current_failures
@@ -39,6 +41,11 @@ class CampaignStatus(BaseModel):
     failures: list[dict[str, Any]] = []
     #: several objectives: the measured Pareto front and its hypervolume (molops.active.multi_results)
     pareto: dict[str, Any] | None = None
+    #: the hit rule and random expectation, the cumulative hit rate and calibration, and a warning
+    #: when acquisition is not beating random (:mod:`~molops.active.diagnostics`)
+    diagnostics: dict[str, Any] = {}
+    #: CPU-seconds and GPU-seconds per phase summed over the iterations that measured them
+    compute: dict[str, Any] = {}
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -56,14 +63,20 @@ def summarize(
     version: int | None,
     measured: pd.DataFrame,
     proposals: pd.DataFrame,
+    *,
+    seed: pd.DataFrame | None = None,
+    hit_top: float | None = None,
 ) -> CampaignStatus:
     """The status of campaign *name* from its state, the dataset's latest *version*, the molecules
-    measured in it and every proposal so far (with its iteration number)."""
+    measured in it and every proposal so far (with its iteration number); *seed* is the data the
+    first iteration trained on, and *hit_top* the hit fraction without a threshold (diagnostics)."""
     cfg = state.config
     obj = cfg.objective
     value_of = dict(zip(measured["inchikey"], measured[obj.target], strict=True))
     proposals["measured"] = proposals["inchikey"].map(value_of).astype(np.float64)
     answered = proposals["measured"].notna()
+    seed_values = seed[obj.target].to_numpy(np.float64) if seed is not None else np.zeros(0)
+    rule = diag.hit_rule(obj.threshold, obj.maximize, seed_values, hit_top)
     iterations = []
     for it in state.iterations:
         rows = proposals[proposals["iteration"] == it.number]
@@ -89,6 +102,10 @@ def summarize(
                 "model": it.recipe.get("model"),
                 "acquisition": it.recipe.get("acquisition"),
                 "review": review_counts(it),
+                "diagnostics": _diagnostics(rows, it, rule),
+                "cpu_seconds": it.cpu_seconds,
+                "gpu_seconds": it.gpu_seconds,
+                "calibration": it.calibration,
             }
         )
     values = measured[obj.target].to_numpy(dtype=np.float64)
@@ -138,8 +155,69 @@ def summarize(
             for d in it.decisions
         ],
         failures=[f.model_dump() for f in current_failures(state.batches, set(measured["inchikey"]))],
+        diagnostics=_overall(proposals, state, rule, iterations),
+        compute=compute_used(state.iterations),
         pareto=front_summary(state, measured, proposals),
     )
+
+
+def _diagnostics(rows: pd.DataFrame, it: Iteration, rule: diag.HitRule) -> dict[str, Any]:
+    """One iteration's hit rate, error and calibration before labels, and diversity."""
+    own = rows[rows["predicted_mean"].notna()]  # a molecule swapped in review is not the model's pick
+    true = own["measured"].to_numpy(np.float64)
+    done = ~np.isnan(true)
+    factor = (it.calibration or {}).get("factor")
+    out: dict[str, Any] = {}
+    if rule.threshold is not None:
+        k = int(diag.hits(rule, true[done]).sum())
+        out |= diag.hit_stats(k, int(done.sum()), rule.expectation)
+    out |= diag.batch(
+        true, own["predicted_mean"].to_numpy(float), own["predicted_std"].to_numpy(float), factor
+    )
+    out["diversity"] = diag.diversity(own["smiles"].astype(str).tolist())
+    near = own["nearest_similarity"].to_numpy(np.float64)
+    out["nearest_similarity"] = float(np.nanmean(near)) if np.isfinite(near).any() else None
+    return out
+
+
+def _overall(
+    proposals: pd.DataFrame, state: CampaignState, rule: diag.HitRule, iterations: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The hit rule, the cumulative hit rate and calibration over every answered model pick, and
+    the warning when acquisition is not beating random."""
+    own = proposals[proposals["predicted_mean"].notna() & proposals["measured"].notna()]
+    factors = {it.number: (it.calibration or {}).get("factor", 1.0) for it in state.iterations}
+    true = own["measured"].to_numpy(np.float64)
+    cumulative: dict[str, Any] = {}
+    if rule.threshold is not None:
+        cumulative |= diag.hit_stats(int(diag.hits(rule, true).sum()), len(true), rule.expectation)
+    factor = own["iteration"].map(factors).to_numpy(np.float64)
+    cumulative |= diag.batch(
+        true, own["predicted_mean"].to_numpy(float), own["predicted_std"].to_numpy(float), factor
+    )
+    answered = sum(1 for it in iterations if (it["diagnostics"].get("n") or 0) > 0)
+    return {
+        "hit_rule": rule.model_dump(),
+        "confidence": diag.CONFIDENCE,
+        "nominal_coverage": diag.NOMINAL,
+        "cumulative": cumulative,
+        "iterations_answered": answered,
+        "warning": diag.warning(rule, cumulative, answered) if rule.threshold is not None else None,
+    }
+
+
+def compute_used(iterations: list[Iteration]) -> dict[str, Any]:
+    """CPU- and GPU-seconds per phase and in total, summed over the iterations that measured them
+    (those proposed before molops measured them have none)."""
+    measured = [it for it in iterations if it.cpu_seconds is not None]
+    out: dict[str, Any] = {"iterations_measured": len(measured), "iterations": len(iterations)}
+    for kind in ("cpu_seconds", "gpu_seconds"):
+        phases: dict[str, float] = {}
+        for it in measured:
+            for phase, seconds in (getattr(it, kind) or {}).items():
+                phases[phase] = round(phases.get(phase, 0.0) + seconds, 3)
+        out[kind] = phases | {"total": round(sum(phases.values()), 3)}
+    return out
 
 
 def _budget_spent(state: CampaignState) -> Stop | None:

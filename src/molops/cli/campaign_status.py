@@ -16,6 +16,12 @@ def status(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Campaign name.")],
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of the campaign's progress here.")] = None,
+    hit_top: Annotated[
+        float | None,
+        typer.Option(
+            help="Without a --threshold, a hit is in the best this fraction of the seed data (0.05)."
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -24,7 +30,7 @@ def status(
     from molops.active.plots import plot_status
 
     ws = open_workspace(ctx, workspace)
-    st = Campaign.open(ws, name).status()
+    st = Campaign.open(ws, name).status(hit_top)
     if plot is not None:
         plot_status(st, plot)
     if as_json:
@@ -78,6 +84,8 @@ def status(
     )
     if st.pareto is not None:  # several objectives
         _front(st.pareto)
+    _diagnostics(st.iterations, st.diagnostics)
+    _compute(st.compute)
     out.print(f"open proposals: {st.proposals['open']} of {st.proposals['total']}")
     if st.failures:  # molecules a live oracle (campaign run, tell) could not measure
         out.print(
@@ -130,3 +138,65 @@ def _front(front: dict[str, Any]) -> None:
         for r in front["front"]
     ]
     out.print(table("Pareto front (measured)", ["smiles", *targets, "iteration"], rows))
+
+
+def _pct(value: Any) -> str:
+    return "" if value is None else f"{value:.0%}"
+
+
+def _diagnostics(iterations: list[dict[str, Any]], diag: dict[str, Any]) -> None:
+    """The hit rate against random, error and calibration before labels, diversity per iteration
+    (the JSON has more: RMSE, NLL, miscalibration area, nearest similarity, per-phase seconds)."""
+    rule = diag["hit_rule"]
+    if rule["threshold"] is not None:
+        expectation = (
+            f"random expectation {rule['expectation']:.1%} "
+            f"({rule['seed_hits']}/{rule['seed_n']} of the seed data)"
+            if rule["expectation"] is not None
+            else "no random expectation (no seed data)"
+        )
+        out.print(f"hit: {escape(rule['description'])}; {expectation}")
+    rows = []
+    for it in iterations:
+        d = it["diagnostics"]
+        raw = d.get("raw") or {}
+        interval = d.get("hit_rate_interval")
+        rows.append(
+            [
+                it["iteration"],
+                f"{d['hits']}/{d['n']}" if d.get("n") else "",
+                f"{interval[0]:.0%}–{interval[1]:.0%}".replace("%–", "–") if interval else "",
+                fmt_float(d.get("lift"), 2),
+                fmt_float(d.get("mae")),
+                _pct(d.get("coverage_1sd")) + (f" ({_pct(raw['coverage_1sd'])})" if raw else ""),
+                _pct(d.get("coverage_2sd")) + (f" ({_pct(raw['coverage_2sd'])})" if raw else ""),
+                fmt_float((it["calibration"] or {}).get("factor"), 3),
+                fmt_float(d.get("diversity"), 2),
+                fmt_float(sum(it["cpu_seconds"].values()) if it["cpu_seconds"] else None, 3),
+            ]
+        )
+    out.print(
+        table(
+            "Diagnostics: predictions made before the labels (raw std in brackets)",
+            ["#", "hits", "95% CI", "lift", "MAE", "±1σ 68%", "±2σ 95%", "std ×", "diversity", "CPU s"],
+            rows,
+        )
+    )
+    cumulative = diag["cumulative"]
+    if cumulative.get("hit_rate") is not None:
+        low, high = cumulative["hit_rate_interval"]
+        k, n, rate = cumulative["hits"], cumulative["n"], cumulative["hit_rate"]
+        out.print(f"campaign hit rate so far: {k}/{n} = {rate:.0%} (95% CI {low:.0%}–{high:.0%})")
+    if diag["warning"]:
+        out.print(f"[bold yellow]warning[/]: {escape(diag['warning'])}")
+
+
+def _compute(compute: dict[str, Any]) -> None:
+    if not compute.get("iterations_measured"):
+        return
+    cpu, gpu = compute["cpu_seconds"], compute["gpu_seconds"]
+    phases = ", ".join(f"{p} {s:.1f}" for p, s in cpu.items() if p != "total")
+    out.print(
+        f"compute: {cpu['total']:.1f} CPU-s ({phases}), {gpu['total']:.1f} GPU-s over "
+        f"{compute['iterations_measured']} of {compute['iterations']} iterations"
+    )
