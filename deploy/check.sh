@@ -75,13 +75,14 @@ step "actionlint" "$BIN/actionlint" .github/workflows/*.yml
 
 # --- orchestration: the loop as an Airflow DAG and as a Kubeflow pipeline ---
 dag_import() {
-    AIRFLOW_HOME="$OUT/airflow" AIRFLOW__CORE__LOAD_EXAMPLES=False "$AIRFLOW_BIN/python" - <<'EOF'
+    AIRFLOW_HOME="$OUT/airflow" AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONDONTWRITEBYTECODE=1 \
+        "$AIRFLOW_BIN/python" - <<'EOF'
 import subprocess
 import sys
 
 from airflow.dag_processing.dagbag import DagBag
 
-bag = DagBag(dag_folder="deploy/airflow", include_examples=False)
+bag = DagBag(dag_folder="deploy/airflow")
 for path, error in bag.import_errors.items():
     print(f"{path}: {error}", file=sys.stderr)
 dag = bag.dags.get("molops_loop")

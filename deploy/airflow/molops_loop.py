@@ -41,9 +41,11 @@ from airflow.sdk import DAG, Param
 PRELUDE = 'set -euo pipefail\ncd "$MOLOPS_WORKSPACE"\nmolops() { "$MOLOPS_BIN" "$@"; }\n'
 SKIP = 99
 
+# its own prelude: the workspace's folder may not exist yet
 INIT = """\
-if [ -f molops.toml ]; then echo "workspace $MOLOPS_WORKSPACE exists"; exit 0; fi
-molops init "$MOLOPS_WORKSPACE" --json
+set -euo pipefail
+if [ -f "$MOLOPS_WORKSPACE/molops.toml" ]; then echo "workspace $MOLOPS_WORKSPACE exists"; exit 0; fi
+"$MOLOPS_BIN" init "$MOLOPS_WORKSPACE" --json
 """
 
 INGEST = """\
@@ -136,12 +138,12 @@ ENV = {
 }
 
 
-def step(task_id: str, script: str, doc: str) -> BashOperator:
+def step(task_id: str, script: str, doc: str, prelude: str = PRELUDE) -> BashOperator:
     """One molops step. Runs when nothing upstream failed: a skipped step (no new results, model
     already registered) does not stop the rest of the loop."""
     return BashOperator(
         task_id=task_id,
-        bash_command=PRELUDE + script,
+        bash_command=prelude + script,
         env=ENV,
         append_env=True,  # PATH, HOME, AWS_* and PGPASSWORD reach molops
         skip_on_exit_code=SKIP,
@@ -164,7 +166,7 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     (
-        step("init", INIT, "Create the workspace when it has no molops.toml.")
+        step("init", INIT, "Create the workspace when it has no molops.toml.", prelude="")
         >> step("ingest", INGEST, "Ingest the lab's drop file, if any.")
         >> step("features", FEATURES, "Featurize the dataset's new molecules.")
         >> step("train", TRAIN, "Train and register the first model.")

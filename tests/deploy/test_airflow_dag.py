@@ -81,8 +81,8 @@ def test_the_dag_runs_the_loop(airflow_python, tmp_path):
     freesolv = dm.data.freesolv()[["smiles", "expt"]]
     pool = tmp_path / "pool.csv"
     freesolv.iloc[300:500][["smiles"]].to_csv(pool, index=False)
-    drop = workspace / "incoming" / "results.csv"
-    drop.parent.mkdir(parents=True)
+    drop = tmp_path / "incoming" / "results.csv"  # the workspace's folder does not exist yet
+    drop.parent.mkdir()
     freesolv.iloc[:300].to_csv(drop, index=False)
     conf = {
         "molops_bin": str(MOLOPS),
@@ -97,6 +97,7 @@ def test_the_dag_runs_the_loop(airflow_python, tmp_path):
         "pool": str(pool),
         "maximize": False,
         "batch_size": 8,
+        "drop": str(drop),
     }
 
     def run() -> dict[str, str]:

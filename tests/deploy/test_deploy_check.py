@@ -2,8 +2,9 @@
 overlays and workflows keep the properties deploy/README.md promises (non-root, read-only root,
 probes, no secret in prod, promotion only through the retrain gate).
 
-The tools live in .venv-deploy, which make creates from deploy/requirements.txt on first use (it
-needs the package index: without it the tests skip, and fail under CI).
+The tools live in .venv-deploy, and Airflow in .venv-airflow, which make creates from
+deploy/requirements.txt and deploy/airflow/requirements.txt on first use (it needs the package
+index: without it the tests skip, and fail under CI).
 """
 
 from __future__ import annotations
@@ -55,9 +56,11 @@ def _pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
 def test_make_deploy_check_passes(tools):
     done = _call("make", "-s", "deploy-check", timeout=900)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    for check in ("hadolint", "kubectl kustomize", "kubernetes-validate", "checkov", "actionlint"):
+    for check in ("hadolint", "kubectl kustomize", "kubernetes-validate", "checkov", "actionlint", "kfp"):
         assert f"== {check}" in done.stdout, f"{check} did not run:\n{done.stdout}"
     assert "== check-jsonschema" in done.stdout
+    assert "== airflow DAG import" in done.stdout
+    assert "molops_loop: 7 tasks: init -> ingest -> features -> train -> propose" in done.stdout
     assert "deploy-check: all checks passed" in done.stdout
 
 
