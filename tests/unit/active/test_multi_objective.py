@@ -3,6 +3,8 @@ picking along the front, and old single-objective campaign files still loading."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -141,3 +143,40 @@ def test_an_old_campaign_file_loads_with_one_objective() -> None:
     cfg = CampaignConfig.model_validate(old)
     assert cfg.multi is None and cfg.objectives == [cfg.objective]
     assert cfg.objective.weight == 1.0 and not cfg.objective.constraint
+
+
+def test_a_pareto_campaign_proposes_the_same_batch_in_process_and_on_workers(tmp_path) -> None:
+    """Workers load every objective's model from the campaign folder and score the same."""
+    import datamol as dm
+    import pandas as pd
+    from rdkit import Chem
+    from rdkit.Chem import Crippen
+
+    from molops import Workspace
+    from molops.active import Campaign
+    from molops.active.recipe import Recipe
+    from molops.compute.local import LocalExecutor
+
+    df = dm.data.freesolv()[["smiles", "expt"]]
+    df["logp"] = [Crippen.MolLogP(Chem.MolFromSmiles(s)) for s in df["smiles"]]
+    order = np.random.default_rng(1).permutation(len(df))
+    df.iloc[order[:50]].to_csv(tmp_path / "measured.csv", index=False)
+    df.iloc[order[50:]][["smiles"]].to_csv(tmp_path / "pool.csv", index=False)
+    ws = Workspace.init(tmp_path / "ws")
+    for target in ("expt", "logp"):
+        ws.dataset("fs").ingest(tmp_path / "measured.csv", smiles_col="smiles", target_col=target)
+    first, multi = objectives_of(["expt:min", "logp:max"])
+    recipe = Recipe(featurizer="morgan", model="rf", model_params={"n_estimators": 30, "n_jobs": 1})
+    batches = []
+    for name, executor in (("here", None), ("workers", LocalExecutor(2, preload=("molops.active.multi",)))):
+        campaign = Campaign.create(
+            ws, name, dataset="fs", pool=tmp_path / "pool.csv", objective=first, multi=multi, recipe=recipe,
+            batch_size=8,
+        )  # fmt: skip
+        batches.append(
+            pd.DataFrame(campaign.propose(chunk_rows=97, executor=executor, track=False).proposals)
+        )
+    here, there = batches
+    assert list(here["inchikey"]) == list(there["inchikey"])
+    np.testing.assert_allclose(here["predicted_mean_logp"], there["predicted_mean_logp"])
+    assert (Path(ws.root) / "campaigns" / "workers" / "model" / "objective-2" / "model.pkl").is_file()
