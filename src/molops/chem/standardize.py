@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rdkit import Chem, rdBase
+from rdkit.Chem import rdqueries
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
+from molops.chem.normalize import GatedNormalizer, has_charge
 from molops.chem.properties import mol_weight
 from molops.config import DEFAULT_ELEMENTS
 
@@ -28,6 +30,11 @@ _ORGANIC_SUBSET = frozenset({"B", "C", "N", "O", "P", "S", "F", "Cl", "Br", "I"}
 _HAS_CARBON = re.compile(r"C(?!l)|c")
 _BRACKET_ELEMENT = re.compile(r"\[\d*([A-Z][a-z]?|[a-z]+)")
 _NONMETALS = _ORGANIC_SUBSET | {"H", "Si", "Se", "se", "c", "n", "o", "s", "p", "b", "te", "Te", "As", "as"}
+_CARBON = Chem.MolFromSmarts("[#6]")
+_RADICAL = rdqueries.NumRadicalElectronsGreaterQueryAtom(0)
+#: InChI options: no AuxInfo (atom numbering, never part of the identifier or its key), which the
+#: key does not need and which costs InChI about 6% of its time.
+_INCHI_OPTIONS = "/AuxNone"
 #: Any whitespace (str.isspace), which cannot be part of one SMILES.
 _WHITESPACE = re.compile(r"\s")
 
@@ -83,9 +90,10 @@ class Standardizer:
     def __init__(self, settings: StandardizerSettings | None = None) -> None:
         self.settings = settings or StandardizerSettings()
         self._fragment_chooser = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
-        self._normalizer = rdMolStandardize.Normalizer()
+        self._normalizer = GatedNormalizer()
         self._uncharger = rdMolStandardize.Uncharger(canonicalOrder=True)
         self._metal_disconnector = rdMolStandardize.MetalDisconnector()
+        self._disallowed = _outside(self.settings.allowed_elements)
 
     def parse(self, text: str, fmt: StructureFormat = "smiles") -> Chem.Mol | Rejected:
         """Parse and sanitise, keeping RDKit's own explanation when that fails.
@@ -121,37 +129,45 @@ class Standardizer:
         """Largest organic fragment, normalised and neutralised.
 
         *simple* promises one fragment without charges or metals (see :func:`_is_simple`), which
-        lets the metal, fragment and charge steps be skipped; normalisation always runs. Metals
-        are disconnected first, so a covalently drawn salt (``CC(=O)O[Na]``) loses its counterion.
+        lets the metal, fragment and charge steps be skipped; normalisation runs whenever one of
+        its rules can match (:class:`GatedNormalizer`). Metals are disconnected first, so a
+        covalently drawn salt (``CC(=O)O[Na]``) loses its counterion.
         """
         if not simple:
             mol = self._metal_disconnector.Disconnect(mol)
             if len(Chem.GetMolFrags(mol)) > 1:
                 mol = self._fragment_chooser.choose(mol)
         mol = self._normalizer.normalize(mol)
-        if not simple and any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
+        if not simple and has_charge(mol):
             mol = self._uncharger.uncharge(mol)
         return mol
 
     def check(self, mol: Chem.Mol, smiles: str | None = None) -> Rejected | None:
         """Return why the parent is unfit for a training set, or None when it is fine.
 
-        Given the parent's canonical *smiles* without brackets, the element, carbon and radical
-        checks are answered from the text: such a SMILES holds only organic-subset atoms, uncharged
-        and without unpaired electrons. This avoids three Python loops over the atoms.
+        Given the parent's canonical *smiles* without brackets or ``*``, the element, carbon and
+        radical checks are answered from the text: such a SMILES holds only organic-subset atoms,
+        uncharged and without unpaired electrons. Otherwise each check is one C++ query over the atoms; the
+        element list is only spelled out for a molecule that has a disallowed element.
         """
         s = self.settings
-        if smiles is not None and "[" not in smiles and s.allowed_elements >= _ORGANIC_SUBSET:
+        if (
+            smiles is not None
+            and "[" not in smiles
+            and "*" not in smiles  # a dummy atom needs no brackets either
+            and s.allowed_elements >= _ORGANIC_SUBSET
+        ):
             if s.reject_inorganic and not _HAS_CARBON.search(smiles):
                 return Rejected("inorganic", "the parent molecule has no carbon atom")
             return self._check_size(mol)
-        symbols = {atom.GetSymbol() for atom in mol.GetAtoms()}
-        bad = sorted(symbols - s.allowed_elements)
-        if bad:
-            return Rejected("disallowed_element", f"contains {', '.join(bad)}")
-        if s.reject_inorganic and "C" not in symbols:
+        if self._disallowed is None or mol.HasSubstructMatch(self._disallowed):
+            symbols = {atom.GetSymbol() for atom in mol.GetAtoms()}
+            bad = sorted(symbols - s.allowed_elements)
+            if bad:
+                return Rejected("disallowed_element", f"contains {', '.join(bad)}")
+        if s.reject_inorganic and not mol.HasSubstructMatch(_CARBON):
             return Rejected("inorganic", "the parent molecule has no carbon atom")
-        if s.reject_radicals and any(atom.GetNumRadicalElectrons() for atom in mol.GetAtoms()):
+        if s.reject_radicals and mol.GetAtomsMatchingQuery(_RADICAL):
             return Rejected("radical", "the parent has unpaired electrons")
         return self._check_size(mol)
 
@@ -166,6 +182,14 @@ class Standardizer:
 
     def standardize(self, text: str, fmt: StructureFormat = "smiles") -> Standardized | Rejected:
         """The whole pipeline for one structure."""
+        result = self.standardize_with_parent(text, fmt)
+        return result if isinstance(result, Rejected) else result[0]
+
+    def standardize_with_parent(
+        self, text: str, fmt: StructureFormat = "smiles"
+    ) -> tuple[Standardized, Chem.Mol] | Rejected:
+        """:meth:`standardize`, also returning the parent molecule, so a caller that featurizes it
+        need not parse the parent SMILES again."""
         mol = self.parse(text, fmt)
         if isinstance(mol, Rejected):
             return mol
@@ -183,12 +207,25 @@ class Standardizer:
             limit = self.settings.max_molecular_weight
             return Rejected("too_large", f"molecular weight {weight:.1f} (max {limit:g})")
         try:
-            inchikey = Chem.MolToInchiKey(parent)
+            inchikey = Chem.MolToInchiKey(parent, options=_INCHI_OPTIONS)
         except Exception as exc:  # InChI kekulises again and can fail where sanitisation passed
             return Rejected("no_identity", f"RDKit could not compute an InChIKey: {exc}")
         if not inchikey:
             return Rejected("no_identity", "RDKit could not compute an InChIKey")
-        return Standardized(smiles, inchikey, parent.GetNumHeavyAtoms(), weight)
+        return Standardized(smiles, inchikey, parent.GetNumHeavyAtoms(), weight), parent
+
+
+def _outside(allowed: frozenset[str]) -> Chem.Mol | None:
+    """A query matching any atom whose element is not in *allowed* (None: a symbol RDKit does not
+    know is allowed, so the check falls back to comparing symbols)."""
+    table = Chem.GetPeriodicTable()
+    known = {table.GetElementSymbol(n): n for n in range(1, 119)}
+    if not allowed <= known.keys():
+        return None
+    numbers = sorted(known[symbol] for symbol in allowed)
+    if not numbers:
+        return Chem.MolFromSmarts("*")
+    return Chem.MolFromSmarts("[" + "&".join(f"!#{n}" for n in numbers) + "]")
 
 
 def _is_simple(smiles: str) -> bool:

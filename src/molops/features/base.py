@@ -148,12 +148,32 @@ class Featurizer(ABC, Generic[ParamsT]):
             if mol is None:
                 errors[i] = f"cannot parse SMILES {text[:60]!r}" if text else "empty SMILES"
                 continue
-            try:
-                self.featurize_mol(mol, values[i])
-            except Exception as exc:  # RDKit descriptor code raises many kinds of errors
-                values[i] = 0
-                errors[i] = f"{self.name} failed: {exc}"
+            self._featurize_row(mol, values, i, errors)
         return FeatureMatrix(values, errors)
+
+    @property
+    def accepts_parent_mol(self) -> bool:
+        """Whether features of the standardiser's parent molecule are bit-identical to those of
+        its canonical SMILES parsed again, so a pool build may skip that parse. False unless a
+        featurizer shows it: float descriptors sum in atom order, and even the topological-torsion
+        fingerprint differs with atom order on small rings."""
+        return False
+
+    def transform_mols(self, mols: Sequence[Chem.Mol]) -> FeatureMatrix:
+        """Features of already parsed, sanitised molecules (the same as :meth:`transform` of their
+        canonical SMILES only for featurizers that :attr:`accepts_parent_mol`)."""
+        values = np.zeros((len(mols), self.dim), dtype=self.dtype)
+        errors: dict[int, str] = {}
+        for i, mol in enumerate(mols):
+            self._featurize_row(mol, values, i, errors)
+        return FeatureMatrix(values, errors)
+
+    def _featurize_row(self, mol: Chem.Mol, values: np.ndarray, i: int, errors: dict[int, str]) -> None:
+        try:
+            self.featurize_mol(mol, values[i])
+        except Exception as exc:  # RDKit descriptor code raises many kinds of errors
+            values[i] = 0
+            errors[i] = f"{self.name} failed: {exc}"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec}>"

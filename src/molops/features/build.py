@@ -78,33 +78,48 @@ def identify_and_featurize(
     fmt: StructureFormat,
 ) -> dict[str, Any]:
     """Worker: standardise pool rows (identity) and featurize the parents in one pass (*spec*
-    None: the identity only)."""
+    None: the identity only).
+
+    A featurizer that accepts the parent molecules the standardiser made (fingerprints) takes
+    them; others parse the parent SMILES again, as the dataset path does, so a molecule gets the
+    same features whichever path computed them.
+    """
     std = standardizer(settings)
+    featurizer = None if spec is None else _featurizer(spec)
+    reuse = featurizer is not None and featurizer.accepts_parent_mol
     keys: list[str | None] = []
     smiles: list[str | None] = []
     errors: list[str | None] = []
+    mols: list[Any] = []
     for pos, text in enumerate(structures):
         if pos in read_errors:
-            result: Standardized | Rejected = Rejected(*read_errors[pos])
+            result: tuple[Standardized, Any] | Rejected = Rejected(*read_errors[pos])
         elif text is None:
             result = Rejected("empty_structure", "the structure field is empty")
         else:
-            result = std.standardize(text, fmt)
+            result = std.standardize_with_parent(text, fmt)
         if isinstance(result, Rejected):
             keys.append(None)
             smiles.append(None)
             errors.append(f"{result.reason}: {result.detail}")
         else:
-            keys.append(result.inchikey)
-            smiles.append(result.smiles)
+            keys.append(result[0].inchikey)
+            smiles.append(result[0].smiles)
             errors.append(None)
+            if reuse:
+                mols.append(result[1])
     valid = [i for i, k in enumerate(keys) if k is not None]
-    parents = [text for text in (smiles[i] for i in valid) if text is not None]  # all of them: valid
     feat_errors: dict[int, str] = {}
-    if spec is None:
+    data: np.ndarray
+    if featurizer is None:
         data = np.zeros((len(valid), 0), dtype=np.float32)
+    elif reuse:
+        matrix = featurizer.transform_mols(mols)
+        data = np.packbits(matrix.values, axis=1) if featurizer.kind == "bits" else matrix.values
+        feat_errors = matrix.errors
     else:
-        data, feat_errors = featurize_smiles(spec, parents)
+        parents = [text for text in (smiles[i] for i in valid) if text is not None]  # all: valid
+        data, feat_errors = featurize_smiles(featurizer.spec, parents)
     return {
         "keys": keys,
         "smiles": smiles,

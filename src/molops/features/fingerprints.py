@@ -75,6 +75,14 @@ class Morgan(_Generated[MorganParams]):
     def _atom_invariants(self) -> Any:
         return None  # RDKit's default: ECFP connectivity invariants
 
+    @property
+    def accepts_parent_mol(self) -> bool:
+        # ECFP/FCFP bits come from atom invariants hashed over sorted neighbourhoods, which do not
+        # depend on atom order (tests/unit/features/test_parent_mol.py checks real sets); with
+        # chirality they depend on how stereo was perceived, which a fresh parse of the canonical
+        # SMILES does differently for some double bonds (ChEMBL molecules)
+        return not self.params.chirality
+
     def _make_generator(self) -> Any:
         p = self.params
         return fpgen.GetMorganGenerator(
