@@ -42,7 +42,9 @@ def test_accepting_featurizers_give_the_features_of_the_parent_smiles(parents, s
     assert direct.errors == parsed.errors
 
 
-@pytest.mark.parametrize("spec", ["morgan:chirality=true", "torsion", "atompair", "maccs", "rdkit2d", "graph"])
+@pytest.mark.parametrize(
+    "spec", ["morgan:chirality=true", "torsion", "atompair", "maccs", "rdkit2d", "graph"]
+)
 def test_other_featurizers_parse_the_parent_smiles(spec):
     """Chiral Morgan bits and torsions differ with stereo perception and atom order (seen on
     ChEMBL molecules and small rings of the solubility SDFs); descriptors sum in atom order."""
