@@ -34,6 +34,7 @@ def main() -> int:
     ap.add_argument("--nan", default="", help="an id answered with NaN")
     ap.add_argument("--unknown", action="store_true", help="add a row for an id nobody sent")
     ap.add_argument("--count", default="", help="append every id sent to this file")
+    ap.add_argument("--log", default="", help="append 'TIME_NS ID' for every id sent to this file")
     ap.add_argument("--hold", default="", help="while this file exists, hold every call but the first")
     ap.add_argument("--molecule-fail-rate", type=float, default=0.0, help="chance a molecule gets no value")
     ap.add_argument("--hang-rate", type=float, default=0.0, help="chance a molecule makes its call hang")
@@ -51,6 +52,11 @@ def main() -> int:
             first = not fh.read()
             fh.write("".join(f"{i}\n" for i in ids))
             fh.flush()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    if args.log:  # when each call began, to compare with when each result was journaled
+        with Path(args.log).open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.write("".join(f"{time.time_ns()} {i}\n" for i in ids))
             fcntl.flock(fh, fcntl.LOCK_UN)
     parent = os.getppid()
     while args.hold and not first and Path(args.hold).exists():
