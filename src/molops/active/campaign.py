@@ -49,7 +49,7 @@ from molops.active.inputs import new_config, training_set
 from molops.active.multi import multi_frame, multi_scorer, picker_of
 from molops.active.objectives import with_objectives
 from molops.active.oracle_batch import TellResult
-from molops.active.recalibrate import answered_predictions, fit_surrogate
+from molops.active.recalibrate import fit_surrogate
 from molops.active.recipe import Recipe
 from molops.active.records import log_batch, note_run_id, track_iteration
 from molops.active.remote import CampaignChangedError
@@ -196,13 +196,8 @@ class Campaign(CampaignStore):
             y = train[cfg.objective.target].to_numpy(dtype=np.float64)
             utility = cfg.objective.utility(y)
             transform = recipe.target_transform().fit(utility)
-            # earlier batches' predictions made before their labels: what the std is recalibrated on
-            answered = answered_predictions(
-                self.proposals(state), dict(zip(train["inchikey"], y, strict=True)), state.iterations
-            )
-            target = transform.transform(utility)
             model, calibration = fit_surrogate(
-                recipe.surrogate(), X_train, target, recipe.recalibrate, number, answered
+                recipe.surrogate(), X_train, transform.transform(utility), recipe.recalibrate, seed=number
             )
             meter.lap("train", gpu=on_gpu(model))
             del X_train

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from molops.active import Campaign, Recipe
-from molops.active.recalibrate import MIN_ANSWERED, OOF_FOLDS, answered_predictions, fit_surrogate
+from molops.active.recalibrate import OOF_FOLDS, fit_surrogate
 from molops.active.scan import Scan, pool_identity, scan_pool
 from molops.compute.local import LocalExecutor
 from molops.models import get_model
 
-from .test_campaign import OBJECTIVE, RECIPE, _results, measured_workspace, split_freesolv
+from .test_campaign import OBJECTIVE, RECIPE, measured_workspace, split_freesolv
 
 
 @pytest.fixture(scope="module")
@@ -106,54 +106,3 @@ def test_a_recipe_refuses_an_unknown_recalibration():
     with pytest.raises(ValueError, match="recalibrate"):
         Recipe(recalibrate="platt")
     assert Recipe().recalibrate == "auto"
-
-
-def test_once_batches_are_answered_the_std_is_recalibrated_on_their_predictions(tmp_path, files):
-    """Earlier batches' predictions made before their labels (the model's own std: published std /
-    factor) are the held-out part once there are MIN_ANSWERED of them: no extra fits."""
-    from molops.models.calibration import fit_scale
-
-    ws = measured_workspace(tmp_path / "ws", files)
-    recipe = RECIPE.model_copy(update={"recalibrate": "scale"})
-    campaign = Campaign.create(
-        ws, "c", dataset="fs", pool=files["pool"], objective=OBJECTIVE, recipe=recipe, batch_size=12
-    )
-    for i in range(2):
-        result = campaign.propose(track=False)
-        assert result.iteration.calibration["fitted_on"] == f"{OOF_FOLDS}-fold out-of-fold"
-        keys = [p["inchikey"] for p in result.proposals]
-        campaign.ingest(_results(files, keys, tmp_path / f"r{i}.csv", column="expt")[0])
-    third = campaign.propose(track=False).iteration.calibration
-    state = campaign.load()
-    before = campaign.proposals(state)
-    before = before[before["iteration"] < 3]
-    data = ws.dataset("fs").read()
-    y, mean, own = answered_predictions(
-        before, dict(zip(data["inchikey"], data["expt"], strict=True)), state.iterations
-    )
-    assert MIN_ANSWERED <= len(y) == third["n"] <= 24  # a molecule the lab's file names otherwise
-    assert third["fitted_on"] == f"{len(y)} answered proposals of earlier batches"
-    factors = before["iteration"].map({it.number: it.calibration["factor"] for it in state.iterations})
-    answered = before["inchikey"].isin(set(data["inchikey"])).to_numpy()
-    np.testing.assert_allclose(own, (before["predicted_std"] / factors)[answered])
-    assert third["factor"] == pytest.approx(fit_scale(y, mean, own))
-
-
-def test_answered_predictions_leave_out_unmeasured_and_swapped_rows():
-    from molops.active.state import Iteration
-
-    proposals = pd.DataFrame(
-        {
-            "iteration": [1, 1, 2, 2],
-            "inchikey": ["A", "B", "C", "D"],
-            "predicted_mean": [1.0, 2.0, np.nan, 4.0],  # C: swapped in review
-            "predicted_std": [2.0, 2.0, np.nan, 3.0],
-        }
-    )
-    base = Iteration.model_construct(number=1, calibration={"factor": 2.0})
-    y, mean, std = answered_predictions(
-        proposals,
-        {"A": 0.5, "C": 3.0, "D": 5.0},
-        [base, Iteration.model_construct(number=2, calibration=None)],
-    )
-    assert y.tolist() == [0.5, 5.0] and mean.tolist() == [1.0, 4.0] and std.tolist() == [1.0, 3.0]
