@@ -21,7 +21,7 @@ CONFIG_FILE = "molops.toml"
 ENV_PREFIX = "MOLOPS_"
 
 #: Elements a medicinal-chemistry training set normally contains.
-DEFAULT_ELEMENTS = ["H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I"]
+from molops.chem.elements import DEFAULT_ELEMENTS as DEFAULT_ELEMENTS  # noqa: E402 - defined without pydantic
 
 
 class _Section(BaseModel):

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rdkit import Chem, rdBase
-from rdkit.Chem import rdqueries
+from rdkit.Chem import rdMolDescriptors, rdqueries
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
+from molops.chem.elements import DEFAULT_ELEMENTS
 from molops.chem.normalize import GatedNormalizer, has_charge
-from molops.chem.properties import mol_weight
-from molops.config import DEFAULT_ELEMENTS
 
 # RDKit reports parse problems on stderr; molops reports them per row instead.
 rdBase.DisableLog("rdApp.*")
@@ -202,7 +201,7 @@ class Standardizer:
         rejected = self.check(parent, smiles)
         if rejected is not None:
             return rejected
-        weight = mol_weight(parent)
+        weight = _mol_weight(parent)
         if weight > self.settings.max_molecular_weight:
             limit = self.settings.max_molecular_weight
             return Rejected("too_large", f"molecular weight {weight:.1f} (max {limit:g})")
@@ -213,6 +212,12 @@ class Standardizer:
         if not inchikey:
             return Rejected("no_identity", "RDKit could not compute an InChIKey")
         return Standardized(smiles, inchikey, parent.GetNumHeavyAtoms(), weight), parent
+
+
+def _mol_weight(mol: Chem.Mol) -> float:
+    """``Descriptors.MolWt`` (the function it wraps), without importing rdkit.Chem.Descriptors,
+    which loads every descriptor module and doubles a worker process's start-up time."""
+    return float(rdMolDescriptors._CalcMolWt(mol))
 
 
 def _outside(allowed: frozenset[str]) -> Chem.Mol | None:

@@ -27,7 +27,7 @@ from molops.data.readers import RawChunk, RecordReader
 from molops.data.replicates import group_replicates, merge_measurements
 from molops.data.sources import FileFormat, Source, detect_format
 from molops.data.store import CORE_COLUMNS, QUARANTINE_SCHEMA, DatasetStore, now_utc
-from molops.data.validation import ChunkVerdict, validate_chunk
+from molops.data.validation import ChunkVerdict, validate_chunk_in_process
 from molops.errors import InputFileError, InvalidNameError, UnitsMismatchError
 
 #: Files smaller than this are validated in-process: a worker pool costs more than it saves.
@@ -78,11 +78,6 @@ def standardizer_settings(cfg: IngestSection) -> StandardizerSettings:
         reject_radicals=cfg.reject_radicals,
         reject_inorganic=cfg.reject_inorganic,
     )
-
-
-def _validate_chunk_here(*unit: Any) -> tuple[int, ChunkVerdict]:
-    """``validate_chunk`` and the process that ran it, so the report can say whether the pool ran."""
-    return os.getpid(), validate_chunk(*unit)
 
 
 class _Collector:
@@ -181,7 +176,7 @@ def ingest_file(
                 )
 
         try:
-            for pid, verdict in executor.map(_validate_chunk_here, units_of_work()):
+            for pid, verdict in executor.map(validate_chunk_in_process, units_of_work()):
                 collector.pids.add(pid)
                 collector.add(chunks.pop(0), verdict)
                 if progress:

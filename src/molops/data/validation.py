@@ -6,6 +6,7 @@ Pure functions of their inputs, so chunks can be validated in worker processes.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -80,6 +81,18 @@ def standardizer(settings: StandardizerSettings) -> Standardizer:
     return Standardizer(settings)
 
 
+#: SMILES results each process remembers across chunks and files: a result depends only on the
+#: text and the settings, so a string repeated anywhere in a file (or in the next file this
+#: process validates) is standardised once. Bounded, at a few hundred bytes per entry.
+REMEMBERED_SMILES = 65_536
+
+
+@lru_cache(maxsize=REMEMBERED_SMILES)
+def standardized_smiles(text: str, settings: StandardizerSettings) -> Standardized | Rejected:
+    """``Standardizer(settings).standardize(text)``, remembered (see :data:`REMEMBERED_SMILES`)."""
+    return standardizer(settings).standardize(text, "smiles")
+
+
 def validate_chunk(
     structures: list[str | None],
     targets: list[Any],
@@ -90,7 +103,7 @@ def validate_chunk(
 ) -> ChunkVerdict:
     """Validate a chunk. Rows in *skip* were already rejected by the reader (reason, detail)."""
     std = standardizer(settings)
-    seen: dict[str, Standardized | Rejected] = {}  # replicates in a chunk are standardised once
+    seen: dict[str, Standardized | Rejected] = {}  # mol blocks repeated in a chunk: standardised once
     out = ChunkVerdict()
     for pos, (structure, raw_target) in enumerate(zip(structures, targets, strict=True)):
         if pos in skip:
@@ -104,9 +117,10 @@ def validate_chunk(
         if structure is None:
             out.rejected.append((pos, "empty_structure", "the structure field is empty"))
             continue
-        result = seen.get(structure)
-        if result is None:
-            result = seen[structure] = std.standardize(structure, fmt)
+        if fmt == "smiles":
+            result = standardized_smiles(structure, settings)
+        else:
+            result = seen.get(structure) or seen.setdefault(structure, std.standardize(structure, fmt))
         if isinstance(result, Rejected):
             out.rejected.append((pos, result.reason, result.detail))
             continue
@@ -115,3 +129,12 @@ def validate_chunk(
         out.smiles.append(result.smiles)
         out.values.append(value)
     return out
+
+
+def validate_chunk_in_process(*unit: Any) -> tuple[int, ChunkVerdict]:
+    """``validate_chunk`` and the process that ran it, so the report can say whether the pool ran.
+
+    It lives here, not in ``molops.data.ingest``, so a worker that unpickles it imports only this
+    module (RDKit and the chemistry layer), not pandas, pyarrow and deltalake.
+    """
+    return os.getpid(), validate_chunk(*unit)
