@@ -220,3 +220,20 @@ def test_the_lookup_oracle_lands_where_simulate_does(tmp_path, freesolv):
     assert sim["final"]["evaluated"] == 100
     assert abs(found - mean) <= 3 * sd + 0.15, (found, mean, sd)
     assert found > 100 / 642 + 0.1  # and well above what 100 random molecules find
+
+
+def test_a_batch_under_review_waits_for_the_review_to_end(tmp_path, freesolv):
+    ws = freesolv["ws"]
+    molops("campaign", "propose", "c", "--no-track", "-w", ws, "--json").json()
+    molops("campaign", "review", "c", "--accept", "1", "-w", ws).ok()
+    argv = ["campaign", "run", "c", "--oracle", _oracle(freesolv), "--iterations", 1, "--no-track", "-w", ws]
+    assert_one_line_error(
+        molops(*argv),
+        "campaign 'c' iteration 1 is under review with 7 of its 8 proposals still pending review; "
+        "finish it with `molops campaign review c` or pass --send-unreviewed",
+        code=2,
+    )
+    rest = ",".join(str(i) for i in range(3, 9))
+    molops("campaign", "review", "c", "--accept", rest, "--reject", 2, "--reason", "IP", "-w", ws).ok()
+    (batch,) = molops(*argv, "--json", timeout=300).json()["batches"]
+    assert (batch["iteration"], batch["sent"], batch["answered"]) == (1, 7, 7)  # the rejected one stays out
