@@ -48,8 +48,16 @@ def _minsum(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
     Integer features use ``min(a, b) = Σ_t [a ≥ t][b ≥ t]`` (one matrix product per level, exact in
     float32 for sums below 2^24); values above the last level, and non-integer features, use
-    ``min(a, b) = (a + b − |a − b|) / 2`` over the columns that need it.
+    ``min(a, b) = (a + b − |a − b|) / 2`` over the columns that need it. A matrix that joins
+    fingerprint columns to descriptor columns is split by column, so the fingerprint part stays on
+    the fast integer path instead of taking the whole matrix through the L1 one.
     """
+    if A.dtype.kind == "f" and A.size and B.size:
+        integral_cols = ~(np.mod(A, 1).any(axis=0) | np.mod(B, 1).any(axis=0))
+        if integral_cols.any() and not integral_cols.all():
+            whole, frac = np.flatnonzero(integral_cols), np.flatnonzero(~integral_cols)
+            joined: np.ndarray = _minsum(A[:, whole], B[:, whole]) + _minsum(A[:, frac], B[:, frac])
+            return joined
     integral = _is_integral(A) and _is_integral(B)
     out = np.zeros((len(A), len(B)), dtype=np.float64)
     if integral:
@@ -152,6 +160,13 @@ class TanimotoGP(Surrogate[GPParams]):
             )
         return X
 
+    def _kernel(self, A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
+        """The unit-diagonal similarity of prepared rows (the fitted amplitude multiplies it)."""
+        return tanimoto_kernel(A, B)
+
+    def _fit_kernel(self, Xp: np.ndarray, ys: np.ndarray) -> None:
+        """Fit any parameters of :meth:`_kernel` itself before amplitude and noise (none here)."""
+
     # -- fitting -------------------------------------------------------------------------------
     def _optimise(self, eig: np.ndarray, z2: np.ndarray, n_rest: int, r2: float) -> tuple[float, float]:
         p = self.params
@@ -177,8 +192,9 @@ class TanimotoGP(Surrogate[GPParams]):
         ys = (ya - self._y_mean) / self._y_scale
         n = len(ys)
         self.exact = n <= p.max_exact
+        self._fit_kernel(Xp, ys)
         if self.exact:
-            T = tanimoto_kernel(Xp)
+            T = self._kernel(Xp)
             eig, Q = eigh(T)
             eig = np.maximum(eig, 0.0)
             self.amplitude, self.noise = self._optimise(eig, (Q.T @ ys) ** 2, 0, 0.0)
@@ -217,12 +233,12 @@ class TanimotoGP(Surrogate[GPParams]):
     def _fit_nystrom(self, Xp: np.ndarray, ys: np.ndarray) -> None:
         p = self.params
         Z = self._select_inducing(Xp, min(p.n_inducing, len(Xp)))
-        Tmm = tanimoto_kernel(Z)
+        Tmm = self._kernel(Z)
         Tmm[np.diag_indices_from(Tmm)] += 1e-6
         self._Lm = cholesky(Tmm, lower=True)
         B = np.concatenate(
             [
-                solve_triangular(self._Lm, tanimoto_kernel(Z, Xp[i : i + _CHUNK]), lower=True).T
+                solve_triangular(self._Lm, self._kernel(Z, Xp[i : i + _CHUNK]), lower=True).T
                 for i in range(0, len(Xp), _CHUNK)
             ]
         )  # n × m, with B Bᵀ = Tnm Tmm⁻¹ Tmn
@@ -243,16 +259,16 @@ class TanimotoGP(Surrogate[GPParams]):
         """Latent mean (standardised units) and variance — or full covariance — for prepared rows."""
         a, s = self.amplitude, self.noise
         if self.exact:
-            Tq = tanimoto_kernel(Xq, self._X)
+            Tq = self._kernel(Xq, self._X)
             mean = a * (Tq @ self._alpha)
             V = solve_triangular(self._L, a * Tq.T, lower=True)
-            prior = a * tanimoto_kernel(Xq) if cov else np.full(len(Xq), a)
+            prior = a * self._kernel(Xq) if cov else np.full(len(Xq), a)
             return mean, prior - (V.T @ V if cov else (V**2).sum(axis=0))
-        Bq = solve_triangular(self._Lm, tanimoto_kernel(self._Z, Xq), lower=True)  # m × q
+        Bq = solve_triangular(self._Lm, self._kernel(self._Z, Xq), lower=True)  # m × q
         mean = Bq.T @ self._w
         Cq = self._C.T @ Bq
         if cov:
-            return mean, a * tanimoto_kernel(Xq) - a * (Bq.T @ Bq) + s * a * (Cq.T @ Cq)
+            return mean, a * self._kernel(Xq) - a * (Bq.T @ Bq) + s * a * (Cq.T @ Cq)
         return mean, a * (1.0 - (Bq**2).sum(axis=0)) + s * a * (Cq**2).sum(axis=0)
 
     def _queries(self, X: np.ndarray) -> np.ndarray:
