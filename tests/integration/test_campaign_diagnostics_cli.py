@@ -35,7 +35,12 @@ def test_status_reports_hits_against_random_error_calibration_diversity_and_comp
     molops("data", "ingest", measured, "-d", "fs", "--smiles-col", "smiles", "--target-col", "expt", *ws).ok()
     recipe = ["--model", "rf", "--params", '{"n_estimators": 50}', "--featurizer", "morgan"]
     create = ["campaign", "create", "sol", "--dataset", "fs", "--pool", pool, "--target", "expt"]
-    molops(*create, "--minimize", *recipe, "--batch-size", BATCH, *ws, "--json").json()
+    created = molops(*create, "--minimize", *recipe, "--batch-size", BATCH, *ws, "--json").json()
+    assert created["recipe"]["recalibrate"] == "auto"  # the default
+    other = ["campaign", "create", "raw", "--dataset", "fs", "--pool", pool, "--target", "expt", "--minimize"]
+    assert molops(*other, "--recalibrate", "none", *ws, "--json").json()["recipe"]["recalibrate"] == "none"
+    bad = molops(*other[:2], "bad", *other[3:], "--recalibrate", "platt", *ws)
+    assert_one_line_error(bad, "--recalibrate 'platt' is not supported", code=2)
     for number in (1, 2):
         batch = molops("campaign", "propose", "sol", "--no-track", *ws, "--json").json()
         it = batch["iteration"]

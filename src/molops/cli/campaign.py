@@ -65,6 +65,9 @@ def create(
     featurizer: FeaturizerOption = None,
     acquisition: AcquisitionOption = None,
     max_similarity: DiversityOption = None,
+    recalibrate: Annotated[
+        str, typer.Option(help="Recalibrate the std at each propose: auto, scale, isotonic or none.")
+    ] = "auto",
     batch_size: Annotated[int, typer.Option(help="Molecules per proposal (default of propose).")] = 96,
     budget: Annotated[
         int | None, typer.Option(min=1, help="Most molecules the campaign may propose.")
@@ -111,6 +114,7 @@ def create(
     from molops.active.objectives import objectives_of
     from molops.active.state import Budget, Objective
     from molops.active.stopping import StoppingRules
+    from molops.models.calibration import check_method
 
     if budget_cost is not None and not 0 < budget_cost < float("inf"):
         raise UsageError(f"--budget-cost must be a number above 0; got {budget_cost:g}")
@@ -136,6 +140,7 @@ def create(
         )
     ws = open_workspace(ctx, workspace)
     recipe = recipe_of(model, params, featurizer, acquisition, max_similarity)
+    recipe = recipe.model_copy(update={"recalibrate": check_method(recalibrate)})
     filters = Filters(
         mw=parse_range(mw, "--mw") if mw else None,
         logp=parse_range(logp, "--logp") if logp else None,
