@@ -4,11 +4,11 @@
 # Run it again whenever pyproject.toml's dependencies change; the image build refuses a lock that
 # lacks a package molops needs (`pip check`).
 #
-#   deploy/docker/lock.sh            # EXTRAS=shared (S3 + Postgres clients)
+#   deploy/docker/lock.sh            # EXTRAS=shared,gnn (S3 + Postgres clients; CPU torch + chemprop)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON="${PYTHON:-.venv/bin/python}"
-EXTRAS="${MOLOPS_IMAGE_EXTRAS:-shared}"
+EXTRAS="${MOLOPS_IMAGE_EXTRAS:-shared,gnn}"
 OUT=deploy/docker/requirements.lock
 # the python3 of Debian bookworm, which the image runs
 IMAGE_PYTHON=3.11.2

@@ -1,7 +1,7 @@
 """The container image as an orchestrator runs it: built from Debian's packages by
 deploy/docker/build-base.sh and build.sh, it trains a model and serves it as the non-root user on a
 read-only root filesystem, answers /readyz and a prediction, passes its own HEALTHCHECK, and stops
-on SIGTERM.
+on SIGTERM; with its CPU torch (the gnn extra), a D-MPNN trains and predicts in it too.
 
 Building takes minutes (see deploy/README.md), so ``make test`` skips this with that reason unless
 ``MOLOPS_IMAGE_TEST=1``; .ci/run and .github/workflows/image.yml set it, together with
@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from _wait import wait_until
@@ -153,3 +154,17 @@ def test_serve_in_the_image_gets_ready_predicts_and_stops_on_sigterm(image, serv
     state = json.loads(_run("podman", "inspect", name).stdout)[0]["State"]
     # tini passes SIGTERM on; uvicorn shuts down and re-raises it (128 + 15), or exits 0
     assert state["ExitCode"] in (0, 143), state
+
+
+def test_the_image_trains_and_predicts_with_a_dmpnn(image, trained):
+    """The image carries the gnn extra (CPU torch, chemprop): a D-MPNN trains and predicts in it."""
+    tiny = '{"n_members": 2, "epochs": 3, "hidden": 32, "ffn_hidden": 32, "accelerator": "cpu"}'
+    _molops(image, trained, "train", "-d", "freesolv", "-m", "dmpnn", "--params", tiny, "--name", "fs-dmpnn",
+            "--json")  # fmt: skip
+    (trained / "dmpnn-in.csv").write_text("smiles\nCCO\nc1ccccc1O\n")
+    _molops(image, trained, "predict", "/workspace/dmpnn-in.csv", "/workspace/dmpnn-out.csv",
+            "-m", "fs-dmpnn", "--json")  # fmt: skip
+    predicted = pd.read_csv(trained / "dmpnn-out.csv")
+    assert predicted["smiles"].tolist() == ["CCO", "c1ccccc1O"]
+    assert predicted["mean"].notna().all() and (predicted["std"] > 0).all()
+    assert set(predicted["model_name"]) == {"fs-dmpnn"}
