@@ -110,7 +110,7 @@ class Target:
     def start(self, logs: Path) -> None:
         out = (logs / f"{self.name}.log").open("wb")
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600  # a busy shared machine: spawned workers import for minutes
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(
@@ -127,7 +127,7 @@ class Target:
             if time.monotonic() > deadline:
                 self.stop()  # never leave a server behind
                 tail = (logs / f"{self.name}.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{self.name} was not ready in 180 s; its log ends:\n{tail}")
+                raise RuntimeError(f"{self.name} was not ready in 600 s; its log ends:\n{tail}")
             time.sleep(0.3)
 
     def stop(self) -> None:

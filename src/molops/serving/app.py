@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from molops._version import __version__
-from molops.serving import errors, routes_ops, routes_v1, v2
+from molops.serving import errors, log_sink, routes_ops, routes_v1, v2
 from molops.serving.auth import ROLES, requirement
 from molops.serving.models import log
 from molops.serving.observe import Observe
@@ -68,6 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if ctx.writer is not None:
             await asyncio.to_thread(ctx.writer.close)
             log.info("prediction log flushed", extra={"event": "stopped", "rows": ctx.writer.written})
+        await asyncio.to_thread(log_sink.drain)  # every access line out before the process may end
 
 
 async def monitor_forever(ctx: ServiceContext, every_s: float) -> None:

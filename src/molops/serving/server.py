@@ -28,6 +28,7 @@ from molops.config import ServeSection
 from molops.data.log_writer import LogWriter
 from molops.data.prediction_log import PredictionLog
 from molops.errors import MolopsError
+from molops.serving import log_sink
 from molops.serving.app import create_app
 from molops.serving.auth import KeyRing, is_loopback
 from molops.serving.metrics import Metrics
@@ -144,12 +145,19 @@ def build_context(
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stdout for molops' and uvicorn's loggers (uvicorn's access log is replaced by ours)."""
+    """JSON lines on stdout for molops' and uvicorn's loggers (uvicorn's access log is replaced by
+    ours, which a background thread writes: one line per request, never on the event loop)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonLogFormatter())
-    for name in ("molops", "uvicorn", "uvicorn.error"):
+    handlers: dict[str, logging.Handler] = {
+        "molops": handler,
+        "uvicorn": handler,
+        "uvicorn.error": handler,
+        "molops.access": log_sink.background(handler),  # into the same handler: whole lines
+    }
+    for name, chosen in handlers.items():
         logger = logging.getLogger(name)
-        logger.handlers = [handler]
+        logger.handlers = [chosen]
         logger.setLevel(level)
         logger.propagate = False
     logging.getLogger("uvicorn.access").disabled = True
