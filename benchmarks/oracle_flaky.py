@@ -158,6 +158,7 @@ def main() -> None:
             "flaky": {
                 "killed_in_iteration": killed["iteration"],
                 "journaled_before_kill": len(settled_before),
+                "oracle_processes_at_kill": killed["running"],
                 "oracle_processes_left_after_kill": killed["orphans"],
                 "recorded_then_sent_again": len(again),
                 "in_flight_at_kill_sent_again": len(in_flight),
@@ -196,6 +197,7 @@ def kill_mid_batch(argv: list[str], ws: Path, iteration: int) -> dict[str, Any]:
     from molops.active.oracle_batch import OracleBatch
     from molops.active.oracle_procs import marked, owner_token
 
+    token = owner_token(Campaign.open(Workspace.open(ws), "flaky")._where, "flaky")
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 900
     try:
@@ -208,7 +210,8 @@ def kill_mid_batch(argv: list[str], ws: Path, iteration: int) -> dict[str, Any]:
             current = OracleBatch.current(campaign)
             if current is not None and current.iteration.number == iteration:
                 journal = current.journal.read()
-                if journal["outcome"].isin(["value", "failed"]).any():
+                running = len(marked(token))  # oracle processes (guards included) at the kill
+                if journal["outcome"].isin(["value", "failed"]).any() and running:
                     break
             time.sleep(0.1)
     finally:
@@ -223,11 +226,10 @@ def kill_mid_batch(argv: list[str], ws: Path, iteration: int) -> dict[str, Any]:
     if batch is not None:
         journal = batch.journal.read()
         settled |= set(journal.loc[journal["outcome"].isin(["value", "failed"]), "id"])
-    token = owner_token(campaign._where, "flaky")
     end = time.monotonic() + 10
     while marked(token) and time.monotonic() < end:
         time.sleep(0.05)
-    return {"iteration": iteration, "settled": settled, "orphans": len(marked(token))}
+    return {"iteration": iteration, "settled": settled, "running": running, "orphans": len(marked(token))}
 
 
 def sent_after_recorded(ws: Path, name: str, calls: Path) -> int:

@@ -54,14 +54,14 @@ def test_a_flaky_oracle_run_killed_mid_batch_resumes_and_loses_nothing(tmp_path,
     oracle = base._oracle(freesolv, f"--count {count} {FLAKY}")
     argv = ["campaign", "run", "c", "--oracle", oracle, "--parallel", 2, "--chunk-size", 2,
             "--timeout-per-molecule", 1, "--no-track", "-w", ws, "--json"]  # fmt: skip
+    token = owner_token(Campaign.open(Workspace.open(ws), "c")._where, "c")
     proc = start(*argv, "--iterations", 3)
-    try:
-        wait_until(lambda: _killable(ws), 240, "iteration 2's first journaled chunk", interval=0.05)
+    try:  # killed while oracle calls (marked with the campaign's token) are running
+        wait_until(lambda: _killable(ws) and marked(token), 240, "iteration 2 in flight", interval=0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
         finish(proc)
     assert proc.returncode == -signal.SIGKILL
-    token = owner_token(Campaign.open(Workspace.open(ws), "c")._where, "c")
     wait_until(lambda: not marked(token), 15, "every oracle process of the killed run to die")
     before = _journaled(ws)  # everything recorded before the kill
     sent_before = Counter(count.read_text().split())
