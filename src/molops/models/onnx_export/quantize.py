@@ -5,7 +5,10 @@ tree ensemble has no weight matrix to quantise, so it is refused rather than sil
 
 from __future__ import annotations
 
+import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import onnx
@@ -31,10 +34,22 @@ def quantize(model: onnx.ModelProto, kind: str, method: str = "int8") -> onnx.Mo
         )
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory(prefix="molops-quantize-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="molops-quantize-") as tmp, _quiet_root_logger():
         source, target = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
         onnx.save(model, source)
         quantize_dynamic(
             source, target, weight_type=QuantType.QInt8, op_types_to_quantize=sorted(QUANTIZABLE)
         )
         return onnx.load(target)
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime's quantiser advises "pre-processing" through the root logger at every call; that
+    advice concerns image models' shape inference, not these graphs, so it is not shown."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
