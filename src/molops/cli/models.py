@@ -238,7 +238,7 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Export a version to ONNX (rf, lightgbm, mlp), checked against the model on held-back molecules;
-    recorded with the version, so `molops serve --onnx` can serve it."""
+    recorded with the version (replacing an earlier export), so `molops serve --onnx` can serve it."""
     from molops.tracking.onnx_export import export_version
     from molops.tracking.registry import ModelRegistry
     from molops.tracking.store import Tracking

@@ -5,7 +5,8 @@ it, and predicts held-back molecules both ways through the same bundle code (tar
 calibration), in the units a service answers in. It is refused when the largest difference of the
 mean or the std exceeds the tolerance (default :data:`DEFAULT_TOLERANCE`, in the target's units)
 unless forced. A recorded export is a file of the version's MLflow run (``onnx/model.onnx``, with
-its parity report ``onnx/export.json``) and a version tag (``molops.onnx``) that says it exists.
+its parity report ``onnx/export.json``) and a version tag (``molops.onnx``) that says it exists; a
+later export of the same version replaces both.
 """
 
 from __future__ import annotations

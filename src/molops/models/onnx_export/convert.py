@@ -28,8 +28,8 @@ from molops.models.onnx_export.graphs import INPUT, ML_OPSET, OPSET, forest_grap
 #: Why a model kind has no ONNX export (what to do instead is in the sentence).
 NO_CONVERTER = {
     "gp": "its Tanimoto-kernel posterior (a custom kernel over fingerprints) has no ONNX converter",
-    "dmpnn": "its input is a molecular graph of variable size that chemprop builds from RDKit in Python "
-    "before message passing, and no ONNX converter covers that featurisation",
+    "dmpnn": "its message passing runs on molecular graphs of variable size that chemprop builds from "
+    "RDKit in Python, and molops exports neither that featurisation nor the passing over it yet",
 }
 
 #: onnxmltools' newest supported opset (its tree operator is opset-independent; the graph is
