@@ -35,17 +35,19 @@ def test_status_reports_hits_against_random_error_calibration_diversity_and_comp
     molops("data", "ingest", measured, "-d", "fs", "--smiles-col", "smiles", "--target-col", "expt", *ws).ok()
     recipe = ["--model", "rf", "--params", '{"n_estimators": 50}', "--featurizer", "morgan"]
     create = ["campaign", "create", "sol", "--dataset", "fs", "--pool", pool, "--target", "expt"]
-    created = molops(*create, "--minimize", *recipe, "--batch-size", BATCH, *ws, "--json").json()
-    assert created["recipe"]["recalibrate"] == "auto"  # the default
+    created = molops(
+        *create, "--minimize", *recipe, "--recalibrate", "auto", "--batch-size", BATCH, *ws, "--json"
+    )
+    assert created.json()["recipe"]["recalibrate"] == "auto"
     other = ["campaign", "create", "raw", "--dataset", "fs", "--pool", pool, "--target", "expt", "--minimize"]
-    assert molops(*other, "--recalibrate", "none", *ws, "--json").json()["recipe"]["recalibrate"] == "none"
+    assert molops(*other, *ws, "--json").json()["recipe"]["recalibrate"] == "none"  # the default
     bad = molops(*other[:2], "bad", *other[3:], "--recalibrate", "platt", *ws)
     assert_one_line_error(bad, "--recalibrate 'platt' is not supported", code=2)
     for number in (1, 2):
         batch = molops("campaign", "propose", "sol", "--no-track", *ws, "--json").json()
         it = batch["iteration"]
         assert set(it["cpu_seconds"]) == {"train", "score", "select"} and it["cpu_seconds"]["train"] > 0
-        assert it["calibration"]["method"] == "auto"  # the recipe's default
+        assert it["calibration"]["method"] == "auto"  # as created
         # the lab measures the whole batch: each proposal's pool row (1-based) has its true value
         rows = [[p["smiles"], truth[p["pool_row"] - 1]] for p in batch["proposals"]]
         results = write_csv(tmp_path / f"results-{number}.csv", ["smiles", "expt"], rows)

@@ -21,7 +21,7 @@ from molops.compute.local import Executor, LocalExecutor
 from molops.features.base import GRAPH, get_featurizer
 from molops.features.build import featurize_smiles
 from molops.models.base import MODELS, InvalidModelError, Surrogate, featurizer_mismatch, get_model
-from molops.models.calibration import DEFAULT_METHOD, Method
+from molops.models.calibration import Method
 from molops.models.transforms import TargetTransform, transform_kind
 
 Progress = Callable[[int, int], None]
@@ -36,6 +36,11 @@ DEFAULT_MODEL_PARAMS: dict[str, Any] = {}
 DEFAULT_FEATURIZER = "rdkit2d"
 DEFAULT_ACQUISITION = "greedy"
 DEFAULT_MAX_SIMILARITY = 1.0
+#: No std recalibration by default: on FreeSolv campaigns ``auto`` (fitted on out-of-fold
+#: predictions of the training set) made the proposals' calibration worse in the first three
+#: iterations and better only later, at 3-4x the training CPU (docs/benchmarks.md, "Std
+#: recalibration in campaigns"); ``campaign create --recalibrate auto`` asks for it.
+DEFAULT_RECALIBRATE: Method = "none"
 
 
 class Recipe(BaseModel):
@@ -52,7 +57,7 @@ class Recipe(BaseModel):
     )
     transform: str = "standardize"
     #: the surrogate's std recalibration on held-out predictions (:mod:`~molops.active.recalibrate`)
-    recalibrate: Method = DEFAULT_METHOD
+    recalibrate: Method = DEFAULT_RECALIBRATE
 
     @property
     def takes_smiles(self) -> bool:

@@ -66,8 +66,9 @@ def create(
     acquisition: AcquisitionOption = None,
     max_similarity: DiversityOption = None,
     recalibrate: Annotated[
-        str, typer.Option(help="Recalibrate the std at each propose: auto, scale, isotonic or none.")
-    ] = "auto",
+        str | None,
+        typer.Option(help="Recalibrate the std at each propose: none (default), auto, scale, isotonic."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Molecules per proposal (default of propose).")] = 96,
     budget: Annotated[
         int | None, typer.Option(min=1, help="Most molecules the campaign may propose.")
@@ -140,7 +141,8 @@ def create(
         )
     ws = open_workspace(ctx, workspace)
     recipe = recipe_of(model, params, featurizer, acquisition, max_similarity)
-    recipe = recipe.model_copy(update={"recalibrate": check_method(recalibrate)})
+    if recalibrate is not None:
+        recipe = recipe.model_copy(update={"recalibrate": check_method(recalibrate)})
     filters = Filters(
         mw=parse_range(mw, "--mw") if mw else None,
         logp=parse_range(logp, "--logp") if logp else None,
