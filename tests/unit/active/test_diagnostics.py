@@ -205,3 +205,11 @@ def test_the_phase_meter_counts_cpu_spent_and_gpu_only_on_a_gpu():
     assert meter.gpu == {"train": 0.0, "select": 0.0}
     rf = get_model("rf", n_estimators=2)
     assert not on_gpu(rf) and not on_gpu(CalibratedSurrogate(rf, Calibrator(method="scale", factor=2.0)))
+
+    class OnGpu:  # what the D-MPNN reports where torch sees a GPU (none here)
+        accelerator_ = "gpu"
+
+    assert on_gpu(OnGpu())
+    wrapped = CalibratedSurrogate.__new__(CalibratedSurrogate)  # a calibration around it
+    wrapped.inner = OnGpu()
+    assert on_gpu(wrapped)
