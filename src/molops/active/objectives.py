@@ -100,10 +100,16 @@ def objectives_of(
 
 
 def check_multi(multi: MultiObjective) -> None:
-    """What the acquisition can weigh: pareto needs one to three directions (constraints aside)."""
+    """What the acquisition can weigh: a direction at least (the front's axes), and for pareto one
+    to three of them (constraints aside)."""
     directions = [o.target for o in multi.objectives if not o.constraint]
+    if not directions:
+        raise ObjectiveSpecError(
+            "several objectives need at least one with a direction to optimise, not only below=/above= "
+            f"constraints; got {', '.join(multi.targets)}"
+        )
     if multi.acquisition == "pareto" and not 1 <= len(directions) <= PARETO_MAX:
-        got = "none" if not directions else ", ".join(directions)
+        got = ", ".join(directions)
         raise ObjectiveSpecError(
             f"the pareto acquisition weighs 1 to {PARETO_MAX} objectives with a direction (not "
             f"below=/above= constraints); got {got}; use --multi-acquisition desirability for more"
