@@ -180,3 +180,9 @@ def test_a_pareto_campaign_proposes_the_same_batch_in_process_and_on_workers(tmp
     assert list(here["inchikey"]) == list(there["inchikey"])
     np.testing.assert_allclose(here["predicted_mean_logp"], there["predicted_mean_logp"])
     assert (Path(ws.root) / "campaigns" / "workers" / "model" / "objective-2" / "model.pkl").is_file()
+
+
+def test_desirability_of_constraints_alone_is_refused() -> None:
+    """It used to pass create and crash at propose (a front without axes)."""
+    with pytest.raises(ObjectiveSpecError, match="at least one with a direction to optimise"):
+        objectives_of(["a:min:below=1", "b:max:above=2"], "desirability")
