@@ -20,7 +20,10 @@ run, written by :mod:`~molops.tracking.campaign_log`. The files and the lock are
 :mod:`~molops.active.filters`, the config checks and training set :mod:`~molops.active.inputs`,
 the prediction log and MLflow records :mod:`~molops.active.records`, taking results in
 :mod:`~molops.active.ingesting` (matching them :mod:`~molops.active.results`), the review of a
-batch :mod:`~molops.active.review` and the status summary :mod:`~molops.active.status`.
+batch :mod:`~molops.active.review` and the status summary :mod:`~molops.active.status`. A campaign
+with several objectives (``config.multi``) trains a model per objective and scores them together:
+:mod:`~molops.active.multi`, :mod:`~molops.active.multi_acquisition` and, for its results and
+front, :mod:`~molops.active.multi_results`.
 """
 
 from __future__ import annotations
