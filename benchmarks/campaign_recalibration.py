@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "gp": ("rdkit2d", {}),  # molops' default recipe
+    "gp": ("rdkit2d", {}),  # the Tanimoto GP on RDKit 2D descriptors
     "rf": ("morgan", {"n_estimators": 100, "n_jobs": 1}),
 }
 SEED_SIZE = 60
