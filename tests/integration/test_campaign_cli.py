@@ -129,7 +129,14 @@ def test_campaign_create_propose_ingest_status_propose(workspace, freesolv_split
         *ws,
         "--json",
     ).json()
-    assert created["objective"] == {"target": "expt", "maximize": False, "threshold": -8.0}
+    assert created["objective"] == {
+        "target": "expt",
+        "maximize": False,
+        "threshold": -8.0,
+        "weight": 1.0,
+        "below": None,
+        "above": None,
+    }
     assert created["stopping"] == {"hits": 100, "patience": None, "min_improvement": 0.0}
     assert created["budget"]["molecules"] == 40 and created["filters"]["pains"] is True
 

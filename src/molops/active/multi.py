@@ -22,6 +22,7 @@ from molops.active.choose import Picker
 from molops.active.errors import CampaignError
 from molops.active.inputs import training_set
 from molops.active.multi_acquisition import MultiScoring, pick_pareto, scoring_for
+from molops.active.recalibrate import fit_surrogate
 from molops.active.scan import ChunkScorer
 from molops.active.state import CampaignConfig, MultiObjective
 from molops.active.store import CampaignStore
@@ -99,7 +100,10 @@ def multi_scorer(
         )
         utility = objective.utility(train[objective.target].to_numpy(dtype=np.float64))
         transform = cfg.recipe.target_transform().fit(utility)
-        model = cfg.recipe.surrogate().fit(X, transform.transform(utility))
+        # the same recalibration as the first objective's model, so every std means the same
+        model, _ = fit_surrogate(
+            cfg.recipe.surrogate(), X, transform.transform(utility), cfg.recipe.recalibrate
+        )
         folder = base.model_dir / f"objective-{number}"
         if save:
             model.save(folder)
