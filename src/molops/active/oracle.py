@@ -63,6 +63,8 @@ class Oracle:
     spec: str
     argv: tuple[str, ...] = ()
     function: str | None = None  # "module:function"
+    #: another name the output's ``value`` column may have (several objectives: the first target)
+    value_col: str | None = None
 
     @classmethod
     def parse(cls, spec: str, cwd: Path | None = None) -> Oracle:
@@ -166,7 +168,8 @@ def call_chunk(
             with out.open(newline="", encoding="utf-8", errors="replace") as fh:
                 reader = csv.DictReader(fh)
                 columns = reader.fieldnames or []
-                missing = [c for c in ("id", "value") if c not in columns]
+                named = oracle.value_col if "value" not in columns and oracle.value_col in columns else None
+                missing = [c for c in ("id", "value") if c not in columns and not (c == "value" and named)]
                 if missing:
                     return Call(
                         chunk, molecules, seconds,
@@ -174,6 +177,8 @@ def call_chunk(
                         f"(columns: {', '.join(columns) or 'none'})",
                     )  # fmt: skip
                 rows = [dict(r) for r in reader]
+                if named is not None:  # the first objective's column by its target's name
+                    rows = [{**r, "value": r.pop(named)} for r in rows]
         except csv.Error as exc:
             return Call(chunk, molecules, seconds, failed=f"its output is not a readable CSV ({exc})")
         return Call(chunk, molecules, seconds, rows=rows)

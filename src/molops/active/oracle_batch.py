@@ -10,16 +10,24 @@ is recorded in the state together with its ingest record, in one state write.
 Finishing is idempotent, so a crash anywhere in it is repaired by finishing again: the results
 file's name is the batch id, and a dataset version whose lineage names that source means the
 ingest already happened (no second version is made; the record is rebuilt from that version).
+
+A campaign with several objectives (``config.multi``) reads each answer's other objectives from
+the columns named by their targets (the journal's ``extra``) and ingests each as its own version
+before the first objective's, under a source name of its own (``BATCH.TARGET.csv``), so a crash
+between those ingests resumes by finding each one that was made. A value missing for one objective
+does not stop the others from landing: each missing one is recorded in the molecule's failure as
+``TARGET: why``; only a missing first-objective value leaves the molecule retriable.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from pydantic import BaseModel
@@ -109,8 +117,10 @@ class OracleBatch:
         smiles = dict(zip(*self.members(journal)[["id", "smiles"]].T.to_numpy(), strict=True))
         chunk = f"tell-{uuid.uuid4().hex[:12]}"
         rows: list[dict[str, Any]] = []
+        cfg = self.state.config
+        first = cfg.objective.target if cfg.multi is not None else None
         for key, raw, extra in [
-            *normalise(results),
+            *normalise(results, first),
             *((k, None, {"reason": r}) for k, r in (failures or {}).items()),
         ]:
             if key not in pending:
@@ -163,8 +173,9 @@ class OracleBatch:
             outcome = settled(journal)
             outcome = outcome[outcome.index.isin(set(members["id"]))]
             values = outcome[outcome["outcome"] == "value"]
-            failed = outcome[outcome["outcome"] == "failed"]
             rejected = journal[journal["outcome"] == "rejected"]
+            others, reasons = other_objectives(outcome, state)
+            failed = outcome[outcome.index.isin(set(reasons))]
             record = BatchRecord(
                 batch=self.id,
                 iteration=self.iteration.number,
@@ -172,13 +183,15 @@ class OracleBatch:
                 sent=len(outcome),
                 answered=len(values),
                 failures=[
-                    Failure(inchikey=str(k), smiles=str(r["smiles"]), reason=str(r["reason"]), batch=self.id)
+                    Failure(inchikey=str(k), smiles=str(r["smiles"]), reason=reasons[str(k)], batch=self.id)
                     for k, r in failed.iterrows()
                 ],
                 rejected_rows=[
                     RejectedRow(id=str(r["id"]), reason=str(r["reason"])) for _, r in rejected.iterrows()
                 ],
             )
+            for target, frame in others.items():  # before the first's: its version is the record's
+                self._ingest_other(target, frame)
             if len(values):
                 ingest = self._ingest(state, values)
                 state.ingests.append(ingest)
@@ -195,23 +208,32 @@ class OracleBatch:
         )
         return record
 
-    def _ingest(self, state: CampaignState, values: pd.DataFrame) -> IngestRecord:
-        """The batch's values as a dataset version, made at most once (found by the source name)."""
-        store, cfg = self.store, state.config
-        target = cfg.objective.target
-        ds = store.ws.dataset(cfg.dataset)
-        source = f"{self.id}.csv"
+    def _ingest_other(self, target: str, values: pd.DataFrame) -> None:
+        """Another objective's values as a dataset version, made at most once (its own source name,
+        so that a resume finds it and not the version of another objective)."""
+        self._version(target, values, f"{self.id}.{target.replace('/', '_')}.csv")
+
+    def _version(self, target: str, values: pd.DataFrame, source: str) -> tuple[int, dict[str, Any]]:
+        """The version ingested from *source*: found by that name, else made (with its report)."""
+        ds = self.store.ws.dataset(self.state.config.dataset)
         version = next(
             (v.version for v in ds.versions() if v.lineage.get("source", {}).get("name") == source), None
         )
-        report: dict[str, Any] = {}
-        if version is None:
-            frame = pd.DataFrame({"smiles": values["smiles"], target: values["value"]}).sort_values("smiles")
-            with tempfile.TemporaryDirectory(prefix="molops-batch-") as tmp:
-                path = Path(tmp) / source
-                frame.to_csv(path, index=False, float_format="%.17g")
-                rep = ds.ingest(path, smiles_col="smiles", target_col=target, source_name=source)
-            version, report = rep.version, rep.model_dump()
+        if version is not None:
+            return version, {}
+        frame = pd.DataFrame({"smiles": values["smiles"], target: values["value"]}).sort_values("smiles")
+        with tempfile.TemporaryDirectory(prefix="molops-batch-") as tmp:
+            path = Path(tmp) / source
+            frame.to_csv(path, index=False, float_format="%.17g")
+            rep = ds.ingest(path, smiles_col="smiles", target_col=target, source_name=source)
+        return rep.version, rep.model_dump()
+
+    def _ingest(self, state: CampaignState, values: pd.DataFrame) -> IngestRecord:
+        """The batch's values as a dataset version, made at most once (found by the source name)."""
+        store, cfg = self.store, state.config
+        ds = store.ws.dataset(cfg.dataset)
+        source = f"{self.id}.csv"
+        version, report = self._version(cfg.objective.target, values, source)
         before = set(store._measured(version - 1)["inchikey"]) if version > 1 else set()
         lineage = next(v.lineage for v in ds.versions() if v.version == version)
         record, _ = ingest_record(
@@ -234,14 +256,48 @@ def files(store: CampaignStore) -> Storage:
     return store.remote.storage if store.remote is not None else Storage.at(store.dir)
 
 
-def normalise(results: Any) -> Iterable[tuple[str, Any, dict[str, Any]]]:
+def other_objectives(
+    outcome: pd.DataFrame, state: CampaignState
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The other objectives' values among the settled rows *outcome* (target → smiles, value), and
+    each failed molecule's reason (id → reason): with several objectives, ``TARGET: why`` for each
+    objective the oracle's row has no value for (a call that gave no row keeps its one reason)."""
+    cfg = state.config
+    reasons = {str(k): str(r["reason"]) for k, r in outcome.iterrows() if r["outcome"] == "failed"}
+    if cfg.multi is None:
+        return {}, reasons
+    found: dict[str, list[tuple[str, float]]] = {o.target: [] for o in cfg.multi.objectives[1:]}
+    for key, r in outcome.iterrows():
+        extra = r["extra"]
+        if r["outcome"] == "failed" and not isinstance(extra, str):
+            continue  # no row from the oracle: the call's reason covers every objective
+        columns = json.loads(extra) if isinstance(extra, str) else {}
+        why = [] if r["outcome"] == "value" else [f"{cfg.objective.target}: {r['reason']}"]
+        for target, got in found.items():
+            value, reason = parse_value(columns.get(target))
+            if reason is None:
+                got.append((str(r["smiles"]), cast(float, value)))
+            else:
+                why.append(f"{target}: {reason}")
+        if why:
+            reasons[str(key)] = "; ".join(why)
+    frames = {t: pd.DataFrame(v, columns=["smiles", "value"]) for t, v in found.items() if v}
+    return frames, reasons
+
+
+def normalise(results: Any, first: str | None = None) -> Iterable[tuple[str, Any, dict[str, Any]]]:
     """(id, raw value, other columns) from a DataFrame with ``id`` and ``value`` columns, a
-    mapping of id to value, or a sequence of (id, value) pairs or ``{"id":…, "value":…}`` dicts."""
+    mapping of id to value, or a sequence of (id, value) pairs or ``{"id":…, "value":…}`` dicts.
+    With *first* (the first objective's target, several objectives), a column or key of that name
+    stands for ``value`` where there is no ``value``."""
     if isinstance(results, pd.DataFrame):
+        if first is not None and "value" not in results.columns and first in results.columns:
+            results = results.rename(columns={first: "value"})
         missing = [c for c in ("id", "value") if c not in results.columns]
         if missing:
+            named = "'value'" + (f" (or {first!r})" if first is not None else "")
             raise TypeError(
-                f"tell: the results DataFrame needs 'id' and 'value' columns; it has {list(results.columns)}"
+                f"tell: the results DataFrame needs 'id' and {named} columns; it has {list(results.columns)}"
             )
         records: list[Mapping[Any, Any]] = list(results.to_dict(orient="records"))
     elif isinstance(results, Mapping):
@@ -249,5 +305,6 @@ def normalise(results: Any) -> Iterable[tuple[str, Any, dict[str, Any]]]:
     else:
         records = [r if isinstance(r, Mapping) else {"id": r[0], "value": r[1]} for r in results]
     for r in records:
-        extra = {str(k): v for k, v in r.items() if k not in ("id", "value")}
-        yield str(r.get("id", "")).strip(), r.get("value"), extra
+        key = "value" if first is None or "value" in r else first
+        extra = {str(k): v for k, v in r.items() if k not in ("id", key)}
+        yield str(r.get("id", "")).strip(), r.get(key), extra

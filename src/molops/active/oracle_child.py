@@ -2,7 +2,8 @@
 module:function IN OUT`` (run as a script, so it imports pandas and the function's module only).
 
 The function is called with a DataFrame of the chunk (columns ``id``, ``smiles``) and may return a
-DataFrame with ``id`` and ``value`` columns (other columns are kept), a mapping of id to value, a
+DataFrame with ``id`` and ``value`` columns (other columns are kept; with several objectives, a
+column per target may stand for ``value``: :mod:`~molops.active.oracle_batch`), a mapping of id to value, a
 sequence of (id, value) pairs, or a sequence of values in the chunk's order. Running it in a child
 is what lets a campaign time it out and survive it crashing; an exception exits with code
 :data:`~molops.active.oracle.RAISED`, its last stderr line naming it.
@@ -25,7 +26,8 @@ RAISED = 3  # the same as molops.active.oracle.RAISED (not imported: the child s
 def as_frame(result: Any, ids: list[str]) -> pd.DataFrame:
     """The function's *result* as an (id, value[, …]) frame; a shape it cannot be is a TypeError."""
     if isinstance(result, pd.DataFrame):
-        if not {"id", "value"} <= set(result.columns):
+        # 'value' or, with several objectives, a column per target: the campaign checks which
+        if "id" not in result.columns or len(result.columns) < 2:
             raise TypeError(
                 f"the returned DataFrame needs 'id' and 'value' columns; it has {list(result.columns)}"
             )

@@ -10,11 +10,15 @@ A batch that chemists began reviewing waits for the review to finish (:func:`che
 Killed at any moment, it resumes where it was: an unfinished batch is the campaign's current
 batch, its journal says which molecules are settled, and only the others are sent again (those in
 flight at the kill); a finished batch was ingested once, whatever happened during its finishing.
+
+With several objectives the oracle's output has a column per objective, named by its target (the
+first objective's may also be ``value``), and each objective's values land as their own version.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -88,7 +92,9 @@ def tell(campaign: Campaign, results: Any, failures: Mapping[str, str] | None = 
     kept; a ``reason`` column with no value records a failure), a mapping of id to value, or a
     sequence of (id, value) pairs or dicts; *failures* maps ids to why they have no value. A value
     that is missing, NaN or not a number is a failure; an id not pending is rejected. The batch is
-    finished (ingested, recorded) by the tell that settles its last molecule."""
+    finished (ingested, recorded) by the tell that settles its last molecule. With several
+    objectives, each objective's value is in the column (or key) named by its target, the first's
+    also accepted as ``value`` (:mod:`~molops.active.oracle_batch`)."""
     batch = OracleBatch.current(campaign)
     if batch is None:
         raise CampaignError(f"campaign {campaign.name!r} has no batch waiting for results; call ask first")
@@ -120,6 +126,9 @@ def run(
         raise CampaignError(f"--timeout-per-molecule must be above 0 seconds; got {timeout_per_molecule:g}")
     if iterations is not None and iterations < 1:
         raise CampaignError(f"--iterations must be at least 1; got {iterations}")
+    multi = campaign.load().config.multi
+    if multi is not None and oracle.value_col is None:  # its output may name the first objective
+        oracle = dataclasses.replace(oracle, value_col=multi.targets[0])
     started = time.perf_counter()
     result = RunResult(campaign=campaign.name, oracle=oracle.spec)
     lock = FileLock(str(campaign.ws.lock_dir / f"campaign-{campaign.name}.run.lock"))
