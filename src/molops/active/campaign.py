@@ -345,8 +345,9 @@ class Campaign(CampaignStore):
         return run_loop.ask(self, n, retry_failed=retry_failed, **propose)
 
     def tell(self, results: Any, failures: dict[str, str] | None = None) -> TellResult:
-        """Record results for :meth:`ask`'s molecules (a DataFrame with id and value, a mapping, or
-        (id, value) pairs); the last one ingests the batch. See :func:`run_loop.tell`."""
+        """Record results for :meth:`ask`'s molecules (a DataFrame with id and value, or a column
+        per objective's target, a mapping, or (id, value) pairs); the last one ingests the batch.
+        See :func:`run_loop.tell`."""
         return run_loop.tell(self, results, failures)
 
     # -- review ------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ def run(
         str,
         typer.Option(
             "--oracle",
-            help="'CMD {in} {out}' ({in}: CSV of id,smiles; {out}: CSV of id,value[,…]) "
-            "or python:module:function.",
+            help="'CMD {in} {out}' ({in}: CSV of id,smiles; {out}: CSV of id,value[,…]; with several "
+            "objectives a column per target) or python:module:function.",
         ),
     ],
     iterations: Annotated[
