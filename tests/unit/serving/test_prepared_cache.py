@@ -97,7 +97,7 @@ def test_concurrent_answers_equal_sequential_answers_without_the_cache(serve, ch
     assert concurrent == sequential
 
 
-def test_a_promotion_is_never_answered_from_the_cache(serve, tracked):
+def test_a_promotion_is_never_answered_from_the_cache(serve):
     with serve(chemistry_processes=0) as service:
         before = _answers(service.url, [SMILES], concurrent=False)[0]
         registry = ModelRegistry(Tracking.of(service.ws).uri, "tester")
