@@ -88,6 +88,9 @@ molecule_timeout_ms = 250.0
 # budget: the worker does the chemistry itself). Under a CPU quota (a container's CPU limit) set
 # it to the quota: a container sees all of the host's cores.
 chemistry_processes = -1
+# Prepared molecules (parent, InChIKey, features) a worker keeps by SMILES, so one asked for again
+# skips its chemistry (about 4.5 KB each for Morgan counts); never a prediction. 0: none kept.
+cache_molecules = 4096
 # Seconds between checks whether a served alias moved in the registry (hot swap); 0: never.
 poll_s = 10.0
 # Seconds between prediction-log writes.
