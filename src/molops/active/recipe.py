@@ -27,13 +27,14 @@ from molops.models.transforms import TargetTransform, transform_kind
 Progress = Callable[[int, int], None]
 
 #: molops' default recipe (``campaign create`` and ``campaign simulate`` without --model/--acquisition):
-#: the Tanimoto GP on RDKit 2D descriptors, greedy. On MolPAL's Enamine 10k benchmark it finds
-#: 0.735 ± 0.037 of the top 1% at 6% evaluated (5 repeats; MolPAL's RF 0.47, its NN 0.53), and it
-#: was also the best recipe on FreeSolv in both directions; see docs/benchmarks.md for every
-#: recipe measured. UCB (beta 1) and diversity (0.8) were within noise of greedy; Thompson worse.
-DEFAULT_MODEL = "gp"
+#: a GP with one Tanimoto kernel on atom pairs + Morgan counts and one on RDKit 2D descriptors,
+#: weighed by likelihood (``gp-split``), greedy. On MolPAL's Enamine 10k benchmark it finds
+#: 0.771 of the top 1% at 6% evaluated (5 repeats; the GP on descriptors alone 0.735, MolPAL's RF
+#: 0.47), and it ties that GP on FreeSolv in both directions; see docs/benchmarks.md (issues 6 and
+#: 19). For pools where descriptors cost too much, drop ``+rdkit2d`` (the plain Tanimoto GP).
+DEFAULT_MODEL = "gp-split"
 DEFAULT_MODEL_PARAMS: dict[str, Any] = {}
-DEFAULT_FEATURIZER = "rdkit2d"
+DEFAULT_FEATURIZER = "atompair+morgan:counts=true+rdkit2d"
 DEFAULT_ACQUISITION = "greedy"
 DEFAULT_MAX_SIMILARITY = 1.0
 #: No std recalibration by default: on FreeSolv campaigns ``auto`` (fitted on out-of-fold

@@ -32,7 +32,7 @@ SHOWN = ("rmse", "mae", "r2", "spearman", "spearman_abs_error_std", "nll", "misc
 # option answer without importing the model zoo (LightGBM, scikit-learn, SciPy, Optuna: about a
 # second) or MLflow (one more); tests/unit/cli/test_startup.py keeps them equal to the registries.
 #: MODELS' names (molops.models.base)
-MODEL_NAMES = ("dmpnn", "gp", "lightgbm", "mlp", "rf")
+MODEL_NAMES = ("dmpnn", "gp", "gp-split", "lightgbm", "mlp", "rf")
 #: SPLIT_KINDS (molops.models.splits)
 SPLIT_NAMES = ("random", "scaffold", "time")
 #: TargetTransform's kinds (molops.models.transforms)

@@ -357,7 +357,7 @@ def test_create_validates_everything_up_front(ws, files, tmp_path):
         _create(ws, files, "x", smiles_col="smi")
     with pytest.raises(InvalidModelError, match="builds its own features from the molecular graph"):
         _create(ws, files, "x", recipe=Recipe(model="dmpnn", featurizer="morgan"))
-    with pytest.raises(InvalidModelError, match=r"^the default model 'gp' needs a feature matrix"):
+    with pytest.raises(InvalidModelError, match=r"^the default model 'gp-split' needs a feature matrix"):
         _create(ws, files, "x", recipe=Recipe(featurizer="graph"))
     assert Recipe(model="dmpnn", featurizer=" graph").check()  # spaces around a name are no mistake
     with pytest.raises(InvalidModelError, match="only for models that take SMILES"):
