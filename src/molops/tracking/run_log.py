@@ -20,7 +20,8 @@ from molops.tracking.environment import code_version, package_versions
 from molops.tracking.store import Tracking
 
 if TYPE_CHECKING:
-    from molops.tracking.training import Choice, TrainRequest
+    from molops.tracking.model_choice import Choice
+    from molops.tracking.training import TrainRequest
 
 
 def _flat_params(params: dict[str, Any]) -> dict[str, str]:

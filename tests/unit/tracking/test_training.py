@@ -13,8 +13,9 @@ from molops.errors import DatasetNotFoundError, MolopsError
 from molops.features import get_featurizer
 from molops.models.splits import SplitError
 from molops.tracking._mlflow import Quiet, client
+from molops.tracking.model_choice import DEFAULT_FEATURIZER
 from molops.tracking.registry import ModelRegistry
-from molops.tracking.training import DEFAULT_FEATURIZER, TrainRequest, train
+from molops.tracking.training import TrainRequest, train
 
 from .conftest import QUICK
 
