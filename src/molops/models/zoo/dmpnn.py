@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Self, cast
@@ -48,8 +47,9 @@ from molops.models.zoo._graph_data import (
     parse_smiles,
     standardised,
 )
-from molops.models.zoo._lightning import load_checkpoint, quiet, require_gnn
+from molops.models.zoo._lightning import require_gnn
 from molops.models.zoo.dmpnn_params import DMPNNParams
+from molops.models.zoo.dmpnn_train import train_member
 
 #: fewest molecules in the validation split before it is used (below: train on all, keep the last epoch)
 _MIN_VALIDATION = 10
@@ -220,119 +220,22 @@ class DMPNN(Surrogate[DMPNNParams]):
                 devices = [torch.cuda.current_device()] if gpu else []
                 with torch.random.fork_rng(devices=devices):
                     torch.manual_seed(torch_seed)
-                    state, log = self._fit_member(
-                        dataset, train_rows, val_rows, root / f"member-{i}", loader_seed, gpu
+                    state, log = train_member(
+                        self.name,
+                        p,
+                        self._network(),
+                        dataset,
+                        train_rows,
+                        val_rows,
+                        root / f"member-{i}",
+                        loader_seed,
+                        gpu,
                     )
                 self._states.append(state)
                 self.training_log_.append({"member": i, **log})
         self._nets = None
         self.fitted = True
         return self
-
-    def _fit_member(
-        self,
-        dataset: Any,
-        train_rows: np.ndarray,
-        val_rows: np.ndarray | None,
-        folder: Path,
-        loader_seed: int,
-        gpu: bool,
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Train one network; its best weights as a CPU state dict, and what happened."""
-        from chemprop import data
-        from lightning import pytorch as pl
-        from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-        from torch.utils.data import Subset
-
-        p = self.params
-        # BatchNorm cannot train on a batch of one molecule: drop such a last batch (its molecule
-        # lands in another batch next epoch, minibatches are reshuffled)
-        drop_last = p.batch_norm and len(train_rows) % p.batch_size == 1 and len(train_rows) > 1
-        train = data.build_dataloader(
-            Subset(dataset, train_rows.tolist()),
-            batch_size=p.batch_size,
-            num_workers=p.num_workers or 0,
-            seed=loader_seed,
-            shuffle=True,
-            drop_last=drop_last,
-        )
-        val = None
-        if val_rows is not None:
-            val = data.build_dataloader(
-                Subset(dataset, val_rows.tolist()),
-                batch_size=PREDICT_BATCH,
-                num_workers=p.num_workers or 0,
-                shuffle=False,
-                drop_last=False,
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        # last.ckpt every epoch (Lightning's own save_last writes only when the best improved), and
-        # with validation best.ckpt at the lowest validation loss, saved before last.ckpt so that
-        # last.ckpt carries the best-so-far state into a resumed run; without validation best.ckpt
-        # is a copy of last.ckpt, written after training
-        latest = ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1, enable_version_counter=False)
-        checkpoint = None
-        if val is not None:
-            checkpoint = ModelCheckpoint(
-                dirpath=folder,
-                filename="best",
-                monitor="val_loss",
-                mode="min",
-                save_top_k=1,
-                enable_version_counter=False,
-            )
-        callbacks: list[Callback] = [cb for cb in (checkpoint, latest) if cb is not None]
-        if val is not None and p.patience is not None:
-            callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=p.patience))
-        devices = 1 if p.devices == "auto" else p.devices
-        net = self._network()
-        last = folder / "last.ckpt"
-        ckpt_path = last if p.resume and last.exists() else None
-        # last.ckpt is written at the end of an epoch, so a resumed run starts at the next one
-        start_epoch = 0 if ckpt_path is None else min(int(load_checkpoint(last)["epoch"]) + 1, p.epochs)
-        with quiet():  # the Trainer logs its device summary and tips when it is built
-            trainer = pl.Trainer(
-                accelerator="gpu" if gpu else "cpu",
-                devices=devices,
-                strategy="ddp_spawn" if devices > 1 else "auto",
-                precision="32-true",
-                max_epochs=p.epochs,
-                logger=False,
-                callbacks=callbacks,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                default_root_dir=folder,
-                num_sanity_val_steps=0,
-            )
-            try:
-                trainer.fit(net, train, val, ckpt_path=ckpt_path, weights_only=False)
-            except RuntimeError as exc:
-                if ckpt_path is not None and "state_dict" in str(exc):
-                    raise InvalidModelError(
-                        f"model {self.name!r}: {ckpt_path} was written by a network of other "
-                        "hyperparameters; resume with the same parameters, or clear checkpoint_dir"
-                    ) from None
-                raise
-        # Everything is read back from the checkpoint files, not from the trainer: with several
-        # devices training runs in spawned processes, whose trainer state does not come back.
-        final = load_checkpoint(last)
-        if checkpoint is not None:
-            best = load_checkpoint(folder / "best.ckpt")
-            score = best["callbacks"][checkpoint.state_key]["best_model_score"]
-        else:
-            best, score = final, None
-            if p.checkpoint_dir is not None:
-                shutil.copyfile(last, folder / "best.ckpt")
-        state = {k: v.detach().to("cpu", copy=True) for k, v in best["state_dict"].items()}
-        log = {
-            "start_epoch": start_epoch,
-            "epochs": int(final["epoch"]) + 1,
-            "best_val_loss": None if score is None else float(score),
-            "n_train": len(train_rows),
-            "n_val": 0 if val_rows is None else len(val_rows),
-            "resumed_from": str(ckpt_path) if ckpt_path is not None else None,
-        }
-        return state, log
 
     # -- prediction ----------------------------------------------------------------------------
     def _networks(self) -> tuple[list[Any], Any]:
