@@ -319,8 +319,10 @@ def test_a_pathological_molecule_is_stopped_and_its_request_answered(serve):
 
 
 def test_without_chemistry_processes_the_request_times_out_instead(serve):
-    with serve(chemistry_processes=0) as service, service.client() as c:  # 3 × 2.4 s > 5 s
-        response = c.post("/v1/predict", json={"smiles": ["CCO", *[PATHOLOGICAL] * 3]})
+    # three spellings, so the prepared-molecule cache cannot answer two of them: 3 × 2.4 s > 5 s
+    slow = [f"{PATHOLOGICAL}.{'C' * n}" for n in (1, 2, 3)]
+    with serve(chemistry_processes=0) as service, service.client() as c:
+        response = c.post("/v1/predict", json={"smiles": ["CCO", *slow]})
         assert "time budget of 5.0 s" in _error(response, 504, "timeout")
 
 
