@@ -26,6 +26,8 @@ import datamol as dm
 import pandas as pd
 import pytest
 
+from ._venvs import made
+
 # the DAG's two runs take minutes on a busy 2-core machine; one worker builds the venvs at a time
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("deploy-check")]
 
@@ -50,13 +52,7 @@ def _call(
 
 @pytest.fixture(scope="module")
 def airflow_python() -> Path:
-    done = _call("make", "-s", ".venv-airflow/.installed", timeout=1200)
-    if done.returncode != 0:
-        reason = f"could not install Airflow (deploy/airflow/requirements.txt): {done.stderr[-2000:]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return ROOT / ".venv-airflow" / "bin" / "python"
+    return made(".venv-airflow", "deploy/airflow/requirements.txt") / "python"
 
 
 def _molops(workspace: Path, *args: str) -> Any:

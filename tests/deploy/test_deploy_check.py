@@ -9,13 +9,14 @@ index: without it the tests skip, and fail under CI).
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from ._venvs import made
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy-check")]
 
@@ -32,13 +33,7 @@ def _call(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[st
 
 @pytest.fixture(scope="module")
 def tools() -> Path:
-    done = _call("make", "-s", ".venv-deploy/.installed", timeout=1200)
-    if done.returncode != 0:
-        reason = f"could not install the deploy tools (deploy/requirements.txt): {done.stderr[-2000:]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return ROOT / ".venv-deploy" / "bin"
+    return made(".venv-deploy", "deploy/requirements.txt")
 
 
 def _render(tools: Path, overlay: str) -> list[dict[str, Any]]:
