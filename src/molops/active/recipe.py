@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from molops.active.acquisition import Acquisition, get_acquisition
 from molops.compute.local import Executor, LocalExecutor
@@ -28,13 +28,15 @@ Progress = Callable[[int, int], None]
 
 #: molops' default recipe (``campaign create`` and ``campaign simulate`` without --model/--acquisition):
 #: a GP with one Tanimoto kernel on atom pairs + Morgan counts and one on RDKit 2D descriptors,
-#: weighed by likelihood (``gp-split``), greedy. On MolPAL's Enamine 10k benchmark it finds
-#: 0.771 of the top 1% at 6% evaluated (5 repeats; the GP on descriptors alone 0.735, MolPAL's RF
-#: 0.47), and it ties that GP on FreeSolv in both directions; see docs/benchmarks.md (issues 6 and
-#: 19). For pools where descriptors cost too much, drop ``+rdkit2d`` (the plain Tanimoto GP).
+#: weighed by likelihood (``gp-split``), with its model's default acquisition (a GP's: UCB, β = 1).
+#: Figures (MolPAL's Enamine 10k benchmark, FreeSolv and solubility both ways) are in
+#: docs/benchmarks.md (issues 6 and 19). For pools where descriptors cost too much, drop
+#: ``+rdkit2d`` (the plain Tanimoto GP).
 DEFAULT_MODEL = "gp-split"
 DEFAULT_MODEL_PARAMS: dict[str, Any] = {}
 DEFAULT_FEATURIZER = "atompair+morgan:counts=true+rdkit2d"
+#: The acquisition of a recipe whose model is unknown (``check`` refuses it anyway); a known model
+#: brings its own (``Surrogate.default_acquisition``).
 DEFAULT_ACQUISITION = "greedy"
 DEFAULT_MAX_SIMILARITY = 1.0
 #: No std recalibration by default: on FreeSolv campaigns ``auto`` (fitted on out-of-fold
@@ -52,6 +54,7 @@ class Recipe(BaseModel):
     featurizer: str = DEFAULT_FEATURIZER
     model: str = DEFAULT_MODEL
     model_params: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_MODEL_PARAMS))
+    #: filled from the model when not given (:meth:`_model_acquisition`), so it is always a spec
     acquisition: str = DEFAULT_ACQUISITION
     max_similarity: float = Field(
         DEFAULT_MAX_SIMILARITY, gt=0, le=1, description="batch diversity: 1 = top-N, lower = more diverse"
@@ -59,6 +62,15 @@ class Recipe(BaseModel):
     transform: str = "standardize"
     #: the surrogate's std recalibration on held-out predictions (:mod:`~molops.active.recalibrate`)
     recalibrate: Method = DEFAULT_RECALIBRATE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_acquisition(cls, data: Any) -> Any:
+        """A recipe that names no acquisition takes its model's default. A stored recipe (a
+        campaign's, always canonical) names the one it was created with, so it keeps it."""
+        if isinstance(data, dict) and data.get("acquisition") is None:
+            data = {**data, "acquisition": default_acquisition(data.get("model", DEFAULT_MODEL))}
+        return data
 
     @property
     def takes_smiles(self) -> bool:
@@ -107,6 +119,13 @@ class Recipe(BaseModel):
                 "model_params": self.surrogate().params.model_dump(),
             }
         )
+
+
+def default_acquisition(model: object) -> str:
+    """The acquisition SPEC *model* declares; the fallback for a name that is no model."""
+    if isinstance(model, str) and model in MODELS:
+        return MODELS.get(model).default_acquisition
+    return DEFAULT_ACQUISITION
 
 
 def featurize(

@@ -55,6 +55,9 @@ class Surrogate(ABC, Generic[ParamsT]):
     Params: ClassVar[type[ModelParams]] = ModelParams
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
     inputs: ClassVar[Inputs] = "features"
+    #: The acquisition SPEC a recipe uses with this model when it names none: what suits a model
+    #: depends on how far its std can be trusted (a GP's posterior, not a forest's tree spread).
+    default_acquisition: ClassVar[str] = "greedy"
 
     def __init__(self, **params: Any) -> None:
         # Params is ParamsT's class at run time; a ClassVar cannot name a type variable, hence the cast.

@@ -139,6 +139,9 @@ class TanimotoGP(Surrogate[GPParams]):
     name = "gp"
     Params = GPParams
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
+    #: a GP's posterior std is worth a little exploration: UCB (β = 1) did better than greedy with
+    #: ``gp-split`` on the Enamine docking set and FreeSolv both ways (docs/benchmarks.md, issue 19)
+    default_acquisition: ClassVar[str] = "ucb:beta=1"
 
     # -- features ------------------------------------------------------------------------------
     def _prepare(self, X: np.ndarray, *, fitting: bool = False) -> np.ndarray:
