@@ -60,6 +60,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "featurizer": "atompair+morgan:counts=true",
         "acquisition": "greedy",
     },
+    # the descriptor-free pick with the model's default acquisition (a GP's: UCB, beta = 1)
+    "pairs": {"model": "gp-split", "featurizer": "atompair+morgan:counts=true"},
     # chemprop's D-MPNN (the `gnn` extra) with its defaults: an ensemble of 3, up to 50 epochs; on a
     # GPU when one is present. And the same with RDKit 2D descriptors joined to its encoding.
     "dmpnn": {"model": "dmpnn", "acquisition": "greedy"},
@@ -96,6 +98,13 @@ def main() -> None:
     parser.add_argument("--batch", type=float, default=0.01)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--top-k", type=float, default=0.01)
+    parser.add_argument(
+        "--target",
+        choices=["file", "sa-score"],
+        default="file",
+        help="'sa-score': replace the file's values by RDKit's synthetic-accessibility score of each "
+        "molecule (issue 19's stand-in for a second library: the same molecules, another target)",
+    )
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument(
         "--jobs", type=int, default=1, help="repeats run side by side in this many processes (same curves)"
@@ -109,6 +118,8 @@ def main() -> None:
     executor = LocalExecutor(args.workers, preload=("molops.data.validation", "molops.features.build"))
     started = time.perf_counter()
     library = load_library(args.data, args.smiles_col, args.target_col, executor=executor)
+    if args.target == "sa-score":
+        library.y = sa_scores(library.smiles)
     log(f"library: {len(library)} molecules in {time.perf_counter() - started:.1f} s")
     recipes = {name: PRESETS[name] for name in filter(None, args.recipes.split(","))}
     for i, text in enumerate(args.recipe_json):
@@ -150,6 +161,7 @@ def main() -> None:
                 "data": str(args.data.name),
                 "library": library.report(),
                 "protocol": {
+                    "target": args.target,
                     "init": args.init,
                     "batch": args.batch,
                     "iterations": args.iterations,
@@ -224,6 +236,19 @@ def run_repeats(library: Any, recipe: Any, features: Any, args: Any) -> Any:
             "seconds": round(time.perf_counter() - started, 2),
         }
     )
+
+
+def sa_scores(smiles: list[str]) -> np.ndarray:
+    """Ertl and Schuffenhauer's synthetic-accessibility score (1 easy … 10 hard), from RDKit's
+    Contrib: a sum of fragment contributions (Morgan environments, weighed by their frequency in
+    PubChem) and size, ring, stereo and macrocycle penalties, so neither a fingerprint nor the
+    RDKit 2D descriptors hold it as a column."""
+    from rdkit import Chem, RDConfig
+
+    sys.path.insert(0, str(Path(RDConfig.RDContribDir) / "SA_Score"))
+    import sascorer  # type: ignore[import-not-found]  # RDKit's Contrib folder, not a package
+
+    return np.array([sascorer.calculateScore(Chem.MolFromSmiles(s)) for s in smiles])
 
 
 def gpu_name() -> str | None:
