@@ -51,9 +51,10 @@ class OnnxExport:
 
 def onnx_bundle(bundle: ModelBundle, model: bytes, threads: int | None = None) -> ModelBundle:
     """*bundle* predicting with the ONNX graph *model* instead of its native surrogate."""
-    from molops.models.onnx_export.runtime import THREADS, OnnxSurrogate
+    from molops.models.onnx_export.graph_runtime import onnx_surrogate
+    from molops.models.onnx_export.runtime import THREADS
 
-    surrogate = OnnxSurrogate(model, bundle.info.model, threads or THREADS)
+    surrogate = onnx_surrogate(model, bundle.info.model, threads or THREADS)
     return ModelBundle(surrogate, bundle.info, bundle.reference)
 
 

@@ -5,6 +5,7 @@
 | ``rf`` | built here (ONNX-ML ``TreeEnsembleRegressor``) | one output per tree, then mean and std |
 | ``lightgbm`` | onnxmltools, one graph per bootstrap member | members side by side, then mean and std |
 | ``mlp`` | skl2onnx, one graph per ensemble member | scaler, members, target un-scaling, mean and std |
+| ``dmpnn`` | torch.onnx, all members in one trace | graphs in, members, un-scaling, mean and std |
 
 The std is the spread the native model reports (trees' or members'), computed inside the graph; the
 bundle's target transform and std calibration are applied after it by the bundle, as for the
@@ -28,8 +29,6 @@ from molops.models.onnx_export.graphs import INPUT, ML_OPSET, OPSET, forest_grap
 #: Why a model kind has no ONNX export (what to do instead is in the sentence).
 NO_CONVERTER = {
     "gp": "its Tanimoto-kernel posterior (a custom kernel over fingerprints) has no ONNX converter",
-    "dmpnn": "its message passing runs on molecular graphs of variable size that chemprop builds from "
-    "RDKit in Python, and molops exports neither that featurisation nor the passing over it yet",
 }
 
 #: onnxmltools' newest supported opset (its tree operator is opset-independent; the graph is
@@ -100,11 +99,18 @@ def _mlp(model: Any) -> onnx.ModelProto:
     )
 
 
-CONVERTERS: dict[str, Converter] = {"rf": _forest, "lightgbm": _lightgbm, "mlp": _mlp}
+def _dmpnn(model: Any) -> onnx.ModelProto:
+    from molops.models.onnx_export.dmpnn import dmpnn_graph
+
+    return dmpnn_graph(model)
+
+
+CONVERTERS: dict[str, Converter] = {"rf": _forest, "lightgbm": _lightgbm, "mlp": _mlp, "dmpnn": _dmpnn}
 
 
 def to_onnx(model: Surrogate) -> onnx.ModelProto:
-    """*model* (fitted) as an ONNX graph with input ``X`` and outputs ``mean`` and ``std``."""
+    """*model* (fitted) as an ONNX graph with input ``X`` and outputs ``mean`` and ``std`` (a D-MPNN
+    takes molecular graphs instead of ``X``: :mod:`.dmpnn`)."""
     converter = CONVERTERS.get(model.name)
     if converter is None:
         why = NO_CONVERTER.get(model.name, "molops has no ONNX converter for it")
@@ -114,5 +120,5 @@ def to_onnx(model: Surrogate) -> onnx.ModelProto:
         )
     model.check_fitted()
     graph = converter(model)
-    graph.doc_string = f"molops {model.name}: outputs mean and std (population) over its members"
+    graph.doc_string = f"molops {model.name}: outputs mean and std over its members"
     return graph
