@@ -10,6 +10,7 @@ from sklearn.ensemble import RandomForestRegressor
 
 from molops.models.base import MODELS, Capability, ModelParams, Surrogate, ensemble_stats
 from molops.models.zoo._common import as_matrix, as_training_set, draw_members
+from molops.models.zoo.forest_walk import FlatForest
 
 _CHUNK = 8192  # rows per prediction chunk
 
@@ -41,6 +42,9 @@ class ForestParams(ModelParams):
         raise ValueError(f"expected a fraction in (0, 1], 'sqrt' or 'log2'; got {value!r}")
 
 
+#: Up to this many rows all trees are walked at once with numpy (forest_walk); above it one tree per
+#: sklearn call costs less than numpy's per-pair work (crossover measured in docs/benchmarks.md).
+FLAT_WALK_UP_TO = 32
 #: Below this many rows the trees are walked in the calling thread (a served request, a small batch).
 PARALLEL_APPLY_FROM = 2000
 
@@ -75,6 +79,7 @@ class RandomForest(Surrogate[ForestParams]):
         self._offsets = np.cumsum([0] + [t.node_count for t in trees[:-1]]).astype(np.intp)
         self._leaf_values = np.concatenate([t.value[:, 0, 0] for t in trees])
         self._forest = forest
+        self._flat: FlatForest | None = None
         self.n_features_ = Xa.shape[1]
         self.fitted = True
         return self
@@ -83,6 +88,9 @@ class RandomForest(Surrogate[ForestParams]):
         """Predictions of every tree, shape (n_trees, n)."""
         self.check_fitted()
         Xa = as_matrix(self.name, X, n_features=self.n_features_)
+        if len(Xa) <= FLAT_WALK_UP_TO:  # a served request: all trees in a few numpy calls
+            flat: np.ndarray = self._leaf_values[self.flat_forest().apply(Xa)]
+            return flat
         if len(Xa) >= PARALLEL_APPLY_FROM:
             leaves = self._forest.apply(Xa)  # (n, n_trees) leaf node ids, trees spread over cores
         else:  # joblib's start-up (~70 ms for 300 trees) would dwarf the work: walk the trees here
@@ -90,6 +98,17 @@ class RandomForest(Surrogate[ForestParams]):
             leaves = np.column_stack([est.tree_.apply(Xf) for est in self._forest.estimators_])
         values: np.ndarray = self._leaf_values[leaves + self._offsets].T
         return values
+
+    def flat_forest(self) -> FlatForest:
+        """The trees as flat arrays, built on first use (not pickled: models saved before them load too)."""
+        flat = getattr(self, "_flat", None)
+        if flat is None:
+            flat = self._flat = FlatForest([est.tree_ for est in self._forest.estimators_])
+        return flat
+
+    def __getstate__(self) -> dict[str, Any]:
+        # rebuilt from the trees on first use: a saved bundle stays the size (and shape) it always was
+        return {k: v for k, v in self.__dict__.items() if k != "_flat"}
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.check_fitted()
