@@ -133,7 +133,8 @@ class Workspace:
             self.lock_dir / f"dataset-{name}.lock",
             self.config.ingest.lock_timeout_s,
         )
-        return Dataset(store, self.config.ingest, audit=self.audit)
+        identities = self.storage.child("identities")  # the identity cache every dataset shares
+        return Dataset(store, self.config.ingest, audit=self.audit, identities=identities)
 
     def existing_dataset(self, name: str) -> Dataset:
         """The dataset called *name*, which must exist: a typo is answered with the datasets there are."""

@@ -34,6 +34,11 @@ _RADICAL = rdqueries.NumRadicalElectronsGreaterQueryAtom(0)
 #: InChI options: no AuxInfo (atom numbering, never part of the identifier or its key), which the
 #: key does not need and which costs InChI about 6% of its time.
 _INCHI_OPTIONS = "/AuxNone"
+#: Bumped whenever a rule here changes what a structure standardises to, so results remembered
+#: under the old rules (the workspace's identity cache) are no longer used.
+STANDARDIZER_VERSION = 1
+#: Canonical parent SMILES whose InChIKey one standardiser remembers (see :meth:`Standardizer.inchikey`).
+REMEMBERED_KEYS = 65_536
 #: Any whitespace (str.isspace), which cannot be part of one SMILES.
 _WHITESPACE = re.compile(r"\s")
 
@@ -93,6 +98,7 @@ class Standardizer:
         self._uncharger = rdMolStandardize.Uncharger(canonicalOrder=True)
         self._metal_disconnector = rdMolStandardize.MetalDisconnector()
         self._disallowed = _outside(self.settings.allowed_elements)
+        self._keys: dict[str, str] = {}  # canonical parent SMILES → InChIKey
 
     def parse(self, text: str, fmt: StructureFormat = "smiles") -> Chem.Mol | Rejected:
         """Parse and sanitise, keeping RDKit's own explanation when that fails.
@@ -206,12 +212,32 @@ class Standardizer:
             limit = self.settings.max_molecular_weight
             return Rejected("too_large", f"molecular weight {weight:.1f} (max {limit:g})")
         try:
-            inchikey = Chem.MolToInchiKey(parent, options=_INCHI_OPTIONS)
+            inchikey = self.inchikey(parent, smiles)
         except Exception as exc:  # InChI kekulises again and can fail where sanitisation passed
             return Rejected("no_identity", f"RDKit could not compute an InChIKey: {exc}")
         if not inchikey:
             return Rejected("no_identity", "RDKit could not compute an InChIKey")
         return Standardized(smiles, inchikey, parent.GetNumHeavyAtoms(), weight), parent
+
+    def inchikey(self, parent: Chem.Mol, smiles: str) -> str:
+        """The InChIKey of *parent*, whose canonical SMILES is *smiles*.
+
+        InChI is half of the standardiser's time, and two spellings of one molecule (a salt and its
+        free base, another atom order) reach the same parent. Without coordinates, the parent is
+        determined by its canonical SMILES (atoms, isotopes, charges, explicit hydrogens and
+        stereo), so the key of a SMILES seen before is reused. A parent with coordinates (from a
+        mol block) is always computed: InChI may read stereo from them.
+        """
+        if parent.GetNumConformers():
+            return str(Chem.MolToInchiKey(parent, options=_INCHI_OPTIONS))
+        key = self._keys.get(smiles)
+        if key is None:
+            key = str(Chem.MolToInchiKey(parent, options=_INCHI_OPTIONS))
+            if key:
+                if len(self._keys) >= REMEMBERED_KEYS:
+                    self._keys.clear()  # bounded; a cleared memo only costs recomputation
+                self._keys[smiles] = key
+        return key
 
 
 def _mol_weight(mol: Chem.Mol) -> float:

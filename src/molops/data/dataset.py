@@ -18,6 +18,7 @@ from molops.data.ingest import IngestReport, ProgressCallback, ingest_file
 from molops.data.sources import FileFormat
 from molops.data.store import DatasetStore, VersionInfo, now_utc, targets_of
 from molops.errors import InputFileError
+from molops.storage import Storage
 
 
 class MoleculeChange(BaseModel):
@@ -66,10 +67,17 @@ _COMPARED = ("", "_std", "_n", "_disagree")
 class Dataset:
     """A named, versioned table of measurements in a workspace."""
 
-    def __init__(self, store: DatasetStore, config: IngestSection, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self,
+        store: DatasetStore,
+        config: IngestSection,
+        audit: AuditLog | None = None,
+        identities: Storage | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.audit = audit  # records each change with who made it (the workspace passes its log)
+        self.identities = identities  # the workspace's identity cache (see molops.data.identity_cache)
 
     @property
     def name(self) -> str:
@@ -102,6 +110,7 @@ class Dataset:
             workers=workers,
             progress=progress,
             source_name=source_name,
+            identities=self.identities,
         )
         if self.audit is not None and not report.unchanged:
             self.audit.record(

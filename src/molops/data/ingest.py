@@ -11,7 +11,7 @@ import hashlib
 import os
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,12 +23,14 @@ from molops._version import __version__
 from molops.chem.standardize import StandardizerSettings
 from molops.compute.local import LocalExecutor
 from molops.config import IngestSection
+from molops.data.identity_cache import IdentityCache, IdentityLookup, IdentityWriter
 from molops.data.readers import RawChunk, RecordReader
-from molops.data.replicates import group_replicates, merge_measurements
+from molops.data.replicates import group_replicates_table, merge_measurements
 from molops.data.sources import FileFormat, Source, detect_format
 from molops.data.store import CORE_COLUMNS, QUARANTINE_SCHEMA, DatasetStore, now_utc
 from molops.data.validation import ChunkVerdict, validate_chunk_in_process
 from molops.errors import InputFileError, InvalidNameError, UnitsMismatchError
+from molops.storage import Storage
 
 #: Files smaller than this are validated in-process: a worker pool costs more than it saves.
 PARALLEL_MIN_BYTES = 512 << 10
@@ -80,6 +82,11 @@ def standardizer_settings(cfg: IngestSection) -> StandardizerSettings:
     )
 
 
+ACCEPTED_SCHEMA = pa.schema(
+    [("inchikey", pa.string()), ("smiles", pa.string()), ("value", pa.float64()), ("row", pa.int64())]
+)
+
+
 class _Collector:
     """Accumulates accepted measurements and quarantine rows from validated chunks."""
 
@@ -88,20 +95,28 @@ class _Collector:
         self.rows_in = 0
         self.chunks = 0
         self.pids: set[int] = set()  # the processes that validated chunks
-        self.inchikeys: list[str] = []
-        self.smiles: list[str] = []
-        self.values: list[float] = []
-        self.rows: list[int] = []
+        #: accepted measurements, one Arrow batch per chunk: a few dozen bytes a row, not objects
+        self.accepted: list[pa.RecordBatch] = []
+        self.accepted_rows = 0
         self.reasons: Counter[str] = Counter()
         self.quarantine: dict[str, list[Any]] = {n: [] for n in ("row", "reason", "detail", "raw")}
 
     def add(self, chunk: RawChunk, verdict: ChunkVerdict) -> None:
         self.rows_in += len(chunk)
         self.chunks += 1
-        self.inchikeys += verdict.inchikeys
-        self.smiles += verdict.smiles
-        self.values += verdict.values
-        self.rows += [chunk.rows[p] for p in verdict.accepted]
+        rows = chunk.rows
+        self.accepted.append(
+            pa.record_batch(
+                [
+                    pa.array(verdict.inchikeys, pa.string()),
+                    pa.array(verdict.smiles, pa.string()),
+                    pa.array(verdict.values, pa.float64()),
+                    pa.array([rows[p] for p in verdict.accepted], pa.int64()),
+                ],
+                schema=ACCEPTED_SCHEMA,
+            )
+        )
+        self.accepted_rows += len(verdict.accepted)
         for pos, reason, detail in verdict.rejected:
             self.reasons[reason] += 1
             self.quarantine["row"].append(chunk.rows[pos])
@@ -145,8 +160,14 @@ def ingest_file(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     source_name: str | None = None,
+    identities: Storage | None = None,
 ) -> IngestReport:
-    """Validate *path* and commit it as the next version of *store*'s dataset."""
+    """Validate *path* and commit it as the next version of *store*'s dataset.
+
+    *identities*: the workspace's identity cache table (:mod:`molops.data.identity_cache`); a
+    SMILES string found there is not standardised again, and the strings standardised here are
+    added to it once the version is committed.
+    """
     cfg = config or IngestSection()
     _check_target_name(target_col)
     started = time.perf_counter()
@@ -154,41 +175,76 @@ def ingest_file(
     settings = standardizer_settings(cfg)
     bounds = cfg.ranges.get(target_col)
     value_range = (bounds.min, bounds.max) if bounds else (None, None)
-    with Source(path) as source:
-        reader = RecordReader(source, fmt, smiles_col, target_col, cfg.chunk_rows)
-        n_workers = workers if workers is not None else cfg.workers
-        if source.size < PARALLEL_MIN_BYTES:
-            n_workers = 1
-        executor = LocalExecutor(n_workers, preload=("molops.data.validation",))
-        collector = _Collector(source_name or source.name, target_col)
-        chunks: list[RawChunk] = []
+    cache = IdentityCache(identities, settings) if identities is not None else None
+    learnt = cache.writer() if cache is not None else None
+    try:
+        with Source(path) as source:
+            reader = RecordReader(source, fmt, smiles_col, target_col, cfg.chunk_rows)
+            n_workers = workers if workers is not None else cfg.workers
+            if source.size < PARALLEL_MIN_BYTES:
+                n_workers = 1
+            lookup = cache.load() if cache is not None and reader.structure_format == "smiles" else None
+            collector = _Collector(source_name or source.name, target_col)
+            _validate(reader, source, n_workers, settings, value_range, lookup, collector, learnt, progress)
+            sha256 = source.finish()
+        incoming = group_replicates_table(pa.Table.from_batches(collector.accepted, ACCEPTED_SCHEMA))
+        collector.accepted.clear()
+        # a writer elsewhere that commits first makes this merge again on its version (never lost)
+        report = store.retrying(
+            lambda: _commit(store, collector, incoming, cfg, target_col, units, sha256, started)
+        )
+        if learnt is not None:
+            learnt.publish()
+        return report
+    finally:
+        if learnt is not None:
+            learnt.close()
 
-        def units_of_work() -> Iterator[tuple[Any, ...]]:
-            for chunk in reader:
-                chunks.append(chunk)
-                yield (
-                    chunk.structures,
-                    chunk.targets,
-                    chunk.read_errors,
-                    reader.structure_format,
-                    settings,
-                    value_range,
-                )
 
-        try:
-            for pid, verdict in executor.map(validate_chunk_in_process, units_of_work()):
-                collector.pids.add(pid)
-                collector.add(chunks.pop(0), verdict)
-                if progress:
-                    progress(collector.rows_in, source.bytes_read, source.size)
-        except (OSError, EOFError) as exc:
-            raise InputFileError(f"{source.path}: unreadable ({exc})") from None
-        sha256 = source.finish()
-    incoming = group_replicates(collector.inchikeys, collector.smiles, collector.values, collector.rows)
-    # a writer elsewhere that commits first makes this merge again on its version (never lost)
-    return store.retrying(
-        lambda: _commit(store, collector, incoming, cfg, target_col, units, sha256, started)
-    )
+def _validate(
+    reader: RecordReader,
+    source: Source,
+    n_workers: int,
+    settings: StandardizerSettings,
+    value_range: tuple[float | None, float | None],
+    lookup: IdentityLookup | None,
+    collector: _Collector,
+    learnt: IdentityWriter | None,
+    progress: ProgressCallback | None,
+) -> None:
+    """Stream *reader*'s chunks through validation (in worker processes when *n_workers* > 1).
+
+    The executor keeps a few chunks in flight, so this process reads, looks up and collects the
+    next chunks while the workers standardise: only the strings the identity cache does not know
+    travel to a worker, with the rows' target text.
+    """
+    executor = LocalExecutor(n_workers, preload=("molops.data.validation",))
+    chunks: deque[RawChunk] = deque()
+
+    def units_of_work() -> Iterator[tuple[Any, ...]]:
+        for chunk in reader:
+            chunks.append(chunk)
+            known = lookup.find(chunk.structures) if lookup is not None else None
+            yield (
+                chunk.structures,
+                chunk.targets,
+                chunk.read_errors,
+                reader.structure_format,
+                settings,
+                value_range,
+                known or None,
+            )
+
+    try:
+        for pid, verdict in executor.map(validate_chunk_in_process, units_of_work()):
+            collector.pids.add(pid)
+            collector.add(chunks.popleft(), verdict)
+            if learnt is not None:
+                learnt.add(verdict.fresh)
+            if progress:
+                progress(collector.rows_in, source.bytes_read, source.size)
+    except (OSError, EOFError) as exc:
+        raise InputFileError(f"{source.path}: unreadable ({exc})") from None
 
 
 def _commit(
@@ -242,7 +298,7 @@ def _commit(
             rows_in=collector.rows_in,
             accepted=accepted,
             quarantined=sum(collector.reasons.values()),
-            merged_duplicates=len(collector.rows) - accepted,
+            merged_duplicates=collector.accepted_rows - accepted,
             added=merge.added,
             updated=merge.updated,
             flagged_replicates=merge.flagged,

@@ -40,6 +40,9 @@ class RawChunk:
     read_errors: dict[int, tuple[str, str]] = field(default_factory=dict)  # position → reason
     #: Every input column of each record ({column: value}), only from a reader with all_columns.
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    #: A table's header: a record that is a list of this many fields is shown as {column: field}
+    #: by :meth:`raw`. Kept once per chunk instead of a dict per row, which only rejected rows need.
+    header: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -60,9 +63,16 @@ class RawChunk:
         self.read_errors[len(self.rows)] = (reason, detail)
         self.add(row, None, None, record, inputs)
 
+    def record(self, i: int) -> Any:
+        """The whole record *i*: a table row as {column: field}, else as the reader kept it."""
+        record = self.records[i]
+        if self.header is not None and isinstance(record, list) and len(record) == len(self.header):
+            return dict(zip(self.header, record, strict=True))
+        return record
+
     def raw(self, i: int) -> str:
         """The record as read, as text, for the quarantine table."""
-        record = self.records[i]
+        record = self.record(i)
         if isinstance(record, str):
             return clean_text(record)
         if isinstance(record, dict):
@@ -202,7 +212,7 @@ class RecordReader:
     ) -> Iterator[RawChunk]:
         width = len(header)
         empty: dict[str, Any] | None = {} if self.all_columns else None
-        chunk, row = RawChunk(), 0
+        chunk, row = RawChunk(header=header), 0
         while True:
             try:
                 fields = next(reader)
@@ -221,14 +231,12 @@ class RecordReader:
                     detail = f"{len(fields)} fields, expected {width} (line {reader.line_num})"
                     chunk.add_error(row, fields, "malformed_row", detail, empty)
                 else:
-                    record = dict(zip(header, fields, strict=True))
                     target = fields[i_tgt] if i_tgt is not None else None
-                    chunk.add(
-                        row, clean_text(fields[i_smi]), target, record, record if self.all_columns else None
-                    )
+                    inputs = dict(zip(header, fields, strict=True)) if self.all_columns else None
+                    chunk.add(row, clean_text(fields[i_smi]), target, fields, inputs)
             if len(chunk) >= self.chunk_rows:
                 yield chunk
-                chunk = RawChunk()
+                chunk = RawChunk(header=header)
         if chunk:
             yield chunk
 

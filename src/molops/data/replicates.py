@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from molops.data.store import CORE_COLUMNS, TARGET_SUFFIXES, targets_of
 
@@ -17,10 +18,32 @@ def group_replicates(
     inchikeys: list[str], smiles: list[str], values: list[float], rows: list[int]
 ) -> pd.DataFrame:
     """One row per molecule (index: InChIKey) with its SMILES, replicate list and first row."""
-    frame = pd.DataFrame({"inchikey": inchikeys, "smiles": smiles, "value": values, "row": rows})
-    grouped = frame.groupby("inchikey", sort=False)
-    out = grouped.agg(smiles=("smiles", "first"), first_row=("row", "min"))
-    out["replicates"] = grouped["value"].agg(list)
+    table = pa.table(
+        {
+            "inchikey": pa.array(inchikeys, pa.string()),
+            "smiles": pa.array(smiles, pa.string()),
+            "value": pa.array(values, pa.float64()),
+            "row": pa.array(rows, pa.int64()),
+        }
+    )
+    return group_replicates_table(table)
+
+
+def group_replicates_table(table: pa.Table) -> pd.DataFrame:
+    """:func:`group_replicates` of a table with columns inchikey, smiles, value and row (in input
+    order), grouped in Arrow: single-threaded, so each molecule's first SMILES and its replicates
+    keep the input's order."""
+    grouped = table.group_by("inchikey", use_threads=False).aggregate(
+        [("smiles", "first"), ("row", "min"), ("value", "list")]
+    )
+    out = pd.DataFrame(
+        {
+            "smiles": grouped.column("smiles_first").to_pylist(),
+            "first_row": grouped.column("row_min").to_numpy(),
+            "replicates": grouped.column("value_list").to_pylist(),
+        },
+        index=pd.Index(grouped.column("inchikey").to_pylist(), name="inchikey", dtype="object"),
+    )
     return out.sort_values("first_row", kind="stable")
 
 

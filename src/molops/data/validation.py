@@ -64,6 +64,17 @@ def parse_target(raw: Any, low: float | None = None, high: float | None = None) 
     return value
 
 
+#: (raw SMILES, parent SMILES, InChIKey, heavy atoms, weight, reason, detail): a standardisation
+#: result as plain values, cheap to send back from a worker (None where it does not apply).
+ResultRow = tuple[str, str | None, str | None, int | None, float | None, str | None, str | None]
+
+
+def result_row(raw: str, result: Standardized | Rejected) -> ResultRow:
+    if isinstance(result, Rejected):
+        return (raw, None, None, None, None, result.reason, result.detail)
+    return (raw, result.smiles, result.inchikey, result.heavy_atoms, result.molecular_weight, None, None)
+
+
 @dataclass(slots=True)
 class ChunkVerdict:
     """Validation outcome of one chunk; positions index into the chunk."""
@@ -73,6 +84,9 @@ class ChunkVerdict:
     smiles: list[str] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     rejected: list[tuple[int, str, str]] = field(default_factory=list)
+    #: SMILES standardised for this chunk (not given as *known*), each once, with its result as
+    #: plain values (:func:`result_row`): what the workspace's identity cache learns from the chunk.
+    fresh: list[ResultRow] = field(default_factory=list)
 
 
 @lru_cache(maxsize=8)
@@ -100,10 +114,14 @@ def validate_chunk(
     fmt: StructureFormat,
     settings: StandardizerSettings,
     value_range: tuple[float | None, float | None] = (None, None),
+    known: dict[int, Standardized | Rejected] | None = None,
 ) -> ChunkVerdict:
-    """Validate a chunk. Rows in *skip* were already rejected by the reader (reason, detail)."""
+    """Validate a chunk. Rows in *skip* were already rejected by the reader (reason, detail);
+    rows in *known* have their structure's result already (from the identity cache)."""
     std = standardizer(settings)
     seen: dict[str, Standardized | Rejected] = {}  # mol blocks repeated in a chunk: standardised once
+    reported: set[str] = set()  # SMILES already in out.fresh
+    known = known or {}
     out = ChunkVerdict()
     for pos, (structure, raw_target) in enumerate(zip(structures, targets, strict=True)):
         if pos in skip:
@@ -117,10 +135,17 @@ def validate_chunk(
         if structure is None:
             out.rejected.append((pos, "empty_structure", "the structure field is empty"))
             continue
-        if fmt == "smiles":
+        result: Standardized | Rejected | None
+        if pos in known:
+            result = known[pos]
+        elif fmt == "smiles":
             result = standardized_smiles(structure, settings)
+            if structure not in reported:
+                reported.add(structure)
+                out.fresh.append(result_row(structure, result))
         else:
             result = seen.get(structure) or seen.setdefault(structure, std.standardize(structure, fmt))
+        assert result is not None
         if isinstance(result, Rejected):
             out.rejected.append((pos, result.reason, result.detail))
             continue

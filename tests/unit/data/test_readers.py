@@ -122,7 +122,7 @@ def test_simple_csv(write):
     assert chunk.rows == [1, 2]
     assert chunk.structures == ["CCO", "c1ccccc1"]
     assert chunk.targets == ["1.5", "-2"]
-    assert chunk.records[0] == {"smiles": "CCO", "y": "1.5", "name": "eth"}
+    assert chunk.record(0) == {"smiles": "CCO", "y": "1.5", "name": "eth"}
     assert chunk.read_errors == {}
     assert json.loads(chunk.raw(1)) == {"smiles": "c1ccccc1", "y": "-2", "name": "benz"}
 
@@ -140,7 +140,7 @@ def test_csv_with_bom(write):
 def test_tsv(write):
     path = write("a.tsv", "smiles\ty\tnote\nCCO\t1\thas, commas\nCCC\t2\t\n")
     assert records(path) == [(1, "CCO", "1", None), (2, "CCC", "2", None)]
-    assert read(path)[0].records[0]["note"] == "has, commas"
+    assert read(path)[0].record(0)["note"] == "has, commas"
 
 
 def test_crlf_line_endings(write):
@@ -151,14 +151,14 @@ def test_crlf_line_endings(write):
 def test_quoted_newlines_stay_inside_the_field(write):
     path = write("a.csv", 'smiles,y,note\nCCO,1,"line one\nline two"\nCCC,2,"a\r\nb"\nCC,3,x\n')
     assert records(path) == [(1, "CCO", "1", None), (2, "CCC", "2", None), (3, "CC", "3", None)]
-    assert read(path)[0].records[0]["note"] == "line one\nline two"
+    assert read(path)[0].record(0)["note"] == "line one\nline two"
 
 
 def test_quoted_delimiters_and_quotes(write):
     path = write("a.csv", 'smiles,y,note\n"CC(=O)O","1","say ""hi"", then go"\n')
     chunk = read(path)[0]
     assert chunk.structures == ["CC(=O)O"]
-    assert chunk.records[0]["note"] == 'say "hi", then go'
+    assert chunk.record(0)["note"] == 'say "hi", then go'
 
 
 @pytest.mark.parametrize(
@@ -215,7 +215,7 @@ def test_latin1_bytes_are_kept_escaped(write):
 
 def test_latin1_header(write):
     path = write("a.csv", b"smiles,y,r\xe9f\nCCO,1,x\n")
-    assert list(read(path)[0].records[0]) == ["smiles", "y", "r\\xe9f"]
+    assert list(read(path)[0].record(0)) == ["smiles", "y", "r\\xe9f"]
 
 
 def test_utf8_content(write):
@@ -370,7 +370,7 @@ def test_parquet(write):
     assert chunk.rows == [1, 2, 3]
     assert chunk.structures == ["CCO", None, "c1ccccc1"]
     assert chunk.targets == [1.5, 2.0, None]
-    assert chunk.records[0] == {"smiles": "CCO", "y": 1.5}
+    assert chunk.record(0) == {"smiles": "CCO", "y": 1.5}
     assert json.loads(chunk.raw(2)) == {"smiles": "c1ccccc1", "y": None}
 
 

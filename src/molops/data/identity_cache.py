@@ -1,0 +1,176 @@
+"""The workspace's identity cache: what each raw SMILES string standardised to, in earlier ingests.
+
+A result depends only on the text, the standardiser's rules and settings and the RDKit version,
+so an ingest looks every SMILES up here first and standardises only the strings the workspace has
+never seen. The cache is a Delta table at ``{storage}/identities``, partitioned by *rules* (a hash
+of all four): a rule change, another ``[ingest]`` setting or another RDKit reads another partition,
+never a stale result. Appends from concurrent ingests (or machines sharing an object store) never
+conflict; a string two of them learnt at once is stored twice with the same result, harmlessly.
+
+Lookups hash each string (Python's ``hash``, in one process) into a sorted array and confirm a hit
+by comparing the text, so the partition is held as Arrow columns plus 16 bytes per entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError, TableNotFoundError
+from rdkit import rdBase
+
+from molops.chem.standardize import STANDARDIZER_VERSION, Rejected, Standardized, StandardizerSettings
+from molops.data.validation import ResultRow
+from molops.storage import Storage
+
+log = logging.getLogger(__name__)
+
+#: The table's columns; ``rules`` is the partition column (not stored in the data files).
+RESULT_FIELDS = [
+    pa.field("raw", pa.string(), nullable=False),
+    pa.field("smiles", pa.string()),
+    pa.field("inchikey", pa.string()),
+    pa.field("heavy_atoms", pa.int32()),
+    pa.field("molecular_weight", pa.float64()),
+    pa.field("reason", pa.string()),
+    pa.field("detail", pa.string()),
+]
+RESULT_SCHEMA = pa.schema(RESULT_FIELDS)
+TABLE_SCHEMA = pa.schema([pa.field("rules", pa.string(), nullable=False), *RESULT_FIELDS])
+
+
+def rules_key(settings: StandardizerSettings) -> str:
+    """16 hex digits naming the standardiser version, its settings and the RDKit version."""
+    plain = {k: sorted(v) if isinstance(v, frozenset) else v for k, v in dataclasses.asdict(settings).items()}
+    text = json.dumps(
+        {"standardizer": STANDARDIZER_VERSION, "rdkit": rdBase.rdkitVersion, "settings": plain},
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class IdentityLookup:
+    """The results of one rules partition, searchable by raw SMILES."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table.combine_chunks()
+        raw = self._table.column("raw").to_pylist()
+        hashes = np.fromiter((hash(s) for s in raw), dtype=np.int64, count=len(raw))
+        self._order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[self._order]
+
+    def __len__(self) -> int:
+        return int(self._table.num_rows)
+
+    def find(self, structures: list[str | None]) -> dict[int, Standardized | Rejected]:
+        """{position: result} for the structures the cache knows."""
+        if not len(self._hashes):
+            return {}
+        positions = [i for i, s in enumerate(structures) if s is not None]
+        wanted = np.fromiter((hash(structures[i]) for i in positions), dtype=np.int64, count=len(positions))
+        at = np.searchsorted(self._hashes, wanted)
+        inside = at < len(self._hashes)
+        hit = np.zeros(len(positions), dtype=bool)
+        hit[inside] = self._hashes[at[inside]] == wanted[inside]
+        if not hit.any():
+            return {}
+        rows = self._table.take(pa.array(self._order[at[hit]])).to_pylist()
+        found: dict[int, Standardized | Rejected] = {}
+        for pos, row in zip((p for p, h in zip(positions, hit, strict=True) if h), rows, strict=True):
+            if row["raw"] != structures[pos]:  # a hash collision: not this string
+                continue
+            if row["reason"] is not None:
+                found[pos] = Rejected(row["reason"], row["detail"] or "")
+            else:
+                found[pos] = Standardized(
+                    row["smiles"], row["inchikey"], row["heavy_atoms"], row["molecular_weight"]
+                )
+        return found
+
+
+class IdentityCache:
+    """The cache table at *storage* (``{workspace storage}/identities``) for one rules key."""
+
+    def __init__(self, storage: Storage, settings: StandardizerSettings) -> None:
+        self.storage = storage
+        self.rules = rules_key(settings)
+
+    def load(self) -> IdentityLookup:
+        """This rules key's results (none when the table does not exist yet)."""
+        try:
+            table = DeltaTable(self.storage.root, storage_options=self.storage.options)
+        except TableNotFoundError:
+            return IdentityLookup(RESULT_SCHEMA.empty_table())
+        uris = table.file_uris(file_pruning_predicate=[("rules", "=", self.rules)])
+        return IdentityLookup(self.storage.read_parquet(uris, RESULT_SCHEMA))
+
+    def writer(self) -> IdentityWriter:
+        return IdentityWriter(self)
+
+
+class IdentityWriter:
+    """Collects new results in a local spill file during an ingest; :meth:`publish` appends them
+    to the cache in one commit (streamed, so memory does not grow with the ingest's size)."""
+
+    def __init__(self, cache: IdentityCache) -> None:
+        self.cache = cache
+        self._dir = tempfile.TemporaryDirectory(prefix="molops-identities-")
+        self._path = Path(self._dir.name) / "new.parquet"
+        self._writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def add(self, rows: list[ResultRow]) -> None:
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        batch = pa.record_batch(
+            [pa.array(col, f.type) for col, f in zip(columns, RESULT_FIELDS, strict=True)],
+            schema=RESULT_SCHEMA,
+        )
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._path, RESULT_SCHEMA)
+        self._writer.write_batch(batch)
+        self.rows += len(rows)
+
+    def publish(self) -> None:
+        """Append what was collected; a failure is logged, not raised (the cache only saves time)."""
+        try:
+            if self._writer is None:
+                return
+            self._writer.close()
+            self._writer = None
+            reader = pa.RecordBatchReader.from_batches(TABLE_SCHEMA, self._batches())
+            write_deltalake(
+                self.cache.storage.root,
+                reader,
+                mode="append",
+                partition_by=["rules"],
+                storage_options=self.cache.storage.options,
+            )
+        except (DeltaError, OSError) as exc:
+            log.warning("identity cache %s not updated: %s", self.cache.storage.root, exc)
+        finally:
+            self.close()
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        rules: Any = None
+        for batch in pq.ParquetFile(self._path).iter_batches(batch_size=65_536):
+            if rules is None or len(rules) != batch.num_rows:
+                rules = pa.array([self.cache.rules] * batch.num_rows, pa.string())
+            yield pa.RecordBatch.from_arrays([rules, *batch.columns], schema=TABLE_SCHEMA)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._dir.cleanup()

@@ -1,0 +1,105 @@
+"""The workspace's identity cache (issue 19): a SMILES string standardised in an earlier ingest is
+looked up, not standardised again, and the tables come out as a cold ingest's; results stored under
+other standardiser rules are never used."""
+
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from molops.chem.standardize import StandardizerSettings
+from molops.data import identity_cache
+from molops.data.identity_cache import IdentityCache, IdentityLookup, rules_key
+from molops.data.validation import standardized_smiles
+from molops.workspace import Workspace
+
+from ..chem.real_sets import smiles_sets
+
+ODD = ["not a smiles", "[Na+].[Cl-]", "CC(=O)[O-].[Na+]", "C C", "[Fe]", "c1ccccc1.O", "*C"]
+
+
+def _rows(seed: int, n: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    pool = smiles_sets()["chembl_samples.csv"][:120] + ODD
+    values = ["1.5", "2", "-0.3", "NA", "abc", "7"]
+    return [(rng.choice(pool), rng.choice(values)) for _ in range(n)]
+
+
+def _csv(rows: list[tuple[str, str]]) -> str:
+    return "smiles,y\n" + "".join(f'"{s}",{v}\n' for s, v in rows)
+
+
+def _cache_rows(ws: Workspace) -> int:
+    return int(DeltaTable(ws.storage.uri("identities")).to_pyarrow_table().num_rows)
+
+
+def _tables(ws: Workspace, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ds = ws.dataset(name)
+    quarantine = ds.store.read_quarantine().drop(columns=["ingest_id", "time"])
+    return ds.read(), quarantine
+
+
+def _ingest(ws: Workspace, name: str, path: object) -> dict[str, object]:
+    standardized_smiles.cache_clear()  # nothing remembered by this process: only the table helps
+    report = ws.dataset(name).ingest(path, smiles_col="smiles", target_col="y", workers=1)
+    return report.model_dump(exclude={"seconds", "workers_used"})
+
+
+def test_reingest_and_overlapping_files_match_a_cold_workspace(tmp_path, write):
+    first = write("first.csv", _csv(_rows(1, 300)))
+    overlap = write("overlap.csv", _csv(_rows(1, 150) + _rows(2, 150)))
+    warm, cold = Workspace.init(tmp_path / "warm"), Workspace.init(tmp_path / "cold")
+
+    _ingest(warm, "a", first)
+    learnt = _cache_rows(warm)
+    assert learnt > 0
+    again = _ingest(warm, "again", first)
+    assert _cache_rows(warm) == learnt  # every string came from the cache: nothing new learnt
+    both = _ingest(warm, "overlap", overlap)
+    assert learnt < _cache_rows(warm) < learnt + 150  # only the second half's new strings
+
+    assert again == _ingest(cold, "again", first)
+    assert both == _ingest(cold, "overlap", overlap)
+    for name in ("again", "overlap"):
+        for got, want in zip(_tables(warm, name), _tables(cold, name), strict=True):
+            pd.testing.assert_frame_equal(got, want)
+
+
+def _poison(ws: Workspace, raw: str) -> None:
+    """Store a result no standardiser would give, to see whether an ingest takes it."""
+    writer = IdentityCache(ws.storage.child("identities"), StandardizerSettings()).writer()
+    writer.add([(raw, "C[N]X", "FAKEFAKEFAKEFA-FAKEFAKEFA-N", 2, 45.0, None, None)])
+    writer.publish()
+
+
+def test_a_cached_result_is_used_until_the_standardiser_version_changes(ws, write, monkeypatch):
+    path = write("amine.csv", "smiles,y\nCCN,1\n")
+    _poison(ws, "CCN")
+    _ingest(ws, "cached", path)
+    assert ws.dataset("cached").read()["smiles"].tolist() == ["C[N]X"]
+
+    monkeypatch.setattr(identity_cache, "STANDARDIZER_VERSION", identity_cache.STANDARDIZER_VERSION + 1)
+    _ingest(ws, "new_rules", path)
+    assert ws.dataset("new_rules").read()["smiles"].tolist() == ["CCN"]
+
+
+def test_other_settings_read_another_partition(ws, write):
+    _poison(ws, "CCN")
+    ws.config.ingest.max_heavy_atoms = 50
+    _ingest(ws, "other", write("amine.csv", "smiles,y\nCCN,1\n"))
+    assert ws.dataset("other").read()["smiles"].tolist() == ["CCN"]
+
+
+def test_rules_key_names_the_settings():
+    assert rules_key(StandardizerSettings()) == rules_key(StandardizerSettings())
+    assert rules_key(StandardizerSettings()) != rules_key(StandardizerSettings(reject_radicals=False))
+
+
+@pytest.mark.parametrize("structures", [[], [None], ["CCO", None, "CCN", "CCO"]])
+def test_an_empty_lookup_finds_nothing(structures):
+    empty = IdentityLookup(identity_cache.RESULT_SCHEMA.empty_table())
+    assert len(empty) == 0
+    assert empty.find(structures) == {}
