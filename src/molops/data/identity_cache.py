@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
@@ -98,6 +99,22 @@ class IdentityLookup:
         return found
 
 
+class ScannedLookup:
+    """:meth:`IdentityLookup.find` by a filtered scan of the partition's files per call: for a
+    small ingest, cheaper than loading and indexing a large cache."""
+
+    def __init__(self, dataset: Any) -> None:
+        self._dataset = dataset
+
+    def find(self, structures: list[str | None]) -> dict[int, Standardized | Rejected]:
+        wanted = sorted({s for s in structures if s is not None})
+        if not wanted:
+            return {}
+        table = self._dataset.to_table(filter=pc.field("raw").isin(wanted))
+        lookup = IdentityLookup(table)
+        return lookup.find(structures)
+
+
 class IdentityCache:
     """The cache table at *storage* (``{workspace storage}/identities``) for one rules key."""
 
@@ -105,14 +122,23 @@ class IdentityCache:
         self.storage = storage
         self.rules = rules_key(settings)
 
-    def load(self) -> IdentityLookup:
-        """This rules key's results (none when the table does not exist yet)."""
+    def _files(self) -> list[str]:
         try:
             table = DeltaTable(self.storage.root, storage_options=self.storage.options)
         except TableNotFoundError:
+            return []
+        return list(table.file_uris(file_pruning_predicate=[("rules", "=", self.rules)]))
+
+    def load(self) -> IdentityLookup:
+        """This rules key's results (none when the table does not exist yet), indexed in memory."""
+        return IdentityLookup(self.storage.read_parquet(self._files(), RESULT_SCHEMA))
+
+    def scanner(self) -> IdentityLookup | ScannedLookup:
+        """A lookup that scans the stored results for each call's strings (for a small ingest)."""
+        files = self._files()
+        if not files:
             return IdentityLookup(RESULT_SCHEMA.empty_table())
-        uris = table.file_uris(file_pruning_predicate=[("rules", "=", self.rules)])
-        return IdentityLookup(self.storage.read_parquet(uris, RESULT_SCHEMA))
+        return ScannedLookup(self.storage.dataset(files, RESULT_SCHEMA))
 
     def writer(self) -> IdentityWriter:
         return IdentityWriter(self)
@@ -174,3 +200,7 @@ class IdentityWriter:
             self._writer.close()
             self._writer = None
         self._dir.cleanup()
+
+
+#: Either way of finding cached results.
+Lookup = IdentityLookup | ScannedLookup

@@ -23,7 +23,7 @@ from molops._version import __version__
 from molops.chem.standardize import StandardizerSettings
 from molops.compute.local import LocalExecutor
 from molops.config import IngestSection
-from molops.data.identity_cache import IdentityCache, IdentityLookup, IdentityWriter
+from molops.data.identity_cache import IdentityCache, IdentityWriter, Lookup
 from molops.data.readers import RawChunk, RecordReader
 from molops.data.replicates import group_replicates_table, merge_measurements
 from molops.data.sources import FileFormat, Source, detect_format
@@ -183,7 +183,10 @@ def ingest_file(
             n_workers = workers if workers is not None else cfg.workers
             if source.size < PARALLEL_MIN_BYTES:
                 n_workers = 1
-            lookup = cache.load() if cache is not None and reader.structure_format == "smiles" else None
+            lookup = None
+            if cache is not None and reader.structure_format == "smiles":
+                # a small file scans the cache for its strings; a large one indexes it once
+                lookup = cache.scanner() if source.size < PARALLEL_MIN_BYTES else cache.load()
             collector = _Collector(source_name or source.name, target_col)
             _validate(reader, source, n_workers, settings, value_range, lookup, collector, learnt, progress)
             sha256 = source.finish()
@@ -207,7 +210,7 @@ def _validate(
     n_workers: int,
     settings: StandardizerSettings,
     value_range: tuple[float | None, float | None],
-    lookup: IdentityLookup | None,
+    lookup: Lookup | None,
     collector: _Collector,
     learnt: IdentityWriter | None,
     progress: ProgressCallback | None,

@@ -103,3 +103,14 @@ def test_an_empty_lookup_finds_nothing(structures):
     empty = IdentityLookup(identity_cache.RESULT_SCHEMA.empty_table())
     assert len(empty) == 0
     assert empty.find(structures) == {}
+
+
+def test_the_indexed_and_the_scanned_lookup_agree(ws, write):
+    _ingest(ws, "a", write("first.csv", _csv(_rows(1, 200))))
+    cache = IdentityCache(ws.storage.child("identities"), StandardizerSettings())
+    texts = [s for s, _ in _rows(5, 100)] + [None, "CCCCCCCCCCCCCCCCCCCCCN", "not a smiles"]
+    indexed, scanned = cache.load().find(texts), cache.scanner().find(texts)
+    assert indexed == scanned
+    assert len(indexed) > 50
+    assert indexed[len(texts) - 1].reason == "unparsable_structure"
+    assert len(texts) - 2 not in indexed  # never ingested
