@@ -133,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between memory samples")
+    parser.add_argument("--input", type=Path, default=None, help="ingest this CSV(.gz) instead")
     args = parser.parse_args(argv)
-    path = ensure_library(args.rows)
+    path = (args.input or ensure_library(args.rows)).resolve()
     load = [os.getloadavg()[0]]
     print(f"ingesting {path} with {args.workers} workers", file=sys.stderr, flush=True)
     result = run(path, args.workers, args.interval)
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "benchmark": "ingest_million",
-                "input": str(path.relative_to(Path(__file__).resolve().parent.parent)),
+                "input": str(path),
                 "machine": {**machine(), "load_avg_1m": [round(x, 1) for x in load]},
                 **result,
             }
