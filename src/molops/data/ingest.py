@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 import uuid
 from collections import Counter, deque
@@ -166,7 +167,7 @@ def ingest_file(
 
     *identities*: the workspace's identity cache table (:mod:`molops.data.identity_cache`); a
     SMILES string found there is not standardised again, and the strings standardised here are
-    added to it once the version is committed.
+    added to it (in a thread, while the version is merged and committed).
     """
     cfg = config or IngestSection()
     _check_target_name(target_col)
@@ -177,6 +178,7 @@ def ingest_file(
     value_range = (bounds.min, bounds.max) if bounds else (None, None)
     cache = IdentityCache(identities, settings) if identities is not None else None
     learnt = cache.writer() if cache is not None else None
+    publishing: threading.Thread | None = None
     try:
         with Source(path) as source:
             reader = RecordReader(source, fmt, smiles_col, target_col, cfg.chunk_rows)
@@ -190,16 +192,18 @@ def ingest_file(
             collector = _Collector(source_name or source.name, target_col)
             _validate(reader, source, n_workers, settings, value_range, lookup, collector, learnt, progress)
             sha256 = source.finish()
+        if learnt is not None:  # valid whatever the commit does: written while it merges
+            publishing = threading.Thread(target=learnt.publish, name="molops-identities", daemon=True)
+            publishing.start()
         incoming = group_replicates_table(pa.Table.from_batches(collector.accepted, ACCEPTED_SCHEMA))
         collector.accepted.clear()
         # a writer elsewhere that commits first makes this merge again on its version (never lost)
-        report = store.retrying(
+        return store.retrying(
             lambda: _commit(store, collector, incoming, cfg, target_col, units, sha256, started)
         )
-        if learnt is not None:
-            learnt.publish()
-        return report
     finally:
+        if publishing is not None:
+            publishing.join()
         if learnt is not None:
             learnt.close()
 
