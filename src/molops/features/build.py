@@ -1,9 +1,10 @@
 """Building features into the cache for a dataset version or a pool file.
 
 Only molecules missing from the cache are computed; results are buffered and written as shards
-of at most ``flush_rows`` rows, so a build that is interrupted keeps what it finished and a 10M
-pool never has to fit in memory. On a shared workspace a build that misses molecules here first
-fetches what other machines published (:meth:`FeatureCache.sync`), and computes only the rest.
+of at most ``flush_rows`` rows and :data:`FLUSH_BYTES` bytes, so a build that is interrupted keeps
+what it finished and a 10M pool never has to fit in memory. On a shared workspace a build that
+misses molecules here first fetches what other machines published (:meth:`FeatureCache.sync`),
+and computes only the rest.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from molops.data.readers import RecordReader
 from molops.data.sources import FileFormat, Source, detect_format
 from molops.data.validation import standardizer
 from molops.features.base import GRAPH, Featurizer, get_featurizer
-from molops.features.cache import FeatureCache, as_keys
+from molops.features.cache import KEY_DTYPE, FeatureCache, as_keys
 from molops.storage import Storage
 
 Progress = Callable[[int, int], None]  # (done, total); total 0 when unknown
@@ -130,32 +131,54 @@ def identify_and_featurize(
     }
 
 
+#: A build writes its computed rows as a shard once they fill this many bytes (or ``flush_rows``
+#: rows): Morgan counts are 4 KB a molecule, so a row count alone would hold 1 GB per 250k.
+FLUSH_BYTES = 256 << 20
+
+
 class _Buffer:
-    """Collects computed rows and writes them to the cache in large shards."""
+    """Collects computed rows in one preallocated array and writes them to the cache as shards of
+    at most ``flush_rows`` rows and :data:`FLUSH_BYTES` bytes (the array is reused, never grown)."""
 
     def __init__(self, cache: FeatureCache, flush_rows: int) -> None:
         self.cache, self.flush_rows = cache, flush_rows
-        self.keys: list[np.ndarray] = []
-        self.data: list[np.ndarray] = []
+        self.keys = np.empty(0, dtype=KEY_DTYPE)
+        self.data = np.empty((0, 0))
         self.errors: dict[int, str] = {}
         self.rows = 0
         self.written = 0
         self.pending: set[bytes] = set()  # keys computed but not flushed to the cache yet
 
+    def _room(self, data: np.ndarray) -> int:
+        """Rows the buffer holds (allocated on the first rows, as wide and typed as they are)."""
+        if not len(self.keys):
+            row_bytes = max(1, data.shape[1] * data.dtype.itemsize)
+            capacity = max(1, min(self.flush_rows, FLUSH_BYTES // row_bytes))
+            self.keys = np.empty(capacity, dtype=KEY_DTYPE)
+            self.data = np.empty((capacity, data.shape[1]), dtype=data.dtype)
+        return len(self.keys) - self.rows
+
     def add(self, keys: np.ndarray, data: np.ndarray, errors: dict[int, str]) -> None:
-        for pos, reason in errors.items():
-            self.errors[self.rows + pos] = reason
-        self.pending.update(keys.tolist())
-        self.keys.append(keys)
-        self.data.append(data)
-        self.rows += len(keys)
-        if self.rows >= self.flush_rows:
-            self.flush()
+        start = 0
+        while start < len(keys):
+            take = min(self._room(data), len(keys) - start)
+            stop, at = start + take, self.rows
+            self.keys[at : at + take] = keys[start:stop]
+            self.data[at : at + take] = data[start:stop]
+            for pos, reason in errors.items():
+                if start <= pos < stop:
+                    self.errors[at + pos - start] = reason
+            self.pending.update(keys[start:stop].tolist())
+            self.rows += take
+            start = stop
+            if self.rows >= len(self.keys):
+                self.flush()
 
     def flush(self) -> None:
         if self.rows:
-            self.written += self.cache.add(np.concatenate(self.keys), np.concatenate(self.data), self.errors)
-        self.keys, self.data, self.errors, self.rows = [], [], {}, 0
+            n = self.rows
+            self.written += self.cache.add(self.keys[:n], self.data[:n], self.errors)
+        self.errors, self.rows = {}, 0
         self.pending = set()
 
 

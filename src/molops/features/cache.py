@@ -55,10 +55,26 @@ class _Shard:
     valid: np.ndarray  # memory-mapped
 
 
-def _write_npy(path: Path, array: np.ndarray) -> None:
+#: Rows gathered at a time when a shard is written in another order than its buffer's.
+_WRITE_BLOCK_ROWS = 8192
+
+
+def _write_npy(path: Path, array: np.ndarray, rows: np.ndarray | None = None) -> None:
+    """Write *array* as .npy (fsynced, then renamed into place); with *rows*, only those rows in
+    that order, gathered a block at a time: a shard of a few hundred MB is never copied whole."""
     tmp = path.with_name(path.name + f".tmp-{uuid.uuid4().hex[:8]}")
     with tmp.open("wb") as fh:
-        np.save(fh, array, allow_pickle=False)
+        if rows is None:
+            np.save(fh, array, allow_pickle=False)
+        else:
+            header = {
+                "descr": np.lib.format.dtype_to_descr(array.dtype),
+                "fortran_order": False,
+                "shape": (len(rows), *array.shape[1:]),
+            }
+            np.lib.format.write_array_header_1_0(fh, header)
+            for start in range(0, len(rows), _WRITE_BLOCK_ROWS):
+                fh.write(np.ascontiguousarray(array[rows[start : start + _WRITE_BLOCK_ROWS]]).tobytes())
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
@@ -142,9 +158,12 @@ class FeatureCache:
         """Boolean mask of the keys that still need featurizing."""
         return self.locate(keys)[0] < 0
 
-    def get(self, keys: Sequence[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def get(
+        self, keys: Sequence[str] | np.ndarray, dtype: np.dtype[Any] | type | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(features, valid) for *keys*, in their order; every key must be cached (here, or on the
-        shared store, from which a miss is fetched)."""
+        shared store, from which a miss is fetched). *dtype*: of the features returned (default:
+        the featurizer's); a model's float32 is written straight from the shards, not converted."""
         keys = as_keys(keys)
         shard_of, row_of = self.locate(keys)
         if (shard_of < 0).any() and self.shared is not None and self.sync(publish=False):
@@ -152,7 +171,7 @@ class FeatureCache:
         if (shard_of < 0).any():
             n = int((shard_of < 0).sum())
             raise KeyError(f"{n} of {len(keys)} molecules are not in the {self.featurizer.spec} cache")
-        out = np.zeros((len(keys), self.featurizer.dim), dtype=self.featurizer.dtype)
+        out = np.empty((len(keys), self.featurizer.dim), dtype=dtype or self.featurizer.dtype)
         valid = np.zeros(len(keys), dtype=bool)
         for i, shard in enumerate(self._load()):
             sel = np.flatnonzero(shard_of == i)
@@ -198,15 +217,14 @@ class FeatureCache:
         """Store rows for new keys as one shard; keys already cached are skipped. Returns rows added."""
         keys = as_keys(keys)
         keys, first = np.unique(keys, return_index=True)
-        data = data[first]
         positions = {int(p): i for i, p in enumerate(first)}
         with self._lock:
             self._shards = None  # another process may have added shards
             fresh = self.missing(keys)
             if not fresh.any():
                 return 0
-            keys, data = keys[fresh], data[fresh]
             fresh_idx = np.flatnonzero(fresh)
+            keys, rows = keys[fresh], first[fresh_idx]  # rows of *data*, in key order
             valid = np.ones(len(keys), dtype=bool)
             reasons: dict[str, str] = {}
             index_of = {int(old): new for new, old in enumerate(fresh_idx)}
@@ -219,7 +237,7 @@ class FeatureCache:
             name = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
             base = self.dir / name
             _write_npy(Path(f"{base}.keys.npy"), keys)
-            _write_npy(Path(f"{base}.data.npy"), np.ascontiguousarray(data))
+            _write_npy(Path(f"{base}.data.npy"), data, rows)
             _write_npy(Path(f"{base}.valid.npy"), valid)
             if reasons:
                 _write_json(Path(f"{base}.errors.json"), reasons)

@@ -14,6 +14,7 @@ from filelock import FileLock
 from rdkit import Chem
 
 from _wait import wait_until
+from molops.features import cache as cache_module
 from molops.features import get_featurizer
 from molops.features.build import featurize_smiles
 from molops.features.cache import KEY_DTYPE, MANIFEST, FeatureCache, as_keys
@@ -97,6 +98,40 @@ def test_round_trip(store, spec, dtype, stored_width):
     assert manifest["packed"] is cache.packed
     assert manifest["dim"] == f.dim
     assert manifest["shards"] == [{"name": name, "rows": len(SMILES), "invalid": 0}]
+
+
+@pytest.mark.parametrize("spec", ["morgan:length=128", "morgan:counts=true,length=128"])
+def test_get_as_float32_equals_the_stored_values_converted(store, spec):
+    """A model's float32 comes straight from the shards (no copy in the featurizer's dtype first)."""
+    cache = store.cache(spec)
+    fill(cache, SMILES[:5])
+    fill(cache, SMILES[5:])  # two shards
+    order = [KEYS[6], KEYS[1], KEYS[6], KEYS[0]]
+    stored, valid = cache.get(order)
+    as_float, valid32 = cache.get(order, np.float32)
+    assert as_float.dtype == np.float32 and stored.dtype != np.float32
+    np.testing.assert_array_equal(as_float, stored.astype(np.float32))
+    assert valid32.tolist() == valid.tolist() == [True] * 4
+
+
+def test_a_shard_is_written_in_key_order_a_block_at_a_time(store, monkeypatch):
+    """Rows arrive in any order and are written sorted by key, gathered a few at a time (a shard
+    of a few hundred MB is never copied whole), duplicates once, with their errors."""
+    monkeypatch.setattr(cache_module, "_WRITE_BLOCK_ROWS", 3)
+    cache = store.cache("morgan:counts=true,length=64")
+    smiles = [*SMILES[::-1], SMILES[2]]  # reversed: not in key order; one twice
+    data, _ = featurize_smiles(cache.featurizer.spec, smiles)
+    assert cache.add(as_keys(inchikeys(smiles)), data, {1: "broken"}) == len(SMILES)
+    (name,) = shard_names(cache)
+    keys = np.load(cache.dir / f"{name}.keys.npy")
+    assert keys.tolist() == sorted(k.encode() for k in KEYS)
+    stored = np.load(cache.dir / f"{name}.data.npy")
+    by_key = dict(zip(inchikeys(smiles), data, strict=True))
+    np.testing.assert_array_equal(stored, np.stack([by_key[k.decode()] for k in keys.tolist()]))
+    assert cache.errors() == {inchikeys(smiles)[1]: "broken"}
+    values, valid = cache.get(KEYS)
+    np.testing.assert_array_equal(values, cache.featurizer.transform(SMILES).values)
+    assert valid.tolist() == [k != inchikeys(smiles)[1] for k in KEYS]
 
 
 def test_get_preserves_the_requested_order(store):

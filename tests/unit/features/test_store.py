@@ -322,6 +322,29 @@ def test_featurization_failures_are_invalid_never_silently_valid(ws, ds, write, 
     assert {r["spec"]: r["invalid"] for r in store.list()} == {"no_nitrogen": 2}
 
 
+def test_a_build_writes_shards_bounded_in_bytes_not_only_rows(ws, write, no_nitrogen, monkeypatch):
+    """Counts are wide (4 KB a molecule at 2048): a buffer of 250k rows would hold 1 GB, so a shard
+    is cut at FLUSH_BYTES; rows split across a cut keep their features and their errors."""
+    smiles = [f"{'C' * k}{'N' if k % 4 == 0 else 'O'}" for k in range(1, 12)] + ["CCO", "CCCO"]
+    path = write("long.smi", "\n".join(smiles) + "\n")
+    store = ws.features
+    store.chunk_rows = 2  # work units of 2 rows fill a 3-row buffer across its end
+    row_bytes = 2 * np.dtype(np.float32).itemsize
+    monkeypatch.setattr(build_module, "FLUSH_BYTES", 3 * row_bytes)
+    report = check(store.build_pool(path, no_nitrogen))
+    assert (report.n, report.computed, report.cached, report.invalid) == (13, 11, 2, 2)
+    cache = store.cache(no_nitrogen)
+    shards = cache.manifest()["shards"]
+    assert [s["rows"] for s in shards] == [3, 3, 3, 2]
+    keys = [Chem.MolToInchiKey(Chem.MolFromSmiles(s)) for s in smiles[:11]]
+    values, valid = cache.get(keys)
+    has_n = ["N" in s for s in smiles[:11]]
+    assert valid.tolist() == [not n for n in has_n]
+    direct = _NoNitrogen().transform([s for s, n in zip(smiles[:11], has_n, strict=True) if not n])
+    np.testing.assert_array_equal(values[valid], direct.values)
+    assert sorted(cache.errors()) == sorted(k for k, n in zip(keys, has_n, strict=True) if n)
+
+
 # -- parallel ----------------------------------------------------------------------------------
 def _cache_contents(store, spec: str, keys: list[str]) -> tuple:
     cache = store.cache(spec)

@@ -1,0 +1,239 @@
+"""Pools of a million (issue 19): one cold ``campaign propose`` over an N-molecule pool, measured.
+
+Prints ONE JSON line on stdout; progress goes to stderr. From the repository root:
+
+    .venv/bin/python benchmarks/pool_million.py --rows 100000            # ~100k pool
+    .venv/bin/python benchmarks/pool_million.py --rows 1000000 --warm    # the goal's size, + a warm propose
+
+The pool is ``benchmarks/synthetic_library.py``'s library of N distinct drug-like analogues (built
+first if missing). The measured dataset is its first ``--train`` rows with the library's own
+score column (Crippen logP + 0.1 × heavy atoms: cheap, and a function of the structure a forest
+can learn); those molecules are in the pool too, so the propose excludes them as measured.
+Recipe: Morgan counts (r=2, 2048) → the default random forest (300 trees) → its default
+acquisition, batch 96, scored in the proposing process unless ``--executor local``.
+
+The cold propose runs in a fresh child process that builds the pool's identity table and Morgan
+counts (all cores), trains, scores every molecule and writes the batch; a thread here samples,
+every 0.2 s, the RSS and the PSS (``memory_full_info().pss``: shared pages split between the
+processes sharing them) of the child and all its descendants (fork server, feature workers) and
+keeps the largest sums, for the build and for the rest of the propose separately. Rates: the
+build's from its own report (rows/s of the pool build the propose ran); scoring's from the
+iteration (molecules scored / seconds of the scoring phase alone, after the build). ``--warm``
+runs a second propose (the next iteration, everything cached) in another child, measured the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import machine
+from synthetic_library import ensure_library
+
+FEATURIZER = "morgan:counts=true"
+SAMPLE_S = 0.2
+BUILD_FIELDS = ("featurizer", "n", "computed", "cached", "seconds", "rows_per_s", "workers")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def write_training(library: Path, rows: int, out: Path) -> Path:
+    """The library's first *rows* rows (smiles, score) as a CSV: the campaign's measured data."""
+    with gzip.open(library, "rt", newline="") as src, out.open("w", newline="") as dst:
+        reader, writer = csv.reader(src), csv.writer(dst)
+        writer.writerow(next(reader))
+        for i, row in enumerate(reader):
+            if i >= rows:
+                break
+            writer.writerow(row)
+    return out
+
+
+class Sampler:
+    """Peak summed RSS and PSS of a process and its descendants, by phase, sampled every 0.2 s.
+
+    The child appends ``phase <name>`` lines to *phase_file*; a sample counts towards the phase
+    last named there (``start`` until the first)."""
+
+    def __init__(self, pid: int, phase_file: Path) -> None:
+        self.root = psutil.Process(pid)
+        self.phase_file = phase_file
+        self.peaks: dict[str, dict[str, float]] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _phase(self) -> str:
+        try:
+            lines = self.phase_file.read_text().split()
+        except FileNotFoundError:
+            return "start"
+        return lines[-1] if lines else "start"
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = pss = own = 0
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                break
+            for proc in procs:
+                try:
+                    info = proc.memory_full_info()
+                except psutil.Error:  # exited between the listing and the read
+                    continue
+                rss += info.rss
+                pss += info.pss
+                own = info.rss if proc.pid == self.root.pid else own
+            phase = self._phase()
+            peak = self.peaks.setdefault(phase, {"rss_mb": 0.0, "pss_mb": 0.0, "own_rss_mb": 0.0, "procs": 0})
+            if rss / 2**20 > peak["rss_mb"]:
+                peak["procs"] = len(procs)
+            peak["rss_mb"] = max(peak["rss_mb"], round(rss / 2**20, 1))
+            peak["pss_mb"] = max(peak["pss_mb"], round(pss / 2**20, 1))
+            peak["own_rss_mb"] = max(peak["own_rss_mb"], round(own / 2**20, 1))
+            self.samples += 1
+            self._stop.wait(SAMPLE_S)
+
+
+def measured_propose(ws: Path, executor: str) -> dict[str, Any]:
+    """One propose in a child process, with its memory sampled; the child's JSON plus the peaks."""
+    phase_file = ws / f"phase-{time.time_ns()}.txt"
+    argv = [sys.executable, __file__, "--child", str(ws), executor, str(phase_file)]
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    with Sampler(proc.pid, phase_file) as sampler:
+        out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"the propose child exited {proc.returncode}")
+    peaks = sampler.peaks
+    overall = {k: max(p[k] for p in peaks.values()) for k in ("rss_mb", "pss_mb", "own_rss_mb")}
+    return json.loads(out) | {
+        "wall_s": round(time.perf_counter() - started, 1),
+        "peak": overall,
+        "peak_by_phase": peaks,
+        "samples": sampler.samples,
+    }
+
+
+def child(ws_root: str, executor_name: str, phase_file: str) -> None:
+    """The measured propose (in its own process): build, train, score, select, with its phases."""
+    from molops.active import Campaign
+    from molops.compute import get_executor
+    from molops.features.store import FeatureStore
+    from molops.workspace import Workspace
+
+    marks = Path(phase_file)
+
+    def phase(name: str) -> None:
+        with marks.open("a") as fh:
+            fh.write(f"{name}\n")
+
+    builds: list[dict[str, Any]] = []
+    build_pool = FeatureStore.build_pool
+
+    def timed_build(self: FeatureStore, *args: Any, **kwargs: Any) -> Any:  # instruments the propose's build
+        phase("build")
+        report = build_pool(self, *args, **kwargs)
+        builds.append(report.model_dump())
+        phase("score")
+        return report
+
+    FeatureStore.build_pool = timed_build  # type: ignore[method-assign]  # benchmark instrumentation only
+    ws = Workspace.open(ws_root)
+    preload = ("molops.active.scan",)
+    executor = None if executor_name == "none" else get_executor(executor_name, 0, None, preload)
+    phase("train")
+    started = time.perf_counter()
+    result = Campaign.open(ws, "million").propose(executor=executor)
+    it = result.iteration
+    print(
+        json.dumps(
+            {
+                "seconds": round(time.perf_counter() - started, 1),
+                "pool_rows": it.pool_rows,
+                "scored": it.scored,
+                "excluded": it.excluded,
+                "proposed": it.proposed,
+                "seconds_scoring": it.seconds_scoring,
+                "scoring_mol_per_s": it.molecules_per_s,
+                "cpu_seconds": it.cpu_seconds,
+                "build": [{k: b[k] for k in BUILD_FIELDS} for b in builds],
+            }
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="pool molecules (the library's size)")
+    parser.add_argument("--train", type=int, default=3000, help="measured: the library's first rows")
+    parser.add_argument("--executor", default="none", help="where to score: none (in process) or local")
+    parser.add_argument("--warm", action="store_true", help="also a second propose, everything cached")
+    parser.add_argument("--workspace", type=Path, default=None, help="keep the workspace here (new)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(*args.child)
+        return 0
+
+    from molops.active import Campaign, Objective, Recipe
+    from molops.workspace import Workspace
+
+    library = ensure_library(args.rows)
+    load = [round(os.getloadavg()[0], 1)]
+    with tempfile.TemporaryDirectory(prefix="molops-million-") as tmp:
+        root = args.workspace or Path(tmp) / "ws"
+        ws = Workspace.init(root)
+        train = write_training(library, args.train, Path(tmp) / "train.csv")
+        log(f"ingesting {args.train} measured molecules")
+        ws.dataset("library").ingest(train, smiles_col="smiles", target_col="score")
+        recipe = Recipe(featurizer=FEATURIZER, model="rf")
+        Campaign.create(
+            ws, "million", dataset="library", pool=library, objective=Objective(target="score", maximize=True),
+            recipe=recipe, batch_size=96,
+        )  # fmt: skip
+        runs = []
+        for label in ["cold", "warm"] if args.warm else ["cold"]:
+            log(f"propose ({label}) over {library.name}")
+            runs.append({"run": label} | measured_propose(root, args.executor))
+            load.append(round(os.getloadavg()[0], 1))
+            log(json.dumps(runs[-1]))
+    result = {
+        "benchmark": "pool_million",
+        "pool": str(library),
+        "train": args.train,
+        "recipe": recipe.model_dump(),
+        "executor": args.executor,
+        "machine": {**machine(), "load_avg_1m": load},
+        "runs": runs,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
