@@ -221,7 +221,7 @@ def export(
     ref: Annotated[str, typer.Argument(metavar="NAME:VERSION", help="Model version (or NAME@ALIAS).")],
     onnx: Annotated[Path, typer.Option("--onnx", help="Where to write the ONNX model (.onnx).")],
     quantize: Annotated[
-        str | None, typer.Option(help="int8: dynamic int8 weights (mlp only; trees have none).")
+        str | None, typer.Option(help="int8: dynamic int8 weights (mlp, dmpnn; trees have none).")
     ] = None,
     molecules: Annotated[
         Path | None,
@@ -237,7 +237,7 @@ def export(
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Export a version to ONNX (rf, lightgbm, mlp), checked against the model on held-back molecules;
+    """Export a version to ONNX (rf, lightgbm, mlp, dmpnn), checked against the model on held-back molecules;
     recorded with the version (replacing an earlier export), so `molops serve --onnx` can serve it."""
     from molops.tracking.onnx_export import export_version
     from molops.tracking.registry import ModelRegistry
