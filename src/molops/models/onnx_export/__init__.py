@@ -1,8 +1,10 @@
 """ONNX exports of fitted zoo models (the ``onnx`` extra: onnxruntime, skl2onnx, onnxmltools).
 
-:mod:`.convert` turns a model into a graph that computes its mean and std, :mod:`.quantize` makes an
-int8 variant where the model has weights to quantise, :mod:`.runtime` runs a graph behind the
-surrogate interface. This module imports none of them, so its error can be caught without the extra.
+:mod:`.convert` turns a model into a graph that computes its mean and std (:mod:`.dmpnn` the
+D-MPNN's, over molecular graphs), :mod:`.quantize` makes an int8 variant where the model has
+weights to quantise, :mod:`.runtime` runs a graph behind the surrogate interface (:mod:`.graph_runtime`
+from SMILES, with :mod:`.chem_featurise`'s graphs). This module imports none of them, so its error
+can be caught without the extra.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Dynamic int8 quantisation of an exported graph (onnxruntime.quantization): weights stored as int8,
-activations quantised per batch at run time. It applies to matrix products (the MLP's layers); a
-tree ensemble has no weight matrix to quantise, so it is refused rather than silently unchanged.
+activations quantised per batch at run time. It applies to matrix products (the layers of the MLP
+and of the D-MPNN's message passing and head); a tree ensemble has no weight matrix to quantise,
+so it is refused rather than silently unchanged.
 """
 
 from __future__ import annotations
