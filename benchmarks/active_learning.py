@@ -85,7 +85,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--smiles-col", default="smiles")
+    parser.add_argument("--smiles-col", default=None, help="default: SDF mol blocks, a table's smiles")
     parser.add_argument("--target-col", default="score")
     parser.add_argument("--maximize", action="store_true", help="higher values are better (docking: lower)")
     parser.add_argument(
