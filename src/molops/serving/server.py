@@ -28,7 +28,7 @@ from molops.config import ServeSection
 from molops.data.log_writer import LogWriter
 from molops.data.prediction_log import PredictionLog
 from molops.errors import MolopsError
-from molops.serving import log_sink
+from molops.serving import log_sink, workers
 from molops.serving.app import create_app
 from molops.serving.auth import KeyRing, is_loopback
 from molops.serving.metrics import Metrics
@@ -249,15 +249,21 @@ def run(
     )
     if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="molops-metrics-")
-    uvicorn.run(
-        "molops.serving.server:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    config: dict[str, Any] = {
+        "app": "molops.serving.server:app_from_env",
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "ssl_certfile": str(ssl_certfile) if ssl_certfile else None,
+        "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+    }
+    if settings.workers > 1 and workers.spreads_connections():  # a listening socket per worker
+        if workers.serve_workers(config, settings.workers, grace_s=30) == workers.STARTUP_FAILURE:
+            raise ServeError(
+                f"a worker could not start on {settings.host}:{settings.port}; see its log above"
+            )
+        return
+    uvicorn.run(config.pop("app"), workers=settings.workers, **config)
