@@ -46,7 +46,18 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve import Target, bench_keys, drive, free_port, log, machine, train_model
+from _servers import (
+    Target,
+    bench_keys,
+    drive,
+    free_port,
+    log,
+    machine,
+    mlflow_argv,
+    molops_argv,
+    server_env,
+    train_model,
+)
 
 SUSTAINED = 0.97  # share of the offered rate that must be answered, in the window, for "sustained"
 
@@ -137,31 +148,19 @@ async def open_loop(
 def make_targets(
     ws_root: Path, name: str, version: int, uri: str, workers: int, cpus: int
 ) -> dict[str, Target]:
-    bin_dir = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOLOPS_", "MLFLOW_"))}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"  # mlflow execs `uvicorn` by name
+    env = server_env()
     pin = ["taskset", "-c", f"0-{cpus - 1}"]
-    molops = [str(bin_dir / "molops"), "serve", "-w", str(ws_root), "-m", f"{name}:{version}"]
-    mlflow = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}/{version}",
-              "--env-manager", "local", "-h", "127.0.0.1"]  # fmt: skip
+    molops = molops_argv(ws_root, name, version)
     many, keyed = f"molops-w{cpus}-{cpus}cores", env | bench_keys()
     targets = {
-        "molops": Target(
-            "molops", [*pin, *molops, "--workers", str(workers), "--port", "PORT"], free_port(), keyed
-        ),
+        "molops": Target("molops", [*pin, *molops, "--workers", str(workers)], free_port(), keyed),
         "mlflow-all-cores": Target(
-            "mlflow-all-cores", [*pin, *mlflow, "-p", "PORT", "-w", str(cpus)], free_port(),
+            "mlflow-all-cores", [*pin, *mlflow_argv(name, version, cpus)], free_port(),
             env | {"MLFLOW_TRACKING_URI": uri},
         ),
-        "molops-w1-1core": Target(
-            "molops-w1-1core", ["taskset", "-c", "0", *molops, "--port", "PORT"], free_port(), keyed
-        ),
-        many: Target(
-            many, [*pin, *molops, "--workers", str(cpus), "--port", "PORT"], free_port(), keyed
-        ),
+        "molops-w1-1core": Target("molops-w1-1core", ["taskset", "-c", "0", *molops], free_port(), keyed),
+        many: Target(many, [*pin, *molops, "--workers", str(cpus)], free_port(), keyed),
     }  # fmt: skip
-    for target in targets.values():
-        target.argv = [str(target.port) if a == "PORT" else a for a in target.argv]
     return targets
 
 
