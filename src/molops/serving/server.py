@@ -171,7 +171,8 @@ def app_from_env() -> FastAPI:
     settings = ServeSection.model_validate(spec["settings"])
     refs = [ModelRef.model_validate(r) for r in spec["refs"]]
     ctx = build_context(ws, settings, refs, log_predictions=spec.get("log", True))
-    return with_ui(create_app(ctx), ws, ctx) if spec.get("ui") else create_app(ctx)
+    app = create_app(ctx, freeze_heap=True)  # this process is the worker: see app.load_models
+    return with_ui(app, ws, ctx) if spec.get("ui") else app
 
 
 def with_ui(app: FastAPI, ws: Workspace, ctx: ServiceContext) -> FastAPI:
