@@ -62,6 +62,8 @@ class IngestReport(BaseModel):
     #: (0: all in this process, as below PARALLEL_MIN_BYTES or with ``workers=1``)
     chunks: int = 0
     workers_used: int = 0
+    #: rows whose structure's result came from the workspace's identity cache, not standardisation
+    from_cache: int = 0
 
 
 def _check_target_name(target: str) -> None:
@@ -99,6 +101,7 @@ class _Collector:
         #: accepted measurements, one Arrow batch per chunk: a few dozen bytes a row, not objects
         self.accepted: list[pa.RecordBatch] = []
         self.accepted_rows = 0
+        self.from_cache = 0  # rows answered by the identity cache
         self.reasons: Counter[str] = Counter()
         self.quarantine: dict[str, list[Any]] = {n: [] for n in ("row", "reason", "detail", "raw")}
 
@@ -232,6 +235,7 @@ def _validate(
         for chunk in reader:
             chunks.append(chunk)
             known = lookup.find(chunk.structures) if lookup is not None else None
+            collector.from_cache += len(known or ())
             yield (
                 chunk.structures,
                 chunk.targets,
@@ -316,6 +320,7 @@ def _commit(
             sha256=sha256,
             chunks=collector.chunks,
             workers_used=len(collector.pids - {os.getpid()}),
+            from_cache=collector.from_cache,
         )
         if latest is not None and unchanged:
             return IngestReport(

@@ -51,19 +51,23 @@ def _ingest(ws: Workspace, name: str, path: object) -> dict[str, object]:
 def test_reingest_and_overlapping_files_match_a_cold_workspace(tmp_path, write):
     first = write("first.csv", _csv(_rows(1, 300)))
     overlap = write("overlap.csv", _csv(_rows(1, 150) + _rows(2, 150)))
-    warm, cold = Workspace.init(tmp_path / "warm"), Workspace.init(tmp_path / "cold")
+    warm = Workspace.init(tmp_path / "warm")
 
-    _ingest(warm, "a", first)
+    assert _ingest(warm, "a", first)["from_cache"] == 0
     learnt = _cache_rows(warm)
     assert learnt > 0
     again = _ingest(warm, "again", first)
     assert _cache_rows(warm) == learnt  # every string came from the cache: nothing new learnt
+    assert again.pop("from_cache") > 200  # rows with a structure (not a malformed target)
     both = _ingest(warm, "overlap", overlap)
     assert learnt < _cache_rows(warm) < learnt + 150  # only the second half's new strings
+    assert both.pop("from_cache") >= 150
 
-    assert again == _ingest(cold, "again", first)
-    assert both == _ingest(cold, "overlap", overlap)
-    for name in ("again", "overlap"):
+    for warm_report, name, path in ((again, "again", first), (both, "overlap", overlap)):
+        cold = Workspace.init(tmp_path / f"cold-{name}")  # nothing cached
+        cold_report = _ingest(cold, name, path)
+        assert cold_report.pop("from_cache") == 0
+        assert warm_report == cold_report
         for got, want in zip(_tables(warm, name), _tables(cold, name), strict=True):
             pd.testing.assert_frame_equal(got, want)
 
