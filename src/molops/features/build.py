@@ -13,21 +13,25 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
-from molops.chem.standardize import Rejected, Standardized, StandardizerSettings, StructureFormat
+from molops.chem.standardize import StandardizerSettings
 from molops.compute.local import Executor
 from molops.data.pool import PoolIdentity, file_sha256
 from molops.data.readers import RecordReader
 from molops.data.sources import FileFormat, Source, detect_format
-from molops.data.validation import standardizer
-from molops.features.base import GRAPH, Featurizer, get_featurizer
+from molops.features.base import Featurizer
 from molops.features.cache import KEY_DTYPE, FeatureCache, as_keys
+
+# the worker functions live in a light module of their own; re-exported here, their old home
+from molops.features.work import _featurizer as _featurizer
+from molops.features.work import featurize_smiles as featurize_smiles
+from molops.features.work import graph_errors as graph_errors
+from molops.features.work import identify_and_featurize as identify_and_featurize
 from molops.storage import Storage
 
 Progress = Callable[[int, int], None]  # (done, total); total 0 when unknown
@@ -51,84 +55,6 @@ class BuildReport(BaseModel):
     executor: str
     workers: int
     rows_per_s: float
-
-
-@lru_cache(maxsize=16)
-def _featurizer(spec: str) -> Featurizer:
-    return get_featurizer(spec)
-
-
-def featurize_smiles(spec: str, smiles: list[str]) -> tuple[np.ndarray, dict[int, str]]:
-    """Worker: features of *smiles* in cache storage form (bits packed), with per-row errors."""
-    featurizer = _featurizer(spec)
-    matrix = featurizer.transform(smiles)
-    data = np.packbits(matrix.values, axis=1) if featurizer.kind == "bits" else matrix.values
-    return data, matrix.errors
-
-
-def graph_errors(smiles: list[str]) -> dict[int, str]:
-    """Worker: the rows of *smiles* that have no molecular graph, with the reason."""
-    return _featurizer(GRAPH).transform(smiles).errors
-
-
-def identify_and_featurize(
-    spec: str | None,
-    settings: StandardizerSettings,
-    structures: list[str | None],
-    read_errors: dict[int, tuple[str, str]],
-    fmt: StructureFormat,
-) -> dict[str, Any]:
-    """Worker: standardise pool rows (identity) and featurize the parents in one pass (*spec*
-    None: the identity only).
-
-    A featurizer that accepts the parent molecules the standardiser made (fingerprints) takes
-    them; others parse the parent SMILES again, as the dataset path does, so a molecule gets the
-    same features whichever path computed them.
-    """
-    std = standardizer(settings)
-    featurizer = None if spec is None else _featurizer(spec)
-    reuse = featurizer is not None and featurizer.accepts_parent_mol
-    keys: list[str | None] = []
-    smiles: list[str | None] = []
-    errors: list[str | None] = []
-    mols: list[Any] = []
-    for pos, text in enumerate(structures):
-        if pos in read_errors:
-            result: tuple[Standardized, Any] | Rejected = Rejected(*read_errors[pos])
-        elif text is None:
-            result = Rejected("empty_structure", "the structure field is empty")
-        else:
-            result = std.standardize_with_parent(text, fmt)
-        if isinstance(result, Rejected):
-            keys.append(None)
-            smiles.append(None)
-            errors.append(f"{result.reason}: {result.detail}")
-        else:
-            keys.append(result[0].inchikey)
-            smiles.append(result[0].smiles)
-            errors.append(None)
-            if reuse:
-                mols.append(result[1])
-    valid = [i for i, k in enumerate(keys) if k is not None]
-    feat_errors: dict[int, str] = {}
-    data: np.ndarray
-    if featurizer is None:
-        data = np.zeros((len(valid), 0), dtype=np.float32)
-    elif reuse:
-        matrix = featurizer.transform_mols(mols)
-        data = np.packbits(matrix.values, axis=1) if featurizer.kind == "bits" else matrix.values
-        feat_errors = matrix.errors
-    else:
-        parents = [text for text in (smiles[i] for i in valid) if text is not None]  # all: valid
-        data, feat_errors = featurize_smiles(featurizer.spec, parents)
-    return {
-        "keys": keys,
-        "smiles": smiles,
-        "errors": errors,
-        "valid": valid,
-        "data": data,
-        "feature_errors": feat_errors,
-    }
 
 
 #: A build writes its computed rows as a shard once they fill this many bytes (or ``flush_rows``

@@ -39,7 +39,7 @@ from molops.features.cache import MANIFEST, FeatureCache
 from molops.storage import Storage
 
 #: Modules a fresh worker process imports once (RDKit and the featurizers).
-PRELOAD = ("molops.features.build",)
+PRELOAD = ("molops.features.work",)
 
 
 class FeatureStore:
