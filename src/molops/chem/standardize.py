@@ -98,6 +98,7 @@ class Standardizer:
         self._uncharger = rdMolStandardize.Uncharger(canonicalOrder=True)
         self._metal_disconnector = rdMolStandardize.MetalDisconnector()
         self._disallowed = _outside(self.settings.allowed_elements)
+        self._organic_allowed = self.settings.allowed_elements >= _ORGANIC_SUBSET
         self._keys: dict[str, str] = {}  # canonical parent SMILES → InChIKey
 
     def parse(self, text: str, fmt: StructureFormat = "smiles") -> Chem.Mol | Rejected:
@@ -160,7 +161,7 @@ class Standardizer:
             smiles is not None
             and "[" not in smiles
             and "*" not in smiles  # a dummy atom needs no brackets either
-            and s.allowed_elements >= _ORGANIC_SUBSET
+            and self._organic_allowed
         ):
             if s.reject_inorganic and not _HAS_CARBON.search(smiles):
                 return Rejected("inorganic", "the parent molecule has no carbon atom")
