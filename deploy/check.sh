@@ -9,9 +9,9 @@
 #                  Terraform registry, which is not reachable here)
 #   Workflows      check-jsonschema (GitHub's workflow schema), actionlint; checkov (github_actions)
 #   Airflow DAG    imports in Airflow's own .venv-airflow with no import error (DagBag), the
-#                  loop's tasks in order, and each task's shell script parses (bash -n)
+#                  loop's tasks in order, each running its step of deploy/steps/molops-step.sh
 #   Kubeflow       kfp compiles the pipeline to its KFP v2 YAML (kfp, in .venv-deploy)
-#   Scripts        bash -n; shellcheck when installed
+#   Scripts        bash -n; shellcheck when installed (this one, the image's, the loop's steps)
 # Any finding fails the check; a justified exception is a skip comment beside the resource.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,6 +95,8 @@ if order != expected:
 for task in dag.tasks:
     if subprocess.run(["bash", "-n", "-c", task.bash_command], check=False).returncode:
         sys.exit(f"molops_loop.{task.task_id}: its bash_command does not parse")
+    if task.bash_command != f'exec "$MOLOPS_STEP" {task.task_id}':
+        sys.exit(f"molops_loop.{task.task_id}: runs {task.bash_command!r}, not its step of molops-step")
 print(f"molops_loop: {len(order)} tasks: {' -> '.join(order)}")
 EOF
 }
@@ -115,7 +117,7 @@ checkov_all() {
 step "checkov (kubernetes, terraform, dockerfile, github_actions)" checkov_all
 
 # --- scripts ---
-scripts=(deploy/check.sh deploy/docker/*.sh)
+scripts=(deploy/check.sh deploy/docker/*.sh deploy/steps/*.sh)
 syntax() {
     local script
     for script in "${scripts[@]}"; do bash -n "$script" || return 1; done

@@ -1,27 +1,21 @@
-"""The molops loop as an Airflow DAG: each step is one ``molops`` command in a shell.
+"""The molops loop as an Airflow DAG: each task runs one step of deploy/steps/molops-step.sh.
 
     init → ingest → features → train → propose → monitor → retrain
 
-- ``init``: ``molops init`` when the workspace has no molops.toml yet (a fresh server).
-- ``ingest``: takes the lab's drop file, when there is one: ``molops campaign ingest`` once the
-  campaign exists (results matched to its proposals), ``molops data ingest`` before. The file is
-  then renamed ``*.ingested-TIME`` so the next run does not take it twice. No file: skipped.
-- ``features``: ``molops features build`` on the dataset's latest version (only new molecules).
-- ``train``: ``molops train`` the first time; skipped once the model is registered, because from
-  then on a new version reaches production only through ``retrain``'s champion/challenger gate.
-- ``propose``: ``molops campaign propose`` (the campaign is created first from the ``pool``
-  parameter when it does not exist; with no pool and no campaign: skipped).
-- ``monitor``: ``molops monitor`` with an HTML report in WORKSPACE/reports/.
-- ``retrain``: ``molops retrain --if-needed``: trains a challenger only when a trigger fired (drift,
-  live error, new labels, age) and promotes it only if it beats the champion.
+The steps themselves live in that script (its header says what each does and when it has nothing
+to do), which the Kubeflow pipeline (deploy/kubeflow/molops_pipeline.py) and the image run too, so
+the orchestrators cannot drift apart. A step with nothing to do (no new results, model already
+registered, no campaign) exits 99, which marks its task skipped; the loop goes on.
 
 Every setting is a DAG parameter, so a run can override it (``airflow dags trigger -c '{...}'``);
-their defaults come from the environment of the process that parses this file: ``MOLOPS_BIN`` (the
-molops executable; default ``molops`` on PATH, as in the image), ``MOLOPS_WORKSPACE`` (default
-``/workspace``, as in the image), and ``MOLOPS_DATASET``, ``MOLOPS_TARGET``, ``MOLOPS_MODEL``,
-``MOLOPS_CAMPAIGN``, ``MOLOPS_POOL``, ``MOLOPS_DROP``. molops need not be installed in Airflow's
-environment: the tasks only run its executable. Values reach the shell as environment variables,
-never pasted into the script, so a parameter cannot inject a command.
+their defaults come from the environment of the process that parses this file: ``MOLOPS_STEP`` (the
+step script; default this checkout's deploy/steps/molops-step.sh next to this folder, else
+``molops-step`` on PATH, as in the image), ``MOLOPS_BIN`` (the molops executable; default
+``molops`` on PATH), ``MOLOPS_WORKSPACE`` (default ``/workspace``, as in the image), and
+``MOLOPS_DATASET``, ``MOLOPS_TARGET``, ``MOLOPS_MODEL``, ``MOLOPS_CAMPAIGN``, ``MOLOPS_POOL``,
+``MOLOPS_DROP``. molops need not be installed in Airflow's environment: the tasks only run its
+executable. Values reach the script as environment variables, never pasted into a command, so a
+parameter cannot inject one.
 
 Written for Airflow 3 (``airflow.sdk``, BashOperator from apache-airflow-providers-standard);
 deploy/airflow/requirements.txt pins the version it was tested with (docs/deploy.md).
@@ -31,64 +25,17 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from pathlib import Path
 
 import pendulum
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param
 
-#: Shell prelude of every task: fail on any error, run molops on the workspace. Exit code 99 makes
-#: BashOperator mark the task skipped (its skip_on_exit_code), which downstream tasks allow.
-PRELUDE = 'set -euo pipefail\ncd "$MOLOPS_WORKSPACE"\nmolops() { "$MOLOPS_BIN" "$@"; }\n'
+#: The exit status of a step with nothing to do: BashOperator marks the task skipped (its
+#: skip_on_exit_code), which downstream tasks allow.
 SKIP = 99
-
-# its own prelude: the workspace's folder may not exist yet
-INIT = """\
-set -euo pipefail
-if [ -f "$MOLOPS_WORKSPACE/molops.toml" ]; then echo "workspace $MOLOPS_WORKSPACE exists"; exit 0; fi
-"$MOLOPS_BIN" init "$MOLOPS_WORKSPACE" --json
-"""
-
-INGEST = """\
-if [ -z "$DROP" ] || [ ! -f "$DROP" ]; then echo "no lab results at '$DROP': nothing to ingest"; exit 99; fi
-if [ -n "$CAMPAIGN" ] && molops campaign status "$CAMPAIGN" --json >/dev/null 2>&1; then
-    molops campaign ingest "$CAMPAIGN" "$DROP" --target-col "$TARGET" --json
-else
-    molops data ingest "$DROP" -d "$DATASET" --target-col "$TARGET" ${UNITS:+--units "$UNITS"} --json
-fi
-mv "$DROP" "$DROP.ingested-$(date -u +%Y%m%dT%H%M%SZ)"
-"""
-
-FEATURES = """\
-molops features build -f "$FEATURIZER" -d "$DATASET" --json
-"""
-
-TRAIN = """\
-if molops models show "$MODEL" --json >/dev/null 2>&1; then
-    echo "$MODEL is registered: new versions come through the retrain step's gate"; exit 99
-fi
-molops train -d "$DATASET" --target "$TARGET" -m "$MODEL_KIND" -f "$FEATURIZER" --name "$MODEL" \\
-    ${TRAIN_PARAMS:+--params "$TRAIN_PARAMS"} --json
-"""
-
-PROPOSE = """\
-if [ -z "$CAMPAIGN" ]; then echo "no campaign set"; exit 99; fi
-if ! molops campaign status "$CAMPAIGN" --json >/dev/null 2>&1; then
-    if [ -z "$POOL" ]; then echo "no campaign $CAMPAIGN and no pool to create it from"; exit 99; fi
-    if [ "$MAXIMIZE" = "True" ]; then direction=--maximize; else direction=--minimize; fi
-    molops campaign create "$CAMPAIGN" -d "$DATASET" --pool "$POOL" --target "$TARGET" "$direction" \\
-        --batch-size "$BATCH_SIZE" --json
-fi
-molops campaign propose "$CAMPAIGN" --json
-"""
-
-MONITOR = """\
-mkdir -p reports
-molops monitor -m "$MODEL" --report "reports/monitor-$(date -u +%Y%m%dT%H%M%SZ).html" --json
-"""
-
-RETRAIN = """\
-molops retrain -m "$MODEL" --if-needed --json
-"""
+#: The step script in this checkout; a DAG copied alone into a dags folder uses the one on PATH.
+CHECKOUT_STEP = Path(__file__).resolve().parents[1] / "steps" / "molops-step.sh"
 
 
 def _env(name: str, default: str) -> str:
@@ -99,6 +46,11 @@ DATASET = _env("MOLOPS_DATASET", "solubility")
 TARGET = _env("MOLOPS_TARGET", "SOL")
 
 PARAMS = {
+    "molops_step": Param(
+        _env("MOLOPS_STEP", str(CHECKOUT_STEP) if CHECKOUT_STEP.is_file() else "molops-step"),
+        type="string",
+        description="The step script (deploy/steps/molops-step.sh).",
+    ),
     "molops_bin": Param(_env("MOLOPS_BIN", "molops"), type="string", description="The molops executable."),
     "workspace": Param(_env("MOLOPS_WORKSPACE", "/workspace"), type="string", description="Workspace."),
     "dataset": Param(DATASET, type="string", description="Dataset the lab's results go to."),
@@ -121,6 +73,8 @@ PARAMS = {
 
 #: Each task's environment: the parameters, rendered by Airflow's templates.
 ENV = {
+    "MOLOPS_STEP": "{{ params.molops_step }}",
+    "MOLOPS_STEP_SKIP_CODE": str(SKIP),
     "MOLOPS_BIN": "{{ params.molops_bin }}",
     "MOLOPS_WORKSPACE": "{{ params.workspace }}",
     "DATASET": "{{ params.dataset }}",
@@ -138,12 +92,12 @@ ENV = {
 }
 
 
-def step(task_id: str, script: str, doc: str, prelude: str = PRELUDE) -> BashOperator:
-    """One molops step. Runs when nothing upstream failed: a skipped step (no new results, model
-    already registered) does not stop the rest of the loop."""
+def step(task_id: str, doc: str) -> BashOperator:
+    """Step *task_id* of the script. Runs when nothing upstream failed: a skipped step (no new
+    results, model already registered) does not stop the rest of the loop."""
     return BashOperator(
         task_id=task_id,
-        bash_command=prelude + script,
+        bash_command=f'exec "$MOLOPS_STEP" {task_id}',
         env=ENV,
         append_env=True,  # PATH, HOME, AWS_* and PGPASSWORD reach molops
         skip_on_exit_code=SKIP,
@@ -154,7 +108,7 @@ def step(task_id: str, script: str, doc: str, prelude: str = PRELUDE) -> BashOpe
 
 with DAG(
     dag_id="molops_loop",
-    description="ingest → features → train → propose → monitor → retrain, each a molops command",
+    description="ingest → features → train → propose → monitor → retrain, each a molops-step",
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -166,13 +120,13 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     (
-        step("init", INIT, "Create the workspace when it has no molops.toml.", prelude="")
-        >> step("ingest", INGEST, "Ingest the lab's drop file, if any.")
-        >> step("features", FEATURES, "Featurize the dataset's new molecules.")
-        >> step("train", TRAIN, "Train and register the first model.")
-        >> step("propose", PROPOSE, "Propose the next batch of experiments.")
-        >> step("monitor", MONITOR, "Check the champion's recent predictions.")
-        >> step("retrain", RETRAIN, "Retrain if a trigger fired; promote only through the gate.")
+        step("init", "Create the workspace when it has no molops.toml.")
+        >> step("ingest", "Ingest the lab's drop file, if any.")
+        >> step("features", "Featurize the dataset's new molecules.")
+        >> step("train", "Train and register the first model.")
+        >> step("propose", "Propose the next batch of experiments.")
+        >> step("monitor", "Check the champion's recent predictions.")
+        >> step("retrain", "Retrain if a trigger fired; promote only through the gate.")
     )
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ trap 'rm -rf "$CONTEXT"' EXIT
 cp deploy/docker/requirements.lock "$CONTEXT/"
 cp -rl "$WHEELS" "$CONTEXT/wheels" 2>/dev/null || cp -r "$WHEELS" "$CONTEXT/wheels"
 rm -f "$CONTEXT/wheels/.complete"
+install -m 0755 deploy/steps/molops-step.sh "$CONTEXT/molops-step"
 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CONTEXT/molops" . \
     2> >(grep -v "is ignored: it is neither a file" >&2)
 

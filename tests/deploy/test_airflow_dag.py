@@ -28,8 +28,8 @@ import pytest
 
 from ._venvs import made
 
-# the DAG's two runs take minutes on a busy 2-core machine; one worker builds the venvs at a time
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.xdist_group("deploy-check")]
+# the DAG's two runs take minutes on a busy 2-core machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 MOLOPS = Path(sys.executable).parent / "molops"

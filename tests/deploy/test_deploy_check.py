@@ -18,7 +18,7 @@ import yaml
 
 from ._venvs import made
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy-check")]
+pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ROOT / "deploy" / "kubernetes" / "overlays"
@@ -33,6 +33,9 @@ def _call(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[st
 
 @pytest.fixture(scope="module")
 def tools() -> Path:
+    # both venvs, each under its lock: `make deploy-check` would otherwise make .venv-airflow
+    # itself, racing another worker's test_airflow_dag.py doing the same
+    made(".venv-airflow", "deploy/airflow/requirements.txt")
     return made(".venv-deploy", "deploy/requirements.txt")
 
 

@@ -1,8 +1,11 @@
 """deploy/kubeflow/molops_pipeline.py compiles with kfp (in .venv-deploy) to a pipeline whose steps
-run the loop in order, each in the molops image on the workspace's volume, uncached, non-root; and
-the compiled steps' own commands, run here one after the other as Kubeflow would run them in their
-pods (the workspace a temporary folder, `molops` this checkout's), take FreeSolv from a drop file to
-a registered model, a proposed batch and a monitor report.
+run the loop in order, each ``molops-step STEP`` (deploy/steps/molops-step.sh, as the image installs
+it) in the molops image on the workspace's volume, uncached, non-root; and the compiled steps' own
+commands, run here one after the other as Kubeflow would run them in their pods (the workspace a
+temporary folder, `molops-step` this checkout's script, `molops` this checkout's), take FreeSolv from
+a drop file to a registered model, a proposed batch and a monitor report. The Airflow DAG runs the
+same script with its settings in the environment; here they arrive as options, as Kubeflow's
+launcher renders them (booleans and integers as JSON).
 
 No Kubeflow cluster is reachable here: what Kubeflow adds (scheduling the pods, mounting the
 volume) is not exercised; what the pods run is.
@@ -24,8 +27,7 @@ import yaml
 
 from ._venvs import made
 
-# one worker builds .venv-deploy (make) at a time: the same group as test_deploy_check.py
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200), pytest.mark.xdist_group("deploy-check")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = ["init-workspace", "ingest", "features", "train", "propose", "monitor", "retrain"]
@@ -68,13 +70,15 @@ def test_the_pipeline_runs_the_loop_in_order_in_the_image(compiled):
     spec, platform = compiled
     assert _order(spec) == STEPS
     executors = spec["deploymentSpec"]["executors"]
-    expected = {
-        "ingest": "molops campaign ingest",
-        "features": "molops features build",
-        "train": "molops train",
-        "propose": "molops campaign propose",
-        "monitor": "molops monitor",
-        "retrain": 'molops retrain -m "$1" --if-needed',
+    # each step's options: the pipeline parameters the script needs for it
+    options = {
+        "init-workspace": [],
+        "ingest": ["dataset", "target", "units", "campaign", "drop"],
+        "features": ["dataset", "featurizer"],
+        "train": ["dataset", "target", "model", "model-kind", "featurizer", "train-params"],
+        "propose": ["dataset", "target", "campaign", "pool", "maximize", "batch-size"],
+        "monitor": ["model"],
+        "retrain": ["model"],
     }
     for name, task in spec["root"]["dag"]["tasks"].items():
         # a step's result depends on the workspace, not only on its inputs: never cached
@@ -82,8 +86,11 @@ def test_the_pipeline_runs_the_loop_in_order_in_the_image(compiled):
         label = spec["components"][task["componentRef"]["name"]]["executorLabel"]
         container = executors[label]["container"]
         assert container["image"] == "registry.example/molops:1.2.3"
-        assert container["command"][:2] == ["bash", "-c"]
-        assert expected.get(name, "molops init") in container["command"][2]
+        assert container["command"] == ["molops-step", name.removesuffix("-workspace")]
+        args = container["args"]
+        assert args[:2] == ["--workspace", "/workspace"]
+        assert args[2::2] == [f"--{option}" for option in options[name]], name
+        assert all(PLACEHOLDER.fullmatch(value) for value in args[3::2]), args
         pod = platform["deploymentSpec"]["executors"][label]
         assert pod["pvcMount"][0]["mountPath"] == "/workspace"
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -115,7 +122,12 @@ def test_the_compiled_steps_run_the_loop(compiled, tmp_path):
     }
     # what Kubeflow's launcher puts in place of each placeholder: strings as they are, the rest as JSON
     text = {name: value if isinstance(value, str) else json.dumps(value) for name, value in arguments.items()}
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # the image's PATH: molops-step (/usr/local/bin there) and molops
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "molops-step").symlink_to(ROOT / "deploy" / "steps" / "molops-step.sh")
+    path = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]])
+    env = {**os.environ, "PATH": path}
     tasks = spec["root"]["dag"]["tasks"]
     for name in _order(spec):
         task = tasks[name]
@@ -125,10 +137,9 @@ def test_the_compiled_steps_run_the_loop(compiled, tmp_path):
             key: text[value["componentInputParameter"]]
             for key, value in task.get("inputs", {}).get("parameters", {}).items()
         }
-        args = [_fill(arg, inputs) for arg in container.get("args", [])]
         # the pod's /workspace volume is the temporary workspace here
-        command = [part.replace("/workspace", str(workspace)) for part in container["command"]]
-        done = _call(*command, *args, env=env, timeout=600)
+        args = [_fill(arg, inputs).replace("/workspace", str(workspace)) for arg in container["args"]]
+        done = _call(*container["command"], *args, env=env, timeout=600)
         assert done.returncode == 0, f"{name}: {done.stdout[-4000:]}\n{done.stderr[-4000:]}"
 
     def molops(*args: str) -> Any:
