@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executor", default="none", help="where to score: none (in process) or local")
     parser.add_argument("--warm", action="store_true", help="also a second propose, everything cached")
     parser.add_argument("--workspace", type=Path, default=None, help="keep the workspace here (new)")
+    parser.add_argument("--library", type=Path, default=None, help="the library file (default: built)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     from molops.active import Campaign, Objective, Recipe
     from molops.workspace import Workspace
 
-    library = ensure_library(args.rows)
+    library = args.library or ensure_library(args.rows)
     load = [round(os.getloadavg()[0], 1)]
     with tempfile.TemporaryDirectory(prefix="molops-million-") as tmp:
         root = args.workspace or Path(tmp) / "ws"
@@ -212,10 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"ingesting {args.train} measured molecules")
         ws.dataset("library").ingest(train, smiles_col="smiles", target_col="score")
         recipe = Recipe(featurizer=FEATURIZER, model="rf")
+        objective = Objective(target="score", maximize=True)
         Campaign.create(
-            ws, "million", dataset="library", pool=library, objective=Objective(target="score", maximize=True),
-            recipe=recipe, batch_size=96,
-        )  # fmt: skip
+            ws, "million", dataset="library", pool=library, objective=objective, recipe=recipe, batch_size=96
+        )
         runs = []
         for label in ["cold", "warm"] if args.warm else ["cold"]:
             log(f"propose ({label}) over {library.name}")

@@ -60,6 +60,7 @@ from molops.active.review import reviewed
 from molops.active.scan import (
     CHUNK_ROWS,
     SAMPLE_SIZE,
+    SCORING_THREADS,
     SMILES_CHUNK_ROWS,
     WINDOW_MIN,
     WINDOW_PER_PICK,
@@ -247,6 +248,8 @@ class Campaign(CampaignStore):
                 chunk_rows or (SMILES_CHUNK_ROWS if recipe.takes_smiles else CHUNK_ROWS),
                 progress,
                 executor,
+                # a model that reads SMILES predicts one chunk at a time (its own loader, a GPU)
+                threads=1 if recipe.takes_smiles else SCORING_THREADS,
             )
             seconds_scoring = time.perf_counter() - scoring
             meter.lap("score", gpu=on_gpu(model), elsewhere_cpu=scan.task_cpu)

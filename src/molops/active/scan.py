@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,10 @@ WINDOW_PER_PICK = 100
 WINDOW_MIN = 2000
 #: Size of the uniform sample of predictions behind "best x% of the pool".
 SAMPLE_SIZE = 100_000
+#: Chunks a feature model scores at once in the proposing process: a model's own threads cover
+#: only its predict call (a forest's tree walks), so a second chunk's reading, converting and
+#: statistics (numpy, which releases the GIL) run while the first one's trees are walked.
+SCORING_THREADS = 2
 
 
 class Scan:
@@ -177,10 +182,14 @@ class ChunkScorer:
             return np.asarray(smiles, dtype=object), np.ones(len(keys), dtype=bool)
         parts, ok = [], np.ones(len(keys), dtype=bool)
         for spec in self.specs:
-            X, v = FeatureCache(self.features_root, get_featurizer(spec), self.lock_dir).get(keys)
-            parts.append(X.astype(np.float32, copy=False))
+            # opened per chunk: its shards are mapped only while a chunk is read, so the pages read
+            # do not stay resident (a million molecules of counts are 4 GB of pages)
+            X, v = FeatureCache(self.features_root, get_featurizer(spec), self.lock_dir).get(keys, np.float32)
+            parts.append(X)
             ok &= v
-        return (np.hstack([p[ok] for p in parts]) if len(parts) > 1 else parts[0][ok]), ok
+        if len(parts) > 1:
+            return np.hstack([p[ok] for p in parts]), ok
+        return (parts[0] if ok.all() else parts[0][ok]), ok
 
 
 @lru_cache(maxsize=2)
@@ -202,6 +211,23 @@ def _score_chunk(
     return ok, scored, task_cpu() - started, os.getpid()
 
 
+def _in_threads(
+    units: Iterator[tuple[Any, ...]], threads: int
+) -> Iterator[tuple[np.ndarray, Any, float, int]]:
+    """:func:`_score_chunk` of each unit on *threads* threads, a chunk per thread, in order."""
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="molops-scan")
+    pending: deque[Future[tuple[np.ndarray, Any, float, int]]] = deque()
+    try:
+        for unit in units:
+            pending.append(pool.submit(_score_chunk, *unit))
+            if len(pending) >= threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def scan_pool(
     scan: Scan,
     identity: PoolIdentity,
@@ -210,13 +236,15 @@ def scan_pool(
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
     executor: Executor | None = None,
+    threads: int = 1,
 ) -> int:
     """Score the pool's rows into *scan*, chunk by chunk; returns how many rows the pool has.
 
     Rows without an identity, whose InChIKey is in one of the *exclude* sets (counted under its
     label) or without features in every cache are counted in ``scan.excluded`` and not scored.
-    Chunks are scored here, or by *executor* (local processes or Ray tasks, a few chunks in
-    flight, results in order), with the same results either way.
+    Chunks are scored here (on *threads* threads, for a scorer that may run concurrently), or by
+    *executor* (local processes or Ray tasks, a few chunks in flight), results in order, with the
+    same results every way.
     """
     total, done = identity.rows(), 0
     pending: deque[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = deque()
@@ -226,10 +254,10 @@ def scan_pool(
             keys = np.asarray(batch.column("inchikey").to_pylist(), dtype=object)
             smiles = np.asarray(batch.column("smiles").to_pylist(), dtype=object)
             rows = batch.column("row").to_numpy()
-            keep = np.array([k is not None for k in keys], dtype=bool)
+            keep = np.asarray(batch.column("inchikey").is_valid())
             scan.excluded["no_identity"] += int((~keep).sum())
             for label, known in exclude.items():
-                hit = np.array([keep[i] and keys[i] in known for i in range(len(keys))], dtype=bool)
+                hit = keep & np.fromiter((k in known for k in keys), dtype=bool, count=len(keys))
                 scan.excluded[label] += int(hit.sum())
                 keep &= ~hit
             idx = np.flatnonzero(keep)
@@ -238,6 +266,8 @@ def scan_pool(
 
     if executor is not None:
         results = executor.map(_score_chunk, units())
+    elif threads > 1:
+        results = _in_threads(units(), threads)
     else:
         results = (_score_chunk(*unit) for unit in units())
     for ok, scored, cpu, pid in results:

@@ -308,6 +308,33 @@ def propose_with(executor, ws, files, name: str, chunk_rows: int = 97) -> pd.Dat
     return pd.DataFrame(result.proposals)
 
 
+def test_in_process_scoring_runs_two_chunks_at_once_with_the_same_proposals(ws, files, monkeypatch):
+    """A forest's threads cover its predict call only: two chunks in flight keep both cores busy
+    (one's features are read and converted while the other's trees are walked), in order."""
+    import threading
+
+    from molops.active import campaign as campaign_module
+    from molops.active import scan as scan_module
+
+    meet = threading.Barrier(2, timeout=60)  # chunks 0 and 1 meet here only if they run at once
+    threads: set[int] = set()
+    real = scan_module._score_chunk
+
+    def meeting(scorer, keys, smiles, chunk):
+        if chunk < 2:
+            meet.wait()
+        threads.add(threading.get_ident())
+        return real(scorer, keys, smiles, chunk)
+
+    monkeypatch.setattr(scan_module, "_score_chunk", meeting)
+    threaded = propose_with(None, ws, files, "same")
+    assert len(threads) == scan_module.SCORING_THREADS == 2
+    shutil.rmtree(ws.root / "campaigns" / "same")  # the same name: the same seed
+    monkeypatch.setattr(scan_module, "_score_chunk", real)
+    monkeypatch.setattr(campaign_module, "SCORING_THREADS", 1)
+    pd.testing.assert_frame_equal(threaded, propose_with(None, ws, files, "same"))
+
+
 @pytest.mark.slow
 def test_a_smiles_model_proposes_from_the_pools_identity_alone(ws, files, monkeypatch):
     """The D-MPNN reads standardised SMILES: the pool is standardised once (its identity table)
