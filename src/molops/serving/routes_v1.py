@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse
 
 from molops.explain import ExplainError, check_explainable, draw_svg, explain
 from molops.serving import schemas, v2
-from molops.serving.auth import Caller, requirement
+from molops.serving.auth import Caller, checked_caller, requirement
 from molops.serving.deps import Predictions, Service
 from molops.serving.errors import V1_BODY_ERRORS, ApiError
 from molops.serving.models import ServedModel
+from molops.serving.pipeline import Pipeline
 from molops.tracking.bundle import ModelBundle
 
 Reader = Annotated[Caller, Depends(requirement("read"))]
@@ -56,10 +57,11 @@ router = APIRouter(prefix="/v1", tags=["v1"])
     dependencies=READ_JSON,
     responses=V1_BODY_ERRORS,
 )
-async def predict(
-    request: Request, body: schemas.PredictRequest, caller: Reader, pipeline: Predictions
-) -> JSONResponse:
-    frame, loaded = await pipeline.predict(request, body.smiles, body.model, caller)
+async def predict(request: Request, body: schemas.PredictRequest) -> JSONResponse:
+    # the caller and the pipeline without dependencies of their own: 6 dependency solves a request
+    # instead of 11, the largest per-request cost of the ASGI stack (docs/benchmarks.md, issue 19)
+    pipeline: Pipeline = request.app.state.pipeline
+    frame, loaded = await pipeline.predict(request, body.smiles, body.model, checked_caller(request))
     threshold = loaded.bundle.reference.domain_threshold
     columns = ("canonical_smiles", "inchikey", "mean", "std", "similarity", "in_domain", "error")
     results = [
