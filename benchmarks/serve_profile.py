@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import pstats
 import subprocess
@@ -38,11 +39,11 @@ STAGES = {
         "chemistry children (IPC wait)": ("compute/isolated.py", "map"),
         "model (surrogate predict)": ("tracking/bundle.py", "predict_matrix"),
         "forest walk": ("models/zoo/forest.py", "tree_predictions"),
-        "applicability (nearest training molecule)": ("tracking/reference.py", "nearest"),
+        "applicability (nearest training molecule)": ("models/reference.py", "nearest"),
         "whole batch": ("serving/models.py", "_predict"),
     },
     "event loop": {
-        "auth (API key)": ("serving/auth.py", "__call__"),
+        "auth (API key)": ("serving/auth.py", "check"),
         "FastAPI dependencies + body validation": ("fastapi/dependencies/utils.py", "solve_dependencies"),
         "GIL hand-off to the model thread (executor submit)": ("concurrent/futures/thread.py", "submit"),
         "pipeline after the batch (metrics, log rows)": ("serving/pipeline.py", "log"),
@@ -115,6 +116,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument(
+        "--freeze-heap", action="store_true", help="gc.freeze() once loaded, as a `molops serve` worker does."
+    )
+    parser.add_argument(
         "--per-tree-walk",
         action="store_true",
         help="The forest as before forest_walk: one sklearn call per tree.",
@@ -146,6 +150,19 @@ def main() -> None:
             async def on_loop(enable: bool) -> None:
                 loop_profile.enable() if enable else loop_profile.disable()
 
+            if args.freeze_heap:
+                gc.collect()
+                gc.freeze()
+            pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+            began_gc: list[float] = []
+
+            def on_gc(phase: str, info: dict[str, int]) -> None:
+                if phase == "start":
+                    began_gc.append(time.perf_counter())
+                elif began_gc:
+                    pauses[info["generation"]].append(time.perf_counter() - began_gc.pop())
+
+            gc.callbacks.append(on_gc)
             served.batcher._executor.submit(model_profile.enable).result()
             asyncio.run_coroutine_threadsafe(on_loop(True), loop).result()
             began = time.perf_counter()
@@ -156,9 +173,13 @@ def main() -> None:
             wall = time.perf_counter() - began
             asyncio.run_coroutine_threadsafe(on_loop(False), loop).result()
             served.batcher._executor.submit(model_profile.disable).result()
+            gc.callbacks.remove(on_gc)
     result: dict[str, Any] = {
         "benchmark": "serve_profile", "args": vars(args), "client": json.loads(out.stdout),
         "wall_s": round(wall, 3),
+        "gc_pauses": {f"gen{g}": {"count": len(p), "max_ms": round(max(p, default=0) * 1000, 2),
+                                  "total_ms": round(sum(p) * 1000, 1)} for g, p in pauses.items()},
+        "frozen_objects": gc.get_freeze_count(),
     }  # fmt: skip
     for thread, profile in (("event loop", loop_profile), ("model thread", model_profile)):
         stats = pstats.Stats(profile)
