@@ -1,7 +1,8 @@
 """The container image as an orchestrator runs it: built from Debian's packages by
 deploy/docker/build-base.sh and build.sh, it trains a model and serves it as the non-root user on a
 read-only root filesystem, answers /readyz and a prediction, passes its own HEALTHCHECK, and stops
-on SIGTERM; with its CPU torch (the gnn extra), a D-MPNN trains and predicts in it too.
+on SIGTERM; with its CPU torch (the gnn extra), a D-MPNN trains and predicts in it too; and the
+loop's step script (deploy/steps/molops-step.sh, what the Kubeflow pipeline's pods run) is on its PATH.
 
 Building takes minutes (see deploy/README.md), so ``make test`` skips this with that reason unless
 ``MOLOPS_IMAGE_TEST=1``; .ci/run and .github/workflows/image.yml set it, together with
@@ -88,11 +89,15 @@ def _free_port() -> int:
 
 
 def _molops(image: str, workspace: Path, *args: str, timeout: float = 600, detach: bool = False,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    """``molops ARGS`` in the image as Kubernetes runs it: read-only root, writable workspace, /tmp, HOME."""
+            env: dict[str, str] | None = None, entrypoint: str | None = None,
+            ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """``molops ARGS`` in the image as Kubernetes runs it: read-only root, writable workspace, /tmp, HOME
+    (or *entrypoint* ARGS, as a pod whose command replaces the image's entrypoint)."""
     # no healthcheck timer (it needs systemd): the test runs the check itself
     options = ["--read-only", "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", "/home/molops:rw,mode=1777",
                "-v", f"{workspace}:/workspace", "--health-interval", "disable"]  # fmt: skip
+    if entrypoint:
+        options += ["--entrypoint", entrypoint]
     for name, value in (env or {}).items():
         options += ["-e", f"{name}={value}"]
     if detach:
@@ -168,3 +173,18 @@ def test_the_image_trains_and_predicts_with_a_dmpnn(image, trained):
     assert predicted["smiles"].tolist() == ["CCO", "c1ccccc1O"]
     assert predicted["mean"].notna().all() and (predicted["std"] > 0).all()
     assert set(predicted["model_name"]) == {"fs-dmpnn"}
+
+
+def test_the_loop_steps_run_in_the_image(image, tmp_path):
+    """The Kubeflow pipeline's pods run ``molops-step STEP`` (deploy/steps/molops-step.sh, installed by
+    the Dockerfile) with the image's molops: on an empty volume it makes the workspace, and with no
+    drop file it has nothing to ingest."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    workspace.chmod(0o777)  # the image's user (uid 10001) writes here
+    _molops(image, workspace, "init", "--workspace", "/workspace", entrypoint="molops-step")
+    assert (workspace / "molops.toml").is_file()
+    step = ["ingest", "--workspace", "/workspace", "--dataset", "d", "--target", "y"]
+    step += ["--drop", "incoming/results.csv"]
+    done = _molops(image, workspace, *step, entrypoint="molops-step")
+    assert done.stdout == "no lab results at 'incoming/results.csv': nothing to ingest\n"
