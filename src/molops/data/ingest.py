@@ -62,7 +62,7 @@ class IngestReport(BaseModel):
     #: (0: all in this process, as below PARALLEL_MIN_BYTES or with ``workers=1``)
     chunks: int = 0
     workers_used: int = 0
-    #: rows whose structure's result came from the workspace's identity cache, not standardisation
+    #: rows whose structure string the workspace's identity cache knew (not standardised again)
     from_cache: int = 0
 
 
@@ -225,8 +225,8 @@ def _validate(
     """Stream *reader*'s chunks through validation (in worker processes when *n_workers* > 1).
 
     The executor keeps a few chunks in flight, so this process reads, looks up and collects the
-    next chunks while the workers standardise: only the strings the identity cache does not know
-    travel to a worker, with the rows' target text.
+    next chunks while the workers standardise; rows whose string the identity cache knows travel
+    with its result, so a worker standardises only the others.
     """
     executor = LocalExecutor(n_workers, preload=("molops.data.validation",))
     chunks: deque[RawChunk] = deque()
