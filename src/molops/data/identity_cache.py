@@ -3,7 +3,7 @@
 A result depends only on the text, the standardiser's rules and settings and the RDKit version,
 so an ingest looks every SMILES up here first and standardises only the strings the workspace has
 never seen. The cache is a Delta table at ``{storage}/identities``, partitioned by *rules* (a hash
-of all four): a rule change, another ``[ingest]`` setting or another RDKit reads another partition,
+of the last three): a rule change, another ``[ingest]`` setting or another RDKit reads another partition,
 never a stale result. Appends from concurrent ingests (or machines sharing an object store) never
 conflict; a string two of them learnt at once is stored twice with the same result, harmlessly.
 
