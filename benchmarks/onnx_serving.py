@@ -200,10 +200,12 @@ def serve_both(
             }
             n, o = pair["native"], pair["onnx"]
             throughput = round(o["requests_per_s"] / n["requests_per_s"], 2) if n["requests_per_s"] else None
+            # a point where no request finished in time has no p99
+            p99 = round(o["p99_ms"] / n["p99_ms"], 2) if o["p99_ms"] and n["p99_ms"] else None
             ratios.append({
                 "molecules_per_request": size, "concurrency": c,
                 "throughput_ratio": throughput,
-                "p99_ratio": round(o["p99_ms"] / n["p99_ms"], 2) if n["p99_ms"] else None,
+                "p99_ratio": p99,
             })  # fmt: skip
     return {"served_max_abs_diff": max(diffs) if diffs else None, "points": points, "ratios": ratios}
 
