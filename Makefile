@@ -19,10 +19,14 @@ demo: $(STAMP)
 	$(BIN)/molops demo
 
 ## Create .venv, install molops with test and gnn extras and run ruff, mypy and the whole suite.
+## Two workers take a test module at a time, in collection order (--dist loadscope): a module's
+## fixtures (a Ray cluster, a live service, a trained workspace) are built once, not on each worker,
+## and the long deploy and integration modules start first. (loadgroup no longer groups anything
+## under pytest 9.2: pytest-xdist issue 1386.) The 25 slowest tests close the log.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=25
 
 ## ruff, its formatting check and the type check (mypy; its settings are in pyproject.toml).
 lint: $(STAMP)
