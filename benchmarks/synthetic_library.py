@@ -3,9 +3,9 @@
 The shared Enamine file has 10,449 molecules; a pool or an ingest of a million rows needs a
 million *distinct* structures, or every cache (per process, per file, per workspace) gets free
 hits and the figure means nothing. So each seed molecule is varied the way a medicinal chemist
-enumerates analogues: one or two aromatic C-H positions get a substituent (F, Cl, Br, methyl,
-methoxy, hydroxy, amino, nitrile, CF3), or an aromatic CH becomes N. Every written SMILES is a
-distinct canonical structure; the order is shuffled with the seed.
+enumerates analogues: one aromatic C-H position gets a substituent (F, Cl, Br, methyl, methoxy,
+hydroxy, amino, nitrile, CF3) or becomes N, then two positions get any pair of substituents.
+Every written SMILES is a distinct canonical structure; the order is shuffled with the seed.
 
 Prints ONE JSON line on stdout (rows, unique seeds used, seconds, path). From the repository root:
 
@@ -24,6 +24,8 @@ import argparse
 import csv
 import gzip
 import json
+import math
+import os
 import random
 import sys
 import time
@@ -106,11 +108,22 @@ def analogues(mol: Chem.Mol, rng: random.Random) -> Iterator[str]:
         smi = _aza(mol, pos)
         if smi:
             yield smi
+    # every pair of sites with every pair of groups, in a seeded order that is computed, not
+    # stored: ten thousand live streams each holding its own shuffled list would take gigabytes
     pairs = [(a, b) for i, a in enumerate(sites) for b in sites[i + 1 :]]
-    rng.shuffle(pairs)
-    for a, b in pairs:
-        groups = (rng.choice(SUBSTITUENTS), rng.choice(SUBSTITUENTS))
-        smi = _substituted(mol, (a, b), groups)
+    n_groups = len(SUBSTITUENTS)
+    total = len(pairs) * n_groups * n_groups
+    if not total:
+        return
+    stride = rng.randrange(1, total)
+    while math.gcd(stride, total) != 1:
+        stride += 1
+    start = rng.randrange(total)
+    for k in range(total):
+        index = (start + k * stride) % total
+        pair, rest = divmod(index, n_groups * n_groups)
+        g, h = divmod(rest, n_groups)
+        smi = _substituted(mol, pairs[pair], (SUBSTITUENTS[g], SUBSTITUENTS[h]))
         if smi:
             yield smi
 
@@ -158,7 +171,7 @@ def make_library(rows: int, out: Path, seed: int = 0, seeds_path: Path = DEFAULT
         raise SystemExit(f"{seeds_path}: its molecules give only {len(picked)} analogues; expected {rows}")
     rng.shuffle(picked)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.part")  # two runs never share it
     with gzip.open(tmp, "wt", newline="", compresslevel=3) as fh:
         writer = csv.writer(fh)
         writer.writerow(["smiles", "score"])
