@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 from pydantic import Field, field_validator
+from scipy.sparse import csr_matrix
 from sklearn.ensemble import RandomForestRegressor
 
 from molops.models.base import MODELS, Capability, ModelParams, Surrogate, ensemble_stats
@@ -45,6 +46,9 @@ class ForestParams(ModelParams):
 #: Up to this many rows all trees are walked at once with numpy (forest_walk); above it one tree per
 #: sklearn call costs less than numpy's per-pair work (crossover measured in docs/benchmarks.md).
 FLAT_WALK_UP_TO = 32
+#: Chunks with at most this share of non-zero values are walked as CSR (fingerprints: ~2%).
+SPARSE_WALK_DENSITY = 0.1
+
 #: Below this many rows the trees are walked in the calling thread (a served request, a small batch).
 PARALLEL_APPLY_FROM = 2000
 
@@ -87,15 +91,24 @@ class RandomForest(Surrogate[ForestParams]):
     def tree_predictions(self, X: np.ndarray) -> np.ndarray:
         """Predictions of every tree, shape (n_trees, n)."""
         self.check_fitted()
-        Xa = as_matrix(self.name, X, n_features=self.n_features_)
+        return self._walk(as_matrix(self.name, X, n_features=self.n_features_))
+
+    def _walk(self, Xa: np.ndarray) -> np.ndarray:
+        """Per-tree predictions of an already checked float32 matrix."""
         if len(Xa) <= FLAT_WALK_UP_TO:  # a served request: all trees in a few numpy calls
             flat: np.ndarray = self._leaf_values[self.flat_forest().apply(Xa)]
             return flat
+        # A fingerprint chunk is mostly zeros: sklearn's trees walk a CSR matrix faster than the
+        # dense one (same leaves), conversion included; see docs/benchmarks.md.
+        Xw: Any = Xa
+        if np.count_nonzero(Xa) <= SPARSE_WALK_DENSITY * Xa.size:
+            Xw = csr_matrix(Xa, dtype=np.float32)
         if len(Xa) >= PARALLEL_APPLY_FROM:
-            leaves = self._forest.apply(Xa)  # (n, n_trees) leaf node ids, trees spread over cores
+            leaves = self._forest.apply(Xw)  # (n, n_trees) leaf node ids, trees spread over cores
         else:  # joblib's start-up (~70 ms for 300 trees) would dwarf the work: walk the trees here
-            Xf = np.ascontiguousarray(Xa, dtype=np.float32)
-            leaves = np.column_stack([est.tree_.apply(Xf) for est in self._forest.estimators_])
+            if not isinstance(Xw, csr_matrix):
+                Xw = np.ascontiguousarray(Xw, dtype=np.float32)
+            leaves = np.column_stack([est.tree_.apply(Xw) for est in self._forest.estimators_])
         values: np.ndarray = self._leaf_values[leaves + self._offsets].T
         return values
 
@@ -114,7 +127,7 @@ class RandomForest(Surrogate[ForestParams]):
         self.check_fitted()
         Xa = as_matrix(self.name, X, n_features=self.n_features_)
         # in chunks: the (trees × rows) matrix of a large pool would not fit in memory
-        parts = [ensemble_stats(self.tree_predictions(Xa[i : i + _CHUNK])) for i in range(0, len(Xa), _CHUNK)]
+        parts = [ensemble_stats(self._walk(Xa[i : i + _CHUNK])) for i in range(0, len(Xa), _CHUNK)]
         return np.concatenate([m for m, _ in parts]), np.concatenate([s for _, s in parts])
 
     def sample(self, X: np.ndarray, n_samples: int, seed: int = 0) -> np.ndarray:
