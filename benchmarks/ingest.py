@@ -23,7 +23,6 @@ Measured in one run:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import gzip
 import json
@@ -33,7 +32,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,8 @@ import rdkit
 from rdkit import Chem, RDLogger
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from _memory import TreeMemory
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -285,42 +285,6 @@ def step_costs(path: Path, sample: int) -> dict[str, Any]:
     return costs
 
 
-class RssSampler(threading.Thread):
-    """Samples the summed RSS of a process and all its descendants every *interval* seconds."""
-
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.proc = psutil.Process(pid)
-        self.interval = interval
-        self.peak = 0
-        self.peak_main = 0
-        self.peak_processes = 0
-        self._halt = threading.Event()
-
-    def sample(self) -> None:
-        try:
-            main = self.proc.memory_info().rss
-            children = self.proc.children(recursive=True)
-        except psutil.NoSuchProcess:
-            return
-        total = main
-        for child in children:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += child.memory_info().rss
-        self.peak_main = max(self.peak_main, main)
-        if total > self.peak:
-            self.peak, self.peak_processes = total, 1 + len(children)
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.sample()
-            self._halt.wait(self.interval)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
-
-
 def large_run(path: Path, workers: int) -> dict[str, Any]:
     """Ingest *path* in a fresh child process while sampling its (and its workers') RSS."""
     cmd = [
@@ -332,16 +296,14 @@ def large_run(path: Path, workers: int) -> dict[str, Any]:
         str(workers),
     ]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    sampler = RssSampler(child.pid)
-    sampler.start()
-    out, _ = child.communicate()
-    sampler.stop()
+    with TreeMemory(child.pid, interval=0.05) as memory:
+        out, _ = child.communicate()
     if child.returncode != 0:
         raise RuntimeError(f"large ingest failed (exit {child.returncode})")
     result = json.loads(out)
-    result["peak_rss_mb"] = sampler.peak / 2**20
-    result["peak_rss_main_mb"] = sampler.peak_main / 2**20
-    result["processes_at_peak"] = sampler.peak_processes
+    result["peak_rss_mb"] = memory.peak.rss_mb
+    result["peak_rss_main_mb"] = memory.peak.own_rss_mb
+    result["processes_at_peak"] = memory.peak.procs
     return result
 
 

@@ -20,20 +20,17 @@ over-counts shared pages, PSS does not.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import TreeMemory
 from ingest import machine
 from synthetic_library import ensure_library
 
@@ -48,52 +45,6 @@ print(json.dumps({"wall_s": time.perf_counter() - started, **report.model_dump()
 """
 
 
-class MemorySampler(threading.Thread):
-    """Peak summed RSS and PSS of a process and all its descendants, sampled every *interval* s."""
-
-    def __init__(self, pid: int, interval: float) -> None:
-        super().__init__(daemon=True)
-        self.proc = psutil.Process(pid)
-        self.interval = interval
-        self.peak_rss = self.peak_pss = 0
-        self.peak_processes = 0
-        self.samples = 0
-        self.pss_available = True
-        self._halt = threading.Event()
-
-    def sample(self) -> None:
-        try:
-            procs = [self.proc, *self.proc.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return
-        rss = pss = 0
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                if self.pss_available:
-                    try:
-                        full = proc.memory_full_info()
-                    except AttributeError:  # no PSS on this platform
-                        self.pss_available = False
-                    else:
-                        rss += full.rss
-                        pss += getattr(full, "pss", 0)
-                        continue
-                rss += proc.memory_info().rss
-        self.samples += 1
-        self.peak_pss = max(self.peak_pss, pss)
-        if rss > self.peak_rss:
-            self.peak_rss, self.peak_processes = rss, len(procs)
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.sample()
-            self._halt.wait(self.interval)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
-
-
 def run(path: Path, workers: int, interval: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="molops-million-") as tmp:
         started = time.perf_counter()
@@ -102,15 +53,12 @@ def run(path: Path, workers: int, interval: float) -> dict[str, Any]:
             stdout=subprocess.PIPE,
             text=True,
         )
-        sampler = MemorySampler(child.pid, interval)
-        sampler.start()
-        out, _ = child.communicate()
-        sampler.stop()
+        with TreeMemory(child.pid, interval) as memory:
+            out, _ = child.communicate()
         wall = time.perf_counter() - started
         if child.returncode != 0:
             raise SystemExit(f"the ingest child failed with exit status {child.returncode}")
     report = json.loads(out.strip().splitlines()[-1])
-    mb = 1 << 20
     return {
         "rows": report["rows_in"],
         "accepted": report["accepted"],
@@ -120,10 +68,10 @@ def run(path: Path, workers: int, interval: float) -> dict[str, Any]:
         "ingest_wall_s": round(report["wall_s"], 1),
         "process_wall_s": round(wall, 1),
         "rows_per_s": round(report["rows_in"] / report["wall_s"], 1),
-        "peak_rss_mb_sum": round(sampler.peak_rss / mb, 1),
-        "peak_pss_mb_sum": round(sampler.peak_pss / mb, 1) if sampler.pss_available else None,
-        "processes_at_peak": sampler.peak_processes,
-        "samples": sampler.samples,
+        "peak_rss_mb_sum": memory.peak.rss_mb,
+        "peak_pss_mb_sum": memory.peak.pss_mb if memory.pss_available else None,
+        "processes_at_peak": memory.peak.procs,
+        "samples": memory.samples,
         "interval_s": interval,
     }
 

@@ -32,14 +32,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import TreeMemory
 from ingest import machine
 from synthetic_library import ensure_library
 
@@ -64,59 +63,17 @@ def write_training(library: Path, rows: int, out: Path) -> Path:
     return out
 
 
-class Sampler:
-    """Peak summed RSS and PSS of a process and its descendants, by phase, sampled every 0.2 s.
+def last_phase(phase_file: Path) -> Callable[[], str]:
+    """The phase the child last wrote to *phase_file* (one name per line; ``start`` before any)."""
 
-    The child appends ``phase <name>`` lines to *phase_file*; a sample counts towards the phase
-    last named there (``start`` until the first)."""
-
-    def __init__(self, pid: int, phase_file: Path) -> None:
-        self.root = psutil.Process(pid)
-        self.phase_file = phase_file
-        self.peaks: dict[str, dict[str, float]] = {}
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _phase(self) -> str:
+    def phase() -> str:
         try:
-            lines = self.phase_file.read_text().split()
+            lines = phase_file.read_text().split()
         except FileNotFoundError:
             return "start"
         return lines[-1] if lines else "start"
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = pss = own = 0
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except psutil.Error:
-                break
-            for proc in procs:
-                try:
-                    info = proc.memory_full_info()
-                except psutil.Error:  # exited between the listing and the read
-                    continue
-                rss += info.rss
-                pss += info.pss
-                own = info.rss if proc.pid == self.root.pid else own
-            phase = self._phase()
-            peak = self.peaks.setdefault(phase, {"rss_mb": 0.0, "pss_mb": 0.0, "own_rss_mb": 0.0, "procs": 0})
-            if rss / 2**20 > peak["rss_mb"]:
-                peak["procs"] = len(procs)
-            peak["rss_mb"] = max(peak["rss_mb"], round(rss / 2**20, 1))
-            peak["pss_mb"] = max(peak["pss_mb"], round(pss / 2**20, 1))
-            peak["own_rss_mb"] = max(peak["own_rss_mb"], round(own / 2**20, 1))
-            self.samples += 1
-            self._stop.wait(SAMPLE_S)
+    return phase
 
 
 def measured_propose(ws: Path, executor: str) -> dict[str, Any]:
@@ -125,17 +82,16 @@ def measured_propose(ws: Path, executor: str) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--child", str(ws), executor, str(phase_file)]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    with Sampler(proc.pid, phase_file) as sampler:
+    with TreeMemory(proc.pid, SAMPLE_S, phase=last_phase(phase_file)) as memory:
         out, _ = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"the propose child exited {proc.returncode}")
-    peaks = sampler.peaks
-    overall = {k: max(p[k] for p in peaks.values()) for k in ("rss_mb", "pss_mb", "own_rss_mb")}
+    peak = memory.peak.as_dict()
     return json.loads(out) | {
         "wall_s": round(time.perf_counter() - started, 1),
-        "peak": overall,
-        "peak_by_phase": peaks,
-        "samples": sampler.samples,
+        "peak": {k: peak[k] for k in ("rss_mb", "pss_mb", "own_rss_mb")},
+        "peak_by_phase": {name: p.as_dict() for name, p in memory.by_phase.items()},
+        "samples": memory.samples,
     }
 
 
