@@ -221,7 +221,7 @@ def test_submit_never_waits_for_a_store_that_hangs(ws):
 
         threading.Thread(target=burst, daemon=True).start()
         assert done.wait(5), "submit waited for the store"
-        assert took[0] < 0.1 and writer.pending == 403
+        assert took[0] < 1.0 and writer.pending == 403  # a hung store would hold submit for good
     finally:
         log.gate.set()
         writer.close()

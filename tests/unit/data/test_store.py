@@ -242,7 +242,10 @@ def test_two_first_versions_cannot_both_land(store, elsewhere):
     assert [v.lineage["ingest_id"] for v in store.versions()] == ["won"]
 
 
-def test_retrying_merges_again_on_the_winners_version(store, elsewhere):
+def test_retrying_merges_again_on_the_winners_version(store, elsewhere, tmp_path):
+    # retrying gives up after lock_timeout: the fixture's 0.2 s (for the lock tests) is too short
+    # for a second attempt on a loaded machine
+    store = DatasetStore("sol", store.root, tmp_path / "sol.lock", lock_timeout=10)
     store.commit(snapshot({"A": 1.0}), lineage(1))
     seen: list[int] = []
 
