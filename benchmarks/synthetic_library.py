@@ -63,6 +63,16 @@ def _aromatic_ch(mol: Chem.Mol) -> list[int]:
     ]
 
 
+def _smiles_if_valid(rw: Chem.RWMol) -> str | None:
+    """The edited molecule's canonical SMILES, or None when the edit broke valence or aromaticity."""
+    try:
+        out = rw.GetMol()
+        Chem.SanitizeMol(out)
+    except (Chem.rdchem.MolSanitizeException, RuntimeError):
+        return None
+    return Chem.MolToSmiles(out)
+
+
 def _substituted(mol: Chem.Mol, positions: tuple[int, ...], groups: tuple[str, ...]) -> str | None:
     """*mol* with *groups* bonded at *positions* (aromatic C-H carbons), as canonical SMILES."""
     rw = Chem.RWMol(mol)
@@ -75,12 +85,7 @@ def _substituted(mol: Chem.Mol, positions: tuple[int, ...], groups: tuple[str, .
             rw.AddBond(bond.GetBeginAtomIdx() + offset, bond.GetEndAtomIdx() + offset, bond.GetBondType())
         rw.AddBond(pos, offset, Chem.BondType.SINGLE)
         rw.GetAtomWithIdx(pos).SetNumExplicitHs(0)
-    try:
-        out = rw.GetMol()
-        Chem.SanitizeMol(out)
-    except (Chem.rdchem.MolSanitizeException, RuntimeError):
-        return None
-    return Chem.MolToSmiles(out)
+    return _smiles_if_valid(rw)
 
 
 def _aza(mol: Chem.Mol, pos: int) -> str | None:
@@ -89,12 +94,7 @@ def _aza(mol: Chem.Mol, pos: int) -> str | None:
     atom = rw.GetAtomWithIdx(pos)
     atom.SetAtomicNum(7)
     atom.SetNumExplicitHs(0)
-    try:
-        out = rw.GetMol()
-        Chem.SanitizeMol(out)
-    except (Chem.rdchem.MolSanitizeException, RuntimeError):
-        return None
-    return Chem.MolToSmiles(out)
+    return _smiles_if_valid(rw)
 
 
 def analogues(mol: Chem.Mol, rng: random.Random) -> Iterator[str]:
