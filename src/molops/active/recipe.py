@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from molops.active.acquisition import Acquisition, get_acquisition
 from molops.compute.local import Executor, LocalExecutor
 from molops.features.base import GRAPH, get_featurizer
-from molops.features.build import featurize_smiles
+from molops.features.work import featurize_smiles
 from molops.models.base import MODELS, InvalidModelError, Surrogate, featurizer_mismatch, get_model
 from molops.models.calibration import Method
 from molops.models.transforms import TargetTransform, transform_kind

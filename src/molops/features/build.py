@@ -26,12 +26,7 @@ from molops.data.readers import RecordReader
 from molops.data.sources import FileFormat, Source, detect_format
 from molops.features.base import Featurizer
 from molops.features.cache import KEY_DTYPE, FeatureCache, as_keys
-
-# the worker functions live in a light module of their own; re-exported here, their old home
-from molops.features.work import _featurizer as _featurizer
-from molops.features.work import featurize_smiles as featurize_smiles
-from molops.features.work import graph_errors as graph_errors
-from molops.features.work import identify_and_featurize as identify_and_featurize
+from molops.features.work import featurize_smiles, identify_and_featurize
 from molops.storage import Storage
 
 Progress = Callable[[int, int], None]  # (done, total); total 0 when unknown

@@ -31,11 +31,11 @@ from molops.features.build import (
     Progress,
     build_for_molecules,
     build_for_pool,
-    graph_errors,
     pool_identity,
     report,
 )
 from molops.features.cache import MANIFEST, FeatureCache
+from molops.features.work import graph_errors
 from molops.storage import Storage
 
 #: Modules a fresh worker process imports once (RDKit and the featurizers).

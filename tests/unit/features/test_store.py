@@ -13,6 +13,7 @@ from rdkit import Chem
 from molops.errors import ColumnNotFoundError, DatasetNotFoundError
 from molops.features import FEATURIZERS, Featurizer, get_featurizer
 from molops.features import build as build_module
+from molops.features import work as work_module
 from molops.features.build import BuildReport
 
 ETHANOL = "LFQSCWFLJHTTHZ-UHFFFAOYSA-N"
@@ -295,9 +296,9 @@ class _NoNitrogen(Featurizer):
 @pytest.fixture
 def no_nitrogen(monkeypatch):
     monkeypatch.setitem(FEATURIZERS._items, "no_nitrogen", _NoNitrogen)
-    build_module._featurizer.cache_clear()
+    work_module._featurizer.cache_clear()
     yield "no_nitrogen"
-    build_module._featurizer.cache_clear()
+    work_module._featurizer.cache_clear()
 
 
 def test_featurization_failures_are_invalid_never_silently_valid(ws, ds, write, no_nitrogen):
@@ -407,7 +408,7 @@ def test_build_workers_import_neither_pyarrow_nor_pandas():
 
     from molops.features import store as store_module
 
-    for fn in (build_module.identify_and_featurize, build_module.featurize_smiles, build_module.graph_errors):
+    for fn in (work_module.identify_and_featurize, work_module.featurize_smiles, work_module.graph_errors):
         assert fn.__module__ in store_module.PRELOAD  # pickled by reference: a worker imports that module
     code = (
         f"import sys\nfor m in {store_module.PRELOAD!r}: __import__(m)\n"
