@@ -135,7 +135,7 @@ def validate_chunk(
         if structure is None:
             out.rejected.append((pos, "empty_structure", "the structure field is empty"))
             continue
-        result: Standardized | Rejected | None
+        result: Standardized | Rejected
         if pos in known:
             result = known[pos]
         elif fmt == "smiles":
@@ -145,7 +145,6 @@ def validate_chunk(
                 out.fresh.append(result_row(structure, result))
         else:
             result = seen.get(structure) or seen.setdefault(structure, std.standardize(structure, fmt))
-        assert result is not None
         if isinstance(result, Rejected):
             out.rejected.append((pos, result.reason, result.detail))
             continue

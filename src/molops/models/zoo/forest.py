@@ -106,8 +106,6 @@ class RandomForest(Surrogate[ForestParams]):
         if len(Xa) >= PARALLEL_APPLY_FROM:
             leaves = self._forest.apply(Xw)  # (n, n_trees) leaf node ids, trees spread over cores
         else:  # joblib's start-up (~70 ms for 300 trees) would dwarf the work: walk the trees here
-            if not isinstance(Xw, csr_matrix):
-                Xw = np.ascontiguousarray(Xw, dtype=np.float32)
             leaves = np.column_stack([est.tree_.apply(Xw) for est in self._forest.estimators_])
         values: np.ndarray = self._leaf_values[leaves + self._offsets].T
         return values
