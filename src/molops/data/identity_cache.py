@@ -9,6 +9,11 @@ conflict; a string two of them learnt at once is stored twice with the same resu
 
 Lookups hash each string (Python's ``hash``, in one process) into a sorted array and confirm a hit
 by comparing the text, so the partition is held as Arrow columns plus 16 bytes per entry.
+
+Each ingest appends one small file; once a partition has more than :data:`COMPACT_FILES`, the ingest
+that published compacts it (Delta's ``optimize.compact``: the same rows in fewer files, one commit
+that concurrent appends do not conflict with) and vacuums what earlier compactions removed more than
+:data:`VACUUM_RETENTION_HOURS` ago, so a reader that listed the old files before keeps reading them.
 """
 
 from __future__ import annotations
@@ -48,6 +53,13 @@ RESULT_FIELDS = [
 ]
 RESULT_SCHEMA = pa.schema(RESULT_FIELDS)
 TABLE_SCHEMA = pa.schema([pa.field("rules", pa.string(), nullable=False), *RESULT_FIELDS])
+#: Files of one rules partition above which a publishing ingest compacts it: an indexed load opens
+#: every file, and a scanned lookup filters each one per call, so the count is kept small.
+COMPACT_FILES = 32
+#: Hours a file removed by compaction stays on storage before a vacuum deletes it (Delta's own
+#: default): longer than any ingest that listed the partition's files before the compaction and is
+#: still scanning them.
+VACUUM_RETENTION_HOURS = 168
 
 
 def rules_key(settings: StandardizerSettings) -> str:
@@ -122,12 +134,45 @@ class IdentityCache:
         self.storage = storage
         self.rules = rules_key(settings)
 
-    def _files(self) -> list[str]:
+    def _table(self) -> DeltaTable | None:
         try:
-            table = DeltaTable(self.storage.root, storage_options=self.storage.options)
+            return DeltaTable(self.storage.root, storage_options=self.storage.options)
         except TableNotFoundError:
+            return None
+
+    def _files(self, table: DeltaTable | None = None) -> list[str]:
+        table = table or self._table()
+        if table is None:
             return []
         return list(table.file_uris(file_pruning_predicate=[("rules", "=", self.rules)]))
+
+    def compact(
+        self, min_files: int | None = None, retention_hours: int = VACUUM_RETENTION_HOURS
+    ) -> dict[str, Any] | None:
+        """Merge this rules partition's files when it has more than *min_files* (default
+        :data:`COMPACT_FILES`), then delete the
+        files compactions removed more than *retention_hours* ago; what it did, or None when the
+        partition was small enough.
+
+        The rows stay the same (strings two ingests stored twice included), so lookups do too.
+        Another compaction committing first makes this one fail (:class:`DeltaError`); an append
+        does not.
+        """
+        table = self._table()
+        files = len(self._files(table)) if table is not None else 0
+        if table is None or files <= (COMPACT_FILES if min_files is None else min_files):
+            return None
+        metrics = table.optimize.compact(partition_filters=[("rules", "=", self.rules)])
+        # the retention is molops' own policy, enforced here rather than by the table's setting
+        vacuumed = table.vacuum(retention_hours, dry_run=False, enforce_retention_duration=False)
+        done = {
+            "files_before": files,
+            "files_added": int(metrics.get("numFilesAdded", 0)),
+            "files_removed": int(metrics.get("numFilesRemoved", 0)),
+            "files_vacuumed": len(vacuumed),
+        }
+        log.info("identity cache %s compacted: %s", self.storage.root, done)
+        return done
 
     def load(self) -> IdentityLookup:
         """This rules key's results (none when the table does not exist yet), indexed in memory."""
@@ -169,7 +214,8 @@ class IdentityWriter:
         self.rows += len(rows)
 
     def publish(self) -> None:
-        """Append what was collected; a failure is logged, not raised (the cache only saves time)."""
+        """Append what was collected, then compact the partition if it has too many files; a failure
+        is logged, not raised (the cache only saves time)."""
         try:
             if self._writer is None:
                 return
@@ -185,8 +231,13 @@ class IdentityWriter:
             )
         except (DeltaError, OSError) as exc:
             log.warning("identity cache %s not updated: %s", self.cache.storage.root, exc)
+            return
         finally:
             self.close()
+        try:
+            self.cache.compact()
+        except (DeltaError, OSError) as exc:  # e.g. another ingest compacted first: theirs serves
+            log.info("identity cache %s not compacted: %s", self.cache.storage.root, exc)
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         rules: Any = None

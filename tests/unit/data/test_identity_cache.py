@@ -5,8 +5,10 @@ other standardiser rules are never used."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
@@ -118,3 +120,71 @@ def test_the_indexed_and_the_scanned_lookup_agree(ws, write):
     assert len(indexed) > 50
     assert indexed[len(texts) - 1].reason == "unparsable_structure"
     assert len(texts) - 2 not in indexed  # never ingested
+
+
+def _publish(cache: IdentityCache, rows: list[tuple[object, ...]]) -> None:
+    writer = cache.writer()
+    writer.add(rows)  # type: ignore[arg-type]
+    writer.publish()
+
+
+def _live_files(cache: IdentityCache) -> int:
+    return len(DeltaTable(cache.storage.root).file_uris())
+
+
+def _on_disk(cache: IdentityCache) -> int:
+    return sum(1 for _ in Path(cache.storage.root).rglob("*.parquet"))
+
+
+def test_many_publishes_are_compacted_and_lookups_stay_the_same(ws, monkeypatch):
+    monkeypatch.setattr(identity_cache, "COMPACT_FILES", 4)
+    cache = IdentityCache(ws.storage.child("identities"), StandardizerSettings())
+    rows: list[tuple[object, ...]] = []
+    for i in range(15):
+        batch = [
+            (f"C{'C' * j}N{i}", f"C{j}", f"KEY{i:02d}{j:02d}", j, 17.5 + i, None, None) for j in range(3)
+        ]
+        batch.append((f"bad {i}", None, None, None, None, "unparsable_structure", f"row {i}"))
+        if i % 5 == 4:  # a string another ingest had already stored: kept twice, same result
+            batch.append(rows[0])
+        rows += batch
+        _publish(cache, batch)
+        assert _live_files(cache) <= 5  # never more than the threshold plus the new file
+    texts = [str(row[0]) for row in rows] + ["never stored", None]
+    want = IdentityLookup(
+        pa.Table.from_pylist(
+            [dict(zip(identity_cache.RESULT_SCHEMA.names, row, strict=True)) for row in rows],
+            schema=identity_cache.RESULT_SCHEMA,
+        )
+    ).find(texts)
+    assert len(want) == len(texts) - 2
+    assert cache.load().find(texts) == want
+    assert len(cache.load()) == len(rows)
+    scanner = cache.scanner()  # lists the files now, scans them on each call
+
+    # within the retention the files a compaction removed stay, so that scanner still reads
+    assert _on_disk(cache) > _live_files(cache)
+    assert cache.compact(min_files=0) is not None
+    assert scanner.find(texts) == want
+    # past it (none here) they go, and what is left answers the same
+    done = cache.compact(min_files=0, retention_hours=0)
+    assert done is not None and done["files_vacuumed"] > 0
+    assert _on_disk(cache) == _live_files(cache) == 1
+    assert cache.load().find(texts) == cache.scanner().find(texts) == want
+
+
+def test_ingests_that_compact_the_cache_match_a_cold_workspace(tmp_path, write, monkeypatch):
+    monkeypatch.setattr(identity_cache, "COMPACT_FILES", 1)
+    warm = Workspace.init(tmp_path / "warm")
+    for seed in (1, 2):
+        _ingest(warm, f"d{seed}", write(f"d{seed}.csv", _csv(_rows(seed, 80))))
+    cache = IdentityCache(warm.storage.child("identities"), StandardizerSettings())
+    assert _live_files(cache) == 1  # the second ingest's append made two: compacted
+    path = write("d3.csv", _csv(_rows(3, 80) + _rows(1, 40)))
+    warm_report = _ingest(warm, "d3", path)
+    cold = Workspace.init(tmp_path / "cold")
+    cold_report = _ingest(cold, "d3", path)
+    assert warm_report.pop("from_cache") > 20 and cold_report.pop("from_cache") == 0
+    assert warm_report == cold_report
+    for got, want in zip(_tables(warm, "d3"), _tables(cold, "d3"), strict=True):
+        pd.testing.assert_frame_equal(got, want)
