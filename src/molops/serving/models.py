@@ -142,9 +142,10 @@ class ServedModel:
         if self.current is not None and self.current.version == version:
             return None
         started = time.perf_counter()
-        bundle, mv = self.registry.load(f"{self.ref.name}:{version}")
-        if self.onnx:
-            bundle = onnx_variant(self.registry, mv, bundle)
+        if self.onnx:  # from the export's own files: the native model is not loaded
+            bundle = onnx_variant(self.registry, mv)
+        else:
+            bundle, mv = self.registry.load(f"{self.ref.name}:{version}")
         warmup_s = self._warm(bundle)
         previous = self.current
         self.current = Loaded(self.ref.name, self.ref.alias, version, bundle, time.time(), warmup_s)

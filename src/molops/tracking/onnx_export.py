@@ -7,6 +7,12 @@ mean or the std exceeds the tolerance (default :data:`DEFAULT_TOLERANCE`, in the
 unless forced. A recorded export is a file of the version's MLflow run (``onnx/model.onnx``, with
 its parity report ``onnx/export.json``) and a version tag (``molops.onnx``) that says it exists; a
 later export of the same version replaces both.
+
+Beside the graph go the bundle's other parts (``onnx/bundle.json``: standardiser settings,
+featurizer, target, transform, calibration; ``onnx/reference.npz``: the applicability reference),
+so :func:`serving_bundle` builds the served bundle from the export alone: a D-MPNN is served without
+unpickling the native model, so without torch and chemprop. An export recorded before these files
+existed is served from the native bundle, as it always was.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import pandas as pd
 from molops.errors import InputFileError
 from molops.models.onnx_export import OnnxExportError
 from molops.tracking._mlflow import Quiet
-from molops.tracking.bundle import ModelBundle
+from molops.tracking.bundle import BundleError, BundleInfo, ModelBundle
 from molops.tracking.registry import ModelRegistry
 from molops.workspace import Workspace
 
@@ -38,6 +44,9 @@ PARITY_MOLECULES = 200
 ARTIFACT_DIR = "onnx"
 MODEL_FILE = "model.onnx"
 REPORT_FILE = "export.json"
+#: the bundle without its surrogate, beside the graph (see the module docstring)
+INFO_FILE = "bundle.json"
+REFERENCE_FILE = "reference.npz"
 TAG = "molops.onnx"
 
 
@@ -47,6 +56,8 @@ class OnnxExport:
 
     model: bytes
     report: dict[str, Any] = field(default_factory=dict)
+    #: the exported bundle, whose description and reference are recorded beside the graph
+    bundle: ModelBundle | None = None
 
 
 def onnx_bundle(bundle: ModelBundle, model: bytes, threads: int | None = None) -> ModelBundle:
@@ -164,7 +175,7 @@ def export(
                 "(pass --tolerance or --force to keep it anyway)"
             )
         report["forced"] = True
-    return OnnxExport(model, report)
+    return OnnxExport(model, report, bundle)
 
 
 def _native_bytes(bundle: ModelBundle) -> int:
@@ -188,20 +199,90 @@ def record(registry: ModelRegistry, name: str, version: int, result: OnnxExport)
         folder.mkdir()
         (folder / MODEL_FILE).write_bytes(result.model)
         (folder / REPORT_FILE).write_text(json.dumps(result.report, indent=1), encoding="utf-8")
+        if result.bundle is not None:
+            info = result.bundle.info.model_dump_json(indent=1)
+            (folder / INFO_FILE).write_text(info, encoding="utf-8")
+            result.bundle.reference.save(folder / REFERENCE_FILE)
+            tag["serving"] = [f"{ARTIFACT_DIR}/{INFO_FILE}", f"{ARTIFACT_DIR}/{REFERENCE_FILE}"]
         registry.client.log_artifacts(mv.run_id, str(folder), ARTIFACT_DIR)
         registry.client.set_model_version_tag(name, str(version), TAG, json.dumps(tag))
     return tag
 
 
-def load(registry: ModelRegistry, mv: Any) -> bytes:
-    """The recorded ONNX export of model version *mv*; an error saying how to make one if it has none."""
+def _tag(mv: Any) -> dict[str, Any]:
+    """The ``molops.onnx`` tag of model version *mv*; an error saying how to make one if it has none."""
     tag = mv.tags.get(TAG) if mv.tags else None
     if not tag:
         raise OnnxExportError(
             f"model {mv.name!r} version {mv.version} has no ONNX export; make one with "
             f"`molops models export {mv.name}:{mv.version} --onnx PATH`, or serve without --onnx"
         )
-    artifact = json.loads(tag)["artifact"]
+    return dict(json.loads(tag))
+
+
+def load(registry: ModelRegistry, mv: Any) -> bytes:
+    """The recorded ONNX export of model version *mv*; an error saying how to make one if it has none."""
+    artifact = _tag(mv)["artifact"]
     with tempfile.TemporaryDirectory(prefix="molops-onnx-") as tmp, Quiet():
         path = registry.client.download_artifacts(mv.run_id, artifact, tmp)
         return Path(path).read_bytes()
+
+
+def serving_bundle(registry: ModelRegistry, mv: Any, threads: int | None = None) -> ModelBundle:
+    """Model version *mv* as a bundle answering with its recorded ONNX export: from the files
+    recorded beside the graph where there are any (the native model is never loaded), else from
+    the version's native bundle."""
+    tag = _tag(mv)
+    if not tag.get("serving"):
+        return onnx_bundle(_native_bundle(registry, mv, str(tag.get("model"))), load(registry, mv), threads)
+    from molops.models.reference import TrainingReference
+
+    with tempfile.TemporaryDirectory(prefix="molops-onnx-") as tmp, Quiet():
+        paths = [
+            Path(registry.client.download_artifacts(mv.run_id, a, tmp))
+            for a in (tag["artifact"], *tag["serving"])
+        ]
+        model_path, info_path, reference_path = paths
+        info = BundleInfo.model_validate_json(info_path.read_text(encoding="utf-8"))
+        _check_featurizer(mv, info)
+        reference = TrainingReference.load(reference_path)
+        model = model_path.read_bytes()
+    from molops.models.onnx_export.graph_runtime import onnx_surrogate
+    from molops.models.onnx_export.runtime import THREADS
+
+    return ModelBundle(onnx_surrogate(model, info.model, threads or THREADS), info, reference)
+
+
+def _check_featurizer(mv: Any, info: BundleInfo) -> None:
+    """Refuse features this installation computes differently from training (as a bundle's load
+    does); a graph model's export checks its own featuriser when its session starts."""
+    if info.inputs != "features":
+        return
+    from molops.features.base import get_featurizer
+
+    have = get_featurizer(info.featurizer).hash
+    if have != info.featurizer_hash:
+        raise BundleError(
+            f"model {mv.name!r} version {mv.version} was trained on featurizer {info.featurizer} with "
+            f"hash {info.featurizer_hash}, but this installation computes hash {have} (a library "
+            "version that changes the features); retrain the model"
+        )
+
+
+def _native_bundle(registry: ModelRegistry, mv: Any, kind: str) -> ModelBundle:
+    """The native bundle of *mv*, for an export recorded without its serving files; a sentence
+    saying what to do when that needs the gnn extra and it is missing."""
+    from molops.models.onnx_export.graph_runtime import GRAPH_KINDS
+
+    if kind in GRAPH_KINDS:
+        from molops.models.zoo._lightning import INSTALL_GNN, gnn_installed
+
+        if not gnn_installed():
+            raise OnnxExportError(
+                f"model {mv.name!r} version {mv.version}'s ONNX export was recorded by an older molops "
+                f"without its serving files, so serving it loads the native {kind!r} model, which needs "
+                f"torch and chemprop; export it again (`molops models export {mv.name}:{mv.version} "
+                f"--onnx PATH`) or {INSTALL_GNN}"
+            )
+    bundle, _ = registry.load(f"{mv.name}:{mv.version}")
+    return bundle

@@ -3,19 +3,26 @@ and --force, int8 quantisation reported honestly, and the parity molecules' sour
 
 from __future__ import annotations
 
+import json
 import warnings
 from functools import cache
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from _env import restored_env
+from molops import Workspace
 from molops.errors import InputFileError
 from molops.models import get_model
 from molops.models.onnx_export import OnnxExportError
 from molops.tracking.bundle import ModelBundle
-from molops.tracking.onnx_export import export, onnx_bundle, read_smiles
+from molops.tracking.onnx_export import TAG, export, export_version, onnx_bundle, read_smiles, serving_bundle
+from molops.tracking.registry import ModelRegistry
+from molops.tracking.store import Tracking
+from molops.tracking.training import TrainRequest, train
 
-from .conftest import freesolv, small_bundle
+from .conftest import QUICK, freesolv, small_bundle
 
 SMILES = freesolv()["smiles"].tolist()
 #: molecules the small bundle was not trained on (it took the first 100 the standardiser accepts)
@@ -92,3 +99,35 @@ def test_parity_molecules_from_a_file(tmp_path):
         InputFileError, match=r"bad\.csv: has no 'smiles' column; its columns are id, structure"
     ):
         read_smiles(bad)
+
+
+def test_serving_bundle_from_the_recorded_files_answers_as_native(tmp_path):
+    """``serve --onnx`` builds its bundle from the files recorded beside the graph (never the native
+    model); an export recorded without them is served from the native bundle, the same way."""
+    ws = Workspace.init(tmp_path / "ws")
+    freesolv()[["smiles", "expt"]].iloc[:60].to_csv(tmp_path / "in.csv", index=False)
+    ws.dataset("tiny").ingest(tmp_path / "in.csv", smiles_col="smiles", target_col="expt", workers=1)
+    with restored_env():
+        train(ws, TrainRequest(dataset="tiny", model="rf", params=QUICK))
+    registry = ModelRegistry(Tracking.of(ws).uri)
+    native, _ = registry.load("tiny-expt:1")
+    report = export_version(ws, registry, "tiny-expt:1", tmp_path / "rf.onnx", n_molecules=30)
+    assert report["within_tolerance"]
+    mv = registry.resolve("tiny-expt:1")
+    tag = json.loads(mv.tags[TAG])
+    assert tag["serving"] == ["onnx/bundle.json", "onnx/reference.npz"]
+
+    queries = [*SMILES[100:130], "not a smiles", "c1ccccc1O"]
+    want = native.predict(queries)
+    served = serving_bundle(registry, mv)
+    assert served.surrogate.name == "onnx" and served.info == native.info  # calibration included
+    np.testing.assert_array_equal(served.reference.fingerprints, native.reference.fingerprints)
+    got = served.predict(queries)
+    pd.testing.assert_frame_equal(got.drop(columns=["mean", "std"]), want.drop(columns=["mean", "std"]))
+    np.testing.assert_allclose(got[["mean", "std"]], want[["mean", "std"]], atol=1e-4)
+
+    # an export recorded before the serving files: the tag names none, the native bundle is loaded
+    del tag["serving"]
+    registry.client.set_model_version_tag("tiny-expt", "1", TAG, json.dumps(tag))
+    old = serving_bundle(registry, registry.resolve("tiny-expt:1"))
+    pd.testing.assert_frame_equal(old.predict(queries), got)
