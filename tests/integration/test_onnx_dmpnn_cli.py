@@ -1,17 +1,25 @@
 """The D-MPNN's ONNX export through the real CLI (issue 18): ``models export --onnx --json`` on a
 trained D-MPNN reports its parity on held-back molecules, and ``serve --onnx`` answers over a real
-socket with the native model's predictions, invalid molecules turned away as natively."""
+socket with the native model's predictions, invalid molecules turned away as natively, also where
+torch and chemprop cannot be imported (only the onnx extra installed); an export recorded before
+its serving files existed then fails to load with a sentence saying what to do."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import onnxruntime
 import pytest
 
-from ._cli import molops, read_csv, write_csv
-from .test_serve_cli import serving
+from _wait import wait_until
+
+from ._cli import MOLOPS, clean_env, molops, read_csv, write_csv
+from .test_serve_cli import _free_port, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -22,6 +30,21 @@ NAME = "freesolv-expt"
 TINY = '{"n_members": 2, "epochs": 1, "hidden": 16, "ffn_hidden": 16, "accelerator": "cpu"}'
 #: one heavy atom, a salt (served as its parent), an unparsable SMILES, an aromatic ring
 SMILES = ["CCO", "C", "CC(=O)[O-].[Na+]", "xyz", "c1ccccc1O"]
+#: a sitecustomize that makes torch, chemprop and lightning unimportable in every process that
+#: reads it (the service and its children), as on a machine with only the onnx extra
+NO_TORCH = """
+import sys
+
+
+class _Hidden:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {"torch", "chemprop", "lightning"}:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden by the test)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Hidden())
+"""
 
 
 def test_dmpnn_export_and_serve_onnx_answer_as_native(tmp_path):
@@ -68,3 +91,58 @@ def test_dmpnn_export_and_serve_onnx_answer_as_native(tmp_path):
         assert result["error"] is None, result
         assert math.isclose(result["mean"], float(want["mean"]), rel_tol=1e-5, abs_tol=1e-4)
         assert math.isclose(result["std"], float(want["std"]), rel_tol=1e-5, abs_tol=1e-4)
+
+    _served_without_torch(ws, tmp_path, results)
+
+
+def _served_without_torch(ws: Path, tmp_path: Path, results: list[dict]) -> None:
+    """``serve --onnx`` where torch and chemprop cannot be imported answers exactly as above; with
+    the export's serving files forgotten (as an older molops recorded it) it is not ready, and says why."""
+    hook = tmp_path / "no_torch"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(NO_TORCH, encoding="utf-8")
+    env = {"PYTHONPATH": str(hook)}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import chemprop"], env=clean_env(**env), capture_output=True, text=True
+    )
+    assert probe.returncode == 1 and "hidden by the test" in probe.stderr, probe.stderr
+
+    with serving(ws, tmp_path, "-m", f"{NAME}:1", "--onnx", "--no-log", env=env) as server:
+        models = httpx.get(server.url + "/v1/models", timeout=10).json()["models"]
+        answer = httpx.post(server.url + "/v1/predict", json={"smiles": SMILES}, timeout=120)
+        server.stop()
+    assert models[0]["runtime"] == "onnx"
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["results"] == results
+
+    from molops import Workspace
+    from molops.tracking.onnx_export import TAG
+    from molops.tracking.registry import ModelRegistry
+    from molops.tracking.store import Tracking
+
+    registry = ModelRegistry(Tracking.of(Workspace.open(ws)).uri)
+    tag = json.loads(registry.resolve(f"{NAME}:1").tags[TAG])
+    del tag["serving"]
+    registry.client.set_model_version_tag(NAME, "1", TAG, json.dumps(tag))
+    port, err = _free_port(), tmp_path / "old-export.err"
+    with err.open("w") as stderr:
+        argv = [*MOLOPS, "serve", "-w", str(ws), "--port", str(port), "-m", f"{NAME}:1", "--onnx", "--no-log"]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, env=clean_env(**env))
+    try:
+
+        def failed() -> dict | None:
+            assert proc.poll() is None, err.read_text()
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+            except httpx.TransportError:
+                return None
+            body = response.json()
+            return body if response.status_code == 503 and body["status"] == "failed" else None
+
+        body = wait_until(failed, 120, "readyz to say the old export failed to load", interval=0.1)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    assert f"model {NAME!r} version 1's ONNX export was recorded by an older molops" in body["detail"]
+    assert "needs torch and chemprop" in body["detail"]
+    assert f"molops models export {NAME}:1 --onnx PATH" in body["detail"], body
