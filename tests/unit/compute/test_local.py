@@ -138,3 +138,36 @@ def test_a_file_under_the_threshold_is_validated_in_this_process(ws, write):
     ws.config.ingest.chunk_rows = 100
     report = ws.dataset("small").ingest(path, smiles_col="smiles", target_col="y", workers=2)
     assert (report.rows_in, report.chunks, report.workers_used) == (300, 3, 0)
+
+
+_MAIN_SCRIPT = """
+import os, sys
+from molops.compute.local import LocalExecutor
+
+with open(sys.argv[1], "a") as marks:  # one line per process that runs this script
+    marks.write(f"{os.getpid()}\\n")
+
+
+def square(x):
+    return x * x
+
+
+if __name__ == "__main__":
+    fn = square if sys.argv[2] == "main" else abs
+    pids = list(LocalExecutor(2).map(os.getpid, [()] * 4)) if fn is abs else []
+    assert list(LocalExecutor(2).map(fn, [(-i,) for i in range(6)])) == [fn(-i) for i in range(6)]
+"""
+
+
+@pytest.mark.parametrize("where", ["package", "main"])
+def test_workers_run_the_main_script_only_for_a_function_defined_there(tmp_path, where):
+    """The main script (the CLI, a benchmark) costs each worker its imports; a function from a
+    package does not need it, one defined in the script does."""
+    import subprocess
+    import sys
+
+    script, marks = tmp_path / "script.py", tmp_path / "marks.txt"
+    script.write_text(_MAIN_SCRIPT)
+    subprocess.run([sys.executable, str(script), str(marks), where], check=True, timeout=120)
+    runs = marks.read_text().split()
+    assert len(runs) == (1 if where == "package" else 3)  # the parent, and each worker for "main"
