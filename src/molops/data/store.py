@@ -281,7 +281,7 @@ class DatasetStore:
                 time.sleep(random.uniform(0, min(1.0, 0.02 * 2**tries)))
 
     def commit(
-        self, snapshot: pd.DataFrame, lineage: dict[str, Any], quarantine: pa.Table | None = None
+        self, snapshot: pd.DataFrame | pa.Table, lineage: dict[str, Any], quarantine: pa.Table | None = None
     ) -> int:
         """Write *snapshot* as the next version, atomically, exactly on top of the Delta version
         read under :meth:`lock`; :class:`CommitConflictError` when another writer got there first."""
@@ -301,8 +301,12 @@ class DatasetStore:
                 mode="append",
                 storage_options=options,
             )
-        schema = snapshot_schema(targets_of(list(snapshot.columns)))
-        table = pa.Table.from_pandas(snapshot[schema.names], schema=schema, preserve_index=False)
+        if isinstance(snapshot, pa.Table):
+            schema = snapshot_schema(targets_of(snapshot.column_names))
+            table = snapshot.select(schema.names).cast(schema)
+        else:
+            schema = snapshot_schema(targets_of(list(snapshot.columns)))
+            table = pa.Table.from_pandas(snapshot[schema.names], schema=schema, preserve_index=False)
         metadata = {_VERSION_KEY: str(version), _LINEAGE_KEY: json.dumps(lineage, sort_keys=True)}
         # no commit retries: a commit that is not the very next one after our read must fail
         props = CommitProperties(custom_metadata=metadata, max_commit_retries=0)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from molops.data.replicates import group_replicates, merge_measurements, summarise
@@ -200,3 +201,51 @@ def test_a_second_target_joins_the_same_molecules():
     assert math.isnan(snap.loc["C", "y"]) and snap.loc["C", "y_n"] == 0
     assert snap.loc["C", "order"] == 2
     assert snap["z_n"].dtype == np.int64 and snap["y_n"].dtype == np.int64
+
+
+# -- first_version: the Arrow build of a new dataset's snapshot ---------------------------------
+@pytest.mark.parametrize(
+    ("how", "tolerance"), [("mean", None), ("median", None), ("min", 0.3), ("max", None)]
+)
+def test_first_version_equals_a_merge_into_nothing(how, tolerance):
+    """The columnar build of version 1 writes exactly the table the frame merge does."""
+    from molops.data.replicates import first_version, group_replicates_arrow
+    from molops.data.store import snapshot_schema
+
+    rng = np.random.default_rng(7)
+    keys = [f"K{k:03d}" for k in rng.integers(0, 300, size=1000)]  # replicates, 1 to ~10 each
+    values = (rng.normal(size=1000) * rng.choice([1e-3, 1.0, 1e6], size=1000)).tolist()
+    smiles = [f"{k}-{i % 3}" for i, k in enumerate(keys)]  # spellings differ: the first one wins
+    rows = (rng.permutation(1000) + 1).tolist()
+    table = pa.table(
+        {
+            "inchikey": pa.array(keys, pa.string()),
+            "smiles": pa.array(smiles, pa.string()),
+            "value": pa.array(values, pa.float64()),
+            "row": pa.array(rows, pa.int64()),
+        }
+    )
+    kw = {"target": "y", "version": 1, "source": "f.csv", "how": how, "tolerance": tolerance}
+    old = merge_measurements(None, group_replicates(keys, smiles, values, rows), **kw)
+    new = first_version(group_replicates_arrow(table), **kw)
+    schema = snapshot_schema(["y"])
+    expected = pa.Table.from_pandas(old.snapshot[schema.names], schema=schema, preserve_index=False)
+    assert new.snapshot.cast(schema).equals(expected)
+    assert (new.added, new.updated, new.flagged) == (old.added, old.updated, old.flagged)
+    assert new.flagged > 0 and new.snapshot.column("y_std").null_count > 0  # both cases covered
+
+
+def test_first_version_of_nothing():
+    from molops.data.replicates import first_version, group_replicates_arrow
+    from molops.data.store import snapshot_schema
+
+    empty = pa.table(
+        {
+            "inchikey": pa.array([], pa.string()),
+            "smiles": pa.array([], pa.string()),
+            "value": pa.array([], pa.float64()),
+            "row": pa.array([], pa.int64()),
+        }
+    )
+    out = first_version(group_replicates_arrow(empty), target="y", version=1, source="f")
+    assert out.snapshot.num_rows == 0 and out.snapshot.schema.names == snapshot_schema(["y"]).names
