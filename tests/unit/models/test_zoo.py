@@ -247,11 +247,11 @@ def test_forest_max_features_accepts_fractions_and_names_only():
             get_model("rf", max_features=bad)
 
 
-def test_forest_walks_small_inputs_without_joblib_and_agrees_with_sklearn(monkeypatch):
+def test_forest_walks_small_inputs_in_this_thread_and_agrees_with_its_threads(monkeypatch):
     from molops.models.zoo import forest
 
     model, X = fitted("rf"), split().X_test
     assert len(X) < forest.PARALLEL_APPLY_FROM
     here = model.tree_predictions(X)  # < PARALLEL_APPLY_FROM rows: walked in this thread
     monkeypatch.setattr(forest, "PARALLEL_APPLY_FROM", 0)
-    np.testing.assert_array_equal(model.tree_predictions(X), here)  # sklearn's joblib path
+    np.testing.assert_array_equal(model.tree_predictions(X), here)  # trees walked on threads

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Self
 
 import numpy as np
+from joblib import effective_n_jobs  # type: ignore[import-untyped]  # scikit-learn requires joblib
 from pydantic import Field, field_validator
 from scipy.sparse import csr_matrix
 from sklearn.ensemble import RandomForestRegressor
@@ -51,6 +53,24 @@ SPARSE_WALK_DENSITY = 0.1
 
 #: Below this many rows the trees are walked in the calling thread (a served request, a small batch).
 PARALLEL_APPLY_FROM = 2000
+
+
+def sparse_rows(X: np.ndarray, density: float) -> csr_matrix | None:
+    """The C-contiguous float32 matrix *X* as CSR with int32 indices (as sklearn's trees read it),
+    or None when more than *density* of it is non-zero. One pass finds the non-zeros for both the
+    density test and the matrix, a fraction of ``count_nonzero`` plus ``csr_matrix`` (the CPU of
+    a scoring chunk, docs/benchmarks.md)."""
+    n_rows, n_features = X.shape
+    nonzero = X != 0
+    counts = np.count_nonzero(nonzero, axis=1)
+    nnz = int(counts.sum())
+    if nnz > density * X.size or nnz >= 2**31:
+        return None
+    indptr = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(counts, out=indptr[1:])
+    flat = np.flatnonzero(nonzero)  # row-major: each row's columns in order
+    indices = (flat % n_features).astype(np.int32)
+    return csr_matrix((X.ravel()[flat], indices, indptr), shape=(n_rows, n_features))
 
 
 @MODELS.register("rf")
@@ -100,15 +120,29 @@ class RandomForest(Surrogate[ForestParams]):
             return flat
         # A fingerprint chunk is mostly zeros: sklearn's trees walk a CSR matrix faster than the
         # dense one (same leaves), conversion included; see docs/benchmarks.md.
-        Xw: Any = Xa
-        if np.count_nonzero(Xa) <= SPARSE_WALK_DENSITY * Xa.size:
-            Xw = csr_matrix(Xa, dtype=np.float32)
-        if len(Xa) >= PARALLEL_APPLY_FROM:
-            leaves = self._forest.apply(Xw)  # (n, n_trees) leaf node ids, trees spread over cores
-        else:  # joblib's start-up (~70 ms for 300 trees) would dwarf the work: walk the trees here
-            leaves = np.column_stack([est.tree_.apply(Xw) for est in self._forest.estimators_])
-        values: np.ndarray = self._leaf_values[leaves + self._offsets].T
-        return values
+        Xw: Any = sparse_rows(Xa, SPARSE_WALK_DENSITY)
+        if Xw is None:
+            Xw = Xa
+        trees = [est.tree_ for est in self._forest.estimators_]
+        out = np.empty((len(trees), len(Xa)), dtype=self._leaf_values.dtype)
+
+        def walk(first: int, stop: int) -> None:
+            for t in range(first, min(stop, len(trees))):  # each tree's leaf values are a small, cached table
+                start = self._offsets[t]
+                np.take(
+                    self._leaf_values[start : start + trees[t].node_count], trees[t].apply(Xw), out=out[t]
+                )
+
+        workers = effective_n_jobs(self.params.n_jobs) if len(Xa) >= PARALLEL_APPLY_FROM else 1
+        if workers <= 1:  # a thread's start-up would dwarf the work: walk the trees here
+            walk(0, len(trees))
+            return out
+        # sklearn's trees release the GIL while they walk: a few blocks of trees per thread, not
+        # forest.apply's joblib task per tree, whose dispatch costs a chunk's CPU (docs/benchmarks.md)
+        step = -(-len(trees) // (4 * workers))
+        with ThreadPoolExecutor(workers, thread_name_prefix="molops-forest") as pool:
+            list(pool.map(walk, range(0, len(trees), step), range(step, len(trees) + step, step)))
+        return out
 
     def flat_forest(self) -> FlatForest:
         """The trees as flat arrays, built on first use (not pickled: models saved before them load too)."""
