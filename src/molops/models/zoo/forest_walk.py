@@ -22,26 +22,35 @@ _COMPACT_EVERY = 4
 class FlatForest:
     """The nodes of every tree in contiguous arrays, numbered globally (tree t starts at ``roots[t]``).
 
-    A leaf's two children are the leaf itself, so a pair that reached its leaf stays there.
+    A leaf's two children are the leaf itself, so a pair that reached its leaf stays there. Node
+    ids and features are 32-bit (16 bytes a node in all): half of sklearn's 64-bit ones in a
+    serving worker's memory, and more of the nodes a walk gathers from fit in the cache.
     """
 
     def __init__(self, trees: Sequence[Any]) -> None:
         counts = [int(t.node_count) for t in trees]
-        self.roots = np.cumsum([0, *counts[:-1]]).astype(np.intp)
+        # the walk indexes children by 2 × node: int32 holds that below 2^30 nodes (~70 GB in sklearn)
+        index: type[np.signedinteger[Any]] = np.int32 if 2 * sum(counts) < 2**31 else np.intp
+        self.roots = np.cumsum([0, *counts[:-1]]).astype(index)
         children = []
         for tree, count, root in zip(trees, counts, self.roots, strict=True):
-            own = np.arange(count, dtype=np.intp)
-            pair = np.stack([tree.children_left, tree.children_right], axis=1).astype(np.intp)
+            own = np.arange(count, dtype=index)
+            pair = np.stack([tree.children_left, tree.children_right], axis=1).astype(index)
             leaf = pair[:, 0] < 0
             pair[leaf] = own[leaf, None]
             children.append(pair + root)
         #: children[2 * node + (x > threshold)] is the next node
         self.children = np.concatenate(children).ravel()
-        self.is_leaf = np.concatenate([t.children_left < 0 for t in trees])
         # a leaf's feature is sklearn's -2: any valid column does, its children are itself
-        self.feature = np.where(self.is_leaf, 0, np.concatenate([t.feature for t in trees])).astype(np.intp)
+        features = np.concatenate([t.feature for t in trees])
+        self.feature = np.where(features < 0, 0, features).astype(np.int32)
         self.threshold = _float32_floor(np.concatenate([t.threshold for t in trees]))
         self.max_depth = max(int(t.max_depth) for t in trees)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the node arrays."""
+        return int(self.children.nbytes + self.feature.nbytes + self.threshold.nbytes + self.roots.nbytes)
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         """Global leaf ids, shape (n_trees, n), for the float32 matrix *X*."""
@@ -51,13 +60,14 @@ class FlatForest:
         # pair p = row * n_trees + tree: neighbouring pairs read the same row (the cache's sake)
         leaves = np.empty(n_rows * n_trees, dtype=np.intp)
         pair = np.arange(n_rows * n_trees, dtype=np.intp)
-        node = np.tile(self.roots, n_rows)
+        # the walk's own node ids are intp: numpy casts any other index array on every gather
+        node = np.tile(self.roots.astype(np.intp), n_rows)
         offset = np.repeat(np.arange(n_rows, dtype=np.intp) * n_features, n_trees)
         for step in range(1, self.max_depth + 1):
             right = values[offset + self.feature[node]] > self.threshold[node]
-            node = self.children[2 * node + right]
+            node = self.children[2 * node + right].astype(np.intp, copy=False)
             if step % _COMPACT_EVERY == 0 or step == self.max_depth:
-                done = self.is_leaf[node]
+                done = self.children[2 * node] == node  # a leaf is its own child
                 leaves[pair[done]] = node[done]
                 going = ~done
                 if not going.any():

@@ -104,3 +104,20 @@ def test_pickling_drops_the_flat_arrays_and_refitting_rebuilds_them() -> None:
         model.tree_predictions(data.X_test[:1]),
         np.array([[est.predict(data.X_test[:1].astype(np.float32))[0]] for est in model._forest.estimators_]),
     )
+
+
+def test_the_32_bit_arrays_reach_sklearns_leaves_past_2_16_nodes() -> None:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(4000, 6)).astype(np.float32)
+    model = RandomForestRegressor(n_estimators=24, random_state=0).fit(X, rng.normal(size=len(X)))
+    flat = FlatForest([e.tree_ for e in model.estimators_])
+    n_nodes = sum(e.tree_.node_count for e in model.estimators_)
+    assert n_nodes > 2**16
+    assert (flat.children.dtype, flat.feature.dtype, flat.threshold.dtype) == (np.int32, np.int32, np.float32)
+    assert flat.nbytes <= 16 * n_nodes + 4 * len(flat.roots)  # half of the 64-bit layout's 29 bytes a node
+    Q = rng.normal(size=(32, 6)).astype(np.float32)
+    mask = rng.random(Q.shape) < 0.5  # threshold neighbours, where float32 against float64 bites
+    Q[mask] = rng.choice(edge_values(model), int(mask.sum()))
+    leaves = flat.apply(Q)
+    np.testing.assert_array_equal(leaves, sklearn_leaves(model, Q))
+    assert leaves[-1].min() > 2**16  # the last trees' global ids need more than 16 bits
