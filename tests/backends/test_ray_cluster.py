@@ -29,7 +29,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from integration._cli import Result, clean_env, molops, require_enamine
+from integration._cli import ENAMINE_ROWS, Result, clean_env, molops, require_enamine
+from molops.active.scan import CHUNK_ROWS
 
 from ._ray_cluster import RayCluster, ray_cluster
 from ._servers import BackendUnavailable, Postgres
@@ -43,9 +44,11 @@ pytestmark = [
     pytest.mark.timeout(900),
 ]
 
-#: Pool rows: more than one work unit of a pool build (2,000 rows) and of pool scoring (4,096).
-POOL_ROWS = 4200
+#: Pool rows: more than one work unit of a pool build (2,000 rows) and of pool scoring (CHUNK_ROWS),
+#: with room for the rows a pool loses (no identity, no features) so scoring still takes two chunks.
+POOL_ROWS = CHUNK_ROWS + 200
 MEASURED_ROWS = 120
+assert MEASURED_ROWS + POOL_ROWS <= ENAMINE_ROWS, "the Enamine sample is too small for two scoring chunks"
 #: `molops` with the executor's log (tasks per node) on stderr.
 LOGGED_CLI = (
     "import logging, sys\n"
@@ -166,9 +169,9 @@ def test_pool_scoring_on_the_cluster_equals_local(cluster, files, built, tmp_pat
     remote = res.json()
     nodes = tasks_by_node(res, "_score_chunk")
     assert sorted(nodes) == cluster.node_ids, nodes
-    assert sum(nodes.values()) == -(-remote["iteration"]["scored"] // 4096)
+    assert sum(nodes.values()) == -(-remote["iteration"]["scored"] // CHUNK_ROWS)
 
-    assert remote["iteration"]["scored"] == local["iteration"]["scored"] > 4096  # two chunks at least
+    assert remote["iteration"]["scored"] == local["iteration"]["scored"] > CHUNK_ROWS  # two chunks at least
     assert len(local["proposals"]) == 12
     assert remote["proposals"] == local["proposals"]
 

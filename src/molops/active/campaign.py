@@ -174,7 +174,7 @@ class Campaign(CampaignStore):
 
         The pool is scored in this process (the model's own threads), or by *executor*: local
         worker processes, or Ray tasks (which must see the workspace's files); in chunks of
-        *chunk_rows* (default: 4,096 rows, 32,768 for a model that reads SMILES). With *track*
+        *chunk_rows* (default: 8,192 rows, 32,768 for a model that reads SMILES). With *track*
         the iteration is also an MLflow run of experiment ``campaign/NAME`` (its id goes on the
         iteration), here rather than in the CLI so that a notebook's propose is recorded too."""
         started = time.perf_counter()
