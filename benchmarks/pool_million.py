@@ -18,8 +18,10 @@ every 0.2 s, the RSS and the PSS (``memory_full_info().pss``: shared pages split
 processes sharing them) of the child and all its descendants (fork server, feature workers) and
 keeps the largest sums, for the build and for the rest of the propose separately. Rates: the
 build's from its own report (rows/s of the pool build the propose ran); scoring's from the
-iteration (molecules scored / seconds of the scoring phase alone, after the build). ``--warm``
-runs a second propose (the next iteration, everything cached) in another child, measured the same.
+iteration (molecules scored / seconds of the scoring phase alone, after the build), and per
+CPU-second of that phase (all the process's threads), which a loaded machine disturbs far less.
+``--warm`` runs a second propose (the next iteration, everything cached) in another child,
+measured the same.
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ def child(ws_root: str, executor_name: str, phase_file: str) -> None:
     started = time.perf_counter()
     result = Campaign.open(ws, "million").propose(executor=executor)
     it = result.iteration
+    # molecules per CPU-second of the scoring phase: comparable across machine loads, wall rates are not
+    score_cpu = (it.cpu_seconds or {}).get("score")
     print(
         json.dumps(
             {
@@ -136,6 +140,7 @@ def child(ws_root: str, executor_name: str, phase_file: str) -> None:
                 "proposed": it.proposed,
                 "seconds_scoring": it.seconds_scoring,
                 "scoring_mol_per_s": it.molecules_per_s,
+                "scoring_mol_per_cpu_s": round(it.scored / score_cpu, 1) if score_cpu else None,
                 "cpu_seconds": it.cpu_seconds,
                 "build": [{k: b[k] for k in BUILD_FIELDS} for b in builds],
             }
