@@ -21,8 +21,9 @@ demo: $(STAMP)
 ## Create .venv, install molops with test and gnn extras and run ruff, mypy and the whole suite.
 ## Two workers take a test module at a time, in collection order (--dist loadscope): a module's
 ## fixtures (a Ray cluster, a live service, a trained workspace) are built once, not on each worker,
-## and the long deploy and integration modules start first. (loadgroup no longer groups anything
-## under pytest 9.2: pytest-xdist issue 1386.) The 25 slowest tests close the log.
+## and the slowest modules start first (SLOW_FIRST in tests/conftest.py orders the collection).
+## (loadgroup no longer groups anything under pytest 9.2: pytest-xdist issue 1386, so the suite
+## needs no xdist_group marks.) The 25 slowest tests close the log.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy

@@ -40,7 +40,7 @@ from molops.data.builtin import BUILTINS
 from ._s3 import Bucket
 from .conftest import Postgres
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("postgres")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MODEL = "freesolv-expt"
 RF = '{"n_estimators": 10}'

@@ -21,7 +21,7 @@ from integration.test_serve_cli import serving
 from ._s3 import Bucket
 from .conftest import Postgres
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("postgres")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NAME = "freesolv-expt"
 

@@ -24,7 +24,7 @@ from integration._cli import clean_env, finish, molops, read_csv, start, write_c
 
 from .conftest import Postgres
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("postgres")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NAME = "freesolv-expt"
 PARAMS = '{"n_estimators": 10}'

@@ -28,7 +28,7 @@ import pytest
 from _wait import wait_until
 
 # building the image alone takes minutes (deploy/README.md gives the figures)
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600), pytest.mark.xdist_group("image")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "deploy" / "docker"
