@@ -337,7 +337,8 @@ def main() -> None:
         "benchmark": "serve_scaling", "machine": machine(), "goal": GOAL,
         "args": {k: v for k, v in vars(args).items() if k != "workspace"},
         "wrk": {"a": wrk_a, "b": wrk_b, "own_core": own_core},
-        "model": {"name": name, "version": version}, "git": git_state(), "minutes": round((time.time() - began) / 60, 1),
+        "model": {"name": name, "version": version}, "git": git_state(),
+        "minutes": round((time.time() - began) / 60, 1),
         "repeats": repeats, "summary": summary,
     }, default=str))  # fmt: skip
 
