@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +29,30 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture
+def ray_instance() -> Any:
+    """A local Ray (loopback only, two CPUs) shared by consecutive tests that ask for it, so that
+    compute's executor tests and the oracle's Ray test, run one after the other on a worker, pay
+    for one Ray start; it stops before a test that does not ask for it (see the hook below)."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=2,
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    return ray
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the shared Ray after the last of a run of tests using it: no other test may find a Ray
+    running in its process (an in-process Ray changes e.g. what tuning trials record)."""
+    wants = "ray_instance" in getattr(nextitem, "fixturenames", ())
+    if "ray_instance" in getattr(item, "fixturenames", ()) and not wants:
+        from molops.compute.ray import shutdown
+
+        shutdown()

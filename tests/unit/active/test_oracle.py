@@ -160,18 +160,12 @@ def test_an_oracle_that_cannot_run_is_refused_up_front(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")
-def test_on_ray_a_bad_molecule_still_fails_alone(lookup):
+def test_on_ray_a_bad_molecule_still_fails_alone(lookup, ray_instance):
     """--executor ray: each round of chunks is a round of Ray tasks; failed chunks split the same."""
-    ray = pytest.importorskip("ray")
-    from molops.compute.ray import RayExecutor, shutdown
+    from molops.compute.ray import RayExecutor
 
-    assert not ray.is_initialized()
-    executor = RayExecutor(2)  # a local Ray on loopback
-    try:
-        rows = _settle(_flaky(lookup, "--crash K6 --nan K3"), executor=executor, timeout_per_molecule=30.0)
-    finally:
-        shutdown()
+    executor = RayExecutor(2)  # the shared local Ray on loopback (tests/unit/conftest.py)
+    rows = _settle(_flaky(lookup, "--crash K6 --nan K3"), executor=executor, timeout_per_molecule=30.0)
     assert rows["K6"]["reason"] == "the oracle exited with code 1: segfault in the docking engine"
     assert rows["K3"]["reason"] == "value is NaN"
     assert {k: r["value"] for k, r in rows.items() if k not in ("rejected", "K3", "K6")} == {

@@ -13,13 +13,14 @@ from molops import Workspace
 from molops.chem.standardize import StandardizerSettings
 from molops.compute import get_executor
 from molops.compute.local import LocalExecutor
-from molops.compute.ray import RayExecutor, shutdown
+from molops.compute.ray import RayExecutor
 from molops.features.base import InvalidSpecError
 from molops.features.build import featurize_smiles, identify_and_featurize
 
 ray = pytest.importorskip("ray")
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+#: ``ray_instance`` (tests/unit/conftest.py) is one local Ray per session, shared with test_oracle
+pytestmark = [pytest.mark.slow]
 
 SMILES = [
     "CCO",
@@ -35,24 +36,6 @@ SMILES = [
     "CCN",
     "[Na+].[O-]C(=O)C",
 ]
-
-
-@pytest.fixture(scope="module")
-def ray_instance():
-    """One local Ray for the whole module: loopback only, two CPUs."""
-    assert not ray.is_initialized()
-    ray.init(
-        num_cpus=2,
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    try:
-        yield ray
-    finally:
-        shutdown()
-        assert not ray.is_initialized()
 
 
 def _units(spec: str, sizes: list[int]) -> list[tuple[str, list[str]]]:
