@@ -58,3 +58,11 @@ def test_the_makefiles_distribution_builds_a_module_fixture_once(tmp_path):
     assert "12 passed" in done.stdout, done.stdout
     builds = (tmp_path / "builds.txt").read_text().split()
     assert len(builds) == 2, f"two modules, {len(builds)} builds of their module fixture ({options})"
+
+
+def test_the_slowest_modules_named_for_ordering_exist():
+    """tests/conftest.py starts SLOW_FIRST's modules first; a renamed one would silently drop out."""
+    from conftest import SLOW_FIRST
+
+    missing = [module for module in SLOW_FIRST if not (ROOT / module).is_file()]
+    assert not missing, f"SLOW_FIRST names modules that do not exist: {missing}"
