@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI
 from molops._version import __version__
 from molops.serving import errors, log_sink, routes_ops, routes_v1, v2
 from molops.serving.auth import ROLES, requirement
+from molops.serving.fast_predict import FastPredict
 from molops.serving.models import log
 from molops.serving.observe import Observe
 from molops.serving.pipeline import Pipeline, ServiceContext
@@ -41,6 +42,7 @@ def create_app(ctx: ServiceContext, *, freeze_heap: bool = False) -> FastAPI:
     pipeline = Pipeline(ctx)
     app.state.ctx, app.state.pipeline, app.state.keys = ctx, pipeline, ctx.keys
     app.state.freeze_heap = freeze_heap
+    app.add_middleware(FastPredict, service=app)  # inside Observe: ids, limits, metrics, log as for any route
     app.add_middleware(Observe, metrics=ctx.metrics, max_body_bytes=ctx.settings.max_body_bytes)
     errors.install(app, ctx.metrics)
     app.openapi = partial(openapi, app)  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema

@@ -44,6 +44,11 @@ class ServiceContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: ``monitor(model) -> checks`` (``molops monitor``'s), run every ``monitor_interval_s``
     monitor: Callable[[str], list[dict[str, Any]]] | None = None
+    #: whether a well-formed ``POST /v1/predict`` may skip FastAPI (``serving/fast_predict.py``); off,
+    #: every request goes through the FastAPI route (tests compare the two answers)
+    fast_predict: bool = True
+    #: requests the fast path answered itself (the others went to the FastAPI route)
+    fast_answered: int = 0
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:

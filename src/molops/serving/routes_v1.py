@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse
 from molops.explain import ExplainError, check_explainable, draw_svg, explain
 from molops.serving import schemas, v2
 from molops.serving.auth import Caller, checked_caller, requirement
+from molops.serving.batching import Columns
 from molops.serving.deps import Predictions, Service
 from molops.serving.errors import V1_BODY_ERRORS, ApiError
-from molops.serving.models import ServedModel
+from molops.serving.models import Loaded, ServedModel
 from molops.serving.pipeline import Pipeline
 from molops.tracking.bundle import ModelBundle
 
@@ -62,11 +63,17 @@ async def predict(request: Request, body: schemas.PredictRequest) -> JSONRespons
     # instead of 11, the largest per-request cost of the ASGI stack (docs/benchmarks.md, issue 19)
     pipeline: Pipeline = request.app.state.pipeline
     frame, loaded = await pipeline.predict(request, body.smiles, body.model, checked_caller(request))
+    return predict_answer(request.scope["state"]["request_id"], body.smiles, frame, loaded)
+
+
+def predict_answer(request_id: str, smiles: list[str], frame: Columns, loaded: Loaded) -> JSONResponse:
+    """The ``/v1/predict`` answer: one result per input SMILES, in order (the FastAPI route's and the
+    fast path's, ``serving/fast_predict.py``)."""
     threshold = loaded.bundle.reference.domain_threshold
     columns = ("canonical_smiles", "inchikey", "mean", "std", "similarity", "in_domain", "error")
     results = [
         {
-            "smiles": smiles,
+            "smiles": text,
             "canonical_smiles": parent,
             "inchikey": key,
             "mean": v2.clean(mean),
@@ -80,11 +87,11 @@ async def predict(request: Request, body: schemas.PredictRequest) -> JSONRespons
             "model_version": loaded.version,
             "error": error,
         }
-        for smiles, parent, key, mean, std, similar, in_domain, error in zip(
-            body.smiles, *(frame[c] for c in columns), strict=True
+        for text, parent, key, mean, std, similar, in_domain, error in zip(
+            smiles, *(frame[c] for c in columns), strict=True
         )
     ]
-    return JSONResponse({"request_id": request.scope["state"]["request_id"], "results": results})
+    return JSONResponse({"request_id": request_id, "results": results})
 
 
 @router.post(
