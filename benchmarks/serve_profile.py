@@ -6,6 +6,7 @@ the stages named below); progress goes to stderr. From the repository root:
 
     .venv/bin/python benchmarks/serve_profile.py                   # 1 molecule, one request at a time
     .venv/bin/python benchmarks/serve_profile.py --concurrency 32  # the same under load
+    .venv/bin/python benchmarks/serve_profile.py --concurrency 32 --fastapi  # without the fast path
 
 The service runs in this process as deployed (an API key, metrics, the request and prediction logs,
 chemistry children, the prepared-molecule cache); cProfile slows Python code, so the shares, not
@@ -50,6 +51,7 @@ STAGES = {
         "prediction metrics": ("serving/metrics.py", "observe_predictions"),
         "response encoding (JSONResponse)": ("starlette/responses.py", "render"),
         "access log enqueue": ("logging/__init__.py", "info"),
+        "/v1/predict fast path (serving/fast_predict.py)": ("serving/fast_predict.py", "__call__"),
         "ASGI app (route + middleware)": ("serving/observe.py", "__call__"),
         "uvicorn HTTP protocol": ("uvicorn/protocols/http/httptools_impl.py", "data_received"),
     },
@@ -123,6 +125,11 @@ def main() -> None:
         action="store_true",
         help="The forest as before forest_walk: one sklearn call per tree.",
     )
+    parser.add_argument(
+        "--fastapi",
+        action="store_true",
+        help="Every request through the FastAPI route, as before the /v1/predict fast path.",
+    )
     args = parser.parse_args()
     if args.per_tree_walk:
         from molops.models.zoo import forest
@@ -142,6 +149,7 @@ def main() -> None:
         )
         with background(ws, settings, [ModelRef(name=name, alias="champion")]) as (url, ctx):
             served = ctx.models.models[name]
+            ctx.fast_predict = not args.fastapi
             client = [sys.executable, "-c", CLIENT, url + "/v1/predict", BENCH_KEY]
             subprocess.run([*client, "300", str(args.size), "4"], check=True, capture_output=True)  # warm
             loop_profile, model_profile = cProfile.Profile(), cProfile.Profile()
