@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from molops.data.replicates import group_replicates, merge_measurements, summarise
@@ -249,3 +250,32 @@ def test_first_version_of_nothing():
     )
     out = first_version(group_replicates_arrow(empty), target="y", version=1, source="f")
     assert out.snapshot.num_rows == 0 and out.snapshot.schema.names == snapshot_schema(["y"]).names
+
+
+@pytest.mark.parametrize("rows_ascending", [True, False])
+def test_group_replicates_arrow_equals_a_hash_aggregation(rows_ascending):
+    """The dictionary-code grouping gives what Arrow's single-threaded group_by gives."""
+    from molops.data.replicates import group_replicates_arrow
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    keys = [f"K{k:04d}" for k in rng.integers(0, 1500, size=n)]
+    rows = np.arange(1, n + 1) if rows_ascending else rng.permutation(n) + 1
+    table = pa.table(
+        {
+            "inchikey": pa.array(keys, pa.string()),
+            "smiles": pa.array([f"s{i}" for i in range(n)], pa.string()),
+            "value": pa.array(rng.normal(size=n)),
+            "row": pa.array(rows, pa.int64()),
+        }
+    )
+    ref = table.group_by("inchikey", use_threads=False).aggregate(
+        [("smiles", "first"), ("row", "min"), ("value", "list")]
+    )
+    ref = ref.take(pc.sort_indices(ref.column("row_min")))
+    out = group_replicates_arrow(table)
+    assert out.column("inchikey").to_pylist() == ref.column("inchikey").to_pylist()
+    assert out.column("smiles").to_pylist() == ref.column("smiles_first").to_pylist()
+    assert out.column("first_row").to_pylist() == ref.column("row_min").to_pylist()
+    assert out.column("replicates").to_pylist() == ref.column("value_list").to_pylist()
+    assert max(len(r) for r in out.column("replicates").to_pylist()) > 1
