@@ -17,7 +17,6 @@ BuildOnce = Callable[[str, Callable[[Path], Any]], tuple[Path, Any]]
 
 #: Modules that take a minute or more, slowest first (each a unit of `make test`'s loadscope): they
 #: start first, so that none of them is left running alone on one worker at the end of the run.
-#: test_ray and test_oracle stay next to each other: consecutive tests share one local Ray.
 SLOW_FIRST = (
     "tests/deploy/test_airflow_dag.py",
     "tests/backends/test_e2e_shared.py",
@@ -26,22 +25,20 @@ SLOW_FIRST = (
     "tests/integration/test_onnx_dmpnn_cli.py",
     "tests/deploy/test_kubeflow_pipeline.py",
     "tests/unit/compute/test_ray.py",
-    "tests/unit/active/test_oracle.py",
 )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The SLOW_FIRST modules first, the rest in collection order; in test_oracle, its Ray test
-    first, right after test_ray's. The same order on every xdist worker, as xdist requires."""
+    """The SLOW_FIRST modules first, the rest in collection order (the same on every xdist
+    worker, as xdist requires)."""
     rank = {module: i for i, module in enumerate(SLOW_FIRST)}
     root = config.rootpath
 
-    def key(item: pytest.Item) -> tuple[int, bool]:
+    def key(item: pytest.Item) -> int:
         module = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
-        uses_ray = module == "tests/unit/active/test_oracle.py" and "ray_instance" in item.fixturenames
-        return rank.get(module, len(rank)), not uses_ray
+        return rank.get(module, len(rank))
 
-    items.sort(key=key)  # stable: the order within a module is kept, but for the Ray test
+    items.sort(key=key)  # stable: the order within a module is kept
 
 
 @pytest.fixture(autouse=True)

@@ -33,9 +33,9 @@ def write(tmp_path):
 
 @pytest.fixture
 def ray_instance() -> Any:
-    """A local Ray (loopback only, two CPUs) shared by consecutive tests that ask for it, so that
-    compute's executor tests and the oracle's Ray test, run one after the other on a worker, pay
-    for one Ray start; it stops before a test that does not ask for it (see the hook below)."""
+    """A local Ray (loopback only, two CPUs) shared by consecutive tests that ask for it (test_ray's
+    executor tests and the oracle on Ray tasks: one Ray start for them all); it stops before a
+    test that does not ask for it (see the hook below)."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
         ray.init(

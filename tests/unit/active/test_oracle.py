@@ -159,15 +159,6 @@ def test_an_oracle_that_cannot_run_is_refused_up_front(tmp_path):
         Oracle.parse("python:not_a_module_here:f", cwd=tmp_path)
 
 
-@pytest.mark.slow
-def test_on_ray_a_bad_molecule_still_fails_alone(lookup, ray_instance):
-    """--executor ray: each round of chunks is a round of Ray tasks; failed chunks split the same."""
-    from molops.compute.ray import RayExecutor
-
-    executor = RayExecutor(2)  # the shared local Ray on loopback (tests/unit/conftest.py)
-    rows = _settle(_flaky(lookup, "--crash K6 --nan K3"), executor=executor, timeout_per_molecule=30.0)
-    assert rows["K6"]["reason"] == "the oracle exited with code 1: segfault in the docking engine"
-    assert rows["K3"]["reason"] == "value is NaN"
-    assert {k: r["value"] for k, r in rows.items() if k not in ("rejected", "K3", "K6")} == {
-        f"K{i}": -i - 0.5 for i in (0, 1, 2, 4, 5, 7)
-    }
+# The oracle on Ray tasks (--executor ray) is tests/unit/compute/test_ray.py's
+# test_an_oracle_on_ray_a_bad_molecule_still_fails_alone: a module is the unit an xdist worker
+# takes, so only there does it share that module's local Ray instead of starting its own.

@@ -16,10 +16,15 @@ from molops.compute.local import LocalExecutor
 from molops.compute.ray import RayExecutor
 from molops.features.base import InvalidSpecError
 from molops.features.build import featurize_smiles, identify_and_featurize
+from unit.active.test_oracle import (
+    _flaky,
+    _settle,
+    lookup,  # noqa: F401 - the oracle's lookup table (a fixture)
+)
 
 ray = pytest.importorskip("ray")
 
-#: ``ray_instance`` (tests/unit/conftest.py) is one local Ray per session, shared with test_oracle
+#: ``ray_instance`` (tests/unit/conftest.py): one local Ray for this module's tests, the oracle's too
 pytestmark = [pytest.mark.slow]
 
 SMILES = [
@@ -176,3 +181,15 @@ def test_pool_scoring_on_ray_equals_in_process(ray_instance, tmp_path):
     here = propose_with(None, ws, files, "same")
     shutil.rmtree(ws.root / "campaigns" / "same")  # the same name: the same seed
     pd.testing.assert_frame_equal(here, propose_with(RayExecutor(), ws, files, "same"))
+
+
+def test_an_oracle_on_ray_a_bad_molecule_still_fails_alone(lookup, ray_instance):  # noqa: F811
+    """--executor ray: each round of chunks is a round of Ray tasks; failed chunks split the same.
+    (An oracle test, here so that it runs on this module's Ray: see test_oracle.py.)"""
+    executor = RayExecutor(2)  # the module's local Ray on loopback
+    rows = _settle(_flaky(lookup, "--crash K6 --nan K3"), executor=executor, timeout_per_molecule=30.0)
+    assert rows["K6"]["reason"] == "the oracle exited with code 1: segfault in the docking engine"
+    assert rows["K3"]["reason"] == "value is NaN"
+    assert {k: r["value"] for k, r in rows.items() if k not in ("rejected", "K3", "K6")} == {
+        f"K{i}": -i - 0.5 for i in (0, 1, 2, 4, 5, 7)
+    }
