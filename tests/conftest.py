@@ -18,6 +18,7 @@ BuildOnce = Callable[[str, Callable[[Path], Any]], tuple[Path, Any]]
 #: Modules that take a minute or more, slowest first (each a unit of `make test`'s loadscope): they
 #: start first, so that none of them is left running alone on one worker at the end of the run.
 SLOW_FIRST = (
+    "tests/deploy/test_image.py",  # skipped unless MOLOPS_IMAGE_TEST=1 (.ci/run); then minutes
     "tests/deploy/test_airflow_dag.py",
     "tests/backends/test_e2e_shared.py",
     "tests/integration/test_demo.py",
