@@ -185,7 +185,11 @@ def comparison(
 ) -> dict[str, Any]:
     """One repeat: the baseline's capacity, then every server at 1× and 3× of share × that."""
     points, rates = [], {}
-    servers = [args.baseline, "molops", *(["molops-before"] if "molops-before" in targets else [])]
+    contenders = ["molops", "molops-before"] if "molops-before" in targets else ["molops"]
+    servers = [
+        args.baseline,
+        *(contenders if repeat % 2 == 0 else contenders[::-1]),
+    ]  # alternate who goes first
     for server in servers:  # the rates come from the baseline's probe: it goes first
         target = targets[server]
         log(f"starting {server} on {target.url}")

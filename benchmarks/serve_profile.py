@@ -126,6 +126,9 @@ def main() -> None:
         help="The forest as before forest_walk: one sklearn call per tree.",
     )
     parser.add_argument(
+        "--gc-threshold", type=int, help="gc.set_threshold(N) once loaded (young collections every N)."
+    )
+    parser.add_argument(
         "--fastapi",
         action="store_true",
         help="Every request through the FastAPI route, as before the /v1/predict fast path.",
@@ -161,6 +164,8 @@ def main() -> None:
             if args.freeze_heap:
                 gc.collect()
                 gc.freeze()
+            if args.gc_threshold:
+                gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
             pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
             began_gc: list[float] = []
 
