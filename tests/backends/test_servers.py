@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,6 +70,8 @@ def test_a_server_ends_when_its_session_is_killed(server: str, port: str) -> Non
             unavailable(started["unavailable"])
         main = psutil.Process(started["pid"])
         serving = [main, *main.children(recursive=True)]  # the postmaster's are its workers
+        argv = main.cmdline()
+        data = Path(argv[argv.index("-D") + 1]) if "-D" in argv else None  # nobody else removes it
         assert all(_alive(p) for p in serving) and _answers(started["port"])
 
         os.kill(holder.pid, signal.SIGKILL)
@@ -81,6 +84,8 @@ def test_a_server_ends_when_its_session_is_killed(server: str, port: str) -> Non
             interval=0.05,
         )
         assert not _answers(started["port"])
+        if data is not None and data.parent.name.startswith("molops-pg-"):
+            shutil.rmtree(data.parent)
     finally:
         if holder.poll() is None:
             holder.kill()
