@@ -234,7 +234,7 @@ class RecordReader:
                     target = fields[i_tgt] if i_tgt is not None else None
                     inputs = dict(zip(header, fields, strict=True)) if self.all_columns else None
                     chunk.add(row, clean_text(fields[i_smi]), target, fields, inputs)
-            if len(chunk) >= self.chunk_rows:
+            if len(chunk.rows) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk(header=header)
         if chunk:

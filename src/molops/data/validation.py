@@ -38,6 +38,16 @@ _CENSORED = re.compile(r"^\s*(<=|>=|<|>|~|≤|≥)\s*[-+]?(\d|\.\d)")
 
 def parse_target(raw: Any, low: float | None = None, high: float | None = None) -> float | Rejected:
     """A finite float inside [low, high], or the reason it is not."""
+    if type(raw) is str:  # a text field holding a plain number: the common case, decided at once
+        try:
+            value = float(raw)  # strips whitespace as str.strip does; no marker parses as finite
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(value) and not (
+                (low is not None and value < low) or (high is not None and value > high)
+            ):
+                return value
     if raw is None or (isinstance(raw, float) and math.isnan(raw)):
         return Rejected("missing_target", "the target value is missing")
     if isinstance(raw, bool):

@@ -245,3 +245,16 @@ def test_validate_chunk_strips_a_smiles_but_refuses_whitespace_inside_it():
     assert verdict.accepted == [0, 3] and verdict.smiles == ["CCO", "CCN"]
     assert [pos for pos, why, _ in verdict.rejected if why == "unparsable_structure"] == [1, 2, 4]
     assert all("contains whitespace" in detail for _, _, detail in verdict.rejected)
+
+
+class _Text(str):
+    """A str subclass: parse_target takes its general path, not the plain-number shortcut."""
+
+
+@pytest.mark.parametrize("bounds", [(None, None), (0.0, 10.0), (-1.5, None), (None, -2.0)])
+def test_the_plain_number_shortcut_decides_as_the_general_path(bounds):
+    texts = ["1", " 2.5 ", "\t-3e2\n", "1e400", "-1e400", "inf", "-Infinity", "nan", "NaN", " ",
+             "", "NA", "n/a", "1_000", "0x10", "1,5", "<5", "~ 3", "+7", "10", "10.0000001",
+             "\u00a04\u2003", "\u0661\u0662", "-0", "1e-320", "None", "-", "abc", "0"]  # fmt: skip
+    for text in texts:
+        assert parse_target(text, *bounds) == parse_target(_Text(text), *bounds), text
