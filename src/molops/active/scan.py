@@ -169,24 +169,26 @@ class ChunkScorer:
         """(which keys had features in every cache, (scores, mean, std) for those or None)."""
         if not len(keys):
             return np.zeros(0, dtype=bool), None
-        X, ok = self._inputs(keys, smiles)
+        model = self.model if self.model is not None else _load_model(str(self.model_dir))
+        X, ok = self._inputs(keys, smiles, native=getattr(model, "reads_integer_features", False))
         if not ok.any():
             return ok, None
-        model = self.model if self.model is not None else _load_model(str(self.model_dir))
         # the model predicts utility (higher is better), as acquisitions expect
         mean, std = self.transform.inverse(*model.predict(X))
         rng = np.random.default_rng([*self.seed, chunk])  # the same draws on every executor
         return ok, (get_acquisition(self.acquisition).score(mean, std, self.best, rng), mean, std)
 
-    def _inputs(self, keys: np.ndarray, smiles: np.ndarray) -> tuple[Any, np.ndarray]:
-        """The model's inputs for the rows that have them, and which rows those are."""
+    def _inputs(self, keys: np.ndarray, smiles: np.ndarray, native: bool = False) -> tuple[Any, np.ndarray]:
+        """The model's inputs for the rows that have them, and which rows those are; *native*: one
+        featurizer's values in the cache's own dtype (uint16 counts: half float32's bytes)."""
         if not self.specs:
             return np.asarray(smiles, dtype=object), np.ones(len(keys), dtype=bool)
         parts, ok = [], np.ones(len(keys), dtype=bool)
+        dtype = None if native and len(self.specs) == 1 else np.float32
         for spec in self.specs:
             # opened per chunk: its shards are mapped only while a chunk is read, so the pages read
             # do not stay resident (a million molecules of counts are 4 GB of pages)
-            X, v = FeatureCache(self.features_root, get_featurizer(spec), self.lock_dir).get(keys, np.float32)
+            X, v = FeatureCache(self.features_root, get_featurizer(spec), self.lock_dir).get(keys, dtype)
             parts.append(X)
             ok &= v
         if len(parts) > 1:

@@ -56,7 +56,7 @@ PARALLEL_APPLY_FROM = 2000
 
 
 def sparse_rows(X: np.ndarray, density: float) -> csr_matrix | None:
-    """The C-contiguous float32 matrix *X* as CSR with int32 indices (as sklearn's trees read it),
+    """The C-contiguous matrix *X* as float32 CSR with int32 indices (as sklearn's trees read it),
     or None when more than *density* of it is non-zero. One pass finds the non-zeros for both the
     density test and the matrix, a fraction of ``count_nonzero`` plus ``csr_matrix`` (the CPU of
     a scoring chunk, docs/benchmarks.md)."""
@@ -70,7 +70,8 @@ def sparse_rows(X: np.ndarray, density: float) -> csr_matrix | None:
     np.cumsum(counts, out=indptr[1:])
     flat = np.flatnonzero(nonzero)  # row-major: each row's columns in order
     indices = (flat % n_features).astype(np.int32)
-    return csr_matrix((X.ravel()[flat], indices, indptr), shape=(n_rows, n_features))
+    values = X.ravel()[flat].astype(np.float32, copy=False)
+    return csr_matrix((values, indices, indptr), shape=(n_rows, n_features))
 
 
 @MODELS.register("rf")
@@ -84,6 +85,8 @@ class RandomForest(Surrogate[ForestParams]):
     name = "rf"
     Params = ForestParams
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
+    #: Pool scoring may pass a feature cache's own integer dtype (uint16 counts, not float32).
+    reads_integer_features: ClassVar[bool] = True
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
         p = self.params
@@ -97,8 +100,8 @@ class RandomForest(Surrogate[ForestParams]):
             random_state=p.seed,
         )
         forest.fit(Xa, ya)
-        # Leaf values of every tree in one flat array, so per-tree predictions are one gather
-        # from the leaf indices that forest.apply computes for all trees at once.
+        # Leaf values of every tree in one flat array: indexed by the flat walk's global node ids,
+        # sliced per tree (from its offset) for sklearn's per-tree leaf ids.
         trees = [est.tree_ for est in forest.estimators_]
         self._offsets = np.cumsum([0] + [t.node_count for t in trees[:-1]]).astype(np.intp)
         self._leaf_values = np.concatenate([t.value[:, 0, 0] for t in trees])
@@ -111,10 +114,17 @@ class RandomForest(Surrogate[ForestParams]):
     def tree_predictions(self, X: np.ndarray) -> np.ndarray:
         """Predictions of every tree, shape (n_trees, n)."""
         self.check_fitted()
-        return self._walk(as_matrix(self.name, X, n_features=self.n_features_))
+        return self._walk(self._checked(X))
+
+    def _checked(self, X: np.ndarray) -> np.ndarray:
+        """*X* checked; small integers (fingerprint counts and bits) keep their dtype: float32 holds
+        them exactly, so the trees decide the same, and a chunk's CSR is built from fewer bytes."""
+        kind = X.dtype if isinstance(X, np.ndarray) else None
+        exact = kind is not None and kind.kind in "biu" and kind.itemsize <= 2
+        return as_matrix(self.name, X, dtype=kind.type if exact else np.float32, n_features=self.n_features_)
 
     def _walk(self, Xa: np.ndarray) -> np.ndarray:
-        """Per-tree predictions of an already checked float32 matrix."""
+        """Per-tree predictions of an already checked matrix (float32, or integers float32 holds)."""
         if len(Xa) <= FLAT_WALK_UP_TO:  # a served request: all trees in a few numpy calls
             flat: np.ndarray = self._leaf_values[self.flat_forest().apply(Xa)]
             return flat
@@ -122,7 +132,7 @@ class RandomForest(Surrogate[ForestParams]):
         # dense one (same leaves), conversion included; see docs/benchmarks.md.
         Xw: Any = sparse_rows(Xa, SPARSE_WALK_DENSITY)
         if Xw is None:
-            Xw = Xa
+            Xw = Xa.astype(np.float32, copy=False)
         trees = [est.tree_ for est in self._forest.estimators_]
         out = np.empty((len(trees), len(Xa)), dtype=self._leaf_values.dtype)
 
@@ -157,7 +167,7 @@ class RandomForest(Surrogate[ForestParams]):
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.check_fitted()
-        Xa = as_matrix(self.name, X, n_features=self.n_features_)
+        Xa = self._checked(X)
         # in chunks: the (trees × rows) matrix of a large pool would not fit in memory
         parts = [ensemble_stats(self._walk(Xa[i : i + _CHUNK])) for i in range(0, len(Xa), _CHUNK)]
         return np.concatenate([m for m, _ in parts]), np.concatenate([s for _, s in parts])

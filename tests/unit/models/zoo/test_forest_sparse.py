@@ -60,3 +60,19 @@ def test_sparse_rows_declines_a_dense_matrix() -> None:
     nnz = np.count_nonzero(X)
     assert sparse_rows(X, density=(nnz + 0.5) / X.size) is not None
     assert sparse_rows(X, density=(nnz - 0.5) / X.size) is None
+
+
+@pytest.mark.parametrize("rows", [forest_module.FLAT_WALK_UP_TO, 100, PARALLEL_APPLY_FROM + 50])
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint8])  # a cache's counts and bits
+def test_integer_features_give_the_float32_predictions(
+    rows: int, dtype: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X = _fingerprint_counts(400, seed=6)
+    model = RandomForest(n_estimators=15, n_jobs=2).fit(X, X[:, :30].sum(axis=1))
+    Xp = _fingerprint_counts(rows, seed=7)
+    counts = Xp.astype(dtype)
+    expected = np.stack([est.predict(Xp) for est in model._forest.estimators_])
+    np.testing.assert_array_equal(model.tree_predictions(counts), expected)
+    np.testing.assert_array_equal(model.predict(counts)[0], model.predict(Xp)[0])
+    monkeypatch.setattr(forest_module, "SPARSE_WALK_DENSITY", -1.0)  # the dense walk converts them
+    np.testing.assert_array_equal(model.tree_predictions(counts), expected)
