@@ -144,7 +144,7 @@ class RandomForest(Surrogate[ForestParams]):
                 )
 
         workers = effective_n_jobs(self.params.n_jobs) if len(Xa) >= PARALLEL_APPLY_FROM else 1
-        if workers <= 1:  # a thread's start-up would dwarf the work: walk the trees here
+        if workers <= 1:  # one job, or a batch too small for threads to pay: walk the trees here
             walk(0, len(trees))
             return out
         # sklearn's trees release the GIL while they walk: a few blocks of trees per thread, not
