@@ -5,6 +5,7 @@ Prints ONE JSON line on stdout; progress goes to stderr. From the repository roo
     apt-get install -y --no-install-recommends wrk                 # once (Debian/Ubuntu; wrk 4.1.0)
     .venv/bin/python benchmarks/serve_scaling.py                   # 1 worker on 1 core vs 2 on 2, 3 repeats
     .venv/bin/python benchmarks/serve_scaling.py --cpus 4 --repeats 2 --workspace WS --name MODEL
+    .venv/bin/python benchmarks/serve_scaling.py --serve-args=--no-log       # without the prediction log
 
 Why wrk: ``serve_open.py --scaling`` drives the servers from Python (aiohttp), which needs about a
 core of its own at the ~1,000 one-molecule requests/s one worker answers; on a 2-core machine the
@@ -38,6 +39,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -284,6 +286,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk's keep-alive connections.")
     parser.add_argument("--threads", type=int, default=1, help="wrk's threads.")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--serve-args", default="", help="More `molops serve` options for both, e.g. '--no-log'."
+    )
     args = parser.parse_args()
     for tool, package in (("wrk", "wrk"), ("taskset", "util-linux")):
         if shutil.which(tool) is None:
@@ -311,7 +316,7 @@ def main() -> None:
         uri = Tracking.of(Workspace.open(ws_root)).uri
         version = int(ModelRegistry(uri).resolve(f"{name}@champion").version)
         env = server_env() | bench_keys()
-        molops = molops_argv(ws_root, name, version)
+        molops = molops_argv(ws_root, name, version, *shlex.split(args.serve_args))
         one = "molops-w1-1core"
         many = f"molops-w{n}-{n}cores"
         configs = {
