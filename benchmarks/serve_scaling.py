@@ -12,7 +12,7 @@ core of its own at the ~1,000 one-molecule requests/s one worker answers; on a 2
 client then took the second worker's core. wrk (C, epoll, one thread) keeps the same 32 keep-alive
 connections busy for a few per cent of a core, and its own CPU-seconds are measured and reported.
 
-Two configurations, one after the other, in alternating order per repeat:
+Two configurations (cores counted among those this process may use), alternating order per repeat:
   (a) ``--workers 1`` pinned to core 0; wrk on a core of its own (core N if the machine has more
       than N cores, else core 1);
   (b) ``--workers N`` on cores 0..N-1; wrk on core N if there is one, else sharing cores 0..N-1.
@@ -293,15 +293,17 @@ def main() -> None:
     for tool, package in (("wrk", "wrk"), ("taskset", "util-linux")):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} was not found on PATH; install it (Debian/Ubuntu: apt-get install {package}).")
-    available = len(os.sched_getaffinity(0))
+    cores = sorted(os.sched_getaffinity(0))  # the cores this process may use, not always 0..N
+    available = len(cores)
     if not 2 <= args.cpus <= available:
         sys.exit(f"--cpus must be between 2 and the {available} cores this process may use, not {args.cpus}.")
     if args.workspace and not args.name:
         sys.exit("--workspace needs --name, the registered model whose champion is served.")
     n = args.cpus
     own_core = available > n  # a core for wrk that no server uses
-    wrk_a = str(n) if own_core else "1"
-    wrk_b = str(n) if own_core else f"0-{n - 1}"
+    first, many_cores = str(cores[0]), ",".join(map(str, cores[:n]))
+    wrk_a = str(cores[n]) if own_core else str(cores[1])
+    wrk_b = str(cores[n]) if own_core else many_cores
     began = time.time()
     with tempfile.TemporaryDirectory(prefix="molops-serve-scaling-") as tmp:
         root = Path(tmp)
@@ -320,8 +322,8 @@ def main() -> None:
         one = "molops-w1-1core"
         many = f"molops-w{n}-{n}cores"
         configs = {
-            one: (["taskset", "-c", "0", *molops, "--workers", "1"], wrk_a),
-            many: (["taskset", "-c", f"0-{n - 1}", *molops, "--workers", str(n)], wrk_b),
+            one: (["taskset", "-c", first, *molops, "--workers", "1"], wrk_a),
+            many: (["taskset", "-c", many_cores, *molops, "--workers", str(n)], wrk_b),
         }
         smiles = chembl()
         repeats = []
