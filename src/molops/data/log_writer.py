@@ -81,12 +81,17 @@ class LogWriter:
         retry_base_s: float = 0.5,
         retry_max_s: float = 30.0,
         close_timeout_s: float = 20.0,
+        compact_every: int = 600,
         hooks: WriterHooks | None = None,
     ) -> None:
         self.log = log
         self.interval_s, self.max_rows, self.max_pending = interval_s, max_rows, max_pending
         self.retry_base_s, self.retry_max_s, self.close_timeout_s = retry_base_s, retry_max_s, close_timeout_s
         self.hooks = hooks or WriterHooks()
+        self.compact_every = compact_every  # commits between compactions (0: never)
+        self.compactions = 0
+        self._commits = 0  # commits since the last compaction
+        self._compact_at = self._next_compaction()
         self.written = 0  # rows committed, replayed spill files included
         self.failures = 0  # failed writes
         self.spilled = 0  # rows moved to spill files
@@ -161,6 +166,7 @@ class LogWriter:
         done = self.log.committed(batch.txn[0]) if batch.tries > 1 else None
         if done is None or done < batch.txn[1]:  # an earlier try that failed after its commit counts
             self.log.append(batch.rows, txn=batch.txn)
+            self._commits += 1
         if self._batch is not batch:
             return  # a hung write that close() gave up on: it spilled the batch, with its transaction
         self._batch = None
@@ -202,6 +208,24 @@ class LogWriter:
                 return  # close() writes the rest
             ok = self._round(replay=replay or bool(log_spill.spill_files(self.log.spill_dir)))
             replay, attempt = False, (0 if ok else attempt + 1)
+            if ok and self.compact_every and self._commits >= self._compact_at:
+                self._compact()
+
+    def _next_compaction(self) -> int:
+        # jittered, so that the workers of one service, started together, do not compact together
+        return max(1, round(self.compact_every * random.uniform(0.75, 1.25)))
+
+    def _compact(self) -> None:
+        """Compact the table (each commit leaves a file: a day at one commit a second is 86,400);
+        a failure, such as another worker compacting first, is logged and tried again later."""
+        self._commits, self._compact_at = 0, self._next_compaction()
+        try:
+            done = self.log.compact()
+        except Exception as exc:
+            log.info("prediction log not compacted this time: %s", exc)
+            return
+        self.compactions += 1
+        log.info("prediction log compacted: %s", done)
 
     def flush(self) -> bool:
         """Write everything submitted so far now, once (blocks); False if the store failed."""

@@ -8,6 +8,7 @@ several server workers may write at once. Callers that must never wait for stora
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,6 +125,14 @@ def parse_time(text: str | datetime | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+#: Compacted log files are cut at this size: a compaction rewrites at most the files below it, so
+#: its cost stays bounded however long the log grows.
+COMPACT_TARGET_BYTES = 32 * 2**20
+#: Files a compaction replaced are deleted only this long after, so a reader that listed them
+#: before (monitoring, a notebook) can still read them.
+VACUUM_RETENTION_HOURS = 168
+
+
 class PredictionLog:
     """The workspace's prediction log table (``WS/predictions``)."""
 
@@ -131,6 +140,10 @@ class PredictionLog:
         self.storage = uri if isinstance(uri, Storage) else Storage.at(uri)
         self.uri = self.storage.root
         self._spill_dir = spill_dir
+        # An open table for appends: opening one by its URI replays the log from the last checkpoint
+        # and lists every file, a cost per commit that grows with the table (docs/benchmarks.md).
+        self._handle: DeltaTable | None = None
+        self._handle_lock = threading.Lock()
 
     @classmethod
     def of(cls, ws: Workspace) -> PredictionLog:
@@ -153,16 +166,45 @@ class PredictionLog:
         if not table.num_rows:
             return 0
         props = CommitProperties(app_transactions=[Transaction(*txn)]) if txn is not None else None
-        # schema_mode merge: a log written before a column was added takes the new column
-        write_deltalake(
-            self.uri,
-            table,
-            mode="append",
-            schema_mode="merge",
-            commit_properties=props,
-            storage_options=self.storage.options,
-        )
+        with self._handle_lock:
+            target: str | DeltaTable = self._handle or self.uri
+            try:
+                if self._handle is not None:  # only the commits since this handle's version are read
+                    self._handle.update_incremental()
+                # schema_mode merge: a log written before a column was added takes the new column
+                write_deltalake(
+                    target,
+                    table,
+                    mode="append",
+                    schema_mode="merge",
+                    commit_properties=props,
+                    storage_options=self.storage.options,
+                )
+            except Exception:
+                self._handle = None  # the next try opens the table afresh (it may have been replaced)
+                raise
+            if self._handle is None:  # blind appends commit on any newer version, so it stays valid
+                self._handle = DeltaTable(self.uri, storage_options=self.storage.options)
         return int(table.num_rows)
+
+    def compact(
+        self, target_bytes: int = COMPACT_TARGET_BYTES, retention_hours: int = VACUUM_RETENTION_HOURS
+    ) -> dict[str, int] | None:
+        """Rewrite the small files appends leave (one per commit) into files of up to *target_bytes*,
+        then delete files compactions removed more than *retention_hours* ago; what it did, or None
+        when there is no table yet. The rows and their order of arrival are unchanged; a concurrent
+        compaction committing first makes this one raise (appends never conflict with it)."""
+        try:
+            table = DeltaTable(self.uri, storage_options=self.storage.options)
+        except TableNotFoundError:
+            return None
+        metrics = table.optimize.compact(target_size=target_bytes)
+        vacuumed = table.vacuum(retention_hours, dry_run=False, enforce_retention_duration=False)
+        return {
+            "files_removed": int(metrics.get("numFilesRemoved", 0)),
+            "files_added": int(metrics.get("numFilesAdded", 0)),
+            "files_vacuumed": len(vacuumed),
+        }
 
     def committed(self, app_id: str) -> int | None:
         """The highest version of *app_id* an :meth:`append` committed, or None."""

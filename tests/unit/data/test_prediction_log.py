@@ -358,3 +358,50 @@ def test_an_unreadable_spill_file_is_set_aside(ws):
 
 def test_conform_keeps_the_schema():
     assert conform(_table(_rows(2))).schema == SCHEMA
+
+
+def _log_files(log: PredictionLog) -> int:
+    from deltalake import DeltaTable
+
+    return len(DeltaTable(log.uri).file_uris())
+
+
+def test_appends_keep_one_open_table_that_sees_other_writers(ws):
+    """Opening the table by its URI on every append replays its log and lists every file, a cost
+    that grew with the table; the open handle must still see commits made by other writers."""
+    mine, other = PredictionLog.of(ws), PredictionLog.of(ws)
+    mine.append(_rows(2, request_id="a"))
+    handle = mine._handle
+    assert handle is not None
+    other.append(_rows(3, request_id="b"))
+    other.append(_rows(1, request_id="c"))
+    mine.append(_rows(4, request_id="d"))
+    assert mine._handle is handle and handle.version() == 3  # caught up, then committed on top
+    assert _ids(mine) == _expected({"a": 2, "b": 3, "c": 1, "d": 4})
+
+
+def test_compaction_keeps_the_rows_and_bounds_the_files(ws):
+    log = PredictionLog.of(ws)
+    assert log.compact() is None  # no table yet
+    for i in range(12):
+        log.append(_rows(3, request_id=f"r{i}"))
+    before = log.read()
+    assert _log_files(log) == 12
+    done = log.compact()
+    assert done is not None and done["files_removed"] == 12 and done["files_added"] == 1
+    assert _log_files(log) == 1
+    log.append(_rows(2, request_id="after"))  # the open handle commits on top of the compaction
+    pd.testing.assert_frame_equal(log.read().iloc[: len(before)].reset_index(drop=True), before)
+    assert _ids(log) == _expected({f"r{i}": 3 for i in range(12)} | {"after": 2})
+
+
+def test_the_writer_compacts_every_so_many_commits(ws):
+    log = PredictionLog.of(ws)
+    writer = LogWriter(log, interval_s=0.01, compact_every=4)
+    for i in range(20):  # one commit each: the next batch waits until this one is in the table
+        writer.submit(_rows(2, request_id=f"r{i}"))
+        _until(lambda i=i: log.count() == 2 * (i + 1), f"batch {i}")
+    _until(lambda: writer.compactions >= 3, "three compactions")  # every 3 to 5 commits (jittered)
+    writer.close()
+    assert _log_files(log) < 10
+    assert _ids(log) == _expected({f"r{i}": 2 for i in range(20)})
