@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,45 @@ async def drive(
         "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
         "p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
     }
+
+
+def champion(root: Path, workspace: Path | None, name: str | None) -> tuple[Path, str, int, str]:
+    """(workspace, model name, champion version, tracking URI): *workspace*'s model *name*, or a
+    FreeSolv rf trained under *root* when no workspace is given."""
+    from molops.tracking.registry import ModelRegistry
+    from molops.tracking.store import Tracking
+    from molops.workspace import Workspace
+
+    ws_root, model = (workspace.resolve(), str(name)) if workspace else train_model(root, "rf", None)
+    uri = Tracking.of(Workspace.open(ws_root)).uri
+    return ws_root, model, int(ModelRegistry(uri).resolve(f"{model}@champion").version), uri
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU-seconds used so far by *root* and its live descendants, plus their reaped children's
+    (a child reaped during a window moves into its parent's cutime, so deltas stay right)."""
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(entry.path, "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # from field 3 (state) on
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        ticks[pid] = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, ppid in parent.items():
+        children[ppid].append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += ticks.get(pid, 0)
+        todo.extend(children[pid])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> dict[str, Any]:

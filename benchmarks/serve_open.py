@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _servers import (
     Target,
     bench_keys,
+    champion,
     drive,
     free_port,
     log,
@@ -60,16 +61,10 @@ from _servers import (
     mlflow_argv,
     molops_argv,
     server_env,
-    train_model,
+    tree_cpu_seconds,
 )
 
 SUSTAINED = 0.97  # share of the offered rate that must be answered, in the window, for "sustained"
-
-
-def tree_cpu_seconds(root: int) -> float:
-    from serve_scaling import tree_cpu_seconds as tree_cpu  # it imports this module: import late
-
-    return tree_cpu(root)
 
 
 def chembl() -> list[str]:
@@ -322,16 +317,7 @@ def main() -> None:
     began = time.time()
     with tempfile.TemporaryDirectory(prefix="molops-serve-open-") as tmp:
         root = Path(tmp)
-        if args.workspace:
-            ws_root, name = args.workspace.resolve(), args.name
-        else:
-            ws_root, name = train_model(root, "rf", None)
-        from molops.tracking.registry import ModelRegistry
-        from molops.tracking.store import Tracking
-        from molops.workspace import Workspace
-
-        uri = Tracking.of(Workspace.open(ws_root)).uri
-        version = int(ModelRegistry(uri).resolve(f"{name}@champion").version)
+        ws_root, name, version, uri = champion(root, args.workspace, args.name)
         before = worktree(args.before, root) if args.before else None
         targets = make_targets(ws_root, name, version, uri, args.workers, args.cpus, before)
         run = scaling if args.scaling else comparison

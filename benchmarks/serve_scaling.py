@@ -48,12 +48,21 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _servers import Target, bench_keys, free_port, log, machine, molops_argv, server_env, train_model
+from _servers import (
+    Target,
+    bench_keys,
+    champion,
+    free_port,
+    log,
+    machine,
+    molops_argv,
+    server_env,
+    tree_cpu_seconds,
+)
 from serve_open import chembl
 
 IDLE_CORES = 0.05  # below this the server's process tree counts as idle (start-up finished)
@@ -100,33 +109,6 @@ def write_script(target: Target, smiles: list[str], path: Path) -> Path:
     lua_headers = "{" + ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in headers.items()) + "}"
     path.write_text(LUA % {"bodies": bodies, "headers": lua_headers, "path": target.predict_path})
     return path
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU-seconds used so far by *root* and its live descendants, plus their reaped children's
-    (a child reaped during a window moves into its parent's cutime, so deltas stay right)."""
-    parent: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = Path(entry.path, "stat").read_text()
-        except OSError:  # exited meanwhile
-            continue
-        fields = text[text.rindex(")") + 2 :].split()  # from field 3 (state) on
-        pid = int(entry.name)
-        parent[pid] = int(fields[1])
-        ticks[pid] = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    children: dict[int, list[int]] = defaultdict(list)
-    for pid, ppid in parent.items():
-        children[ppid].append(pid)
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += ticks.get(pid, 0)
-        todo.extend(children[pid])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(
@@ -307,16 +289,7 @@ def main() -> None:
     began = time.time()
     with tempfile.TemporaryDirectory(prefix="molops-serve-scaling-") as tmp:
         root = Path(tmp)
-        if args.workspace:
-            ws_root, name = args.workspace.resolve(), args.name
-        else:
-            ws_root, name = train_model(root, "rf", None)
-        from molops.tracking.registry import ModelRegistry
-        from molops.tracking.store import Tracking
-        from molops.workspace import Workspace
-
-        uri = Tracking.of(Workspace.open(ws_root)).uri
-        version = int(ModelRegistry(uri).resolve(f"{name}@champion").version)
+        ws_root, name, version, _ = champion(root, args.workspace, args.name)
         env = server_env() | bench_keys()
         molops = molops_argv(ws_root, name, version, *shlex.split(args.serve_args))
         one = "molops-w1-1core"
