@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -53,27 +54,44 @@ def _words(packed: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed).view(np.uint64)
 
 
-def max_similarity(query: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
+def bit_counts(packed: np.ndarray) -> np.ndarray:
+    """The number of set bits in each packed fingerprint (a row of :func:`fingerprints`)."""
+    counts: np.ndarray = np.bitwise_count(_words(packed)).sum(axis=1, dtype=np.int32)
+    return counts
+
+
+def max_similarity(
+    query: np.ndarray,
+    reference: np.ndarray,
+    *,
+    exclude_self: bool = False,
+    reference_bits: np.ndarray | None = None,
+) -> np.ndarray:
     """Each query's Tanimoto similarity to its nearest reference fingerprint (both packed bits)."""
-    return nearest(query, reference, exclude_self=exclude_self)[0]
+    return nearest(query, reference, exclude_self=exclude_self, reference_bits=reference_bits)[0]
 
 
 def nearest(
-    query: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False
+    query: np.ndarray,
+    reference: np.ndarray,
+    *,
+    exclude_self: bool = False,
+    reference_bits: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each query's nearest reference fingerprint: (Tanimoto similarity, row index; -1 if none).
 
     With *exclude_self* the query set is the reference set and a molecule's own row is skipped
     (its nearest *other* training molecule). Computed in blocks with NumPy's popcount, so memory
-    stays bounded for any number of queries.
+    stays bounded for any number of queries. *reference_bits* (:func:`bit_counts` of *reference*)
+    saves recounting a reference that is queried again and again, as a served model's is.
     """
     q, r = _words(query), _words(reference)
     best = np.zeros(len(q))
     index = np.full(len(q), -1, dtype=np.int64)
     if len(r) == 0 or len(q) == 0:
         return best, index
-    r_bits = np.bitwise_count(r).sum(axis=1, dtype=np.int32)
-    q_bits = np.bitwise_count(q).sum(axis=1, dtype=np.int32)
+    r_bits = bit_counts(reference) if reference_bits is None else reference_bits
+    q_bits = bit_counts(query)
     step = max(1, _BLOCK_BYTES // max(1, r.nbytes))
     for start in range(0, len(q), step):
         block = q[start : start + step]
@@ -156,9 +174,13 @@ class TrainingReference:
     def __len__(self) -> int:
         return len(self.inchikeys)
 
+    @cached_property
+    def _fingerprint_bits(self) -> np.ndarray:
+        return bit_counts(self.fingerprints)
+
     def similarity(self, packed: np.ndarray) -> np.ndarray:
         """Nearest-neighbour similarity of packed query fingerprints to the training set."""
-        return max_similarity(packed, self.fingerprints)
+        return max_similarity(packed, self.fingerprints, reference_bits=self._fingerprint_bits)
 
     def save(self, path: StrPath) -> Path:
         path = Path(path)

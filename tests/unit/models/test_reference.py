@@ -57,6 +57,20 @@ def test_max_similarity_equals_rdkit_bulk_tanimoto(molecules):
     np.testing.assert_allclose(got, _rdkit_max(query, ref), rtol=0, atol=1e-12)
 
 
+def test_a_reference_counts_its_bits_once_and_answers_the_same(molecules, monkeypatch):
+    ref = TrainingReference.build(["k"] * 50, molecules[30:], np.zeros(50))
+    query = fingerprints(molecules[:30])[0]
+    expected = _rdkit_max(molecules[:30], molecules[30:])
+    counted: list[int] = []
+    original = reference.bit_counts
+    monkeypatch.setattr(
+        reference, "bit_counts", lambda packed: counted.append(len(packed)) or original(packed)
+    )
+    for _ in range(3):
+        np.testing.assert_allclose(ref.similarity(query), expected, rtol=0, atol=1e-12)
+    assert counted == [50, 30, 30, 30]  # the 50 training rows once, each query every time
+
+
 def test_exclude_self_is_the_nearest_other_molecule(molecules):
     fps = fingerprints(molecules)[0]
     with_self = max_similarity(fps, fps)
