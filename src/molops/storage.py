@@ -28,7 +28,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
@@ -173,6 +172,8 @@ class Storage:
 
     def dataset(self, uris: list[str], schema: pa.Schema) -> Any:
         """The Parquet files *uris* as a pyarrow dataset (for filtered scans)."""
+        import pyarrow.dataset as pads  # imports pandas (~0.2 s): only filtered scans need it
+
         return pads.dataset(
             [self.path(u) for u in uris], schema=schema, format="parquet", filesystem=self.filesystem()
         )

@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
-from scipy import stats
 
 from molops.active.errors import CampaignError
 from molops.models.metrics import gaussian_nll, miscalibration_area, regression_metrics
@@ -60,6 +59,8 @@ def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float
     """The Wilson score interval of a proportion of k in n; None for n = 0."""
     if n == 0:
         return None
+    from scipy import stats  # ~0.5 s to import: only the hit-rate interval needs it
+
     ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
 

@@ -23,7 +23,6 @@ from deltalake import DeltaTable, write_deltalake
 from pydantic import BaseModel, Field
 
 from molops._types import StrPath
-from molops.data.prediction_log import parse_time
 from molops.storage import Storage
 
 log = logging.getLogger("molops.audit")
@@ -161,6 +160,9 @@ class AuditLog:
         subject: str | None = None,
     ) -> list[AuditEntry]:
         """Rows matching the filters, oldest first. *action* ``model`` matches every ``model.*``."""
+        # here, not at the top: the prediction log imports pandas, which opening a workspace never needs
+        from molops.data.prediction_log import parse_time
+
         start, end = parse_time(since), parse_time(until)  # a bad time is an error even when empty
         table = self._table()
         mask = pa.array([True] * table.num_rows, pa.bool_())

@@ -32,7 +32,6 @@ from typing import Any, Literal, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import special
-from sklearn.isotonic import IsotonicRegression
 
 from molops.errors import MolopsError
 from molops.models.base import Surrogate
@@ -137,6 +136,8 @@ def fit_isotonic(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[list
     y, mean, std = _inputs(y, mean, std)
     if y.size == 0:
         raise CalibrationError("cannot fit an isotonic recalibration on no held-out predictions")
+    from sklearn.isotonic import IsotonicRegression  # scikit-learn: only fitting a recalibration needs it
+
     raw = np.sort(_levels_of(y, mean, std))
     empirical = np.arange(1, raw.size + 1) / raw.size
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")

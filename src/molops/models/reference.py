@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import Lipinski, rdMolDescriptors
-from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from molops._types import StrPath
 from molops.chem.properties import MolProperty, h_bond_acceptors, h_bond_donors, logp, mol_weight
@@ -126,6 +125,8 @@ def descriptor_table(smiles: Sequence[str]) -> np.ndarray:
 
 def scaffold_of(smiles: str) -> str:
     """Bemis–Murcko scaffold SMILES ('' for acyclic molecules or unparsable input)."""
+    from rdkit.Chem.Scaffolds import MurckoScaffold  # only the scaffold check needs it
+
     mol = Chem.MolFromSmiles(smiles) if smiles else None
     if mol is None:
         return ""

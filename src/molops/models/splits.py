@@ -26,7 +26,6 @@ from pydantic import (
     model_validator,
 )
 from rdkit import Chem
-from rdkit.Chem.Scaffolds import MurckoScaffold
 from rdkit.rdBase import BlockLogs
 
 from molops.errors import MolopsError
@@ -216,6 +215,8 @@ def scaffolds(smiles: Sequence[str] | np.ndarray) -> list[str]:
 
     Dataset snapshots hold standardised SMILES, so the scaffold is that of the standardised parent.
     """
+    from rdkit.Chem.Scaffolds import MurckoScaffold  # only scaffold splits need it
+
     out: list[str] = []
     _quiet = BlockLogs()  # RDKit would print parse errors on stderr; we raise instead
     for i, smi in enumerate(smiles):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self, cast
 
 import numpy as np
-from lightgbm import LGBMRegressor
 from pydantic import Field
 
 from molops.models.base import MODELS, Capability, ModelParams, Surrogate, ensemble_stats
@@ -55,6 +54,8 @@ class LightGBMEnsemble(Surrogate[BoostingParams]):
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
+        from lightgbm import LGBMRegressor  # ~1 s to import: only fitting needs it, not the registry
+
         p = self.params
         Xa, ya = as_training_set(self.name, X, y)
         n = len(ya)

@@ -9,7 +9,6 @@ import numpy as np
 from joblib import effective_n_jobs  # type: ignore[import-untyped]  # scikit-learn requires joblib
 from pydantic import Field, field_validator
 from scipy.sparse import csr_matrix
-from sklearn.ensemble import RandomForestRegressor
 
 from molops.models.base import MODELS, Capability, ModelParams, Surrogate, ensemble_stats
 from molops.models.zoo._common import as_matrix, as_training_set, draw_members
@@ -89,6 +88,8 @@ class RandomForest(Surrogate[ForestParams]):
     reads_integer_features: ClassVar[bool] = True
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
+        from sklearn.ensemble import RandomForestRegressor  # only fitting needs it, not the registry
+
         p = self.params
         Xa, ya = as_training_set(self.name, X, y)
         forest = RandomForestRegressor(

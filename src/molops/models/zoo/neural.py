@@ -8,8 +8,6 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 from pydantic import Field
 from scipy import sparse
-from sklearn.neural_network import MLPRegressor
-from sklearn.preprocessing import StandardScaler
 
 from molops.models.base import MODELS, Capability, ModelParams, Surrogate, ensemble_stats
 from molops.models.zoo._common import as_matrix, as_training_set, draw_members, member_seeds
@@ -68,6 +66,10 @@ class MLPEnsemble(Surrogate[MLPParams]):
     provides: ClassVar[frozenset[Capability]] = frozenset({"mean", "std", "samples"})
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Self:
+        # scikit-learn's estimators cost ~1 s to import: only fitting needs them, not the registry
+        from sklearn.neural_network import MLPRegressor
+        from sklearn.preprocessing import StandardScaler
+
         p = self.params
         Xa, ya = as_training_set(self.name, X, y, dtype=np.float64)  # float64: raw descriptors can be huge
         dense = bool((Xa < 0).any() or (Xa != np.floor(Xa)).any())
