@@ -1,4 +1,5 @@
-"""Start-up cost: --help and a mistyped option import neither the model zoo nor MLflow.
+"""Start-up cost: --help, a mistyped option and reading a workspace import neither the model zoo
+nor MLflow.
 
 Each check runs in a fresh interpreter: this process has long imported everything.
 """
@@ -35,10 +36,11 @@ with open(report, "w") as f:
 """
 
 
-def _probe(argv: list[str], tmp_path) -> dict:
+def _probe(argv: list[str], tmp_path, heavy: tuple[str, ...] = HEAVY) -> dict:
     report = tmp_path / "report.json"
+    report.unlink(missing_ok=True)
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(HEAVY), str(report)],
+        [sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(heavy), str(report)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -65,6 +67,26 @@ def _probe(argv: list[str], tmp_path) -> dict:
 def test_help_and_option_errors_import_nothing_heavy(argv, tmp_path):
     result = _probe(argv, tmp_path)
     assert result["code"] in (0, 2, None)
+    assert result["loaded"] == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "list"],
+        ["data", "show", "nope"],
+        ["audit"],
+        ["campaign", "list"],
+        ["campaign", "status", "nope"],
+    ],
+    ids=" ".join,
+)
+def test_workspace_reads_import_no_model_library(argv, tmp_path):
+    """The commands the tests (and users) run most read tables: no MLflow, no model library, and no
+    pyarrow.dataset (it imports pandas) or scipy.stats; their imports cost seconds under load."""
+    assert _probe(["init", "ws"], tmp_path)["code"] in (0, None)
+    result = _probe(["-w", "ws", *argv], tmp_path, heavy=(*HEAVY, "scipy.stats", "pyarrow.dataset"))
+    assert result["code"] in (0, 1, 2, None)
     assert result["loaded"] == []
 
 
