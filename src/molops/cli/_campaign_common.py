@@ -15,8 +15,15 @@ from molops.cli._output import json_params, open_workspace
 if TYPE_CHECKING:
     from molops.active.campaign import Campaign
 
-#: What pool-scoring workers import once (the model zoo and the feature caches).
-SCORING_PRELOAD = ("molops.active.scan", "molops.models.zoo")
+#: What pool-scoring workers import once (the model zoo, its models' libraries, which the zoo itself
+#: imports only to fit, and the feature caches).
+SCORING_PRELOAD = (
+    "molops.active.scan",
+    "molops.models.zoo",
+    "sklearn.ensemble",
+    "sklearn.neural_network",
+    "lightgbm",
+)
 
 
 def open_campaign(ctx: typer.Context, workspace: Path | None, name: str) -> Campaign:

@@ -131,7 +131,8 @@ def tune_choice(
     log(f"tuning {model} on {featurizer}: {request.trials} trials on a {request.tune_fraction:.0%} subsample")
     executor = None
     if request.executor is not None:
-        preload = ("molops.models.trials",)
+        # the zoo imports its models' libraries only to fit: the fork server imports them once
+        preload = ("molops.models.trials", "sklearn.ensemble", "sklearn.neural_network", "lightgbm")
         executor = get_executor(request.executor, request.workers, request.ray_address, preload=preload)
     return tuning.tune(
         model,
