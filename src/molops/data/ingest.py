@@ -26,7 +26,7 @@ from molops.compute.local import LocalExecutor
 from molops.config import IngestSection
 from molops.data.identity_cache import IdentityCache, IdentityWriter, Lookup
 from molops.data.readers import RawChunk, RecordReader
-from molops.data.replicates import first_version, group_replicates_arrow, merge_measurements, replicates_frame
+from molops.data.replicates import group_replicates_arrow, merge_measurements
 from molops.data.sources import FileFormat, Source, detect_format
 from molops.data.store import CORE_COLUMNS, QUARANTINE_SCHEMA, DatasetStore, now_utc
 from molops.data.validation import ChunkVerdict, validate_chunk_in_process
@@ -271,7 +271,7 @@ def _commit(
     accepted = incoming.num_rows
     with store.lock():
         latest = store.latest_version()
-        current = store.read(latest) if latest is not None else None
+        current = store.read_table(latest) if latest is not None else None
         history = store.versions() if latest is not None else []
         known_units = _units_of(history, target)
         if units is not None and known_units is not None and units != known_units:
@@ -283,28 +283,17 @@ def _commit(
         repeated = cfg.on_existing == "accumulate" and any(
             v.lineage.get("source", {}).get("sha256") == sha256 for v in history
         )
-        if current is None:  # a new dataset: built in Arrow, no Python object per molecule
-            merge = first_version(
-                incoming,
-                target=target,
-                version=version,
-                source=collector.source,
-                how=cfg.aggregation,
-                tolerance=cfg.replicate_tolerance,
-                relative_tolerance=cfg.replicate_relative_tolerance,
-            )
-        else:
-            merge = merge_measurements(
-                current,
-                replicates_frame(incoming if not repeated else incoming.slice(0, 0)),
-                target=target,
-                version=version,
-                source=collector.source,
-                how=cfg.aggregation,
-                on_existing=cfg.on_existing,
-                tolerance=cfg.replicate_tolerance,
-                relative_tolerance=cfg.replicate_relative_tolerance,
-            )
+        merge = merge_measurements(
+            current,
+            incoming if not repeated else incoming.slice(0, 0),
+            target=target,
+            version=version,
+            source=collector.source,
+            how=cfg.aggregation,
+            on_existing=cfg.on_existing,
+            tolerance=cfg.replicate_tolerance,
+            relative_tolerance=cfg.replicate_relative_tolerance,
+        )
         ingest_id = uuid.uuid4().hex
         quarantine = collector.quarantine_table(ingest_id, version)
         known_rejects = store.quarantine_hashes() if latest else set()

@@ -10,15 +10,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from molops.data.store import CORE_COLUMNS, TARGET_SUFFIXES, snapshot_schema, targets_of
+from molops.data.store import snapshot_schema, targets_of
 
 Aggregation = Literal["mean", "median", "min", "max"]
 
 
 def group_replicates(
     inchikeys: list[str], smiles: list[str], values: list[float], rows: list[int]
-) -> pd.DataFrame:
-    """One row per molecule (index: InChIKey) with its SMILES, replicate list and first row."""
+) -> pa.Table:
+    """:func:`group_replicates_arrow` of plain lists (one entry per accepted row)."""
     table = pa.table(
         {
             "inchikey": pa.array(inchikeys, pa.string()),
@@ -27,13 +27,7 @@ def group_replicates(
             "row": pa.array(rows, pa.int64()),
         }
     )
-    return group_replicates_table(table)
-
-
-def group_replicates_table(table: pa.Table) -> pd.DataFrame:
-    """:func:`group_replicates` of a table with columns inchikey, smiles, value and row (in input
-    order): :func:`group_replicates_arrow` as a frame."""
-    return replicates_frame(group_replicates_arrow(table))
+    return group_replicates_arrow(table)
 
 
 def group_replicates_arrow(table: pa.Table) -> pa.Table:
@@ -75,41 +69,104 @@ def group_replicates_arrow(table: pa.Table) -> pa.Table:
     )
 
 
-def replicates_frame(grouped: pa.Table) -> pd.DataFrame:
-    """The frame :func:`merge_measurements` takes, of :func:`group_replicates_arrow`'s table."""
-    return pd.DataFrame(
-        {
-            "smiles": grouped.column("smiles").to_pylist(),
-            "first_row": grouped.column("first_row").to_numpy(),
-            "replicates": grouped.column("replicates").to_pylist(),
-        },
-        index=pd.Index(grouped.column("inchikey").to_pylist(), name="inchikey", dtype="object"),
-    )
-
-
-def summarise(replicates: pd.Series, how: Aggregation) -> pd.DataFrame:
-    """Aggregate value, sample standard deviation (NaN for one replicate) and count per row."""
-    long = replicates.explode().astype("float64")
-    grouped = long.groupby(level=0, sort=False)
-    return pd.DataFrame({"value": grouped.agg(how), "std": grouped.std(ddof=1), "n": grouped.size()})
+def replicate_stats(replicates: pa.Array, how: Aggregation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per list of *replicates*: the aggregate value, the sample standard deviation (NaN for one
+    replicate) and the count, computed by pandas over the flat values (no Python list per row)."""
+    n = len(replicates)
+    lengths = pc.list_value_length(replicates).fill_null(0).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(replicates).to_numpy(zero_copy_only=False).astype("float64")
+    groups = pd.Series(flat, index=np.repeat(np.arange(n), lengths)).groupby(level=0, sort=False)
+    rows = pd.RangeIndex(n)
+    value = groups.agg(how).reindex(rows).to_numpy(dtype="float64")
+    std = groups.std(ddof=1).reindex(rows).to_numpy(dtype="float64")
+    return value, std, lengths.astype("int64")
 
 
 @dataclass(frozen=True, slots=True)
 class MergeResult:
-    snapshot: pd.DataFrame | pa.Table
+    snapshot: pa.Table
     added: int
     updated: int
     flagged: int
 
 
-def _empty_snapshot(target: str) -> pd.DataFrame:
-    columns = CORE_COLUMNS + [target] + [target + s for s in TARGET_SUFFIXES]
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns}).set_index("inchikey")
+def _disagree(
+    std: np.ndarray, values: np.ndarray, tolerance: float | None, relative_tolerance: float
+) -> np.ndarray:
+    """Replicates that disagree: a standard deviation above *tolerance*, or above
+    *relative_tolerance* × the spread of the whole target (any spread at all when it has none)."""
+    spread = float(np.nanstd(values)) if len(values) > 1 and not np.isnan(values).all() else 0.0
+    limit = tolerance if tolerance is not None else relative_tolerance * spread
+    result: np.ndarray = np.nan_to_num(std, nan=0.0) > (limit if limit > 0 else 0.0)
+    return result
+
+
+def _concat_lists(first: pa.Array, second: pa.Array) -> pa.Array:
+    """Row by row, *first*'s list (a null as empty) followed by *second*'s."""
+    la = pc.list_value_length(first).fill_null(0).to_numpy(zero_copy_only=False).astype("int64")
+    lb = pc.list_value_length(second).fill_null(0).to_numpy(zero_copy_only=False).astype("int64")
+    fa, fb = pc.list_flatten(first), pc.list_flatten(second)
+    seg_start = np.empty(2 * len(la), dtype="int64")
+    seg_start[0::2] = np.cumsum(la) - la
+    seg_start[1::2] = len(fa) + np.cumsum(lb) - lb
+    seg_len = np.empty_like(seg_start)
+    seg_len[0::2], seg_len[1::2] = la, lb
+    out_start = np.cumsum(seg_len) - seg_len
+    take = np.repeat(seg_start - out_start, seg_len) + np.arange(int(seg_len.sum()))
+    values = pa.concat_arrays([fa, fb]).take(pa.array(take))
+    offsets = np.zeros(len(la) + 1, dtype="int32")
+    np.cumsum(la + lb, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
+def _same_multisets(old: pa.Array, new: pa.Array) -> np.ndarray:
+    """Per row, whether *old* (null: never the same) holds the same values as *new* in any order."""
+    la = pc.list_value_length(old).fill_null(-1).to_numpy(zero_copy_only=False)
+    lb = pc.list_value_length(new).to_numpy(zero_copy_only=False)
+    same: np.ndarray = la == lb
+    rows = np.flatnonzero(same)
+    if len(rows) == 0:
+        return same
+    lengths = lb[rows]
+    row_ids = np.repeat(np.arange(len(rows)), lengths)
+    sorted_values = []
+    for lists in (old, new):
+        flat = pc.list_flatten(lists.take(pa.array(rows))).to_numpy(zero_copy_only=False)
+        sorted_values.append(flat[np.lexsort((flat, row_ids))])
+    differs = np.bincount(row_ids[sorted_values[0] != sorted_values[1]], minlength=len(rows)) > 0
+    same[rows[differs]] = False
+    return same
+
+
+def _empty_target(n: int, target: str) -> dict[str, pa.Array]:
+    """*target*'s columns for *n* molecules without a measurement of it."""
+    return {
+        target: pa.nulls(n, pa.float64()),
+        f"{target}_std": pa.nulls(n, pa.float64()),
+        f"{target}_n": pa.array(np.zeros(n, dtype="int64")),
+        f"{target}_replicates": pa.nulls(n, pa.list_(pa.float64())),
+        f"{target}_disagree": pa.array(np.zeros(n, dtype=bool)),
+    }
+
+
+def _with_target(snapshot: pa.Table, target: str) -> pa.Table:
+    """*snapshot* with *target*'s columns, empty where it had none."""
+    for name, column in _empty_target(snapshot.num_rows, target).items():
+        if name not in snapshot.column_names:
+            snapshot = snapshot.append_column(name, column)
+    return snapshot
+
+
+def _replace_rows(column: pa.ChunkedArray, rows: np.ndarray, values: pa.Array) -> pa.Array:
+    """*column* with the entries at *rows* replaced by *values* (one per row, in order)."""
+    take = np.arange(len(column))
+    take[rows] = len(column) + np.arange(len(rows))
+    return pa.concat_arrays([column.combine_chunks(), values.cast(column.type)]).take(pa.array(take))
 
 
 def merge_measurements(
-    current: pd.DataFrame | None,
-    incoming: pd.DataFrame,
+    current: pa.Table | None,
+    incoming: pa.Table,
     *,
     target: str,
     version: int,
@@ -119,62 +176,79 @@ def merge_measurements(
     tolerance: float | None = None,
     relative_tolerance: float = 0.5,
 ) -> MergeResult:
-    """Merge *incoming* (from :func:`group_replicates`) into *current* as *version*.
+    """Merge *incoming* (from :func:`group_replicates_arrow`) into the snapshot *current* (rows in
+    ``order``) as *version*; known molecules keep their SMILES and place, new ones follow in
+    *incoming*'s order.
 
     Molecules whose replicate multiset does not change are left untouched, so an ingest that
-    repeats known results yields ``added == updated == 0``.
+    repeats known results yields ``added == updated == 0``. Built column by column in Arrow: the
+    rows that do not change never become Python objects, so adding a batch to a large dataset
+    costs little more than reading and writing it.
     """
-    snap = _empty_snapshot(target) if current is None else current.set_index("inchikey")
-    for col, default in (
-        (target, np.nan),
-        (f"{target}_std", np.nan),
-        (f"{target}_n", 0),
-        (f"{target}_replicates", None),
-        (f"{target}_disagree", False),
-    ):
-        if col not in snap.columns:
-            snap[col] = default
-    rep_col = f"{target}_replicates"
-    known = incoming.index.isin(snap.index)
-    new_reps = incoming["replicates"].copy()
-    if on_existing == "accumulate" and known.any():
-        old = snap.loc[incoming.index[known], rep_col]
-        new_reps[known] = [
-            list(o if o is not None else []) + list(n) for o, n in zip(old, new_reps[known], strict=True)
-        ]
-    changed = np.ones(len(incoming), dtype=bool)
-    if known.any():
-        old = snap.loc[incoming.index[known], rep_col]
-        changed[known] = [
-            o is None or sorted(o) != sorted(n) for o, n in zip(old, new_reps[known], strict=True)
-        ]
-    touched = incoming.index[changed]
-    added_keys = incoming.index[~known]
+    if current is None:
+        return first_version(
+            incoming,
+            target=target,
+            version=version,
+            source=source,
+            how=how,
+            tolerance=tolerance,
+            relative_tolerance=relative_tolerance,
+        )
+    current = _with_target(current, target)
+    keys = current.column("inchikey").combine_chunks()
+    position = pc.index_in(incoming.column("inchikey").combine_chunks(), value_set=keys)
+    old = current.column(f"{target}_replicates").combine_chunks().take(position)  # null: not known
+    replicates = incoming.column("replicates").combine_chunks()
+    if on_existing == "accumulate":
+        replicates = _concat_lists(old, replicates)
+    touched = np.flatnonzero(~_same_multisets(old, replicates))
     if len(touched) == 0:
-        return MergeResult(snap.reset_index(), 0, 0, 0)
+        return MergeResult(current, 0, 0, 0)
 
-    stats = summarise(new_reps[changed], how)
-    next_order = int(snap["order"].max()) + 1 if len(snap) else 0
-    new_rows = pd.DataFrame(index=added_keys)
-    new_rows["smiles"] = incoming.loc[added_keys, "smiles"]
-    new_rows["order"] = np.arange(next_order, next_order + len(added_keys), dtype="int64")
-    new_rows["first_version"] = version
-    snap = pd.concat([snap, new_rows.reindex(columns=snap.columns)]) if len(added_keys) else snap
-    snap.loc[touched, target] = stats["value"].to_numpy()
-    snap.loc[touched, f"{target}_std"] = stats["std"].to_numpy()
-    snap.loc[touched, f"{target}_n"] = stats["n"].to_numpy()
-    snap[rep_col] = snap[rep_col].astype("object")
-    snap.loc[touched, rep_col] = pd.Series(
-        [list(map(float, r)) for r in new_reps[changed]], index=touched, dtype="object"
+    known = position.is_valid().to_numpy(zero_copy_only=False)
+    added = pa.array(np.flatnonzero(~known))
+    next_order = int(pc.max(current.column("order")).as_py()) + 1 if current.num_rows else 0
+    new_rows: dict[str, pa.Array] = {
+        "inchikey": incoming.column("inchikey").take(added),
+        "smiles": incoming.column("smiles").take(added),
+        "order": pa.array(np.arange(next_order, next_order + len(added), dtype="int64")),
+        "first_version": pa.array(np.full(len(added), version, dtype="int64")),
+        "updated_version": pa.array(np.full(len(added), version, dtype="int64")),
+        "source": pa.nulls(len(added), pa.string()),
+    }
+    for t in targets_of(current.column_names):
+        new_rows.update(_empty_target(len(added), t))
+    snapshot = pa.concat_tables(
+        [current, pa.table({c: new_rows[c] for c in current.column_names}).cast(current.schema)]
     )
-    snap.loc[touched, "updated_version"] = version
-    snap.loc[touched, "source"] = source
-    spread = float(np.nanstd(snap[target].to_numpy(dtype="float64"))) if len(snap) > 1 else 0.0
-    limit = tolerance if tolerance is not None else relative_tolerance * spread
-    disagree = (stats["std"].fillna(0.0) > limit) if limit > 0 else stats["std"].fillna(0.0) > 0
-    snap.loc[touched, f"{target}_disagree"] = disagree.to_numpy()
-    snap = _normalise_dtypes(snap.reset_index())
-    return MergeResult(snap, len(added_keys), len(touched) - len(added_keys), int(disagree.sum()))
+    # each touched molecule's row: where it is known, else its place among the added ones
+    rows = np.where(
+        known, position.fill_null(0).to_numpy(zero_copy_only=False), current.num_rows + np.cumsum(~known) - 1
+    )[touched]
+    changed = replicates.take(pa.array(touched))
+    value, std, n = replicate_stats(changed, how)
+    updates = {
+        target: pa.array(value, from_pandas=True),  # NaN as null, as from a frame
+        f"{target}_std": pa.array(std, from_pandas=True),
+        f"{target}_n": pa.array(n),
+        f"{target}_replicates": changed,
+        "updated_version": pa.array(np.full(len(touched), version, dtype="int64")),
+        "source": pa.repeat(pa.scalar(source, pa.string()), len(touched)),
+    }
+    for name, values in updates.items():
+        snapshot = snapshot.set_column(
+            snapshot.column_names.index(name), name, _replace_rows(snapshot.column(name), rows, values)
+        )
+    all_values = snapshot.column(target).to_numpy().astype("float64")
+    disagree = _disagree(std, all_values, tolerance, relative_tolerance)
+    name = f"{target}_disagree"
+    snapshot = snapshot.set_column(
+        snapshot.column_names.index(name),
+        name,
+        _replace_rows(snapshot.column(name), rows, pa.array(disagree)),
+    )
+    return MergeResult(snapshot, len(added), len(touched) - len(added), int(disagree.sum()))
 
 
 def first_version(
@@ -193,14 +267,8 @@ def first_version(
     snapshot of a million-molecule file about 1 KB per molecule."""
     n = grouped.num_rows
     reps = grouped.column("replicates").combine_chunks()
-    lengths = pc.list_value_length(reps).to_numpy(zero_copy_only=False)
-    flat = pc.list_flatten(reps).to_numpy(zero_copy_only=False).astype("float64")
-    groups = pd.Series(flat, index=np.repeat(np.arange(n), lengths)).groupby(level=0, sort=False)
-    value = groups.agg(how).to_numpy(dtype="float64")
-    std = groups.std(ddof=1).to_numpy(dtype="float64")
-    spread = float(np.nanstd(value)) if n > 1 else 0.0
-    limit = tolerance if tolerance is not None else relative_tolerance * spread
-    disagree = np.nan_to_num(std, nan=0.0) > (limit if limit > 0 else 0.0)
+    value, std, count = replicate_stats(reps, how)
+    disagree = _disagree(std, value, tolerance, relative_tolerance)
     schema = snapshot_schema([target])
     snapshot = pa.table(
         [
@@ -212,21 +280,10 @@ def first_version(
             pa.repeat(pa.scalar(source, pa.string()), n),
             pa.array(value, from_pandas=True),  # NaN as null, as from a frame
             pa.array(std, from_pandas=True),
-            pa.array(groups.size().to_numpy(dtype="int64")),
+            pa.array(count),
             reps,
             pa.array(disagree),
         ],
         schema=schema,
     )
     return MergeResult(snapshot, n, 0, int(disagree.sum()))
-
-
-def _normalise_dtypes(snap: pd.DataFrame) -> pd.DataFrame:
-    for col in ("order", "first_version", "updated_version"):
-        snap[col] = snap[col].astype("int64")
-    for t in targets_of(list(snap.columns)):
-        snap[t] = snap[t].astype("float64")
-        snap[f"{t}_std"] = snap[f"{t}_std"].astype("float64")
-        snap[f"{t}_n"] = snap[f"{t}_n"].fillna(0).astype("int64")
-        snap[f"{t}_disagree"] = snap[f"{t}_disagree"].fillna(False).astype("bool")
-    return snap

@@ -223,10 +223,14 @@ class DatasetStore:
 
     def read(self, version: int | None = None) -> pd.DataFrame:
         """One row per molecule, as of *version* (default: the latest), in ``order``."""
+        frame: pd.DataFrame = self.read_table(version).to_pandas()
+        return frame
+
+    def read_table(self, version: int | None = None) -> pa.Table:
+        """:meth:`read` as an Arrow table (no Python object per replicate list)."""
         info = self.resolve(version)
-        frame: pd.DataFrame = _read_delta(self._table(info.delta_version), self.storage).to_pandas()
         # The Delta writer does not keep row order (it varies run to run); ``order`` records it.
-        return frame.sort_values("order", kind="stable", ignore_index=True)
+        return _read_delta(self._table(info.delta_version), self.storage).sort_by("order")
 
     def read_quarantine(self, version: int | None = None) -> pd.DataFrame:
         """Rejected rows of committed ingests: all of them, or those of *version*'s ingest."""

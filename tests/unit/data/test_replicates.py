@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from molops.data.replicates import group_replicates, merge_measurements, summarise
+from molops.data.replicates import MergeResult, group_replicates, merge_measurements, replicate_stats
 
 
 def incoming(*molecules):
-    """molecules: (inchikey, smiles, [values]) → the frame group_replicates would give."""
+    """molecules: (inchikey, smiles, [values]) → the table group_replicates would give."""
     keys, smiles, values, rows = [], [], [], []
     for key, smi, vals in molecules:
         for v in vals:
@@ -25,11 +25,15 @@ def incoming(*molecules):
     return group_replicates(keys, smiles, values, rows)
 
 
-def merge(current, frame, **kw):
+def merge(current, grouped, **kw):
+    """merge_measurements with the snapshots as frames (as a dataset is read), for short checks."""
     kw.setdefault("target", "y")
     kw.setdefault("version", 1)
     kw.setdefault("source", "f.csv")
-    return merge_measurements(current, frame, **kw)
+    if current is not None:
+        current = pa.Table.from_pandas(current, preserve_index=False)
+    res = merge_measurements(current, grouped, **kw)
+    return MergeResult(res.snapshot.to_pandas(), res.added, res.updated, res.flagged)
 
 
 def row(snapshot, key):
@@ -40,27 +44,27 @@ def row(snapshot, key):
 def test_group_replicates():
     out = group_replicates(
         ["A", "B", "A", "C"], ["a1", "b", "a2", "c"], [1.0, 2.0, 3.0, 4.0], [10, 11, 12, 13]
-    )
-    assert list(out.index) == ["A", "B", "C"]
-    assert list(out["smiles"]) == ["a1", "b", "c"]  # the first spelling wins
-    assert list(out["replicates"]) == [[1.0, 3.0], [2.0], [4.0]]
-    assert list(out["first_row"]) == [10, 11, 13]
+    ).to_pydict()
+    assert out["inchikey"] == ["A", "B", "C"]
+    assert out["smiles"] == ["a1", "b", "c"]  # the first spelling wins
+    assert out["replicates"] == [[1.0, 3.0], [2.0], [4.0]]
+    assert out["first_row"] == [10, 11, 13]
 
 
 def test_group_replicates_orders_by_first_row():
-    out = group_replicates(["A", "B", "A"], ["a", "b", "a"], [1.0, 2.0, 3.0], [9, 2, 1])
-    assert list(out.index) == ["A", "B"]
-    assert list(out["first_row"]) == [1, 2]
+    out = group_replicates(["A", "B", "A"], ["a", "b", "a"], [1.0, 2.0, 3.0], [9, 2, 1]).to_pydict()
+    assert out["inchikey"] == ["A", "B"]
+    assert out["first_row"] == [1, 2]
 
 
 def test_group_replicates_empty():
     out = group_replicates([], [], [], [])
-    assert len(out) == 0
-    assert {"smiles", "replicates", "first_row"} <= set(out.columns)
+    assert out.num_rows == 0
+    assert {"inchikey", "smiles", "replicates", "first_row"} <= set(out.column_names)
 
 
-# -- summarise ---------------------------------------------------------------------------------
-REPS = pd.Series([[1.0, 2.0, 6.0], [4.0], [5.0, 5.0]], index=["A", "B", "C"])
+# -- replicate_stats ---------------------------------------------------------------------------
+REPS = pa.array([[1.0, 2.0, 6.0], [4.0], [5.0, 5.0]], pa.list_(pa.float64()))
 
 
 @pytest.mark.parametrize(
@@ -72,18 +76,17 @@ REPS = pd.Series([[1.0, 2.0, 6.0], [4.0], [5.0, 5.0]], index=["A", "B", "C"])
         ("max", [6.0, 4.0, 5.0]),
     ],
 )
-def test_summarise(how, expected):
-    out = summarise(REPS, how)
-    assert list(out.index) == ["A", "B", "C"]
-    assert list(out["value"]) == expected
-    assert list(out["n"]) == [3, 1, 2]
+def test_replicate_stats(how, expected):
+    value, _, n = replicate_stats(REPS, how)
+    assert value.tolist() == expected
+    assert n.tolist() == [3, 1, 2]
 
 
-def test_summarise_std_is_the_sample_std_and_nan_for_one_replicate():
-    out = summarise(REPS, "mean")
-    assert out.loc["A", "std"] == pytest.approx(math.sqrt(7.0))  # ((4 + 1 + 9) / 2) ** 0.5
-    assert math.isnan(out.loc["B", "std"])
-    assert out.loc["C", "std"] == 0.0
+def test_replicate_stats_std_is_the_sample_std_and_nan_for_one_replicate():
+    _, std, _ = replicate_stats(REPS, "mean")
+    assert std[0] == pytest.approx(math.sqrt(7.0))  # ((4 + 1 + 9) / 2) ** 0.5
+    assert math.isnan(std[1])
+    assert std[2] == 0.0
 
 
 # -- merge_measurements ------------------------------------------------------------------------
@@ -208,8 +211,9 @@ def test_a_second_target_joins_the_same_molecules():
 @pytest.mark.parametrize(
     ("how", "tolerance"), [("mean", None), ("median", None), ("min", 0.3), ("max", None)]
 )
-def test_first_version_equals_a_merge_into_nothing(how, tolerance):
-    """The columnar build of version 1 writes exactly the table the frame merge does."""
+def test_first_version_equals_a_merge_into_an_empty_dataset(how, tolerance):
+    """The columnar build of version 1 writes exactly the table the general merge writes into a
+    dataset with no molecules: two code paths, one answer."""
     from molops.data.replicates import first_version, group_replicates_arrow
     from molops.data.store import snapshot_schema
 
@@ -227,12 +231,11 @@ def test_first_version_equals_a_merge_into_nothing(how, tolerance):
         }
     )
     kw = {"target": "y", "version": 1, "source": "f.csv", "how": how, "tolerance": tolerance}
-    old = merge_measurements(None, group_replicates(keys, smiles, values, rows), **kw)
-    new = first_version(group_replicates_arrow(table), **kw)
     schema = snapshot_schema(["y"])
-    expected = pa.Table.from_pandas(old.snapshot[schema.names], schema=schema, preserve_index=False)
-    assert new.snapshot.cast(schema).equals(expected)
-    assert (new.added, new.updated, new.flagged) == (old.added, old.updated, old.flagged)
+    general = merge_measurements(schema.empty_table(), group_replicates_arrow(table), **kw)
+    new = first_version(group_replicates_arrow(table), **kw)
+    assert new.snapshot.cast(schema).equals(general.snapshot.cast(schema))
+    assert (new.added, new.updated, new.flagged) == (general.added, general.updated, general.flagged)
     assert new.flagged > 0 and new.snapshot.column("y_std").null_count > 0  # both cases covered
 
 

@@ -35,7 +35,7 @@ def snapshot(values: dict[str, float], version: int = 1):
     frame = group_replicates(
         keys, [k.lower() for k in keys], list(values.values()), list(range(1, len(keys) + 1))
     )
-    return merge_measurements(None, frame, target="y", version=version, source="t").snapshot
+    return merge_measurements(None, frame, target="y", version=version, source="t").snapshot.to_pandas()
 
 
 def lineage(version: int, **extra):
