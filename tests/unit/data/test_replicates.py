@@ -9,6 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from molops.data.replicates import MergeResult, group_replicates, merge_measurements, replicate_stats
 
@@ -282,3 +284,48 @@ def test_group_replicates_arrow_equals_a_hash_aggregation(rows_ascending):
     assert out.column("first_row").to_pylist() == ref.column("row_min").to_pylist()
     assert out.column("replicates").to_pylist() == ref.column("value_list").to_pylist()
     assert max(len(r) for r in out.column("replicates").to_pylist()) > 1
+
+
+_batches = st.lists(
+    st.tuples(st.sampled_from("ABCDEFGH"), st.sampled_from([1.0, 2.0, 2.5, -4.0])), max_size=12
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(first=_batches, second=_batches, on_existing=st.sampled_from(["replace", "accumulate"]))
+def test_a_merge_touches_only_the_batch_and_keeps_every_known_row_in_place(first, second, on_existing):
+    """Against a plain-Python model of a merge: each molecule's replicates after two batches, the
+    rows' order, and which molecules the second batch added or updated."""
+
+    def grouped(batch):
+        keys = [k for k, _ in batch]
+        return group_replicates(
+            keys, [k.lower() for k in keys], [v for _, v in batch], list(range(1, len(batch) + 1))
+        )
+
+    v1 = merge_measurements(None, grouped(first), target="y", version=1, source="a")
+    v2 = merge_measurements(
+        v1.snapshot, grouped(second), target="y", version=2, source="b", on_existing=on_existing
+    )
+    expected: dict[str, list[float]] = {}
+    for k, v in first:
+        expected.setdefault(k, []).append(v)
+    before = {k: sorted(v) for k, v in expected.items()}
+    incoming: dict[str, list[float]] = {}
+    for k, v in second:
+        incoming.setdefault(k, []).append(v)
+    for k, values in incoming.items():
+        expected[k] = (expected.get(k, []) if on_existing == "accumulate" else []) + values
+    snap = v2.snapshot.to_pydict()
+    assert snap["inchikey"] == list(expected)  # known molecules in place, new ones in batch order
+    assert snap["order"] == list(range(len(expected)))
+    for i, key in enumerate(snap["inchikey"]):
+        assert sorted(snap["y_replicates"][i]) == sorted(expected[key])
+        assert snap["y_n"][i] == len(expected[key])
+        assert snap["y"][i] == pytest.approx(float(np.mean(expected[key])))
+        changed = key in incoming and sorted(expected[key]) != before.get(key)
+        assert snap["updated_version"][i] == (2 if changed else 1)
+        assert snap["source"][i] == ("b" if changed else "a")
+        assert snap["first_version"][i] == (1 if key in before else 2)
+    assert v2.added == len(set(incoming) - set(before))
+    assert v2.added + v2.updated == sum(sorted(expected[k]) != before.get(k) for k in incoming)
