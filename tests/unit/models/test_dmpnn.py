@@ -261,3 +261,36 @@ def test_graphs_are_built_by_loader_processes_only_for_large_gpu_predictions(mon
     assert data.loader_workers(3, "cpu", 10) == 3  # what the user asked for, always
     monkeypatch.setattr(data.os, "cpu_count", lambda: 2)
     assert data.loader_workers(None, "cuda", 20_000) == 1
+
+
+def test_predictions_are_identical_to_those_on_chemprops_graphs(monkeypatch):
+    """Prediction batches are built by molops' batched featuriser; the networks see exactly the
+    tensors chemprop's featuriser and collate would give them, so every member predicts the same."""
+    from chemprop.data import Datum, collate_batch
+    from rdkit import Chem
+
+    from molops.features.graph import GraphFeaturizer
+    from molops.models.zoo._graph_data import descriptor_matrix, standardised
+
+    X, y = tiny()
+    model = get_model("dmpnn", descriptors="rdkit2d", epochs=2, seed=3, **SMALL).fit(X, y)
+    smiles = np.concatenate([X, FAR_SMILES, ["C", "[Na+].[Cl-]", "F/C=C/F", "N->[Cu+2]"]])
+    monkeypatch.setattr(dmpnn, "PREDICT_BATCH", 16)  # several batches, the last one short
+    nets, _ = model._networks()
+    featurizer = GraphFeaturizer().chemprop_featurizer()
+    expected = []
+    for start in range(0, len(smiles), 16):
+        batch = collate_batch(
+            [
+                Datum(featurizer(Chem.MolFromSmiles(s)), None,
+                      standardised(descriptor_matrix([s]), *model._scaling())[0], None, 1.0, None, None)
+                for s in smiles[start : start + 16]
+            ]
+        )  # fmt: skip
+        with torch.inference_mode():
+            expected.append(np.stack([net(batch.bmg, None, batch.X_d).float().numpy()[:, 0] for net in nets]))
+    want = np.concatenate(expected, axis=1).astype(np.float64) * model._y_scale + model._y_mean
+    np.testing.assert_array_equal(model.member_predictions(smiles), want)
+    # built in a loader process instead (the dataset and its collate function pickle): the same
+    model.params = model.params.model_copy(update={"num_workers": 1})
+    np.testing.assert_array_equal(model.member_predictions(smiles), want)

@@ -1,6 +1,10 @@
-"""The D-MPNN's data: SMILES parsed with errors that name the row, molecular graphs built on
-demand (batch by batch, in DataLoader processes when there are any), the RDKit 2D descriptors
-joined to the encoding, and how many loader processes a prediction uses."""
+"""The D-MPNN's data: SMILES parsed with errors that name the row, prediction batches built on
+demand (a whole batch at a time, in DataLoader processes when there are any), the RDKit 2D
+descriptors joined to the encoding, and how many loader processes a prediction uses.
+
+A prediction batch's graphs come from :func:`molops.features.graph.batch_graphs` (RDKit and numpy,
+equal to chemprop's featuriser, several times faster); training keeps chemprop's own dataset, whose
+graphs are built once and cached for every epoch and member."""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from molops.features.base import GRAPH, get_featurizer
+from molops.features.base import get_featurizer
+from molops.features.graph import batch_graphs
 from molops.models.base import InvalidModelError
 
 #: molecules per batch at prediction (graphs are featurised batch by batch, never all at once)
@@ -45,29 +50,44 @@ def parse_smiles(model: str, row: int, smiles: str) -> Any:
     return mol
 
 
-class SmilesGraphs:
-    """SMILES → chemprop ``Datum`` on demand: a map-style dataset for torch's DataLoader, so a pool is
-    featurised one batch at a time. Plain Python, so it pickles into DataLoader worker processes."""
+class SmilesBatches:
+    """SMILES → chemprop ``TrainingBatch`` of PREDICT_BATCH molecules, on demand: a map-style dataset
+    of whole batches for torch's DataLoader (``batch_size=None``), so a pool is featurised one batch
+    at a time, by numpy over the batch rather than per molecule. Plain Python, so it pickles into
+    DataLoader worker processes."""
 
     def __init__(
-        self, model: str, smiles: np.ndarray, scaling: tuple[np.ndarray, np.ndarray] | None = None
+        self,
+        model: str,
+        smiles: np.ndarray,
+        scaling: tuple[np.ndarray, np.ndarray] | None = None,
+        batch_size: int = PREDICT_BATCH,
     ) -> None:
-        self.model, self.smiles, self.scaling = model, smiles, scaling
-        self._featurizer: Any = None
+        self.model, self.smiles, self.scaling, self.batch_size = model, smiles, scaling, batch_size
 
     def __len__(self) -> int:
-        return len(self.smiles)
+        return -(-len(self.smiles) // self.batch_size)
 
-    def __getitem__(self, row: int) -> Any:
-        from chemprop.data import Datum
+    def __getitem__(self, index: int) -> Any:
+        import torch
+        from chemprop.data import TrainingBatch
+        from chemprop.featurizers.molgraph.molecule import BatchCuikMolGraph
 
-        if self._featurizer is None:  # molops' registered graph featurizer (chemprop's, v2 features)
-            self._featurizer = get_featurizer(GRAPH)
-        graph = self._featurizer.graph(parse_smiles(self.model, row, self.smiles[row]))
+        start = index * self.batch_size
+        chunk = self.smiles[start : start + self.batch_size]
+        graphs = batch_graphs([parse_smiles(self.model, start + i, s) for i, s in enumerate(chunk)])
+        # chemprop's batch type built from arrays (its BatchMolGraph takes per-molecule graphs)
+        bmg = BatchCuikMolGraph(
+            V=torch.from_numpy(graphs.V),
+            E=torch.from_numpy(graphs.E),
+            edge_index=torch.from_numpy(graphs.edge_index),
+            rev_edge_index=torch.from_numpy(graphs.rev_edge_index),
+            batch=torch.from_numpy(graphs.batch),
+        )
         x_d = None
         if self.scaling is not None:
-            x_d = standardised(descriptor_matrix([self.smiles[row]]), *self.scaling)[0]
-        return Datum(graph, None, x_d, None, 1.0, None, None)
+            x_d = torch.from_numpy(standardised(descriptor_matrix(chunk), *self.scaling))
+        return TrainingBatch(bmg, None, x_d, None, torch.ones(len(chunk), 1), None, None)
 
 
 def standardised(raw: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """chemprop v2's directed message-passing neural network (D-MPNN) on SMILES, with uncertainty.
 
 The only graph model of the zoo: it takes SMILES (``inputs = "smiles"``) and featurises them itself
-with chemprop's ``SimpleMoleculeMolGraphFeaturizer``. Each network is bond message passing →
+as chemprop's ``SimpleMoleculeMolGraphFeaturizer`` does (training with it; prediction with molops'
+equal, batched :func:`molops.features.graph.batch_graphs`). Each network is bond message passing →
 aggregation (mean, sum or norm) → optional batch norm → feed-forward head, trained by Lightning with
 chemprop's Noam-like learning-rate schedule on standardised targets (mean and std of the training
 targets, stored with the model; predictions come back in the user's units).
@@ -41,7 +42,7 @@ from molops.models.base import MODELS, Capability, InvalidModelError, Surrogate,
 from molops.models.zoo._common import draw_members, member_seeds
 from molops.models.zoo._graph_data import (
     PREDICT_BATCH,
-    SmilesGraphs,
+    SmilesBatches,
     descriptor_matrix,
     loader_workers,
     parse_smiles,
@@ -53,6 +54,12 @@ from molops.models.zoo.dmpnn_train import train_member
 
 #: fewest molecules in the validation split before it is used (below: train on all, keep the last epoch)
 _MIN_VALIDATION = 10
+
+
+def _as_is(batch: Any) -> Any:
+    """The loader's collate function: a batch is built whole by SmilesBatches (a module-level
+    function, so loader processes can pickle it)."""
+    return batch
 
 
 @MODELS.register("dmpnn")
@@ -261,20 +268,19 @@ class DMPNN(Surrogate[DMPNNParams]):
         """Members' means (n_members, n) and, with ``uncertainty='mve'``, their predicted variances."""
         self.check_fitted()
         import torch
-        from chemprop import data
         from torch.utils.data import DataLoader, Dataset
 
         p = self.params
         smiles = self._smiles(X)
         nets, device = self._networks()
         # graphs are built batch by batch (in loader processes when there are any), never for the whole pool
-        graphs = SmilesGraphs(self.name, smiles, self._scaling())
+        batches = SmilesBatches(self.name, smiles, self._scaling(), PREDICT_BATCH)
         loader = DataLoader(
-            cast("Dataset[Any]", graphs),  # DataLoader takes any map-style dataset (len and [i])
-            batch_size=PREDICT_BATCH,
+            cast("Dataset[Any]", batches),  # DataLoader takes any map-style dataset (len and [i])
+            batch_size=None,  # each item is already a batch
             shuffle=False,
             num_workers=loader_workers(p.num_workers, device.type, len(smiles)),
-            collate_fn=data.collate_batch,
+            collate_fn=_as_is,
         )
         means, variances = [], []
         with torch.inference_mode():
