@@ -10,7 +10,10 @@ trained for --epochs epochs on the first --fit-molecules molecules of the Enamin
 an untimed one-epoch fit on 64 molecules that pays the device's start-up), then
 scores --score-molecules molecules (the set repeated), on each accelerator: the GPU when torch sees
 one, and the CPU (all cores). Scoring is timed with the graphs built in the scoring process
-(num_workers 0) and in --workers DataLoader processes. Then one ``campaign propose`` through the
+(num_workers 0) and in each of --workers DataLoader process counts (--cpu-workers on the CPU). The
+graphs are built by ``molops.features.graph.batch_graphs`` (the D-MPNN's prediction loader); the
+rate one process builds them at (parse, graphs, tensors; CPU seconds) is reported beside, so
+scoring rates can be read against k processes × that rate. Then one ``campaign propose`` through the
 library (the default 3-member D-MPNN trained on --campaign-measured measured molecules, the whole
 set as the pool; its default loader processes) reports the campaign's own scoring rate on the
 default accelerator.
@@ -66,7 +69,8 @@ def on_device(accelerator: str, smiles: np.ndarray, y: np.ndarray, pool: np.ndar
         "fit_s_per_epoch": round(fit_s / args.epochs, 3),
     }
     log(f"{accelerator}: fit {fit_s:.1f} s")
-    for workers in sorted({0, args.workers}):
+    counts = args.workers if accelerator == "gpu" else args.cpu_workers
+    for workers in sorted({0, *(min(k, (os.cpu_count() or 1) - 1) for k in counts)}):
         model.params = model.params.model_copy(update={"num_workers": workers})
         model.predict(pool[:1024])  # warm: the networks onto the device, worker start-up paid once
         t = time.perf_counter()
@@ -77,6 +81,20 @@ def on_device(accelerator: str, smiles: np.ndarray, y: np.ndarray, pool: np.ndar
         log(f"{accelerator}: scored {len(pool)} with {workers} loader workers in {seconds:.1f} s")
         assert np.isfinite(mean).all()
     return row
+
+
+def graph_build_rate(pool: np.ndarray) -> dict[str, Any]:
+    """Prediction batches (parse, graphs, tensors) built per CPU-second by one process, as a loader
+    process builds them."""
+    from molops.models.zoo._graph_data import PREDICT_BATCH, SmilesBatches
+
+    smiles = pool[: 10 * PREDICT_BATCH]
+    batches = SmilesBatches("dmpnn", smiles, None, PREDICT_BATCH)
+    batches[0]  # imports
+    t = time.process_time()
+    for i in range(len(batches)):
+        batches[i]
+    return {"molecules": len(smiles), "per_cpu_s": round(len(smiles) / (time.process_time() - t))}
 
 
 def campaign_propose(frame: pd.DataFrame, args: Any) -> dict[str, Any]:
@@ -115,10 +133,15 @@ def main() -> None:
     parser.add_argument("--fit-molecules", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--score-molecules", type=int, default=50_000)
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument(
+        "--workers", default="4,8,15", help="comma-separated loader process counts on the GPU"
+    )
+    parser.add_argument("--cpu-workers", default="8", help="the same on the CPU")
     parser.add_argument("--campaign-measured", type=int, default=1000, help="0: skip the campaign propose")
     parser.add_argument("--devices", default="auto", help="comma-separated of gpu, cpu (auto: both if a GPU)")
     args = parser.parse_args()
+    args.workers = [int(k) for k in args.workers.split(",")]
+    args.cpu_workers = [int(k) for k in args.cpu_workers.split(",")]
     import torch
 
     frame = pd.read_csv(args.data)[["smiles", "score"]]
@@ -127,6 +150,8 @@ def main() -> None:
     pool = np.resize(smiles, args.score_molecules)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     devices = (["gpu", "cpu"] if gpu else ["cpu"]) if args.devices == "auto" else args.devices.split(",")
+    graph_build = graph_build_rate(pool)
+    log(f"graphs: {graph_build['per_cpu_s']} molecules per CPU-second in one process")
     rows = [on_device(d, fit_x, fit_y, pool, args) for d in devices]
     campaign = campaign_propose(frame, args) if args.campaign_measured else None
     print(json.dumps({
@@ -134,6 +159,7 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count(), "torch": torch.__version__,
                     "torch_threads": torch.get_num_threads(), "gpu": gpu},
+        "graph_build_one_process": graph_build,
         "results": rows,
         "campaign_propose": campaign,
     }, indent=1))  # fmt: skip
