@@ -83,12 +83,16 @@ class LogWriter:
         close_timeout_s: float = 20.0,
         compact_every: int = 600,
         hooks: WriterHooks | None = None,
+        stagger: bool = False,
     ) -> None:
         self.log = log
         self.interval_s, self.max_rows, self.max_pending = interval_s, max_rows, max_pending
         self.retry_base_s, self.retry_max_s, self.close_timeout_s = retry_base_s, retry_max_s, close_timeout_s
         self.hooks = hooks or WriterHooks()
         self.compact_every = compact_every  # commits between compactions (0: never)
+        # the first write after a random part of the interval: writers started together (a
+        # service's workers) then commit at different times instead of racing for each version
+        self._first_wait_s = interval_s * random.random() if stagger else interval_s
         self.compactions = 0
         self._commits = 0  # commits since the last compaction
         self._compact_at = self._next_compaction()
@@ -196,13 +200,15 @@ class LogWriter:
     def _write_loop(self) -> None:
         attempt = 0
         replay = True  # spill files left by an earlier run go first
+        wait_s = self._first_wait_s
         while True:
             if attempt:
                 delay = backoff_delay(attempt, self.retry_base_s, self.retry_max_s)
                 self.retry_delays = [*self.retry_delays[-99:], delay]
                 self._stop.wait(delay)
             else:
-                self._due.wait(self.interval_s)
+                self._due.wait(wait_s)
+                wait_s = self.interval_s
             self._due.clear()
             if self._stop.is_set():
                 return  # close() writes the rest

@@ -91,6 +91,19 @@ def chemistry_pool(settings: ServeSection) -> IsolatedPool[PreparedMolecule] | N
     return IsolatedPool(processes, settings.molecule_timeout_ms / 1000, preload=CHEMISTRY_PRELOAD)
 
 
+def log_interval(settings: ServeSection, writers: int) -> float:
+    """Seconds between one worker's prediction-log commits: ``log_interval_s`` × the workers.
+
+    A commit costs the same CPU however few rows it carries (the table's new versions read, a file
+    and a version written, tens of ms), so one per worker per ``log_interval_s`` made every worker
+    added cost more than the one before (docs/benchmarks.md, issue 19). Each of N workers sees
+    about 1/N of the traffic, so committing every N intervals keeps the service at one commit per
+    ``log_interval_s`` and a worker's unwritten rows (what a crash of it could lose) at about one
+    interval of the whole service's traffic, as with one worker.
+    """
+    return settings.log_interval_s * max(1, writers)
+
+
 def build_context(
     ws: Workspace,
     settings: ServeSection,
@@ -98,7 +111,10 @@ def build_context(
     *,
     log_predictions: bool = True,
     prediction_log: PredictionLog | None = None,
+    writers: int = 1,
 ) -> ServiceContext:
+    """The service's parts for one process; *writers* is how many processes of the service write
+    the prediction log (its workers): see :func:`log_interval`."""
     registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
     metrics = Metrics()
 
@@ -131,9 +147,10 @@ def build_context(
     if log_predictions:
         writer = LogWriter(
             prediction_log or PredictionLog.of(ws),
-            interval_s=settings.log_interval_s,
+            interval_s=log_interval(settings, writers),
             max_pending=settings.log_max_pending,
             hooks=metrics.log_hooks(),
+            stagger=writers > 1,
         )
 
     def checks(name: str) -> list[dict[str, Any]]:
@@ -170,7 +187,7 @@ def app_from_env() -> FastAPI:
     ws = Workspace.open(spec["workspace"])
     settings = ServeSection.model_validate(spec["settings"])
     refs = [ModelRef.model_validate(r) for r in spec["refs"]]
-    ctx = build_context(ws, settings, refs, log_predictions=spec.get("log", True))
+    ctx = build_context(ws, settings, refs, log_predictions=spec.get("log", True), writers=settings.workers)
     app = create_app(ctx, freeze_heap=True)  # this process is the worker: see app.load_models
     return with_ui(app, ws, ctx) if spec.get("ui") else app
 
