@@ -130,7 +130,8 @@ class ServeSection(_Section):
     cache_molecules: int = Field(4096, ge=0)
     #: How often the registry is asked whether a served alias moved (hot swap); 0: never.
     poll_s: float = Field(10.0, ge=0)
-    #: Seconds between prediction-log writes (rows are buffered in between).
+    #: Seconds between prediction-log writes (rows are buffered in between); with N workers, each
+    #: writes every N × this, so the service still commits once per interval.
     log_interval_s: float = Field(1.0, gt=0)
     #: Prediction-log rows a worker holds in memory while the table cannot take them; beyond this,
     #: they are spilled to local Parquet files beside the table and appended once it can.

@@ -93,7 +93,7 @@ chemistry_processes = -1
 cache_molecules = 4096
 # Seconds between checks whether a served alias moved in the registry (hot swap); 0: never.
 poll_s = 10.0
-# Seconds between prediction-log writes.
+# Seconds between prediction-log writes (with N workers each writes every N x this).
 log_interval_s = 1.0
 # Log rows held in memory while the table cannot be written; beyond it they spill to local files.
 log_max_pending = 1000000
