@@ -51,14 +51,13 @@ class GraphOnnxSurrogate(OnnxSurrogate):
 
     def predict(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         from molops.models.onnx_export.dmpnn import DESCRIPTORS
-        from molops.models.zoo._graph_data import descriptor_matrix, parse_smiles
+        from molops.models.zoo._graph_data import descriptor_matrix, parse_many
 
         smiles = np.asarray(X, dtype=object).ravel()
         means, stds = [], []
         for start in range(0, len(smiles), BATCH):
             chunk = smiles[start : start + BATCH]
-            mols = [parse_smiles(self.kind, start + i, str(s)) for i, s in enumerate(chunk)]
-            feeds = batch_graphs(mols).feeds()
+            feeds = batch_graphs(parse_many(self.kind, start, [str(s) for s in chunk])).feeds()
             if self._descriptors:
                 feeds[DESCRIPTORS] = descriptor_matrix(chunk)
             mean, std = self._session.run(["mean", "std"], feeds)

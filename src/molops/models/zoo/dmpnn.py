@@ -45,7 +45,7 @@ from molops.models.zoo._graph_data import (
     SmilesBatches,
     descriptor_matrix,
     loader_workers,
-    parse_smiles,
+    parse_many,
     standardised,
 )
 from molops.models.zoo._lightning import require_gnn
@@ -183,7 +183,7 @@ class DMPNN(Surrogate[DMPNNParams]):
         p = self.params
         smiles = self._smiles(X)
         ya = self._targets(y, len(smiles))
-        mols = [parse_smiles(self.name, i, s) for i, s in enumerate(smiles)]
+        mols = parse_many(self.name, 0, smiles)
         gpu = self._use_gpu(fitting=True)
         self._y_mean = float(ya.mean())
         self._y_scale = float(ya.std()) or 1.0
