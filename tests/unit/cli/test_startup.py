@@ -7,14 +7,17 @@ Each check runs in a fresh interpreter: this process has long imported everythin
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
+from pathlib import Path
 from typing import get_args
 
+import numpy as np
 import pytest
 
 from molops.cli import train
-from molops.models.base import MODELS
+from molops.models.base import MODELS, get_model
 from molops.models.splits import SPLIT_KINDS
 from molops.models.transforms import Kind
 
@@ -70,6 +73,14 @@ def test_help_and_option_errors_import_nothing_heavy(argv, tmp_path):
     assert result["loaded"] == []
 
 
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory) -> Path:
+    """One workspace made by ``molops init`` (in a fresh interpreter too), only read by the tests."""
+    root = tmp_path_factory.mktemp("startup")
+    assert _probe(["init", "ws"], root)["code"] in (0, None)
+    return root / "ws"
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -81,13 +92,46 @@ def test_help_and_option_errors_import_nothing_heavy(argv, tmp_path):
     ],
     ids=" ".join,
 )
-def test_workspace_reads_import_no_model_library(argv, tmp_path):
+def test_workspace_reads_import_no_model_library(argv, initialised, tmp_path):
     """The commands the tests (and users) run most read tables: no MLflow, no model library, and no
     pyarrow.dataset (it imports pandas) or scipy.stats; their imports cost seconds under load."""
-    assert _probe(["init", "ws"], tmp_path)["code"] in (0, None)
-    result = _probe(["-w", "ws", *argv], tmp_path, heavy=(*HEAVY, "scipy.stats", "pyarrow.dataset"))
+    ws = str(initialised)
+    result = _probe(["-w", ws, *argv], tmp_path, heavy=(*HEAVY, "scipy.stats", "pyarrow.dataset"))
     assert result["code"] in (0, 1, 2, None)
     assert result["loaded"] == []
+
+
+_PREDICT_AFTER_PRELOAD = """
+import importlib, pickle, sys
+for module in sys.argv[1:]:
+    importlib.import_module(module)
+before = {name.split(".")[0] for name in sys.modules}
+for model, X in pickle.loads(sys.stdin.buffer.read()):
+    model.predict(X)
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules} - before)))
+"""
+
+
+def test_scoring_workers_preload_what_predicting_imports():
+    """The zoo imports its models' libraries only to fit: a pool-scoring worker that unpickles a
+    fitted model and predicts must find them already imported by the fork server's preload."""
+    from molops.cli._campaign_common import SCORING_PRELOAD
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 2, (60, 32)).astype(np.float32)
+    y = 2.0 * X[:, 0] + X[:, 1]
+    small = {"rf": {"n_estimators": 5}, "lightgbm": {"n_estimators": 5}}
+    fitted = [(get_model(name, **params).fit(X, y), X) for name, params in small.items()]
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _PREDICT_AFTER_PRELOAD, *SCORING_PRELOAD],
+        input=pickle.dumps(fitted),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    new = proc.stdout.decode().split()
+    assert not {"sklearn", "lightgbm", "scipy", "optuna"} & set(new), new
 
 
 def test_the_registry_does_not_import_the_model_zoo():
