@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import random
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -62,7 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.poll_s > 0:
         ctx.spawn(models.watch(settings.poll_s))
     if ctx.monitor is not None and settings.monitor_interval_s > 0:
-        ctx.spawn(monitor_forever(ctx, settings.monitor_interval_s))
+        ctx.spawn(monitor_forever(ctx, *monitor_schedule(settings.monitor_interval_s, ctx.processes)))
     log.info("service started", extra={"event": "started", "models": list(models.models)})
     try:
         yield
@@ -89,11 +90,26 @@ async def load_models(ctx: ServiceContext, *, freeze: bool) -> None:
         gc.freeze()
 
 
-async def monitor_forever(ctx: ServiceContext, every_s: float) -> None:
-    """Run the monitoring checks of every served model now and then; /metrics exports them."""
+def monitor_schedule(interval_s: float, processes: int) -> tuple[float, float]:
+    """(seconds to the first run, seconds between runs) of one process's monitoring checks.
+
+    Every worker reads the same log, so N workers each running the checks every *interval_s* did
+    the same work N times. Each now runs them every N × *interval_s*, the first time at a random
+    point of that span, so the service runs them about once per *interval_s*; the verdict gauges
+    export the most recent run of any worker (``multiprocess_mode="mostrecent"``).
+    """
+    every_s = interval_s * max(1, processes)
+    return (every_s * random.random() if processes > 1 else every_s), every_s
+
+
+async def monitor_forever(ctx: ServiceContext, first_s: float, every_s: float) -> None:
+    """Run the monitoring checks of every served model after *first_s*, then every *every_s*;
+    /metrics exports them."""
     assert ctx.monitor is not None
+    wait_s = first_s
     while True:
-        await asyncio.sleep(every_s)
+        await asyncio.sleep(wait_s)
+        wait_s = every_s
         for name in ctx.models.models:
             try:
                 checks = await asyncio.to_thread(ctx.monitor, name)

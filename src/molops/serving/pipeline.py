@@ -49,6 +49,9 @@ class ServiceContext:
     fast_predict: bool = True
     #: requests the fast path answered itself (the others went to the FastAPI route)
     fast_answered: int = 0
+    #: processes serving this service (``--workers``): each runs the periodic work that reads or
+    #: writes the shared workspace (log commits, monitoring) this many times less often
+    processes: int = 1
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:

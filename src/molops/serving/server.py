@@ -91,7 +91,7 @@ def chemistry_pool(settings: ServeSection) -> IsolatedPool[PreparedMolecule] | N
     return IsolatedPool(processes, settings.molecule_timeout_ms / 1000, preload=CHEMISTRY_PRELOAD)
 
 
-def log_interval(settings: ServeSection, writers: int) -> float:
+def log_interval(settings: ServeSection, workers: int) -> float:
     """Seconds between one worker's prediction-log commits: ``log_interval_s`` × the workers.
 
     A commit costs the same CPU however few rows it carries (the table's new versions read, a file
@@ -101,7 +101,7 @@ def log_interval(settings: ServeSection, writers: int) -> float:
     ``log_interval_s`` and a worker's unwritten rows (what a crash of it could lose) at about one
     interval of the whole service's traffic, as with one worker.
     """
-    return settings.log_interval_s * max(1, writers)
+    return settings.log_interval_s * max(1, workers)
 
 
 def build_context(
@@ -111,10 +111,10 @@ def build_context(
     *,
     log_predictions: bool = True,
     prediction_log: PredictionLog | None = None,
-    writers: int = 1,
+    workers: int = 1,
 ) -> ServiceContext:
-    """The service's parts for one process; *writers* is how many processes of the service write
-    the prediction log (its workers): see :func:`log_interval`."""
+    """The service's parts for one process; *workers* is how many processes serve it, each writing
+    the prediction log (see :func:`log_interval`) and running the monitoring checks."""
     registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
     metrics = Metrics()
 
@@ -147,10 +147,10 @@ def build_context(
     if log_predictions:
         writer = LogWriter(
             prediction_log or PredictionLog.of(ws),
-            interval_s=log_interval(settings, writers),
+            interval_s=log_interval(settings, workers),
             max_pending=settings.log_max_pending,
             hooks=metrics.log_hooks(),
-            stagger=writers > 1,
+            stagger=workers > 1,
         )
 
     def checks(name: str) -> list[dict[str, Any]]:
@@ -158,7 +158,9 @@ def build_context(
 
         return monitor(ws, name)[0].checks
 
-    return ServiceContext(settings, models, KeyRing(settings.keys), writer, metrics, monitor=checks)
+    return ServiceContext(
+        settings, models, KeyRing(settings.keys), writer, metrics, monitor=checks, processes=max(1, workers)
+    )
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -187,7 +189,7 @@ def app_from_env() -> FastAPI:
     ws = Workspace.open(spec["workspace"])
     settings = ServeSection.model_validate(spec["settings"])
     refs = [ModelRef.model_validate(r) for r in spec["refs"]]
-    ctx = build_context(ws, settings, refs, log_predictions=spec.get("log", True), writers=settings.workers)
+    ctx = build_context(ws, settings, refs, log_predictions=spec.get("log", True), workers=settings.workers)
     app = create_app(ctx, freeze_heap=True)  # this process is the worker: see app.load_models
     return with_ui(app, ws, ctx) if spec.get("ui") else app
 

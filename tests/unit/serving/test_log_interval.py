@@ -1,5 +1,6 @@
-"""With N workers each commits the prediction log every N intervals, the first time at a random
-point of it, so the service keeps one commit per ``log_interval_s`` (issue 19: a commit's CPU does
+"""With N workers each commits the prediction log (and runs the monitoring checks) every N intervals,
+the first time at a random point of that span, so the service keeps one commit per
+``log_interval_s`` and one monitoring run per ``monitor_interval_s`` (issue 19: a commit's CPU does
 not shrink with its rows, and N workers committing every interval made each worker added cost more)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from molops.config import ServeSection
 from molops.data import log_writer
 from molops.data.log_writer import LogWriter
 from molops.data.prediction_log import PredictionLog
+from molops.serving import app
 from molops.serving.server import log_interval
 
 
@@ -60,3 +62,10 @@ def test_an_unstaggered_writer_waits_its_whole_first_interval(tmp_path, monkeypa
     finally:
         writer.close()
     assert log.count() == 3
+
+
+def test_workers_take_turns_at_the_monitoring_checks(monkeypatch):
+    monkeypatch.setattr(app.random, "random", lambda: 0.25)
+    assert app.monitor_schedule(300.0, 1) == (300.0, 300.0)  # one process: as before
+    assert app.monitor_schedule(300.0, 2) == (150.0, 600.0)  # a quarter into its 600 s turn
+    assert app.monitor_schedule(300.0, 4) == (300.0, 1200.0)
