@@ -96,6 +96,7 @@ class LogWriter:
         self.compactions = 0
         self._commits = 0  # commits since the last compaction
         self._compact_at = self._next_compaction()
+        self._files_checked = False  # whether the table's files were counted after the first commit
         self.written = 0  # rows committed, replayed spill files included
         self.failures = 0  # failed writes
         self.spilled = 0  # rows moved to spill files
@@ -216,10 +217,25 @@ class LogWriter:
             replay, attempt = False, (0 if ok else attempt + 1)
             if ok and self.compact_every and self._commits >= self._compact_at:
                 self._compact()
+            elif ok and self._commits and not self._files_checked:
+                self._compact_if_many_files()
 
     def _next_compaction(self) -> int:
         # jittered, so that the workers of one service, started together, do not compact together
         return max(1, round(self.compact_every * random.uniform(0.75, 1.25)))
+
+    def _compact_if_many_files(self) -> None:
+        """Once, after this writer's first commit: compact a table that earlier writers left with
+        many files (processes that never lived *compact_every* commits, such as short-lived or
+        often restarted services), since every commit's cost grows with them."""
+        self._files_checked = True
+        try:
+            many = self.log.files() >= self.compact_every
+        except Exception as exc:
+            log.info("prediction log's files not counted: %s", exc)
+            return
+        if many:
+            self._compact()
 
     def _compact(self) -> None:
         """Compact the table (each commit leaves a file: a day at one commit a second is 86,400);

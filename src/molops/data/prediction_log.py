@@ -206,6 +206,15 @@ class PredictionLog:
             "files_vacuumed": len(vacuumed),
         }
 
+    def files(self) -> int:
+        """How many data files the current version holds (each uncompacted commit adds one)."""
+        with self._handle_lock:
+            try:
+                table = self._handle or DeltaTable(self.uri, storage_options=self.storage.options)
+            except TableNotFoundError:
+                return 0
+            return len(table.file_uris())
+
     def committed(self, app_id: str) -> int | None:
         """The highest version of *app_id* an :meth:`append` committed, or None."""
         try:

@@ -395,6 +395,24 @@ def test_compaction_keeps_the_rows_and_bounds_the_files(ws):
     assert _ids(log) == _expected({f"r{i}": 3 for i in range(12)} | {"after": 2})
 
 
+@pytest.mark.parametrize(("earlier_commits", "compacted"), [(7, True), (2, False)])
+def test_a_writer_compacts_a_table_earlier_writers_left_with_many_files(ws, earlier_commits, compacted):
+    """Short-lived services never reach *compact_every* commits of their own; the next writer's
+    first commit finds their files and compacts them."""
+    log = PredictionLog.of(ws)
+    for i in range(earlier_commits):
+        log.append(_rows(1, request_id=f"old{i}"))
+    assert log.files() == _log_files(log) == earlier_commits
+    writer = LogWriter(PredictionLog.of(ws), interval_s=0.01, compact_every=6)
+    writer.submit(_rows(2, request_id="new"))
+    _until(lambda: log.count() == earlier_commits + 2, "the new rows")
+    _until(lambda: writer._files_checked, "the file count")
+    writer.close()
+    assert writer.compactions == (1 if compacted else 0)
+    assert _log_files(log) == (1 if compacted else earlier_commits + 1)
+    assert _ids(log) == _expected({f"old{i}": 1 for i in range(earlier_commits)} | {"new": 2})
+
+
 def test_the_writer_compacts_every_so_many_commits(ws):
     log = PredictionLog.of(ws)
     writer = LogWriter(log, interval_s=0.01, compact_every=4)
