@@ -5,17 +5,14 @@ with the native model's predictions, and one-sentence errors."""
 from __future__ import annotations
 
 import math
-import subprocess
 
 import httpx
 import onnxruntime
 import pytest
 
-from _wait import wait_until
-
-from ._cli import MOLOPS, assert_one_line_error, clean_env, molops, read_csv
+from ._cli import assert_one_line_error, molops, read_csv
 from .conftest import NAME
-from .test_serve_cli import _free_port, serving
+from .test_serve_cli import failed_readiness, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -84,29 +81,6 @@ def test_export_errors_are_one_sentence(copy, tmp_path):
 
 
 def test_serve_onnx_without_export_is_not_ready(copy, tmp_path):
-    port = _free_port()
-    err = tmp_path / "serve.err"
-    with err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [*MOLOPS, "serve", "-w", str(copy), "--port", str(port), "-m", f"{NAME}:2", "--onnx", "--no-log"],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env=clean_env(),
-        )
-    try:
-
-        def failed() -> dict | None:
-            assert proc.poll() is None, err.read_text()
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-            except httpx.TransportError:
-                return None
-            body = response.json()
-            return body if response.status_code == 503 and body["status"] == "failed" else None
-
-        body = wait_until(failed, 120, "readyz to say the model failed to load", interval=0.1)
-        assert f"model '{NAME}' version 2 has no ONNX export" in body["detail"]
-        assert f"molops models export {NAME}:2 --onnx PATH" in body["detail"]
-    finally:
-        proc.kill()
-        proc.wait(30)
+    body = failed_readiness(copy, tmp_path, "-m", f"{NAME}:2", "--onnx", "--no-log")
+    assert f"model '{NAME}' version 2 has no ONNX export" in body["detail"]
+    assert f"molops models export {NAME}:2 --onnx PATH" in body["detail"]

@@ -16,10 +16,8 @@ import httpx
 import onnxruntime
 import pytest
 
-from _wait import wait_until
-
-from ._cli import MOLOPS, clean_env, molops, read_csv, write_csv
-from .test_serve_cli import _free_port, serving
+from ._cli import clean_env, molops, read_csv, write_csv
+from .test_serve_cli import failed_readiness, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -124,25 +122,7 @@ def _served_without_torch(ws: Path, tmp_path: Path, results: list[dict]) -> None
     tag = json.loads(registry.resolve(f"{NAME}:1").tags[TAG])
     del tag["serving"]
     registry.client.set_model_version_tag(NAME, "1", TAG, json.dumps(tag))
-    port, err = _free_port(), tmp_path / "old-export.err"
-    with err.open("w") as stderr:
-        argv = [*MOLOPS, "serve", "-w", str(ws), "--port", str(port), "-m", f"{NAME}:1", "--onnx", "--no-log"]
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, env=clean_env(**env))
-    try:
-
-        def failed() -> dict | None:
-            assert proc.poll() is None, err.read_text()
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-            except httpx.TransportError:
-                return None
-            body = response.json()
-            return body if response.status_code == 503 and body["status"] == "failed" else None
-
-        body = wait_until(failed, 120, "readyz to say the old export failed to load", interval=0.1)
-    finally:
-        proc.kill()
-        proc.wait(30)
+    body = failed_readiness(ws, tmp_path, "-m", f"{NAME}:1", "--onnx", "--no-log", env=env)
     assert f"model {NAME!r} version 1's ONNX export was recorded by an older molops" in body["detail"]
     assert "needs torch and chemprop" in body["detail"]
     assert f"molops models export {NAME}:1 --onnx PATH" in body["detail"], body

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,6 +64,40 @@ class Server:
 
     def events(self, name: str) -> int:
         return sum(1 for line in self.log_lines() if line.get("event") == name)
+
+
+def failed_readiness(
+    ws: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Start ``molops serve`` on *ws* with *args*, wait until /readyz says the model failed to load
+    (503, status ``failed``), stop it and return that answer."""
+    port = _free_port()
+    stderr = tmp_path / f"serve-{port}.err"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [*MOLOPS, "serve", "-w", str(ws), "--port", str(port), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=clean_env(**(env or {})),
+        )
+
+    def failed() -> dict[str, Any] | None:
+        assert proc.poll() is None, stderr.read_text()
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        except httpx.TransportError:
+            return None
+        body: dict[str, Any] = response.json()
+        return body if response.status_code == 503 and body["status"] == "failed" else None
+
+    try:
+        answer: dict[str, Any] = wait_until(
+            failed, 120, "readyz to say the model failed to load", interval=0.1
+        )
+        return answer
+    finally:
+        proc.kill()
+        proc.wait(30)
 
 
 @contextmanager
