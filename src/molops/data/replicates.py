@@ -157,11 +157,13 @@ def _with_target(snapshot: pa.Table, target: str) -> pa.Table:
     return snapshot
 
 
-def _replace_rows(column: pa.ChunkedArray, rows: np.ndarray, values: pa.Array) -> pa.Array:
-    """*column* with the entries at *rows* replaced by *values* (one per row, in order)."""
+def _replace_rows(table: pa.Table, name: str, rows: np.ndarray, values: pa.Array) -> pa.Table:
+    """*table* with column *name*'s entries at *rows* replaced by *values* (one per row, in order)."""
+    column = table.column(name)
     take = np.arange(len(column))
     take[rows] = len(column) + np.arange(len(rows))
-    return pa.concat_arrays([column.combine_chunks(), values.cast(column.type)]).take(pa.array(take))
+    replaced = pa.concat_arrays([column.combine_chunks(), values.cast(column.type)]).take(pa.array(take))
+    return table.set_column(table.column_names.index(name), name, replaced)
 
 
 def merge_measurements(
@@ -237,17 +239,10 @@ def merge_measurements(
         "source": pa.repeat(pa.scalar(source, pa.string()), len(touched)),
     }
     for name, values in updates.items():
-        snapshot = snapshot.set_column(
-            snapshot.column_names.index(name), name, _replace_rows(snapshot.column(name), rows, values)
-        )
+        snapshot = _replace_rows(snapshot, name, rows, values)
     all_values = snapshot.column(target).to_numpy().astype("float64")
     disagree = _disagree(std, all_values, tolerance, relative_tolerance)
-    name = f"{target}_disagree"
-    snapshot = snapshot.set_column(
-        snapshot.column_names.index(name),
-        name,
-        _replace_rows(snapshot.column(name), rows, pa.array(disagree)),
-    )
+    snapshot = _replace_rows(snapshot, f"{target}_disagree", rows, pa.array(disagree))
     return MergeResult(snapshot, len(added), len(touched) - len(added), int(disagree.sum()))
 
 
