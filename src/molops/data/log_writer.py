@@ -83,16 +83,16 @@ class LogWriter:
         close_timeout_s: float = 20.0,
         compact_every: int = 600,
         hooks: WriterHooks | None = None,
-        stagger: bool = False,
+        first_wait_s: float | None = None,
     ) -> None:
         self.log = log
         self.interval_s, self.max_rows, self.max_pending = interval_s, max_rows, max_pending
         self.retry_base_s, self.retry_max_s, self.close_timeout_s = retry_base_s, retry_max_s, close_timeout_s
         self.hooks = hooks or WriterHooks()
         self.compact_every = compact_every  # commits between compactions (0: never)
-        # the first write after a random part of the interval: writers started together (a
-        # service's workers) then commit at different times instead of racing for each version
-        self._first_wait_s = interval_s * random.random() if stagger else interval_s
+        # writers started together (a service's workers) start at different points of the
+        # interval, so they commit at different times instead of racing for each version
+        self._first_wait_s = interval_s if first_wait_s is None else first_wait_s
         self.compactions = 0
         self._commits = 0  # commits since the last compaction
         self._compact_at = self._next_compaction()

@@ -63,7 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.poll_s > 0:
         ctx.spawn(models.watch(settings.poll_s))
     if ctx.monitor is not None and settings.monitor_interval_s > 0:
-        ctx.spawn(monitor_forever(ctx, *monitor_schedule(settings.monitor_interval_s, ctx.processes)))
+        ctx.spawn(monitor_forever(ctx, *turns(settings.monitor_interval_s, ctx.processes)))
     log.info("service started", extra={"event": "started", "models": list(models.models)})
     try:
         yield
@@ -90,13 +90,14 @@ async def load_models(ctx: ServiceContext, *, freeze: bool) -> None:
         gc.freeze()
 
 
-def monitor_schedule(interval_s: float, processes: int) -> tuple[float, float]:
-    """(seconds to the first run, seconds between runs) of one process's monitoring checks.
+def turns(interval_s: float, processes: int) -> tuple[float, float]:
+    """(seconds to the first run, seconds between runs) of one process's share of a periodic job
+    that the service needs once per *interval_s*: a prediction-log commit, the monitoring checks.
 
-    Every worker reads the same log, so N workers each running the checks every *interval_s* did
-    the same work N times. Each now runs them every N × *interval_s*, the first time at a random
-    point of that span, so the service runs them about once per *interval_s*; the verdict gauges
-    export the most recent run of any worker (``multiprocess_mode="mostrecent"``).
+    Every worker would do the same job (read the same log; commit at a CPU cost that does not
+    shrink with the rows), so N workers each running it every *interval_s* did it N times. Each
+    now runs it every N × *interval_s*, the first time at a random point of that span, so the
+    service runs it about once per *interval_s* and the workers do not all start together.
     """
     every_s = interval_s * max(1, processes)
     return (every_s * random.random() if processes > 1 else every_s), every_s

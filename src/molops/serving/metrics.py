@@ -101,7 +101,7 @@ class Metrics:
             "Latest verdict of each monitoring check: 0 ok, 1 insufficient data, 2 warn, 3 alert.",
             ["model", "check"],
             registry=r,
-            multiprocess_mode="mostrecent",  # workers take turns (app.monitor_schedule): the newest run
+            multiprocess_mode="mostrecent",  # workers take turns (app.turns): the newest run
         )
         self.monitor_statistic = Gauge(
             "molops_monitor_statistic",

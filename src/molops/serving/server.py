@@ -29,7 +29,7 @@ from molops.data.log_writer import LogWriter
 from molops.data.prediction_log import PredictionLog
 from molops.errors import MolopsError
 from molops.serving import log_sink, workers
-from molops.serving.app import create_app
+from molops.serving.app import create_app, turns
 from molops.serving.auth import KeyRing, is_loopback
 from molops.serving.metrics import Metrics
 from molops.serving.models import Loaded, ModelSet, ServedModel
@@ -91,19 +91,6 @@ def chemistry_pool(settings: ServeSection) -> IsolatedPool[PreparedMolecule] | N
     return IsolatedPool(processes, settings.molecule_timeout_ms / 1000, preload=CHEMISTRY_PRELOAD)
 
 
-def log_interval(settings: ServeSection, workers: int) -> float:
-    """Seconds between one worker's prediction-log commits: ``log_interval_s`` × the workers.
-
-    A commit costs the same CPU however few rows it carries (the table's new versions read, a file
-    and a version written, tens of ms), so one per worker per ``log_interval_s`` made every worker
-    added cost more than the one before (docs/benchmarks.md, issue 19). Each of N workers sees
-    about 1/N of the traffic, so committing every N intervals keeps the service at one commit per
-    ``log_interval_s`` and a worker's unwritten rows (what a crash of it could lose) at about one
-    interval of the whole service's traffic, as with one worker.
-    """
-    return settings.log_interval_s * max(1, workers)
-
-
 def build_context(
     ws: Workspace,
     settings: ServeSection,
@@ -114,7 +101,11 @@ def build_context(
     workers: int = 1,
 ) -> ServiceContext:
     """The service's parts for one process; *workers* is how many processes serve it, each writing
-    the prediction log (see :func:`log_interval`) and running the monitoring checks."""
+    the prediction log and running the monitoring checks in turns (:func:`turns`).
+
+    With N workers a worker's log commits come every N × ``log_interval_s``, so a worker's
+    unwritten rows (what a crash of it could lose) stay at about one interval of the whole
+    service's traffic, as with one worker, while the service commits once per interval."""
     registry = ModelRegistry(Tracking.of(ws).uri, ws.config.tracking.user)
     metrics = Metrics()
 
@@ -145,12 +136,13 @@ def build_context(
     )
     writer = None
     if log_predictions:
+        first_s, every_s = turns(settings.log_interval_s, workers)
         writer = LogWriter(
             prediction_log or PredictionLog.of(ws),
-            interval_s=log_interval(settings, workers),
+            interval_s=every_s,
             max_pending=settings.log_max_pending,
             hooks=metrics.log_hooks(),
-            stagger=workers > 1,
+            first_wait_s=first_s,
         )
 
     def checks(name: str) -> list[dict[str, Any]]:

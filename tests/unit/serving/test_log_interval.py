@@ -11,11 +11,11 @@ from collections.abc import Callable
 import pytest
 
 from molops.config import ServeSection
-from molops.data import log_writer
 from molops.data.log_writer import LogWriter
 from molops.data.prediction_log import PredictionLog
 from molops.serving import app
-from molops.serving.server import log_interval
+from molops.serving.server import build_context
+from molops.workspace import Workspace
 
 
 def _rows(n: int, request_id: str) -> list[dict[str, object]]:
@@ -29,17 +29,29 @@ def _until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> N
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize(("workers", "expected"), [(1, 0.5), (2, 1.0), (4, 2.0)])
-def test_a_worker_commits_every_workers_intervals(workers, expected):
-    settings = ServeSection(workers=workers, log_interval_s=0.5)
-    assert log_interval(settings, settings.workers) == expected
-    assert log_interval(settings, 1) == 0.5  # one process (serve's in-process background)
+@pytest.mark.parametrize(
+    ("processes", "first", "every"), [(1, 300.0, 300.0), (2, 150.0, 600.0), (4, 300.0, 1200.0)]
+)
+def test_workers_take_turns_at_a_periodic_job(monkeypatch, processes, first, every):
+    monkeypatch.setattr(app.random, "random", lambda: 0.25)  # a quarter into the turn
+    assert app.turns(300.0, processes) == (first, every)  # one process: every interval, as before
 
 
-def test_a_staggered_writer_commits_first_within_its_interval_then_every_interval(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("workers", "every"), [(1, 0.5), (2, 1.0), (4, 2.0)])
+def test_a_workers_log_writer_commits_every_workers_intervals(tmp_path, workers, every):
+    ws = Workspace.init(tmp_path / "ws")
+    ctx = build_context(ws, ServeSection(workers=workers, log_interval_s=0.5), [], workers=workers)
+    assert ctx.writer is not None
+    try:
+        assert ctx.writer.interval_s == every
+        assert 0 <= ctx.writer._first_wait_s <= every
+    finally:
+        ctx.writer.close()
+
+
+def test_a_staggered_writer_commits_first_after_its_first_wait_then_every_interval(tmp_path):
     log = PredictionLog(tmp_path / "predictions")
-    monkeypatch.setattr(log_writer.random, "random", lambda: 0.01)  # the first write at 1% of 30 s
-    staggered = LogWriter(log, interval_s=30, stagger=True)
+    staggered = LogWriter(log, interval_s=30, first_wait_s=0.3)
     try:
         staggered.submit(_rows(3, "first"))
         _until(lambda: log.count() == 3, "the staggered first write")
@@ -51,9 +63,8 @@ def test_a_staggered_writer_commits_first_within_its_interval_then_every_interva
     assert log.count() == 5  # close writes the rest
 
 
-def test_an_unstaggered_writer_waits_its_whole_first_interval(tmp_path, monkeypatch):
+def test_an_unstaggered_writer_waits_its_whole_first_interval(tmp_path):
     log = PredictionLog(tmp_path / "predictions")
-    monkeypatch.setattr(log_writer.random, "random", lambda: 0.01)
     writer = LogWriter(log, interval_s=30)
     try:
         writer.submit(_rows(3, "first"))
@@ -62,10 +73,3 @@ def test_an_unstaggered_writer_waits_its_whole_first_interval(tmp_path, monkeypa
     finally:
         writer.close()
     assert log.count() == 3
-
-
-def test_workers_take_turns_at_the_monitoring_checks(monkeypatch):
-    monkeypatch.setattr(app.random, "random", lambda: 0.25)
-    assert app.monitor_schedule(300.0, 1) == (300.0, 300.0)  # one process: as before
-    assert app.monitor_schedule(300.0, 2) == (150.0, 600.0)  # a quarter into its 600 s turn
-    assert app.monitor_schedule(300.0, 4) == (300.0, 1200.0)
