@@ -38,8 +38,9 @@ def mlflow() -> ModuleType:
         # loader options MLflow uses; neither concerns molops models.
         warnings.simplefilter("ignore")
         import mlflow as module
-        import mlflow.pyfunc
         from mlflow.store.tracking import sqlalchemy_store  # noqa: F401
+    # not mlflow.pyfunc: only logging and loading a model need it (``module.pyfunc`` imports it on
+    # first use, inside ``Quiet``); registry reads such as ``molops models list`` do without
     for name in ("mlflow", "alembic", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # psycopg warns "error ignored terminating <Pipeline>" when an insert MLflow expects may fail (a

@@ -11,6 +11,7 @@ the output one row per input with mean, std, applicability domain and error (see
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable
 from typing import Any
 
@@ -23,7 +24,9 @@ from molops.tracking.bundle import ModelBundle
 #: MLflow warns when imported; ``mlflow()`` imports it quietly, so importing this module never warns.
 _mlflow = mlflow()
 
-from mlflow.pyfunc.model import PythonModel  # noqa: E402  (after the quiet import: no warnings)
+with warnings.catch_warnings():  # mlflow.pyfunc warns at import about its own type hints
+    warnings.simplefilter("ignore")
+    from mlflow.pyfunc.model import PythonModel
 
 #: Name of the bundle folder among the logged model's artifacts.
 BUNDLE_ARTIFACT = "bundle"
