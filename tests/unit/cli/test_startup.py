@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,12 +135,12 @@ def test_scoring_workers_preload_what_predicting_imports():
     assert not {"sklearn", "lightgbm", "scipy", "optuna"} & set(new), new
 
 
-def test_registry_reads_import_no_pyfunc_flavour(tmp_path):
+def test_registry_reads_import_no_pyfunc_flavour(initialised, tmp_path):
     """``models list`` needs MLflow's client and SQL store, not ``mlflow.pyfunc`` (only logging and
     loading a model do). ``mlflow.genai`` cannot be left out: ``import mlflow`` imports it."""
-    assert _probe(["init", "ws"], tmp_path)["code"] in (0, None)  # its own: the listing adds mlflow.db
+    ws = shutil.copytree(initialised, tmp_path / "ws")  # a copy: the listing adds mlflow.db
     heavy = ("mlflow", "mlflow.store.tracking.sqlalchemy_store", "mlflow.pyfunc", "sklearn", "lightgbm")
-    result = _probe(["-w", str(tmp_path / "ws"), "models", "list", "--json"], tmp_path, heavy=heavy)
+    result = _probe(["-w", str(ws), "models", "list", "--json"], tmp_path, heavy=heavy)
     assert result["code"] in (0, None)
     assert result["loaded"] == ["mlflow", "mlflow.store.tracking.sqlalchemy_store"]
 
