@@ -38,6 +38,7 @@ CASES = {
     "predict --format": (["predict", "-m", "m", "in.csv", "out.csv", "--format", "xlsx"], "--format 'xlsx'"),
     "monitor --fail-on": (["monitor", "-m", "m", "--fail-on", "bad"], "--fail-on 'bad' is not a level"),
     "serve-key --role": (["serve-key", "lab", "--role", "god"], "--role 'god' is not a role"),
+    "audit --action": (["audit", "--action", "modle"], "--action 'modle' is not a recorded action"),
     "serve --ssl": (["serve", "--ssl-certfile", "cert.pem"], "--ssl-certfile and --ssl-keyfile go together"),
     "campaign create --exclude-analogues-above": (
         [
@@ -96,3 +97,9 @@ def test_too_few_molecules_to_train_exit_2(run: Run, ws, write):
     assert run("data", "ingest", data, "-d", "few", "--target-col", "y", "--workspace", ws.root).code == 0
     res = run("train", "-d", "few", "-m", "rf", "--workspace", ws.root)
     assert res.code == 2 and "has 5 molecules with a 'y' value; training needs at least 10" in res.stderr, res
+
+
+@pytest.mark.parametrize("action", ["model", "model.promote", "retrain.decision"])
+def test_audit_takes_every_recorded_action_and_group(run: Run, ws, action):
+    res = run("audit", "--action", action, "--workspace", ws.root)
+    assert res.code == 0 and "no recorded changes match" in res.stdout, res
