@@ -173,7 +173,9 @@ def stage_progress(labels: dict[str, str] | None = None) -> Iterator[Any]:
     """One bar per stage of a long job, each with count, rate, elapsed time and ETA.
 
     Yields ``update(stage, done, total)``; a stage's bar appears on its first update, titled
-    ``labels[stage]`` (or the stage itself).
+    ``labels[stage]`` (or the stage itself). Without a terminal (a log file, CI, cron) there are no
+    bars, so each stage says in one line when it starts and when it is done: a long ``campaign
+    simulate`` is otherwise silent for minutes.
     """
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -187,13 +189,22 @@ def stage_progress(labels: dict[str, str] | None = None) -> Iterator[Any]:
         transient=True,
         disable=not err.is_terminal,
     )
+    plain = not err.is_terminal
     tasks: dict[str, Any] = {}
+    finished: set[str] = set()
     with progress:
 
         def update(stage: str, done: int, total: int) -> None:
+            label = (labels or {}).get(stage, stage)
             if stage not in tasks:
-                tasks[stage] = progress.add_task((labels or {}).get(stage, stage), total=total or None)
+                tasks[stage] = progress.add_task(label, total=total or None)
+                if plain:
+                    err.print(f"{label}…", highlight=False, soft_wrap=True)
             progress.update(tasks[stage], completed=done, total=total or None)
+            if plain and total and done >= total and stage not in finished:
+                finished.add(stage)
+                elapsed = next(t.elapsed for t in progress.tasks if t.id == tasks[stage]) or 0.0
+                err.print(f"{label}: done in {elapsed:.1f} s", highlight=False, soft_wrap=True)
 
         yield update
 
