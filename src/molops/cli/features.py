@@ -161,7 +161,8 @@ def featurizers(as_json: JsonOption = False) -> None:
                 "kind": f.kind,
                 "dim": dim,
                 "default_spec": f.spec,
-                "doc": (type(f).__doc__ or "").strip().splitlines()[0],
+                # the docstring's summary line, without its reST literal markup (``set=all``)
+                "doc": (type(f).__doc__ or "").strip().splitlines()[0].replace("``", ""),
             }
         )
     if as_json:
