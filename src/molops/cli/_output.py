@@ -174,8 +174,8 @@ def stage_progress(labels: dict[str, str] | None = None) -> Iterator[Any]:
 
     Yields ``update(stage, done, total)``; a stage's bar appears on its first update, titled
     ``labels[stage]`` (or the stage itself). Without a terminal (a log file, CI, cron) there are no
-    bars, so each stage says in one line when it starts and when it is done: a long ``campaign
-    simulate`` is otherwise silent for minutes.
+    bars, so each stage says in one line when it starts and when it is done (with the seconds since
+    the job began): a long ``campaign simulate`` is otherwise silent for minutes.
     """
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -189,7 +189,7 @@ def stage_progress(labels: dict[str, str] | None = None) -> Iterator[Any]:
         transient=True,
         disable=not err.is_terminal,
     )
-    plain = not err.is_terminal
+    plain, started = not err.is_terminal, progress.get_time()
     tasks: dict[str, Any] = {}
     finished: set[str] = set()
     with progress:
@@ -202,9 +202,10 @@ def stage_progress(labels: dict[str, str] | None = None) -> Iterator[Any]:
                     err.print(f"{label}…", highlight=False, soft_wrap=True)
             progress.update(tasks[stage], completed=done, total=total or None)
             if plain and total and done >= total and stage not in finished:
+                # since the job's start: a stage's first update may come only after its first step
                 finished.add(stage)
-                elapsed = next(t.elapsed for t in progress.tasks if t.id == tasks[stage]) or 0.0
-                err.print(f"{label}: done in {elapsed:.1f} s", highlight=False, soft_wrap=True)
+                since = progress.get_time() - started
+                err.print(f"{label}: done, {since:.1f} s since the start", highlight=False, soft_wrap=True)
 
         yield update
 
