@@ -7,6 +7,7 @@ import gzip
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -92,14 +93,21 @@ def finish(proc: subprocess.Popen[str], timeout: float = 180) -> Result:
     return Result([str(a) for a in proc.args[len(MOLOPS) :]], proc.returncode, stdout, stderr)
 
 
+#: A stage line of a long job's plain progress (see :func:`assert_one_line_error`).
+_STAGE_LINE = re.compile(r".+…|.+: done, \d+\.\d s since the start")
+
+
 def assert_one_line_error(res: Result, *fragments: str, code: int | None = None) -> str:
-    """Non-zero exit, nothing on stdout, one ``error: …`` line on stderr naming every fragment."""
+    """Non-zero exit, nothing on stdout, one ``error: …`` line on stderr naming every fragment.
+
+    The stage lines a long job prints without a terminal (``stage…``, ``stage: done, 1.2 s since the start``,
+    :func:`molops.cli._output.stage_progress`) may come before it; nothing else may."""
     assert res.returncode != 0, str(res)
     if code is not None:
         assert res.returncode == code, str(res)
     assert "Traceback" not in res.stderr, str(res)
     assert res.stdout == "", str(res)
-    lines = res.stderr.splitlines()
+    lines = [line for line in res.stderr.splitlines() if not _STAGE_LINE.fullmatch(line)]
     assert len(lines) == 1, str(res)
     line = lines[0]
     assert line.startswith("error: "), str(res)
