@@ -36,6 +36,7 @@ nearest training molecule.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -59,10 +60,14 @@ def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float
     """The Wilson score interval of a proportion of k in n; None for n = 0."""
     if n == 0:
         return None
-    from scipy import stats  # ~0.5 s to import: only the hit-rate interval needs it
-
-    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    # closed form (scipy's binomtest(...).proportion_ci(method="wilson") to 1e-12, which a test pins):
+    # importing scipy.stats cost every ``campaign status`` about 0.4 CPU-s
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    # at k = 0 (k = n) the bound is 0 (1) exactly; rounding would leave it a hair off
+    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
 
 
 def is_hit(values: np.ndarray, threshold: float, maximize: bool) -> np.ndarray:

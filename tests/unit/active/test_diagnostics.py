@@ -3,7 +3,8 @@ expectation, the warning, coverage and calibration of a batch, diversity, and th
 
 from __future__ import annotations
 
-import math
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -23,22 +24,32 @@ from molops.models.calibration import CalibratedSurrogate, Calibrator
 from molops.models.reference import fingerprints
 
 
-def _wilson_closed_form(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
-
-
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 400).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
-def test_wilson_interval_is_the_closed_form_and_holds_the_rate(kn):
+@given(
+    st.integers(1, 400).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.sampled_from([0.8, 0.9, 0.95, 0.99]),
+)
+def test_wilson_interval_is_scipys_and_holds_the_rate(kn, confidence):
+    """The closed form equals scipy's Wilson interval (which it replaced: importing scipy.stats
+    cost every ``campaign status`` a fraction of a second)."""
+    from scipy import stats
+
     k, n = kn
-    low, high = diag.wilson(k, n)
+    low, high = diag.wilson(k, n, confidence)
     assert 0.0 <= low <= k / n <= high <= 1.0
-    expected = _wilson_closed_form(k, n)
-    assert low == pytest.approx(max(0.0, expected[0]), abs=1e-9)
-    assert high == pytest.approx(min(1.0, expected[1]), abs=1e-9)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    assert low == pytest.approx(ci.low, abs=1e-12)
+    assert high == pytest.approx(ci.high, abs=1e-12)
+
+
+def test_wilson_imports_no_scipy_stats():
+    code = (
+        "import sys; from molops.active import diagnostics as d; d.wilson(3, 10); "
+        "print('scipy.stats' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_wilson_of_nothing_is_none_and_a_known_value():
