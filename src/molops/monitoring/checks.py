@@ -60,8 +60,10 @@ def _grade(significant_alert: bool, big_alert: bool, significant_warn: bool, big
     return "ok"
 
 
-def _too_few(name: str, n: int, needed: int, what: str = "distinct molecules") -> Check:
-    return Check(name, "insufficient_data", None, None, f"{n} {what} in the window; at least {needed} needed")
+def _too_few(
+    name: str, n: int, needed: int, what: str = "distinct molecules", where: str = "in the window"
+) -> Check:
+    return Check(name, "insufficient_data", None, None, f"{n} {what} {where}; at least {needed} needed")
 
 
 @dataclass
@@ -218,9 +220,7 @@ def prediction_drift(window: Window, baseline: Window | None, cfg: MonitorSectio
         return _too_few(name, len(window), cfg.min_molecules)
     if baseline is None or len(baseline) < cfg.min_molecules:
         n = 0 if baseline is None else len(baseline)
-        return _too_few(
-            name, n, cfg.min_molecules, "distinct molecules in the previous window (the baseline)"
-        )
+        return _too_few(name, n, cfg.min_molecules, where="in the previous window (the baseline)")
     figures, grades = {}, []
     for column in ("mean", "std"):
         moved = shift(baseline.molecules[column].to_numpy(float), window.molecules[column].to_numpy(float))

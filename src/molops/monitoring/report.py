@@ -38,7 +38,8 @@ def _hist(ax: Axes, reference: np.ndarray, current: np.ndarray, title: str) -> N
     reference, current = reference[np.isfinite(reference)], current[np.isfinite(current)]
     both = np.concatenate([reference, current])
     bins = np.histogram_bin_edges(both, bins=20).tolist() if len(both) else 10
-    ax.hist(reference, bins=bins, density=True, alpha=0.6, color=TRAIN, label="training")
+    if len(reference):  # a density of nothing divides by zero (numpy warns): draw only what there is
+        ax.hist(reference, bins=bins, density=True, alpha=0.6, color=TRAIN, label="training")
     if len(current):
         ax.hist(current, bins=bins, density=True, alpha=0.6, color=LIVE, label="window")
     ax.set_title(title, fontsize=9)

@@ -83,6 +83,8 @@ def test_prediction_drift_against_the_previous_window():
     now.molecules["mean"] = rng.normal(2.0, 1.0, size=200)
     assert prediction_drift(now, before, CFG).verdict == "alert"
     assert prediction_drift(now, None, CFG).verdict == "insufficient_data"
+    no_baseline = prediction_drift(now, None, CFG).detail
+    assert no_baseline == "0 distinct molecules in the previous window (the baseline); at least 30 needed"
 
 
 def _joined(n: int, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:
