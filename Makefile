@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,gnn,onnx]"
 	touch $(STAMP)
 
-## Create .venv, install molops and run the built-in demo (offline, a minute or two).
+## Create .venv, install molops and run the built-in demo (offline; the first run installs ~3 GB
+## of packages quietly for several minutes, then the demo takes a few minutes).
 demo: $(STAMP)
 	$(BIN)/molops demo
 

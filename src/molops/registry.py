@@ -26,7 +26,11 @@ def build_params(
             allowed = ", ".join(params_cls.model_fields) or "none"
             msg = f"{kind} {name!r} has no parameter {key!r}; its parameters are: {allowed}"
         else:
-            msg = f"{kind} {name!r}: invalid value for {key!r}: {err['msg']}"
+            value = err.get("input")
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            msg = f"{kind} {name!r}: invalid value for {key!r}: {err['msg']} (got {shown})"
+            if isinstance(value, str) and "=" in value:  # `morgan:radius=3:length=1024` read as one value
+                msg += "; separate parameters with ',' (name:key=value,key=value)"
         raise error(msg) from None
 
 

@@ -102,6 +102,17 @@ def test_invalid_parameter_values(spec, key, fragment):
     assert fragment in message
 
 
+def test_an_invalid_value_is_quoted_and_a_colon_for_a_comma_is_pointed_out():
+    with pytest.raises(InvalidSpecError) as info:
+        get_featurizer("morgan:radius=3:length=1024")
+    message = str(info.value)
+    assert "(got '3:length=1024')" in message
+    assert message.endswith("; separate parameters with ',' (name:key=value,key=value)")
+    with pytest.raises(InvalidSpecError) as info:
+        get_featurizer("morgan:radius=abc")
+    assert str(info.value).endswith("(got 'abc')")
+
+
 def test_coerced_values_reach_the_parameters():
     f = get_featurizer("morgan:radius=3,length=1024,counts=true,chirality=false")
     assert f.params.model_dump() == {"length": 1024, "counts": True, "radius": 3, "chirality": False}
