@@ -47,9 +47,14 @@ def retrain(
         return
     champion, challenger = result.champion, result.challenger or {}
     verdict = "[green]promoted[/]" if result.promoted else "[yellow]rejected[/]"
+    figures = ""
+    if "RMSE" not in result.reason:  # most gate reasons already give both RMSEs and the molecules
+        figures = (
+            f"; champion RMSE {fmt_float(champion.get('compared', {}).get('rmse'))}, challenger "
+            f"{fmt_float(challenger.get('compared', {}).get('rmse'))} on "
+            f"{(result.compared_on or {}).get('molecules')} molecules"
+        )
     out.print(
-        f"{model}: challenger version {challenger.get('version')} {verdict}: {result.reason}; champion RMSE "
-        f"{fmt_float(champion.get('compared', {}).get('rmse'))}, challenger "
-        f"{fmt_float(challenger.get('compared', {}).get('rmse'))} on "
-        f"{(result.compared_on or {}).get('molecules')} molecules (`molops models history {model}`)"
+        f"{model}: challenger version {challenger.get('version')} {verdict}: {result.reason}{figures} "
+        f"(`molops models history {model}`)"
     )
