@@ -27,7 +27,9 @@ def build_params(
             msg = f"{kind} {name!r} has no parameter {key!r}; its parameters are: {allowed}"
         else:
             value = err.get("input")
-            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            shown = repr(value)
+            if len(shown) > 60:  # a whole JSON --params value would bury the message
+                shown = shown[:57] + "..."
             msg = f"{kind} {name!r}: invalid value for {key!r}: {err['msg']} (got {shown})"
             if isinstance(value, str) and "=" in value:  # `morgan:radius=3:length=1024` read as one value
                 msg += "; separate parameters with ',' (name:key=value,key=value)"
