@@ -76,6 +76,12 @@ def test_search_by_substructure_similarity_and_identity(readonly):
     assert bad.status_code == 400 and "neither a SMILES nor a SMARTS" in bad.text
 
 
+def test_an_audit_filter_molops_never_records_is_a_400_page_not_an_empty_log(readonly):
+    assert readonly.get("/ui/audit", params={"action": "model"}).status_code == 200
+    typo = readonly.get("/ui/audit", params={"action": "modle"})
+    assert typo.status_code == 400 and "action &#39;modle&#39; is not one molops records" in typo.text
+
+
 def test_unknown_names_are_404_pages(readonly):
     assert readonly.get("/ui/datasets/nope").status_code == 404
     assert readonly.get("/ui/campaigns/nope").status_code == 404

@@ -21,19 +21,6 @@ def _summary(details: dict[str, Any]) -> str:
     return text if len(text) <= DETAILS_WIDTH else text[: DETAILS_WIDTH - 1] + "…"
 
 
-def _check_action(action: str) -> None:
-    """Refuse an --action molops never records, so a typo is not answered with an empty log."""
-    from molops.data.audit import ACTIONS
-    from molops.errors import UsageError
-
-    groups = sorted({a.split(".")[0] for a in ACTIONS})
-    if action not in ACTIONS and action not in groups:
-        raise UsageError(
-            f"--action {action!r} is not a recorded action; expected a group ({', '.join(groups)}) "
-            f"or one of: {', '.join(ACTIONS)}"
-        )
-
-
 def audit(
     ctx: typer.Context,
     since: Annotated[
@@ -51,8 +38,6 @@ def audit(
     as_json: JsonOption = False,
 ) -> None:
     """List who ingested, trained, promoted, rolled back, proposed and retrained what, and when."""
-    if action is not None:
-        _check_action(action)
     ws = open_workspace(ctx, workspace)
     entries = ws.audit.read(since=since, user=user, action=action, subject=subject)
     if as_json:

@@ -23,6 +23,7 @@ from deltalake import DeltaTable, write_deltalake
 from pydantic import BaseModel, Field
 
 from molops._types import StrPath
+from molops.errors import UsageError
 from molops.storage import Storage
 
 log = logging.getLogger("molops.audit")
@@ -43,6 +44,9 @@ ACTIONS = (
     "retrain.decision",
 )
 
+#: What an action filter may name: an action, or a group of them (its part before the dot).
+ACTION_GROUPS = tuple(sorted({a.split(".")[0] for a in ACTIONS}))
+
 SCHEMA = pa.schema(
     [
         pa.field("time", pa.timestamp("us", tz="UTC"), nullable=False),
@@ -56,6 +60,14 @@ SCHEMA = pa.schema(
 
 _failures = 0
 _failures_lock = threading.Lock()
+
+
+def _check_action(action: str) -> None:
+    if action not in ACTIONS and action not in ACTION_GROUPS:
+        raise UsageError(
+            f"action {action!r} is not one molops records; expected a group ({', '.join(ACTION_GROUPS)}) "
+            f"or one of: {', '.join(ACTIONS)}"
+        )
 
 
 def acting_user(configured: str = "") -> str:
@@ -159,7 +171,13 @@ class AuditLog:
         action: str | None = None,
         subject: str | None = None,
     ) -> list[AuditEntry]:
-        """Rows matching the filters, oldest first. *action* ``model`` matches every ``model.*``."""
+        """Rows matching the filters, oldest first. *action* ``model`` matches every ``model.*``.
+
+        An *action* molops never records is refused rather than answered with no rows, so a typo in a
+        filter (the CLI's ``--action``, the web app's audit page) is not mistaken for an empty log.
+        """
+        if action is not None:
+            _check_action(action)
         # here, not at the top: the prediction log imports pandas, which opening a workspace never needs
         from molops.data.prediction_log import parse_time
 

@@ -38,7 +38,7 @@ CASES = {
     "predict --format": (["predict", "-m", "m", "in.csv", "out.csv", "--format", "xlsx"], "--format 'xlsx'"),
     "monitor --fail-on": (["monitor", "-m", "m", "--fail-on", "bad"], "--fail-on 'bad' is not a level"),
     "serve-key --role": (["serve-key", "lab", "--role", "god"], "--role 'god' is not a role"),
-    "audit --action": (["audit", "--action", "modle"], "--action 'modle' is not a recorded action"),
+    "audit --action": (["audit", "--action", "modle"], "action 'modle' is not one molops records"),
     "serve --ssl": (["serve", "--ssl-certfile", "cert.pem"], "--ssl-certfile and --ssl-keyfile go together"),
     "campaign create --exclude-analogues-above": (
         [

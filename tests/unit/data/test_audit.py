@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from deltalake.exceptions import DeltaError
 from molops import Workspace
 from molops.data import audit as audit_module
 from molops.data.audit import AuditEntry, AuditLog, acting_user, failed_writes
-from molops.errors import InputFileError
+from molops.errors import InputFileError, UsageError
 
 
 @pytest.fixture
@@ -90,8 +91,15 @@ def test_filters(log):
     assert actions(user="alice") == ["dataset.ingest", "model.promote"]
     assert actions(action="model") == ["model.train", "model.promote"]  # a group
     assert actions(action="model.train") == ["model.train"]
-    assert actions(action="mod") == []  # a group is a whole first part, not any prefix
     assert actions(subject="m", user="bob") == ["model.train"]
+
+
+@pytest.mark.parametrize("action", ["mod", "modle", "model.", "model.promoted", "Model"])
+def test_an_action_molops_never_records_is_refused_not_answered_empty(log, action):
+    # a group is a whole first part ("model"), not any prefix of one; a typo is an error even on an empty log
+    expected = rf"action '{re.escape(action)}' is not one molops records; expected a group"
+    with pytest.raises(UsageError, match=expected):
+        log.read(action=action)
 
 
 def test_a_bad_time_is_one_clear_error_even_on_an_empty_log(log):
