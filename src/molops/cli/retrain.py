@@ -48,7 +48,7 @@ def retrain(
     champion, challenger = result.champion, result.challenger or {}
     verdict = "[green]promoted[/]" if result.promoted else "[yellow]rejected[/]"
     figures = ""
-    if "RMSE" not in result.reason:  # most gate reasons already give both RMSEs and the molecules
+    if not result.reason_gives_rmses:
         figures = (
             f"; champion RMSE {fmt_float(champion.get('compared', {}).get('rmse'))}, challenger "
             f"{fmt_float(challenger.get('compared', {}).get('rmse'))} on "

@@ -11,7 +11,7 @@ configured margin, its uncertainty no worse calibrated, and it is not worse on t
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 from pydantic import BaseModel
@@ -39,6 +39,18 @@ class RetrainResult(BaseModel):
     champion: dict[str, Any]
     challenger: dict[str, Any] | None = None
     compared_on: dict[str, int] | None = None
+    #: Whether *reason* already states both models' RMSEs on the compared molecules, so a summary
+    #: line need not repeat them.
+    reason_gives_rmses: bool = False
+
+
+class GateDecision(NamedTuple):
+    """The champion/challenger gate's verdict, its one-sentence reason, and whether that sentence
+    already gives both RMSEs on the shared molecules."""
+
+    promote: bool
+    reason: str
+    gives_rmses: bool = False
 
 
 def _scores(bundle: ModelBundle, frame: pd.DataFrame, target: str) -> dict[str, float]:
@@ -129,7 +141,7 @@ def retrain(
         if len(recent) >= cfg.min_compare
         else {},
     }
-    promoted, reason = gate(scores, len(shared), cfg)
+    promoted, reason, gives_rmses = gate(scores, len(shared), cfg)
     entry = {
         "operation": "retrain",
         "alias": None,
@@ -170,29 +182,36 @@ def retrain(
             "recent": scores["challenger_recent"],
         },
         compared_on={"molecules": len(shared), "recent": len(recent)},
+        reason_gives_rmses=gives_rmses,
     )
 
 
-def gate(scores: dict[str, dict[str, float]], n: int, cfg: Any) -> tuple[bool, str]:
-    """(promote?, why) from both models' scores on the shared molecules."""
+def gate(scores: dict[str, dict[str, float]], n: int, cfg: Any) -> GateDecision:
+    """Promote or not, and why, from both models' scores on the shared molecules."""
     if n < cfg.min_compare:
-        return False, f"only {n} molecules neither model was trained on; the gate needs {cfg.min_compare}"
+        return GateDecision(
+            False, f"only {n} molecules neither model was trained on; the gate needs {cfg.min_compare}"
+        )
     old, new = scores["champion"], scores["challenger"]
     needed = old["rmse"] * (1 - cfg.margin)
     if new["rmse"] > needed:
-        return False, (
+        why = (
             f"challenger RMSE {new['rmse']:.3f} is not {cfg.margin:.0%} below the champion's "
             f"{old['rmse']:.3f} on {n} molecules"
         )
+        return GateDecision(False, why, gives_rmses=True)
     if new["miscalibration_area"] > old["miscalibration_area"] + cfg.calibration_tolerance:
-        return False, (
+        return GateDecision(
+            False,
             "challenger uncertainty is worse calibrated (miscalibration area "
-            f"{new['miscalibration_area']:.3f} vs {old['miscalibration_area']:.3f})"
+            f"{new['miscalibration_area']:.3f} vs {old['miscalibration_area']:.3f})",
         )
     old_recent, new_recent = scores["champion_recent"], scores["challenger_recent"]
     if old_recent and new_recent["rmse"] > old_recent["rmse"]:
-        return False, (
+        return GateDecision(
+            False,
             f"challenger is worse on the recent molecules (RMSE {new_recent['rmse']:.3f} vs "
-            f"{old_recent['rmse']:.3f})"
+            f"{old_recent['rmse']:.3f})",
         )
-    return True, f"challenger RMSE {new['rmse']:.3f} vs champion {old['rmse']:.3f} on {n} molecules"
+    why = f"challenger RMSE {new['rmse']:.3f} vs champion {old['rmse']:.3f} on {n} molecules"
+    return GateDecision(True, why, gives_rmses=True)
