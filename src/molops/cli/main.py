@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+import typer.main
 from rich.text import Text
 
 from molops._version import __version__
@@ -27,6 +28,9 @@ from molops.cli import (
 from molops.cli._output import JsonOption, emit_json, err, out
 from molops.errors import MolopsError
 from molops.workspace import Workspace
+
+if TYPE_CHECKING:
+    from typer._click import Command
 
 app = typer.Typer(
     name="molops",
@@ -111,10 +115,30 @@ def init(
         out.print(f"created workspace {ws.root} (edit {ws.root / 'molops.toml'} to change the rules)")
 
 
+def _hide_flag_metavars(command: Command) -> None:
+    """Give every flag of *command* and its subcommands (``--help`` too) an empty metavar.
+
+    typer's rich help prints a type after each option, ``<bool>`` after a flag as well, which reads
+    as if ``--json`` took a value; an option's own metavar replaces that type, so an empty one shows none.
+    """
+    for param in [*command.params, command.get_help_option(command.context_class(command))]:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():  # a group's subcommands
+        _hide_flag_metavars(sub)
+
+
+def command() -> Command:
+    """The click command tree of :data:`app`, as ``molops`` runs it (flags without a metavar)."""
+    root_command = typer.main.get_command(app)
+    _hide_flag_metavars(root_command)
+    return root_command
+
+
 def main() -> None:
     """Run the CLI; errors molops raises on purpose become one line on stderr and an exit code."""
     try:
-        code = app(standalone_mode=False)
+        code = command()(standalone_mode=False)
     except MolopsError as exc:
         err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
