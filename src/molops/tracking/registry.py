@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from molops._version import __version__
 from molops.data.audit import AuditLog, acting_user
 from molops.redact import redact
 from molops.tracking._mlflow import Quiet, TrackingError, client, mlflow
 
 if TYPE_CHECKING:  # the bundle imports the model zoo (a second): only load() needs it
     from molops.tracking.bundle import ModelBundle
+
+log = logging.getLogger("molops.registry")
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -221,10 +225,23 @@ class ModelRegistry:
             previous = mod.get_tracking_uri()
             mod.set_tracking_uri(self._uri)  # for mlflow-artifacts:// sources of a server
             try:
-                model = mod.pyfunc.load_model(source)
+                # MLflow's own check of the logged requirements reads every installed distribution's
+                # metadata (a large share of a CLI command's load) only to warn in MLflow's words;
+                # the bundle itself refuses features that changed, and the version note is below
+                model = mod.pyfunc.load_model(source, suppress_warnings=True)
             finally:
                 mod.set_tracking_uri(previous)
-        return model.unwrap_python_model().bundle, mv
+        bundle: ModelBundle = model.unwrap_python_model().bundle
+        if bundle.info.molops_version != __version__:
+            log.warning(
+                "model %s version %s was trained with molops %s and is loaded by molops %s; its "
+                "features are checked to be the same, but retrain it if its predictions look off",
+                mv.name,
+                mv.version,
+                bundle.info.molops_version,
+                __version__,
+            )
+        return bundle, mv
 
     # -- writing -------------------------------------------------------------------------------
     def record(self, name: str, entry: dict[str, Any]) -> None:

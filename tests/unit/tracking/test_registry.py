@@ -271,6 +271,21 @@ def test_load_returns_a_bundle_that_predicts(tracked, registry):
 
 
 @pytest.mark.slow
+def test_load_notes_a_model_trained_by_another_molops_version(registry, monkeypatch, caplog):
+    import molops.tracking.registry as registry_module
+
+    with caplog.at_level("WARNING", logger="molops.registry"):
+        registry.load(NAME)
+    assert caplog.records == []  # trained by this version: nothing to say
+    monkeypatch.setattr(registry_module, "__version__", "99.0")
+    with caplog.at_level("WARNING", logger="molops.registry"):
+        registry.load(NAME)
+    [record] = caplog.records
+    assert record.getMessage().startswith(f"model {NAME} version 1 was trained with molops {__version__} ")
+    assert "is loaded by molops 99.0" in record.getMessage()
+
+
+@pytest.mark.slow
 def test_load_uses_the_registry_store_not_the_global_tracking_uri(tracked, registry, tmp_path):
     mod = mlflow()
     before = mod.get_tracking_uri()
