@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,8 +30,33 @@ from rich.text import Text
 from molops.errors import UsageError
 from molops.workspace import Workspace
 
-out = Console(soft_wrap=False)
-err = Console(stderr=True)
+#: The width of a console that is not a terminal when $COLUMNS is not set: wide enough for any
+#: table row to stay on one line.
+UNWRAPPED_WIDTH = 100_000
+
+
+class _Console(Console):
+    """A console that, when it is not a terminal, takes $COLUMNS as its width or else does not wrap.
+
+    Rich lays out a pipe, a file or CI as 80 columns and folds a wide table's rows over several
+    lines, which breaks ``molops models list | grep``; a terminal keeps rich's own width.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        # a width set on the console itself (rich keeps it in _width) wins, as in rich
+        if self.is_terminal or self._width is not None or os.environ.get("COLUMNS", "").isdigit():
+            return size
+        return ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+out = _Console(soft_wrap=False)
+err = _Console(stderr=True)
 
 WorkspaceOption = Annotated[
     Path | None,

@@ -1,0 +1,72 @@
+"""Tables piped to another program keep a row on one line (rich assumed 80 columns and folded them)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from molops.cli import models
+from molops.cli._output import UNWRAPPED_WIDTH, _Console
+
+from .conftest import Run
+
+LONG = {
+    "name": "solubility-logS-measured-at-pH-7.4-by-the-shake-flask-method",
+    "versions": 12,
+    "latest_version": 12,
+    "aliases": {"champion": 10, "challenger": 11, "canary": 12},
+    "target": "logS_shake_flask_pH_7_4_25C",
+    "updated": "2026-11-27T09:37:45+02:00",
+}
+
+
+class _Registry:
+    tracking_uri = "sqlite:///x.db"
+
+    def list(self) -> list[dict[str, Any]]:
+        return [LONG]
+
+
+@pytest.fixture
+def long_model(monkeypatch):
+    monkeypatch.setattr(models, "_registry", lambda ctx, workspace: _Registry())
+
+
+def _rows(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("│")]
+
+
+def test_a_piped_table_keeps_each_row_on_one_line(run: Run, long_model, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    res = run("models", "list")  # stdout is captured: not a terminal, as in `molops models list | cat`
+    assert res.code == 0, res
+    rows = _rows(res.stdout)
+    assert len(rows) == 1, res.stdout
+    for cell in (LONG["name"], LONG["target"], "2026-11-27 07:37:45", "canary→v12"):
+        assert cell in rows[0], res.stdout
+
+
+def test_columns_set_by_the_user_is_the_width(run: Run, long_model, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    res = run("models", "list")
+    assert res.code == 0, res
+    assert len(_rows(res.stdout)) > 1, res.stdout  # folded to fit, as asked
+    assert max(len(line) for line in res.stdout.splitlines()) <= 60, res.stdout
+
+
+def test_a_terminal_keeps_the_width_rich_gives_it(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    ours = _Console(file=io.StringIO(), force_terminal=True)
+    assert ours.width == Console(file=io.StringIO(), force_terminal=True).width
+    assert ours.width < UNWRAPPED_WIDTH
+
+
+def test_a_width_set_on_the_console_wins(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    console = _Console(file=io.StringIO())
+    assert console.width == UNWRAPPED_WIDTH
+    console.width = 70
+    assert console.width == 70
