@@ -6,6 +6,7 @@ source in a dataset version's lineage.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
@@ -112,9 +113,25 @@ class Source:
         """Bytes of the file (as stored) consumed so far: drives progress bars."""
         return self._hashing.bytes_read
 
+    def head(self, n: int = 4) -> bytes:
+        """The first *n* bytes of the content (decompressed), without consuming them; fewer when
+        the content is shorter or unreadable (reading it then raises, where it is handled)."""
+        try:
+            return self.stream.peek(n)[:n]
+        except (OSError, EOFError):
+            return b""
+
     def text(self) -> io.TextIOWrapper:
-        """The content as text: UTF-8 with an optional BOM; undecodable bytes are kept escaped."""
-        return io.TextIOWrapper(self.stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        """The content as text: UTF-8 with an optional BOM; undecodable bytes are kept escaped.
+
+        A UTF-16 or UTF-32 BOM selects that encoding: Excel's "Unicode text" export is UTF-16,
+        and read as UTF-8 every field would be garbled by its NUL bytes.
+        """
+        encoding = _bom_encoding(self.head())
+        if encoding is None:
+            return io.TextIOWrapper(self.stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        # surrogateescape cannot keep the ASCII bytes of a broken UTF-16 unit: spell them out instead
+        return io.TextIOWrapper(self.stream, encoding=encoding, errors="backslashreplace", newline="")
 
     def finish(self) -> str:
         """Hash the rest of the file and return its sha256 hex digest."""
@@ -129,6 +146,16 @@ class Source:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _bom_encoding(head: bytes) -> str | None:
+    """The codec a UTF-16 or UTF-32 byte-order mark at the start of *head* names (it consumes the
+    BOM), else None. UTF-32 LE is checked first: its BOM starts with UTF-16 LE's."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
 
 
 def clean_text(value: str) -> str:
