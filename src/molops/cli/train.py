@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,10 +22,14 @@ from molops.cli._output import (
     json_params,
     open_workspace,
     out,
+    stage_progress,
     table,
 )
 from molops.data.sources import FORMATS
 from molops.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.status import Status
 
 #: Metrics shown in the human summary of a training.
 SHOWN = ("rmse", "mae", "r2", "spearman", "spearman_abs_error_std", "nll", "miscalibration_area")
@@ -60,6 +66,29 @@ def _check_options(model: str, candidates: list[str] | None, split: str, transfo
         raise UsageError(
             f"--transform {transform!r} is not supported; expected one of: {', '.join(TRANSFORM_NAMES)}"
         )
+
+
+@contextmanager
+def _epoch_bars(status: Status) -> Iterator[Callable[[int, int], None]]:
+    """A D-MPNN epoch callback that shows one bar per fit (plain stage lines without a terminal).
+
+    The D-MPNN is silent for minutes on a CPU otherwise. The bars replace the spinner from the
+    first epoch on: rich before 14.1 refuses a second live display while one is running.
+    """
+    with ExitStack() as stack:
+        update: list[Callable[[str, int, int], None]] = []
+        fits = 0
+
+        def epochs(done: int, total: int) -> None:
+            nonlocal fits
+            if not update:
+                status.stop()
+                update.append(stack.enter_context(stage_progress()))
+            if done == 0:  # a fit starts (train fits twice: on train+valid, then on train alone)
+                fits += 1
+            update[0](f"D-MPNN epochs, fit {fits}", done, total)
+
+        yield epochs
 
 
 def train(
@@ -133,6 +162,7 @@ def train(
     ws = open_workspace(ctx, workspace)
     from molops.models.calibration import check_method
     from molops.models.transforms import transform_kind
+    from molops.models.zoo.dmpnn import reporting_epochs
     from molops.tracking.training import TrainRequest
     from molops.tracking.training import train as run_training
 
@@ -157,7 +187,11 @@ def train(
         recalibrate=check_method(recalibrate),
         name=name,
     )
-    with err.status("training", spinner="dots") as status:
+    with (
+        err.status("training", spinner="dots") as status,
+        _epoch_bars(status) as epochs,
+        reporting_epochs(epochs),
+    ):
 
         def log(msg: str) -> None:
             status.update(msg)

@@ -294,3 +294,22 @@ def test_predictions_are_identical_to_those_on_chemprops_graphs(monkeypatch):
     # built in a loader process instead (the dataset and its collate function pickle): the same
     model.params = model.params.model_copy(update={"num_workers": 1})
     np.testing.assert_array_equal(model.member_predictions(smiles), want)
+
+
+def test_fit_reports_every_epoch_of_every_member():
+    """The CLI draws its bar from these calls; the model itself prints nothing."""
+    X, y = tiny()
+    calls: list[tuple[int, int]] = []
+    get_model("dmpnn", n_members=2, epochs=2, **SMALL).fit(X, y, progress=lambda *a: calls.append(a))
+    # start, then per member: each epoch, and the member's end (its last epoch again)
+    assert calls == [(0, 4), (1, 4), (2, 4), (2, 4), (3, 4), (4, 4), (4, 4)]
+
+
+def test_reporting_epochs_reaches_fits_deeper_down():
+    """``molops train`` reaches the fit through the training recipe, which passes no callback."""
+    X, y = tiny()
+    calls: list[tuple[int, int]] = []
+    with dmpnn.reporting_epochs(lambda *a: calls.append(a)):
+        get_model("dmpnn", uncertainty="mve", n_members=1, epochs=2, **SMALL).fit(X, y)
+    get_model("dmpnn", uncertainty="mve", n_members=1, epochs=1, **SMALL).fit(X, y)  # outside: unheard
+    assert calls == [(0, 2), (1, 2), (2, 2), (2, 2)]

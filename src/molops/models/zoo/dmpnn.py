@@ -25,6 +25,10 @@ holds its networks as CPU state dicts, so it pickles (:meth:`Surrogate.save`) an
 machine without a GPU. With ``checkpoint_dir`` every member keeps ``last.ckpt`` (each epoch) and
 ``best.ckpt`` (lowest validation loss, or the last epoch without validation) under
 ``member-<i>/``, and ``resume=True`` continues each member from its ``last.ckpt``.
+
+Fitting takes minutes on a CPU, so it reports its epochs to a callback (:data:`EpochProgress`):
+``fit(X, y, progress=...)``, or, for a fit reached through layers that pass no callback (the
+training recipe and its refits, under ``molops train``), every fit inside :func:`reporting_epochs`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Self, cast
 
@@ -54,6 +60,24 @@ from molops.models.zoo.dmpnn_train import train_member
 
 #: fewest molecules in the validation split before it is used (below: train on all, keep the last epoch)
 _MIN_VALIDATION = 10
+
+#: ``progress(done, total)``: epochs trained so far by one fit, over all its members, and the most it
+#: trains (``n_members * epochs``). Called with ``done=0`` as the fit starts, after every epoch, and
+#: at each member's end (an early-stopped member counts as all its epochs), so ``done`` ends at ``total``.
+EpochProgress = Callable[[int, int], None]
+
+_REPORT_EPOCHS: ContextVar[EpochProgress | None] = ContextVar("molops_dmpnn_epochs", default=None)
+
+
+@contextlib.contextmanager
+def reporting_epochs(progress: EpochProgress) -> Iterator[None]:
+    """Every D-MPNN fit in this block (and this thread) without a ``progress`` of its own reports to
+    *progress*; a new fit is the call with ``done=0``."""
+    token = _REPORT_EPOCHS.set(progress)
+    try:
+        yield
+    finally:
+        _REPORT_EPOCHS.reset(token)
 
 
 def _as_is(batch: Any) -> Any:
@@ -175,7 +199,8 @@ class DMPNN(Surrogate[DMPNNParams]):
         return "gpu" if self._use_gpu(fitting=True) else "cpu"
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> Self:
+    def fit(self, X: Any, y: Any, progress: EpochProgress | None = None) -> Self:
+        """Fit on SMILES *X* and targets *y*; *progress* (else reporting_epochs's) hears the epochs."""
         require_gnn(self.name)
         import torch
         from chemprop import data
@@ -215,6 +240,10 @@ class DMPNN(Surrogate[DMPNNParams]):
         n_val = math.ceil(p.val_fraction * len(mols))
         validate = p.val_fraction > 0 and n_val >= _MIN_VALIDATION and len(mols) - n_val >= 2
         self.fitted, self._states, self.training_log_ = False, [], []
+        report = progress or _REPORT_EPOCHS.get()
+        total = p.n_members * p.epochs
+        if report is not None:
+            report(0, total)
         with contextlib.ExitStack() as stack:
             if p.checkpoint_dir is None:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="molops-dmpnn-")))
@@ -225,6 +254,8 @@ class DMPNN(Surrogate[DMPNNParams]):
                 order = rng.permutation(len(mols))
                 train_rows, val_rows = (order[n_val:], order[:n_val]) if validate else (order, None)
                 devices = [torch.cuda.current_device()] if gpu else []
+                done_before = i * p.epochs
+                on_epoch = None if report is None else (lambda n, r=report, d=done_before: r(d + n, total))
                 with torch.random.fork_rng(devices=devices):
                     torch.manual_seed(torch_seed)
                     state, log = train_member(
@@ -237,7 +268,10 @@ class DMPNN(Surrogate[DMPNNParams]):
                         root / f"member-{i}",
                         loader_seed,
                         gpu,
+                        on_epoch,
                     )
+                if report is not None:  # early stopping (or several devices) leaves epochs unreported
+                    report(done_before + p.epochs, total)
                 self._states.append(state)
                 self.training_log_.append({"member": i, **log})
         self._nets = None

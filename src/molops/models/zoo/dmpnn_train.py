@@ -4,6 +4,7 @@ can resume), early stopping, and the best weights read back from the checkpoint 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,14 @@ def train_member(
     folder: Path,
     loader_seed: int,
     gpu: bool,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train *net*, one member of model *name*; its best weights as a CPU state dict, and what
-    happened (checkpoints under *folder*)."""
+    happened (checkpoints under *folder*).
+
+    ``on_epoch(epochs)`` is called after each epoch (validation included) with the member's epochs
+    done so far; not with several devices, whose training runs in spawned processes.
+    """
     from chemprop import data
     from lightning import pytorch as pl
     from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
@@ -73,6 +79,15 @@ def train_member(
     if val is not None and p.patience is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=p.patience))
     devices = 1 if p.devices == "auto" else p.devices
+    if on_epoch is not None and devices == 1:  # ddp_spawn pickles the callbacks: a closure would not go
+        report: Callable[[int], None] = on_epoch
+
+        class _EpochDone(Callback):
+            # Lightning 2 calls on_train_epoch_end after the epoch's validation
+            def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+                report(trainer.current_epoch + 1)
+
+        callbacks.append(_EpochDone())
     last = folder / "last.ckpt"
     ckpt_path = last if p.resume and last.exists() else None
     # last.ckpt is written at the end of an epoch, so a resumed run starts at the next one
