@@ -7,7 +7,6 @@ import gzip
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from molops.cli._output import is_stage_line
 
 #: The installed console script when the venv has one, else the module (same code path: main()).
 _SCRIPT = Path(sys.executable).with_name("molops")
@@ -93,21 +94,17 @@ def finish(proc: subprocess.Popen[str], timeout: float = 180) -> Result:
     return Result([str(a) for a in proc.args[len(MOLOPS) :]], proc.returncode, stdout, stderr)
 
 
-#: A stage line of a long job's plain progress (see :func:`assert_one_line_error`).
-_STAGE_LINE = re.compile(r".+…|.+: done, \d+\.\d s since the start")
-
-
 def assert_one_line_error(res: Result, *fragments: str, code: int | None = None) -> str:
     """Non-zero exit, nothing on stdout, one ``error: …`` line on stderr naming every fragment.
 
-    The stage lines a long job prints without a terminal (``stage…``, ``stage: done, 1.2 s since the start``,
-    :func:`molops.cli._output.stage_progress`) may come before it; nothing else may."""
+    The stage lines a long job prints without a terminal (``stage…``, ``stage: done, 1.2 s since the start``:
+    :func:`molops.cli._output.stage_line`) may come before it; nothing else may."""
     assert res.returncode != 0, str(res)
     if code is not None:
         assert res.returncode == code, str(res)
     assert "Traceback" not in res.stderr, str(res)
     assert res.stdout == "", str(res)
-    lines = [line for line in res.stderr.splitlines() if not _STAGE_LINE.fullmatch(line)]
+    lines = [line for line in res.stderr.splitlines() if not is_stage_line(line)]
     assert len(lines) == 1, str(res)
     line = lines[0]
     assert line.startswith("error: "), str(res)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -194,6 +195,20 @@ class _CountRateColumn(ProgressColumn):
         return Text(f"{rate:,.1f}/s", style="progress.data.speed")
 
 
+def stage_line(label: str, since: float | None = None) -> str:
+    """A stage's plain progress line: its start (``label…``) or, given *since* (seconds since the job
+    began), its end. The one wording of both, which :func:`is_stage_line` recognises."""
+    return f"{label}…" if since is None else f"{label}: done, {since:.1f} s since the start"
+
+
+_STAGE_LINE = re.compile(r".+…|.+: done, \d+\.\d s since the start")
+
+
+def is_stage_line(text: str) -> bool:
+    """Whether *text* is a :func:`stage_line` (for callers that tell progress from other stderr lines)."""
+    return _STAGE_LINE.fullmatch(text) is not None
+
+
 @contextmanager
 def stage_progress(labels: dict[str, str] | None = None) -> Iterator[Any]:
     """One bar per stage of a long job, each with count, rate, elapsed time and ETA.
@@ -225,13 +240,13 @@ def stage_progress(labels: dict[str, str] | None = None) -> Iterator[Any]:
             if stage not in tasks:
                 tasks[stage] = progress.add_task(label, total=total or None)
                 if plain:
-                    err.print(f"{label}…", highlight=False, soft_wrap=True)
+                    err.print(stage_line(label), highlight=False, soft_wrap=True)
             progress.update(tasks[stage], completed=done, total=total or None)
             if plain and total and done >= total and stage not in finished:
                 # since the job's start: a stage's first update may come only after its first step
                 finished.add(stage)
                 since = progress.get_time() - started
-                err.print(f"{label}: done, {since:.1f} s since the start", highlight=False, soft_wrap=True)
+                err.print(stage_line(label, since), highlight=False, soft_wrap=True)
 
         yield update
 
