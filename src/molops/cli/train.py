@@ -73,7 +73,8 @@ def _epoch_bars(status: Status) -> Iterator[Callable[[int, int], None]]:
     """A D-MPNN epoch callback that shows one bar per fit (plain stage lines without a terminal).
 
     The D-MPNN is silent for minutes on a CPU otherwise. The bars replace the spinner from the
-    first epoch on: rich before 14.1 refuses a second live display while one is running.
+    first epoch on (rich before 14.1 refuses a second live display while one is running), so the
+    done lines count their seconds from the first fit's start.
     """
     with ExitStack() as stack:
         update: list[Callable[[str, int, int], None]] = []
