@@ -84,6 +84,9 @@ class RawChunk:
         return json.dumps(record, ensure_ascii=False, default=str)
 
 
+_PARQUET_MAGIC = b"PAR1"
+_ZIP_MAGIC = b"PK\x03\x04"
+
 #: The SMILES column of a table when none is named; matched in any case (SMILES, Smiles).
 DEFAULT_SMILES_COL = "smiles"
 
@@ -168,6 +171,8 @@ class RecordReader:
         return self._chunks
 
     def _open(self) -> Iterator[RawChunk]:
+        if self.fmt != "parquet":
+            self._refuse_binary()
         if self.fmt in ("csv", "tsv"):
             return self._delimited("," if self.fmt == "csv" else "\t")
         if self.fmt == "parquet":
@@ -181,6 +186,21 @@ class RecordReader:
             )
         self.columns = ["smiles", "name"]
         return self._smi()
+
+    def _refuse_binary(self) -> None:
+        """A binary file under a text format's name fails in one sentence that says what it is,
+        rather than as a 'missing column' listing its bytes."""
+        head, fmt = self.source.head(), self.fmt.upper()
+        if head == _PARQUET_MAGIC:
+            raise InputFileError(
+                f"{self.source.path}: the content is a Parquet file, not {fmt} text; "
+                "pass --format parquet or rename it to .parquet"
+            )
+        if head == _ZIP_MAGIC:
+            raise InputFileError(
+                f"{self.source.path}: the content is a zip archive (an Excel .xlsx workbook is one), "
+                f"not {fmt} text; export the sheet as CSV"
+            )
 
     @property
     def _wanted(self) -> list[str]:
