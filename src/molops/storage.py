@@ -3,9 +3,9 @@
 Every Delta table is opened and written with :attr:`Storage.options` and its Parquet files are read
 through :meth:`Storage.read_parquet` / :meth:`Storage.dataset`, so no layer above spells a scheme,
 an endpoint or a credential. S3 settings (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
-``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ALLOW_HTTP`` for a plain-http endpoint) are read
-from the environment by deltalake's object store and by pyarrow themselves: no secret passes
-through molops, is written to ``molops.toml`` or is logged.
+``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``) are read from the environment by deltalake's object
+store and by pyarrow themselves: no secret passes through molops, is written to ``molops.toml`` or
+is logged. A plain ``http://`` endpoint is used as given (``AWS_ALLOW_HTTP`` set explicitly wins).
 
 On S3 every object is written with server-side encryption (SSE-KMS with the configured key, else
 SSE-S3) and every Delta commit is a conditional put, so concurrent writers from several machines
@@ -132,6 +132,10 @@ class Storage:
         if self.scheme not in _S3:
             return {}
         options = {"aws_conditional_put": "etag"}
+        if _s3_endpoint()[1] == "http" and "AWS_ALLOW_HTTP" not in os.environ:
+            # pyarrow follows the endpoint's scheme, but deltalake refuses a plain-http endpoint
+            # unless told, so a MinIO on http:// would pass `init` and then fail every table read.
+            options["aws_allow_http"] = "true"
         if self.kms_key_id:
             options["aws_server_side_encryption"] = "aws:kms"
             options["aws_sse_kms_key_id"] = self.kms_key_id
