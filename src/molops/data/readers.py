@@ -86,6 +86,10 @@ class RawChunk:
 
 _PARQUET_MAGIC = b"PAR1"
 _ZIP_MAGIC = b"PK\x03\x04"
+#: Delimiters a table may use instead of the one its format expects, by name (for the error).
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "'|'"}
+#: Lines after a header without the wanted columns searched for them (title lines above it).
+_HEADER_LOOKAHEAD = 10
 
 #: The SMILES column of a table when none is named; matched in any case (SMILES, Smiles).
 DEFAULT_SMILES_COL = "smiles"
@@ -213,19 +217,67 @@ class RecordReader:
         reader = csv.reader(text, delimiter=delimiter)
         try:
             header = next(reader)
+            while _blank(header):  # blank lines above the header (some exports start with one)
+                header = next(reader)
         except StopIteration:
             raise InputFileError(f"{path}: the file is empty; expected a header row") from None
         except (csv.Error, UnicodeError, OSError, EOFError) as exc:
             raise InputFileError(f"{path}: not a readable {self.fmt.upper()} file ({exc})") from None
         header = [clean_text(h).strip() for h in header]
         self.columns = list(dict.fromkeys(header))
-        self.smiles_col = smiles_column(path, header, self.smiles_col)
-        for col in self._wanted:
-            if col not in header:
-                raise _missing(path, "column", col, header)
+        try:
+            self.smiles_col = smiles_column(path, header, self.smiles_col)
+            for col in self._wanted:
+                if col not in header:
+                    raise _missing(path, "column", col, header)
+        except ColumnNotFoundError as exc:
+            hint = self._header_hint(header, reader, delimiter)
+            if hint is None:
+                raise
+            raise ColumnNotFoundError(f"{exc}; {hint}") from None
         i_smi = header.index(self.smiles_col)
         i_tgt = header.index(self.target_col) if self.target_col is not None else None
         return self._delimited_rows(reader, header, i_smi, i_tgt, path)
+
+    def _header_hint(self, header: list[str], reader: Any, delimiter: str) -> str | None:
+        """Why the columns were not found, when the file shows it: one header field holding
+        another delimiter (European Excel writes ';'), or the column names on a later line
+        (a title, comment or Excel 'sep=' line above them). None when neither."""
+        own = _DELIMITERS.get(delimiter, repr(delimiter))
+        other, other_fmt = (",", "csv") if delimiter == "\t" else ("\t", "tsv")
+        if header and header[0].lower().startswith("sep="):
+            return (
+                f"its first line {header[0]!r} is Excel's delimiter line; expected the column names "
+                f"on the first line, {own}-delimited"
+            )
+        if len(header) == 1:
+            for d, name in _DELIMITERS.items():
+                if d != delimiter and d in header[0]:
+                    instead = f", or pass --format {other_fmt}" if d == other else ""
+                    return (
+                        f"the header looks {name}-delimited; expected {own}-delimited fields "
+                        f"(re-export the file with {own}s{instead})"
+                    )
+        for _ in range(_HEADER_LOOKAHEAD):
+            try:
+                fields = [clean_text(f).strip() for f in next(reader)]
+            except (StopIteration, csv.Error, UnicodeError, OSError, EOFError):
+                return None
+            if self._has_wanted(fields):
+                return (
+                    f"the column names are on line {reader.line_num}; expected the column names "
+                    "on the first line (remove the title or comment lines above them)"
+                )
+        return None
+
+    def _has_wanted(self, fields: list[str]) -> bool:
+        """Whether *fields* hold the columns this reader needs (a SMILES one in any case if unnamed)."""
+        has_smiles = (
+            self.smiles_col in fields
+            if self.smiles_col is not None
+            else any(f.lower() == DEFAULT_SMILES_COL for f in fields)
+        )
+        return has_smiles and (self.target_col is None or self.target_col in fields)
 
     def _delimited_rows(
         self, reader: Any, header: list[str], i_smi: int, i_tgt: int | None, path: str
@@ -367,6 +419,11 @@ class RecordReader:
                 chunk = RawChunk()
         if chunk:
             yield chunk
+
+
+def _blank(fields: list[str]) -> bool:
+    """A line the CSV reader gives as no field or one blank field."""
+    return not fields or (len(fields) == 1 and not fields[0].strip())
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:

@@ -49,3 +49,44 @@ def test_parquet_content_under_a_text_name_says_so(write, name):
 def test_a_workbook_saved_as_csv_says_so(write):
     message = _error(write("book.csv", _xlsx_bytes()))
     assert "zip archive" in message and "Excel" in message and "export" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("smiles;y\nCCO;-7,25\n", "semicolon-delimited"),
+        ("smiles|y\nCCO|1\n", "'|'-delimited"),
+        ("smiles\ty\nCCO\t1\n", "tab-delimited"),
+    ],
+)
+def test_a_csv_with_another_delimiter_says_so(write, text, fragment):
+    message = _error(write("a.csv", text))
+    assert fragment in message and "comma" in message
+
+
+def test_a_tsv_with_commas_says_so(write):
+    message = _error(write("a.tsv", "smiles,y\nCCO,1\n"))
+    assert "comma-delimited" in message and "tab" in message
+
+
+@pytest.mark.parametrize(
+    "first", ["# Exported from ELN 2026-12-01", "sep=;", "Solubility assay, plate 3", "Title line"]
+)
+def test_a_title_line_above_the_header_says_so(write, first):
+    message = _error(write("a.csv", f"{first}\nsmiles,y\nCCO,1\n"))
+    assert "the column names" in message and "first line" in message and "smiles" in message
+
+
+def test_a_wrong_column_name_still_gets_the_plain_message(write):
+    message = _error(write("a.csv", "smiles,value\nCCO,1\n"))
+    assert "first line" not in message and "delimited" not in message and "'value'" in message
+
+
+def test_blank_lines_before_the_header_are_skipped(write):
+    chunks = _open(write("a.csv", "\r\n\r\nsmiles,y\r\nCCO,1\r\n"))
+    assert [c.structures for c in chunks] == [["CCO"]]
+
+
+@pytest.mark.parametrize("text", ["\n\n  \n", "\r\n", "   "])
+def test_a_file_of_blank_lines_is_empty(write, text):
+    assert "the file is empty" in _error(write("a.csv", text))
