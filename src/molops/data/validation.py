@@ -33,6 +33,7 @@ TARGET_REASONS: dict[str, str] = {
 REASONS: dict[str, str] = {**TARGET_REASONS, **STRUCTURE_REASONS}
 
 _MISSING = {"", "na", "n/a", "nan", "null", "none", "nd", "n.d.", "-", "?", "#n/a", "#value!"}
+_UNICODE_MINUS = "\u2212"
 _CENSORED = re.compile(r"^\s*(<=|>=|<|>|~|≤|≥)\s*[-+]?(\d|\.\d)")
 
 
@@ -58,11 +59,13 @@ def parse_target(raw: Any, low: float | None = None, high: float | None = None) 
         text = str(raw).strip()
         if text.lower() in _MISSING:
             return Rejected("missing_target", f"the target value is {text!r}")
+        # word processors and ELNs type U+2212 for a minus; float() only reads the ASCII one
+        number = text.replace(_UNICODE_MINUS, "-")
         try:
-            value = float(text)
+            value = float(number)
         except ValueError:
             shown = text if len(text) <= 40 else text[:37] + "..."
-            if _CENSORED.match(text):
+            if _CENSORED.match(number):
                 return Rejected("censored_target", f"{shown!r} is a censored value, not a measurement")
             return Rejected("non_numeric_target", f"{shown!r} is not a number")
         if math.isnan(value):
