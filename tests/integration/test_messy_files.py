@@ -101,3 +101,11 @@ def test_files_molops_cannot_read_say_what_they_look_like(workspace, case):
     path, fragments = case(workspace.parent)
     assert_one_line_error(molops(*_ingest(workspace, path, "refused")), *fragments, code=2)
     assert not (workspace / "datasets" / "refused").exists()
+
+
+def test_an_unclosed_quote_loses_no_later_record(workspace):
+    path = workspace.parent / "notes.csv"
+    path.write_text('smiles,y,note\nCCO,1,"approx\nCCN,2,ok\nCCC,3,ok\n', encoding="utf-8")
+    report = _report(workspace, path, "quotes")
+    assert (report["rows_in"], report["accepted"], report["reasons"]) == (3, 2, {"malformed_row": 1})
+    assert _values(workspace, "quotes") == {"CCN": 2.0, "CCC": 3.0}

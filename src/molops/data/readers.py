@@ -8,6 +8,7 @@ raw text. Memory is bounded by the chunk size, not the file size.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import shutil
 import sys
@@ -62,6 +63,14 @@ class RawChunk:
     ) -> None:
         self.read_errors[len(self.rows)] = (reason, detail)
         self.add(row, None, None, record, inputs)
+
+    def pop(self) -> None:
+        """Remove the last record (a reader that finds it was read wrongly adds it again)."""
+        self.read_errors.pop(len(self.rows) - 1, None)
+        for values in (self.rows, self.structures, self.targets, self.records):
+            values.pop()
+        if len(self.inputs) > len(self.rows):
+            self.inputs.pop()
 
     def record(self, i: int) -> Any:
         """The whole record *i*: a table row as {column: field}, else as the reader kept it."""
@@ -237,7 +246,7 @@ class RecordReader:
             raise ColumnNotFoundError(f"{exc}; {hint}") from None
         i_smi = header.index(self.smiles_col)
         i_tgt = header.index(self.target_col) if self.target_col is not None else None
-        return self._delimited_rows(reader, header, i_smi, i_tgt, path)
+        return self._delimited_rows(reader, header, i_smi, i_tgt, path, delimiter)
 
     def _header_hint(self, header: list[str], reader: Any, delimiter: str) -> str | None:
         """Why the columns were not found, when the file shows it: one header field holding
@@ -280,37 +289,59 @@ class RecordReader:
         return has_smiles and (self.target_col is None or self.target_col in fields)
 
     def _delimited_rows(
-        self, reader: Any, header: list[str], i_smi: int, i_tgt: int | None, path: str
+        self, reader: Any, header: list[str], i_smi: int, i_tgt: int | None, path: str, delimiter: str
     ) -> Iterator[RawChunk]:
         width = len(header)
         empty: dict[str, Any] | None = {} if self.all_columns else None
         chunk, row = RawChunk(header=header), 0
+        offset = 0  # lines of the file before the text *reader* reads (0, or a re-read tail)
         while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                row += 1
-                chunk.add_error(row, f"line {reader.line_num}", "malformed_row", str(exc), empty)
-            except (OSError, EOFError, UnicodeError) as exc:
-                raise InputFileError(f"{path}: unreadable after record {row} ({exc})") from None
-            else:
-                if not fields or (len(fields) == 1 and not fields[0].strip() and width > 1):
+            last: tuple[int, int] | None = None  # first and last line of the latest record
+            end = offset + reader.line_num
+            while True:
+                first = end + 1
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    fields, error = None, str(exc)
+                except (OSError, EOFError, UnicodeError) as exc:
+                    raise InputFileError(f"{path}: unreadable after record {row} ({exc})") from None
+                end = offset + reader.line_num
+                if fields is not None and _blank(fields) and (width > 1 or not fields):
                     continue  # blank line: not a record
+                if len(chunk.rows) >= self.chunk_rows:  # the latest record stays: see below
+                    yield chunk
+                    chunk = RawChunk(header=header)
                 row += 1
-                if len(fields) != width:
-                    detail = f"{len(fields)} fields, expected {width} (line {reader.line_num})"
+                last = (first, end)
+                if fields is None:
+                    chunk.add_error(row, f"line {end}", "malformed_row", error, empty)
+                elif len(fields) != width:
+                    detail = f"{len(fields)} fields, expected {width} (line {end})"
                     chunk.add_error(row, fields, "malformed_row", detail, empty)
                 else:
                     target = fields[i_tgt] if i_tgt is not None else None
                     inputs = dict(zip(header, fields, strict=True)) if self.all_columns else None
                     chunk.add(row, clean_text(fields[i_smi]), target, fields, inputs)
-            if len(chunk.rows) >= self.chunk_rows:
-                yield chunk
-                chunk = RawChunk(header=header)
+            # A quote opened and never closed makes the file's last record run to its end,
+            # swallowing every line after it: that line alone is malformed, the rest are read again.
+            if last is None or last[1] == last[0] or (lines := self._unclosed(*last)) is None:
+                break
+            chunk.pop()
+            detail = f"a quote opened on line {last[0]} is never closed"
+            chunk.add_error(row, lines[0], "malformed_row", detail, empty)
+            reader, offset = csv.reader(lines[1:], delimiter=delimiter), last[0]
         if chunk:
             yield chunk
+
+    def _unclosed(self, first: int, end: int) -> list[str] | None:
+        """Lines *first*..*end* of the file when they hold an odd number of quotes (one opened
+        and never closed), else None. Read again from the file: only a broken file pays for it."""
+        with Source(self.source.path) as again:
+            lines = list(itertools.islice(again.text(), first - 1, end))
+        return lines if sum(line.count('"') for line in lines) % 2 else None
 
     # -- Parquet -------------------------------------------------------------------------------
     def _parquet(self) -> Iterator[RawChunk]:
