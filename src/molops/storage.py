@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss")
 _S3 = ("s3", "s3a")
 #: Bytes per read or write when a plain file is copied to or from the store.
 _BLOCK = 8 << 20
+#: Terminal colour codes, which deltalake puts in its error messages.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class StorageError(MolopsError):
@@ -145,7 +148,10 @@ class Storage:
 
     def is_table(self, *parts: str) -> bool:
         """Whether a Delta table (its ``_delta_log``) exists at *parts* below this root."""
-        return bool(DeltaTable.is_deltatable(self.uri(*parts), storage_options=self.options))
+        try:
+            return bool(DeltaTable.is_deltatable(self.uri(*parts), storage_options=self.options))
+        except OSError as exc:
+            raise self._fail("look for a table at", "/".join(parts) or "its root", exc) from None
 
     # -- pyarrow -------------------------------------------------------------------------------
     def filesystem(self) -> pafs.FileSystem:
@@ -185,7 +191,10 @@ class Storage:
     def list_dirs(self, *parts: str) -> list[str]:
         """Names of the "folders" directly below *parts* (common prefixes on an object store)."""
         selector = pafs.FileSelector(self.path(self.uri(*parts)), allow_not_found=True)
-        infos = self.filesystem().get_file_info(selector)
+        try:
+            infos = self.filesystem().get_file_info(selector)
+        except OSError as exc:  # an unreachable or refusing store: one sentence, not pyarrow's trace
+            raise self._fail("list", "/".join(parts) or "its contents", exc) from None
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
     # -- plain files (feature shards, pool identity tables) ------------------------------------
@@ -197,8 +206,12 @@ class Storage:
         return Path(self.root, *parts)
 
     def _fail(self, doing: str, rel: str, exc: Exception) -> StorageError:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return StorageError(f"storage {self.root}: cannot {doing} {rel} ({first})")
+        # deltalake's errors are a chain, one cause a line ("Generic S3 error" first, the reason
+        # last, e.g. "Connection refused"), with colour codes and arrows: the first and last say it.
+        lines = [_ANSI.sub("", line).strip(" ↳\t") for line in str(exc).splitlines()]
+        lines = [line for line in lines if line] or [type(exc).__name__]
+        detail = lines[0] if len(lines) == 1 else f"{lines[0]}: {lines[-1]}"
+        return StorageError(f"storage {self.root}: cannot {doing} {rel} ({detail})")
 
     def put_file(self, source: Path, *parts: str) -> str:
         """Copy the local file *source* to *parts* below this root (encrypted like the tables);
