@@ -34,12 +34,46 @@ def sdf_records(text: Iterable[str]) -> Iterator[SdfRecord]:
     lines: list[str] = []
     for line in text:
         if _is_separator(line):
-            yield _sdf_record(lines, terminated=True)
+            yield from _split_records(lines, terminated=True)
             lines = []
         else:
             lines.append(line)
     if any(line.strip() for line in lines):
-        yield _sdf_record(lines, terminated=False)
+        yield from _split_records(lines, terminated=False)
+
+
+def _split_records(lines: list[str], *, terminated: bool) -> Iterator[SdfRecord]:
+    """The records of *lines*: one, or several where a ``$$$$`` line is missing between them.
+
+    Without the split the second mol block's data items would be read as the first's (its values
+    given to the wrong molecule) and the second molecule lost. A mol block after the first one's
+    ``M  END`` is found by its counts line (V2000 or V3000); its record starts at the three header
+    lines above that.
+    """
+    while True:
+        start = _next_record_start(lines)
+        if start is None:
+            yield _sdf_record(lines, terminated=terminated)
+            return
+        yield _sdf_record(lines[:start], terminated=True)
+        lines = lines[start:]
+
+
+def _next_record_start(lines: list[str]) -> int | None:
+    """Where a second record starts in *lines* (a mol block with its own ``M  END`` after the first
+    one's), else None."""
+    end = next((i for i in range(3, len(lines)) if lines[i].startswith("M  END")), None)
+    if end is None:
+        return None
+    later = next((i for i in range(end + 1, len(lines)) if lines[i].startswith("M  END")), None)
+    if later is None:
+        return None
+    counts = next(
+        (i for i in range(later - 1, end, -1) if lines[i].rstrip().endswith(("V2000", "V3000"))), None
+    )
+    if counts is None or counts - 3 <= end:
+        return None
+    return counts - 3
 
 
 def _sdf_record(lines: list[str], *, terminated: bool) -> SdfRecord:
