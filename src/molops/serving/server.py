@@ -156,20 +156,26 @@ def build_context(
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stdout for molops' and uvicorn's loggers (uvicorn's access log is replaced by
-    ours, which a background thread writes: one line per request, never on the event loop)."""
+    """JSON lines on stdout for molops', uvicorn's and MLflow's loggers (uvicorn's access log is
+    replaced by ours, which a background thread writes: one line per request, never on the event
+    loop)."""
+    # Importing mlflow gives its logger a plain-text stderr handler; it must happen before ours
+    # replaces it, or a tracking database outage logs hundreds of traceback lines per alias poll.
+    import mlflow  # noqa: F401
+
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonLogFormatter())
-    handlers: dict[str, logging.Handler] = {
-        "molops": handler,
-        "uvicorn": handler,
-        "uvicorn.error": handler,
-        "molops.access": log_sink.background(handler),  # into the same handler: whole lines
+    handlers: dict[str, tuple[logging.Handler, int]] = {
+        "molops": (handler, level),
+        "uvicorn": (handler, level),
+        "uvicorn.error": (handler, level),
+        "molops.access": (log_sink.background(handler), level),  # into the same handler: whole lines
+        "mlflow": (handler, max(level, logging.WARNING)),  # its errors, each one line with its trace
     }
-    for name, chosen in handlers.items():
+    for name, (chosen, chosen_level) in handlers.items():
         logger = logging.getLogger(name)
         logger.handlers = [chosen]
-        logger.setLevel(level)
+        logger.setLevel(chosen_level)
         logger.propagate = False
     logging.getLogger("uvicorn.access").disabled = True
 
