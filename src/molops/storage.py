@@ -151,7 +151,7 @@ class Storage:
         try:
             return bool(DeltaTable.is_deltatable(self.uri(*parts), storage_options=self.options))
         except OSError as exc:
-            raise self._fail("look for a table at", "/".join(parts) or "its root", exc) from None
+            raise self.failure("look for a table at", "/".join(parts) or "its root", exc) from None
 
     # -- pyarrow -------------------------------------------------------------------------------
     def filesystem(self) -> pafs.FileSystem:
@@ -194,7 +194,7 @@ class Storage:
         try:
             infos = self.filesystem().get_file_info(selector)
         except OSError as exc:  # an unreachable or refusing store: one sentence, not pyarrow's trace
-            raise self._fail("list", "/".join(parts) or "its contents", exc) from None
+            raise self.failure("list", "/".join(parts) or "its contents", exc) from None
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
     # -- plain files (feature shards, pool identity tables) ------------------------------------
@@ -205,7 +205,8 @@ class Storage:
     def _local(self, *parts: str) -> Path:
         return Path(self.root, *parts)
 
-    def _fail(self, doing: str, rel: str, exc: Exception) -> StorageError:
+    def failure(self, doing: str, rel: str, exc: Exception) -> StorageError:
+        """The one-sentence error for *exc*, raised while trying to *doing* *rel* below this root."""
         # deltalake's errors are a chain, one cause a line ("Generic S3 error" first, the reason
         # last, e.g. "Connection refused"), with colour codes and arrows: the first and last say it.
         lines = [_ANSI.sub("", line).strip(" ↳\t") for line in str(exc).splitlines()]
@@ -237,7 +238,7 @@ class Storage:
                         stream.write(block)
                     stream.close()  # an object store publishes the object on close, whole
         except OSError as exc:
-            raise self._fail("write", rel, exc) from None
+            raise self.failure("write", rel, exc) from None
         return digest.hexdigest()
 
     def get_file(self, target: Path, *parts: str) -> str:
@@ -259,7 +260,7 @@ class Storage:
                 out.flush()
                 os.fsync(out.fileno())  # the caller renames it into place: whole or not at all
         except OSError as exc:
-            raise self._fail("read", rel, exc) from None
+            raise self.failure("read", rel, exc) from None
         return digest.hexdigest()
 
     def put_bytes(self, data: bytes, *parts: str) -> None:
@@ -277,7 +278,7 @@ class Storage:
                 stream.write(data)
                 stream.close()
         except OSError as exc:
-            raise self._fail("write", rel, exc) from None
+            raise self.failure("write", rel, exc) from None
 
     def get_bytes(self, *parts: str) -> bytes | None:
         """A small object's bytes, or None when there is no object at *parts*."""
@@ -293,7 +294,7 @@ class Storage:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise self._fail("read", rel, exc) from None
+            raise self.failure("read", rel, exc) from None
 
     def files(self, *parts: str) -> dict[str, int]:
         """Name → size of the files directly below *parts* (none when it does not exist)."""
@@ -307,7 +308,7 @@ class Storage:
                 return {p.name: p.stat().st_size for p in files}
             infos = self._handler().get_file_info_selector(rel, True, False)
         except OSError as exc:
-            raise self._fail("list", rel, exc) from None
+            raise self.failure("list", rel, exc) from None
         return {i.base_name: int(i.size) for i in infos if i.type == pafs.FileType.File}
 
     def check(self) -> None:

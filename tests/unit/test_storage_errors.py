@@ -44,3 +44,15 @@ def test_looking_for_a_table_names_the_reason_without_colour_codes(unreachable: 
     message = str(caught.value)
     assert message.startswith("storage s3://lab-data/molops: cannot look for a table at datasets/sol/table ")
     assert "\n" not in message and "\x1b" not in message and "refused" in message.lower(), message
+
+
+def test_a_dataset_on_an_unreachable_store_fails_in_one_sentence(unreachable: Storage, tmp_path) -> None:
+    # `molops data show/versions/export` ask the dataset store whether the table exists, then open it
+    from molops.data.store import DatasetStore
+
+    store = DatasetStore("sol", unreachable.child("datasets", "sol"), tmp_path / "sol.lock")
+    where = r"^storage s3://lab-data/molops/datasets/sol: cannot"
+    with pytest.raises(MolopsError, match=where + r" look for a table at table \("):
+        store.exists()
+    with pytest.raises(MolopsError, match=where + r" open table \("):
+        store._open(None)

@@ -137,6 +137,8 @@ class DatasetStore:
             return DeltaTable(self.data_uri, version=delta_version, storage_options=self.storage.options)
         except TableNotFoundError:
             raise DatasetNotFoundError(f"dataset {self.name!r} does not exist in this workspace") from None
+        except OSError as exc:  # an unreachable or refusing store
+            raise self.storage.failure("open", "table", exc) from None
 
     def _table(self, delta_version: int | None = None) -> DeltaTable:
         if delta_version is not None or not self._writing:
@@ -161,7 +163,7 @@ class DatasetStore:
                 except DatasetNotFoundError:
                     return False
             return self._base != _ABSENT
-        return bool(DeltaTable.is_deltatable(self.data_uri, storage_options=self.storage.options))
+        return self.storage.is_table("table")  # an unreachable store: one sentence, not a trace
 
     def _history(self) -> tuple[int, list[dict[str, Any]]]:
         """(latest Delta version, every commit newest first) with the commits' true versions.
