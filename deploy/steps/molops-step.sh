@@ -27,7 +27,7 @@
 #   --dataset DATASET  --target TARGET  --units UNITS  --model MODEL  --model-kind MODEL_KIND
 #   --featurizer FEATURIZER (default morgan:counts=true)  --train-params TRAIN_PARAMS (JSON)
 #   --campaign CAMPAIGN  --pool POOL  --maximize MAXIMIZE (true/false)  --batch-size BATCH_SIZE
-#   --drop DROP (relative to the workspace)
+#   --drop DROP (relative to the workspace; default incoming/results.csv, as both orchestrators)
 #   --skip-code MOLOPS_STEP_SKIP_CODE: the exit status of a step with nothing to do (default 0;
 #                                      Airflow's DAG sets 99, which marks its task skipped)
 set -euo pipefail
@@ -68,7 +68,7 @@ step_init() {
 }
 
 step_ingest() {
-    if [[ -z "${DROP:-}" || ! -f "$DROP" ]]; then nothing_to_do "no lab results at '${DROP:-}': nothing to ingest"; fi
+    if [[ ! -f "$DROP" ]]; then nothing_to_do "no lab results at '$DROP': nothing to ingest"; fi
     required TARGET target
     if [[ -n "${CAMPAIGN:-}" ]] && campaign_exists; then
         molops campaign ingest "$CAMPAIGN" "$DROP" --target-col "$TARGET" --json
@@ -154,6 +154,7 @@ while [[ $# -gt 0 ]]; do
 done
 MOLOPS_WORKSPACE=${MOLOPS_WORKSPACE:-/workspace}
 FEATURIZER=${FEATURIZER:-morgan:counts=true}
+DROP=${DROP:-incoming/results.csv}
 
 if [[ $STEP != init ]]; then
     cd "$MOLOPS_WORKSPACE" || die "no workspace folder '$MOLOPS_WORKSPACE' (run the init step first)"

@@ -65,8 +65,11 @@ def test_a_missing_setting_is_named_with_its_option_and_variable(tmp_path):
 
 def test_nothing_to_do_exits_with_the_orchestrators_skip_code(tmp_path):
     # no drop file: ingest has nothing to do, and says so without calling molops
-    done = step("ingest", "--workspace", tmp_path, "--drop", "incoming/results.csv", MOLOPS_BIN=NO_MOLOPS)
+    done = step("ingest", "--workspace", tmp_path, "--drop", "lab/today.csv", MOLOPS_BIN=NO_MOLOPS)
     assert done.returncode == 0
+    assert done.stdout == "no lab results at 'lab/today.csv': nothing to ingest\n"
+    # without --drop (cron, by hand) the drop file is where both orchestrators put it by default
+    done = step("ingest", "--workspace", tmp_path, MOLOPS_BIN=NO_MOLOPS)
     assert done.stdout == "no lab results at 'incoming/results.csv': nothing to ingest\n"
     # Airflow's DAG sets 99 in the environment: its task is then marked skipped
     done = step("propose", "--workspace", tmp_path, MOLOPS_BIN=NO_MOLOPS, MOLOPS_STEP_SKIP_CODE="99")
