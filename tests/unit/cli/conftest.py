@@ -37,3 +37,16 @@ def run(monkeypatch, capsys) -> Run:
         return Outcome(status, captured.out, captured.err)
 
     return _run
+
+
+def list_models(monkeypatch: pytest.MonkeyPatch, *rows: dict[str, Any]) -> None:
+    """``molops models list`` lists *rows* (the registry's own entries) without a tracking store."""
+    from molops.cli import models
+
+    class _Registry:
+        tracking_uri = "sqlite:///x.db"
+
+        def list(self) -> list[dict[str, Any]]:
+            return list(rows)
+
+    monkeypatch.setattr(models, "_registry", lambda ctx, workspace: _Registry())

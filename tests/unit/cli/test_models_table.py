@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from molops.cli import models
 from molops.cli._output import fmt_time
 
-from .conftest import Run
+from .conftest import Run, list_models
 
 ROW = {
     "name": "sol-logS",
@@ -22,16 +20,9 @@ ROW = {
 }
 
 
-class _Registry:
-    tracking_uri = "sqlite:///x.db"
-
-    def list(self) -> list[dict[str, Any]]:
-        return [ROW]
-
-
 @pytest.fixture
 def fake_registry(monkeypatch):
-    monkeypatch.setattr(models, "_registry", lambda ctx, workspace: _Registry())
+    list_models(monkeypatch, ROW)
     monkeypatch.setenv("COLUMNS", "120")
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import pytest
 from rich.console import Console
 
-from molops.cli import models
 from molops.cli._output import UNWRAPPED_WIDTH, _Console
 
-from .conftest import Run
+from .conftest import Run, list_models
 
 LONG = {
     "name": "solubility-logS-measured-at-pH-7.4-by-the-shake-flask-method",
@@ -23,16 +21,9 @@ LONG = {
 }
 
 
-class _Registry:
-    tracking_uri = "sqlite:///x.db"
-
-    def list(self) -> list[dict[str, Any]]:
-        return [LONG]
-
-
 @pytest.fixture
 def long_model(monkeypatch):
-    monkeypatch.setattr(models, "_registry", lambda ctx, workspace: _Registry())
+    list_models(monkeypatch, LONG)
 
 
 def _rows(stdout: str) -> list[str]:
