@@ -36,6 +36,7 @@ from molops.serving.models import Loaded, ModelSet, ServedModel
 from molops.serving.observe import JsonLogFormatter
 from molops.serving.pipeline import ServiceContext
 from molops.serving.prepared_cache import PreparedCache
+from molops.tracking._mlflow import mlflow
 from molops.tracking.preparation import PreparedMolecule
 from molops.tracking.registry import ModelRef, ModelRegistry
 from molops.tracking.store import Tracking
@@ -161,7 +162,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     loop)."""
     # Importing mlflow gives its logger a plain-text stderr handler; it must happen before ours
     # replaces it, or a tracking database outage logs hundreds of traceback lines per alias poll.
-    import mlflow  # noqa: F401
+    mlflow()
 
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonLogFormatter())
