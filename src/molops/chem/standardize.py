@@ -36,9 +36,12 @@ _RADICAL = rdqueries.NumRadicalElectronsGreaterQueryAtom(0)
 _INCHI_OPTIONS = "/AuxNone"
 #: Bumped whenever a rule here changes what a structure standardises to, so results remembered
 #: under the old rules (the workspace's identity cache) are no longer used.
-STANDARDIZER_VERSION = 1
+STANDARDIZER_VERSION = 2
 #: Canonical parent SMILES whose InChIKey one standardiser remembers (see :meth:`Standardizer.inchikey`).
 REMEMBERED_KEYS = 65_536
+#: A hydrogen atom written as an atom of its own (``[H]``, ``[2H]``, ``[H+]``, ``[H:1]``), not a count on a
+#: heavy atom (``[CH3]``) and not He, Hg, Hf, Ho or Hs.
+_EXPLICIT_H = re.compile(r"\[\d*H[^a-z]")
 #: Any whitespace (str.isspace), which cannot be part of one SMILES.
 _WHITESPACE = re.compile(r"\s")
 
@@ -125,7 +128,9 @@ class Standardizer:
             return Rejected("empty_structure", "the structure has no atoms")
         try:
             Chem.SanitizeMol(mol)
-            if fmt == "molblock":
+            # hydrogens drawn as atoms become counts, or "[H]OC([H])([H])C" would keep them in its
+            # parent SMILES: the same InChIKey as "CCO" but other features (isotopes stay atoms)
+            if fmt == "molblock" or _EXPLICIT_H.search(text):
                 mol = Chem.RemoveHs(mol)
         except Exception as exc:  # RDKit raises several unrelated exception types here
             return Rejected("unparsable_structure", f"sanitisation failed: {exc}")

@@ -17,6 +17,8 @@ from molops.chem.standardize import (
     StandardizerSettings,
 )
 
+from .real_sets import smiles_sets
+
 ETHANOL = "LFQSCWFLJHTTHZ-UHFFFAOYSA-N"
 BENZOIC_ACID = "WPYMKLBDIGXBTP-UHFFFAOYSA-N"
 ACETIC_ACID = "QTBSBXVTEAMEQO-UHFFFAOYSA-N"
@@ -57,6 +59,43 @@ def test_spellings_of_ethanol_are_one_molecule(std, spelling):
     assert result.inchikey == ETHANOL
     assert result.heavy_atoms == 3
     assert result.molecular_weight == pytest.approx(46.069, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "plain"),
+    [
+        ("[H]OC([H])([H])C", "CCO"),
+        ("[H]N([H])c1ccccc1", "Nc1ccccc1"),
+        ("[H]C(=O)O", "OC=O"),
+        ("C[C@@]([H])(F)Cl", "C[C@@H](F)Cl"),  # the stereo the H's position gave stays
+        ("[H]/C(F)=C(/[H])Cl", "F/C=C/Cl"),
+        ("[H:1]OC", "OC"),
+    ],
+)
+def test_hydrogens_drawn_as_atoms_give_the_plain_parent(std, spelling, plain):
+    # the same InChIKey either way, and the same parent SMILES (which the features are computed
+    # from): before, "[H]OC([H])([H])C" kept its hydrogens in its parent SMILES
+    assert same(ok(std.standardize(spelling)), ok(std.standardize(plain)))
+
+
+def test_isotopic_hydrogens_stay_atoms(std):
+    result = ok(std.standardize("[2H]C([2H])([2H])O"))
+    assert result.smiles == "[2H]C([2H])([2H])O"
+    assert result.inchikey != ok(std.standardize("CO")).inchikey
+
+
+@given(st.sampled_from(smiles_sets()["chembl_samples.csv"]))
+@settings(max_examples=60, deadline=None)
+def test_any_molecule_with_all_its_hydrogens_drawn_is_the_same_parent(smiles):
+    std = Standardizer()
+    mol = Chem.MolFromSmiles(smiles)
+    explicit = Chem.MolToSmiles(Chem.AddHs(mol))
+    assert "[H]" in explicit
+    drawn, plain = std.standardize(explicit), std.standardize(smiles)
+    if isinstance(plain, Rejected):  # e.g. too large: the same verdict either way
+        assert drawn == plain
+    else:
+        assert same(ok(drawn), plain)
 
 
 @pytest.mark.parametrize(
