@@ -188,8 +188,11 @@ class LogWriter:
             try:
                 if replay:
                     self._replay()
+                retrying = self._batch is not None  # cut before a failed try: rows have waited since
                 self._write_batch()
-                if self._batch is None and self._buffered:  # a retried batch went; the rest follows
+                # after a retried batch the rows that queued behind it follow at once; rows that came
+                # during a first try wait for the next turn, as the interval (and the stagger) says
+                if retrying and self._batch is None and self._buffered:
                     self._write_batch()
             except Exception as exc:  # storage down, disk full: kept for the next try
                 self.failures += 1

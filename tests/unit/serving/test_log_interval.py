@@ -5,6 +5,7 @@ not shrink with its rows, and N workers committing every interval made each work
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -61,6 +62,32 @@ def test_a_staggered_writer_commits_first_after_its_first_wait_then_every_interv
     finally:
         staggered.close()
     assert log.count() == 5  # close writes the rest
+
+
+def test_rows_submitted_during_a_write_wait_for_the_next_turn(tmp_path, monkeypatch):
+    # the writer is held right after its first commit while more rows arrive: they used to follow at
+    # once (meant only for rows queued behind a retried batch), which a loaded machine hit
+    log = PredictionLog(tmp_path / "predictions")
+    committed, submitted = threading.Event(), threading.Event()
+    append = log.append
+
+    def held_append(*args, **kwargs):
+        append(*args, **kwargs)
+        committed.set()
+        assert submitted.wait(20)
+
+    monkeypatch.setattr(log, "append", held_append)
+    writer = LogWriter(log, interval_s=30, first_wait_s=0.1)
+    try:
+        writer.submit(_rows(3, "first"))
+        assert committed.wait(20)
+        writer.submit(_rows(2, "during the write"))
+        submitted.set()
+        time.sleep(0.5)
+        assert log.count() == 3
+    finally:
+        writer.close()
+    assert log.count() == 5
 
 
 def test_an_unstaggered_writer_waits_its_whole_first_interval(tmp_path):
