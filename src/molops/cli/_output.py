@@ -43,13 +43,19 @@ class _Console(Console):
     lines, which breaks ``molops models list | grep``; a terminal keeps rich's own width.
     """
 
+    def __init__(self, *args: Any, width: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, width=width, **kwargs)
+        # rich fixes $COLUMNS as the width when the console is made (at import); it is read when
+        # printing instead, so the $COLUMNS of the moment, or none, is what counts
+        self._width = width
+
     @property
     def size(self) -> ConsoleDimensions:
         size = super().size
-        # a width set on the console itself (rich keeps it in _width) wins, as in rich
-        if self.is_terminal or self._width is not None or os.environ.get("COLUMNS", "").isdigit():
+        if self.is_terminal or self._width is not None:  # a width set on the console wins, as in rich
             return size
-        return ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+        columns = os.environ.get("COLUMNS", "")
+        return ConsoleDimensions(int(columns) if columns.isdigit() else UNWRAPPED_WIDTH, size.height)
 
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
