@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from molops.chem.standardize import StructureFormat
+from molops.data.headers import header_hint, missing_column, smiles_column
 from molops.data.sdf import SdfRecord, property_names, sdf_records
-from molops.data.sources import FileFormat, Source, clean_text
+from molops.data.sources import FileFormat, Source, clean_text, refuse_binary
 from molops.errors import ColumnNotFoundError, InputFileError
 
 #: Largest CSV field accepted (bytes); longer fields make the row malformed, not the process die.
@@ -93,49 +94,6 @@ class RawChunk:
         return json.dumps(record, ensure_ascii=False, default=str)
 
 
-_PARQUET_MAGIC = b"PAR1"
-_ZIP_MAGIC = b"PK\x03\x04"
-#: Delimiters a table may use instead of the one its format expects, by name (for the error).
-_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "'|'"}
-#: Lines after a header without the wanted columns searched for them (title lines above it).
-_HEADER_LOOKAHEAD = 10
-
-#: The SMILES column of a table when none is named; matched in any case (SMILES, Smiles).
-DEFAULT_SMILES_COL = "smiles"
-
-
-def _listing(available: list[str]) -> str:
-    shown = ", ".join(repr(c) for c in available[:20]) or "(none)"
-    return shown + (f" and {len(available) - 20} more" if len(available) > 20 else "")
-
-
-def _missing(path: str, kind: str, wanted: str, available: list[str]) -> ColumnNotFoundError:
-    return ColumnNotFoundError(f"{path}: no {kind} {wanted!r}; the file has {_listing(available)}")
-
-
-def smiles_column(path: str, columns: list[str], smiles_col: str | None) -> str:
-    """The table column holding SMILES: *smiles_col* when given, else the one named smiles.
-
-    Users should not have to name the column every file calls ``smiles``; case is ignored because
-    exports write ``SMILES`` as often as ``smiles``. An exact match wins over case variants.
-    """
-    if smiles_col is not None:
-        return smiles_col
-    if DEFAULT_SMILES_COL in columns:
-        return DEFAULT_SMILES_COL
-    matches = [c for c in columns if c.lower() == DEFAULT_SMILES_COL]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise ColumnNotFoundError(
-            f"{path}: columns {_listing(matches)} could each hold the SMILES; choose one with --smiles-col"
-        )
-    raise ColumnNotFoundError(
-        f"{path}: no column named 'smiles' (in any case) and no --smiles-col; "
-        f"the file has {_listing(columns)}"
-    )
-
-
 class RecordReader:
     """Reads one source in chunks of at most *chunk_rows* records.
 
@@ -185,7 +143,7 @@ class RecordReader:
 
     def _open(self) -> Iterator[RawChunk]:
         if self.fmt != "parquet":
-            self._refuse_binary()
+            refuse_binary(self.source, self.fmt)
         if self.fmt in ("csv", "tsv"):
             return self._delimited("," if self.fmt == "csv" else "\t")
         if self.fmt == "parquet":
@@ -199,21 +157,6 @@ class RecordReader:
             )
         self.columns = ["smiles", "name"]
         return self._smi()
-
-    def _refuse_binary(self) -> None:
-        """A binary file under a text format's name fails in one sentence that says what it is,
-        rather than as a 'missing column' listing its bytes."""
-        head, fmt = self.source.head(), self.fmt.upper()
-        if head == _PARQUET_MAGIC:
-            raise InputFileError(
-                f"{self.source.path}: the content is a Parquet file, not {fmt} text; "
-                "pass --format parquet or rename it to .parquet"
-            )
-        if head == _ZIP_MAGIC:
-            raise InputFileError(
-                f"{self.source.path}: the content is a zip archive (an Excel .xlsx workbook is one), "
-                f"not {fmt} text; export the sheet as CSV"
-            )
 
     @property
     def _wanted(self) -> list[str]:
@@ -238,55 +181,15 @@ class RecordReader:
             self.smiles_col = smiles_column(path, header, self.smiles_col)
             for col in self._wanted:
                 if col not in header:
-                    raise _missing(path, "column", col, header)
+                    raise missing_column(path, "column", col, header)
         except ColumnNotFoundError as exc:
-            hint = self._header_hint(header, reader, delimiter)
+            hint = header_hint(header, reader, delimiter, self.smiles_col, self.target_col)
             if hint is None:
                 raise
             raise ColumnNotFoundError(f"{exc}; {hint}") from None
         i_smi = header.index(self.smiles_col)
         i_tgt = header.index(self.target_col) if self.target_col is not None else None
         return self._delimited_rows(reader, header, i_smi, i_tgt, path, delimiter)
-
-    def _header_hint(self, header: list[str], reader: Any, delimiter: str) -> str | None:
-        """Why the columns were not found, when the file shows it: one header field holding
-        another delimiter (European Excel writes ';'), or the column names on a later line
-        (a title, comment or Excel 'sep=' line above them). None when neither."""
-        own = _DELIMITERS.get(delimiter, repr(delimiter))
-        other, other_fmt = (",", "csv") if delimiter == "\t" else ("\t", "tsv")
-        if header and header[0].lower().startswith("sep="):
-            return (
-                f"its first line {header[0]!r} is Excel's delimiter line; expected the column names "
-                f"on the first line, {own}-delimited"
-            )
-        if len(header) == 1:
-            for d, name in _DELIMITERS.items():
-                if d != delimiter and d in header[0]:
-                    instead = f", or pass --format {other_fmt}" if d == other else ""
-                    return (
-                        f"the header looks {name}-delimited; expected {own}-delimited fields "
-                        f"(re-export the file with {own}s{instead})"
-                    )
-        for _ in range(_HEADER_LOOKAHEAD):
-            try:
-                fields = [clean_text(f).strip() for f in next(reader)]
-            except (StopIteration, csv.Error, UnicodeError, OSError, EOFError):
-                return None
-            if self._has_wanted(fields):
-                return (
-                    f"the column names are on line {reader.line_num}; expected the column names "
-                    "on the first line (remove the title or comment lines above them)"
-                )
-        return None
-
-    def _has_wanted(self, fields: list[str]) -> bool:
-        """Whether *fields* hold the columns this reader needs (a SMILES one in any case if unnamed)."""
-        has_smiles = (
-            self.smiles_col in fields
-            if self.smiles_col is not None
-            else any(f.lower() == DEFAULT_SMILES_COL for f in fields)
-        )
-        return has_smiles and (self.target_col is None or self.target_col in fields)
 
     def _delimited_rows(
         self, reader: Any, header: list[str], i_smi: int, i_tgt: int | None, path: str, delimiter: str
@@ -364,7 +267,7 @@ class RecordReader:
             self.smiles_col = smiles_column(path, names, self.smiles_col)
             for col in self._wanted:
                 if col not in names:
-                    raise _missing(path, "column", col, names)
+                    raise missing_column(path, "column", col, names)
         except InputFileError:
             if spill is not None:  # no chunks will be read to close it
                 spill.close()
@@ -404,7 +307,7 @@ class RecordReader:
             raise InputFileError(f"{path}: not an SDF file (no 'M  END' or '$$$$' line in the first record)")
         for col in self._wanted:
             if col not in first.props:
-                raise _missing(path, "SD property", col, list(first.props))
+                raise missing_column(path, "SD property", col, list(first.props))
         self.columns = list(first.props)
         if self.all_columns:  # any record may bring a new property: one pass reads their names
             with Source(self.source.path) as again:

@@ -148,6 +148,26 @@ class Source:
         self.close()
 
 
+_PARQUET_MAGIC = b"PAR1"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def refuse_binary(source: Source, fmt: str) -> None:
+    """A binary file under a text format's name fails in one sentence that says what it is,
+    rather than as a 'missing column' listing its bytes."""
+    head, shown = source.head(), fmt.upper()
+    if head == _PARQUET_MAGIC:
+        raise InputFileError(
+            f"{source.path}: the content is a Parquet file, not {shown} text; "
+            "pass --format parquet or rename it to .parquet"
+        )
+    if head == _ZIP_MAGIC:
+        raise InputFileError(
+            f"{source.path}: the content is a zip archive (an Excel .xlsx workbook is one), "
+            f"not {shown} text; export the sheet as CSV"
+        )
+
+
 def _bom_encoding(head: bytes) -> str | None:
     """The codec a UTF-16 or UTF-32 byte-order mark at the start of *head* names (it consumes the
     BOM), else None. UTF-32 LE is checked first: its BOM starts with UTF-16 LE's."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from molops.data.readers import DEFAULT_SMILES_COL
+from molops.data.headers import DEFAULT_SMILES_COL
 from molops.tracking._mlflow import mlflow
 from molops.tracking.bundle import ModelBundle
 
