@@ -8,13 +8,15 @@ challenger, and a deliberately weak challenger is rejected while the champion st
 
 from __future__ import annotations
 
+import json
+import subprocess
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from ._cli import assert_one_line_error, molops, read_csv, write_csv
+from ._cli import MOLOPS, assert_one_line_error, clean_env, molops, read_csv, write_csv
 from .conftest import NAME
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -111,6 +113,29 @@ def test_concept_drift_triggers_a_retrain_that_is_promoted_and_a_weak_one_is_rej
         ("retrain.decision", str(weak["challenger"]["version"]), "rejected"),
     ]
     assert audit[-2]["details"]["operation"] == "retrain" and len({e["user"] for e in audit}) == 1
+
+
+def test_json_from_cron_appends_one_line_per_run(copy, tmp_path):
+    """``monitor --json >> log`` twice, as cron runs it: two JSON-lines records, not indented objects
+    that ``jq -c`` and log shippers read line by line as fragments."""
+    log = tmp_path / "monitor.jsonl"
+    for _ in range(2):
+        with log.open("a", encoding="utf-8") as stdout:  # the shell's `>> log`
+            proc = subprocess.run(
+                [*MOLOPS, "monitor", "-m", NAME, "-w", str(copy), "--json"],
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                env=clean_env(),
+                text=True,
+                timeout=180,
+                check=False,
+            )
+        assert proc.returncode == 0, proc.stderr
+    lines = log.read_text(encoding="utf-8").split("\n")
+    assert len(lines) == 3 and lines[-1] == "", lines  # two records, each ending its line
+    records = [json.loads(line) for line in lines[:2]]
+    assert [r["model"] for r in records] == [NAME, NAME]
+    assert all(set(r) >= {"verdict", "window", "checks"} for r in records)
 
 
 def test_bad_monitor_arguments(copy, tmp_path):

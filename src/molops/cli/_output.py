@@ -74,7 +74,7 @@ WorkspaceOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object, on one line, to stdout.")]
 #: Where distributed work runs (``features build``, ``campaign propose``).
 WorkersOption = Annotated[int, typer.Option(help="Worker processes (0 = all cores).")]
 RayAddressOption = Annotated[
@@ -121,8 +121,14 @@ def _finite(value: Any) -> Any:
 
 
 def emit_json(payload: dict[str, Any]) -> None:
-    """Exactly one JSON object on stdout (NaN/inf become null, as JSON has neither)."""
-    text = json.dumps(_finite(json.loads(json.dumps(payload, default=_default))), indent=2)
+    """Exactly one JSON object on one line of stdout (NaN/inf become null, as JSON has neither).
+
+    One line on a terminal too: ``--json`` is machine output, and ``molops monitor --json >> log`` run
+    from cron must append one JSON-lines record per run, as log tools and ``jq -c`` expect (``| jq .``
+    indents it for a person). The same bytes whatever stdout is, so what a terminal shows is what a
+    script gets.
+    """
+    text = json.dumps(_finite(json.loads(json.dumps(payload, default=_default))))
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
