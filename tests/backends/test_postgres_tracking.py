@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from integration._cli import clean_env, finish, molops, read_csv, start, write_csv
+from integration._cli import assert_one_line_error, clean_env, finish, molops, read_csv, start, write_csv
 
 from .conftest import Postgres
 
@@ -190,11 +190,31 @@ def test_an_unreachable_database_is_one_sentence_at_once(tmp_path):
         s.bind(("127.0.0.1", 0))
         url = f"postgresql://molops@127.0.0.1:{s.getsockname()[1]}/ml"
     ws = tmp_path / "ws"
-    molops("init", ws, "--tracking-uri", url).ok()
-    result = molops("models", "list", "-w", ws, timeout=60)
+    molops("init", ws).ok()  # init itself refuses that URI (test_init_checks_the_database_answers)
+    result = molops("models", "list", "-w", ws, env=clean_env(MOLOPS_TRACKING__URI=url), timeout=60)
     assert result.returncode == 2, str(result)
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert f"cannot connect to the tracking database {url}" in result.stderr
+
+
+def test_init_checks_the_database_answers(postgres, pg_database, tmp_path):
+    """The right URI (password in PGPASSWORD) makes a workspace; a wrong database name or password
+    is one sentence naming the URI and the server's reason, and no workspace."""
+    url = postgres.url(pg_database)
+    made = molops("init", tmp_path / "good", "--tracking-uri", url, "--json", env=clean_env(**postgres.env()))
+    assert Path(made.json()["workspace"]) == (tmp_path / "good").resolve()
+    missing = postgres.url(f"{pg_database}_typo")
+    cases = [
+        (missing, clean_env(**postgres.env()), f'database "{pg_database}_typo" does not exist'),
+        (url, clean_env(PGPASSWORD="not-the-password"), "password authentication failed"),
+    ]
+    for uri, env, reason in cases:
+        result = molops("init", tmp_path / "bad", "--tracking-uri", uri, env=env, timeout=60)
+        assert_one_line_error(
+            result, f"--tracking-uri {uri!r}", "the database does not answer", reason, code=2
+        )
+        assert "not-the-password" not in result.stderr
+        assert not (tmp_path / "bad").exists()
 
 
 def test_a_wrong_password_is_one_sentence(team):
@@ -210,9 +230,9 @@ def test_first_use_from_several_workspaces_at_once(postgres, pg_database, tmp_pa
     database must not collide on them (they did: a duplicate alembic_version table, a traceback)."""
     url = postgres.url(pg_database)
     spaces = [tmp_path / name for name in "abc"]
-    for ws in spaces:
-        molops("init", ws, "--tracking-uri", url).ok()
     env = clean_env(**postgres.env())
+    for ws in spaces:
+        molops("init", ws, "--tracking-uri", url, env=env).ok()
     procs = [start("models", "list", "--json", "-w", ws, env=env) for ws in spaces]
     for proc in procs:
         assert finish(proc, timeout=300).json()["models"] == []

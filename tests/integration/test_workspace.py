@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,19 @@ def test_init_twice_is_a_one_line_error(workspace):
     res = molops("init", workspace)
     assert_one_line_error(res, str(workspace.resolve()), "already a molops workspace", code=2)
     assert (workspace / "molops.toml").read_bytes() == before
+
+
+def test_init_with_a_tracking_database_that_does_not_answer_writes_nothing(tmp_path):
+    """A refused connection (a closed loopback port: no server needed) or a SQLite file in a missing
+    folder: one line naming the URI and the cause, at once, and no workspace."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"postgresql://molops@127.0.0.1:{s.getsockname()[1]}/ml"
+    missing = f"sqlite:///{tmp_path / 'nowhere' / 'mlflow.db'}"
+    for uri, cause in [(closed, "the database does not answer"), (missing, "does not exist")]:
+        res = molops("init", tmp_path / "ws", "--tracking-uri", uri, "--json", timeout=60)
+        assert_one_line_error(res, f"--tracking-uri {uri!r}", cause, code=2)
+        assert not (tmp_path / "ws").exists()
 
 
 def test_human_init_message(tmp_path):

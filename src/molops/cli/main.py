@@ -26,6 +26,7 @@ from molops.cli import (
     ui,
 )
 from molops.cli._output import JsonOption, emit_json, err, out
+from molops.config import CONFIG_FILE
 from molops.errors import MolopsError
 from molops.workspace import Workspace
 
@@ -85,7 +86,8 @@ def init(
         typer.Option(
             "--tracking-uri",
             help="MLflow store shared with other workspaces, e.g. postgresql://USER@HOST:PORT/DB "
-            "(password in PGPASSWORD or PGPASSFILE, never here). Default: mlflow.db in DIR.",
+            "(password in PGPASSWORD or PGPASSFILE, never here); init connects to it first. "
+            "Default: mlflow.db in DIR.",
             show_default=False,
         ),
     ] = None,
@@ -104,8 +106,10 @@ def init(
     """Create a workspace: DIR/molops.toml (commented) and its folders."""
     from molops.tracking import store as tracking_store
 
-    if tracking_uri is not None:
-        tracking_store.check_uri(tracking_uri)  # before anything is created
+    if tracking_uri is not None:  # before anything is created; an existing workspace is refused below
+        tracking_store.check_uri(tracking_uri)
+        if not (directory / CONFIG_FILE).exists():
+            tracking_store.check_reachable(tracking_uri, directory)
     ws = Workspace.init(directory, storage=storage)
     if tracking_uri is not None:
         ws = tracking_store.use_uri(ws, tracking_uri)

@@ -18,6 +18,7 @@ for server-side encryption on every upload, with the workspace's KMS key when on
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -56,6 +57,95 @@ def check_uri(uri: str) -> str:
             "give it in PGPASSWORD or a PGPASSFILE instead"
         )
     return uri
+
+
+#: libpq's (and MySQL drivers') connect timeout, in seconds, unless the URI sets one: ``init`` should
+#: answer in seconds, not after the operating system gives up on a host that drops packets.
+CONNECT_TIMEOUT_S = 5
+_SERVER_SCHEMES = ("postgresql", "mysql", "mssql")
+
+
+def check_reachable(uri: str, directory: Path) -> None:
+    """Fail with one sentence when the tracking store *uri* cannot be used from this machine.
+
+    What ``init`` checks before it writes anything, as it checks ``--storage``: a database server
+    must accept a connection (host, port, user, password, database name); a SQLite file must be
+    creatable in an existing, writable folder (or *directory*, the workspace ``init`` is about to
+    make). MLflow servers and other stores are not contacted.
+    """
+    import sqlalchemy as sa
+
+    scheme = uri.split("://", 1)[0].split("+", 1)[0]
+    if scheme != "sqlite" and scheme not in _SERVER_SCHEMES:
+        return
+    try:
+        url = sa.engine.make_url(uri)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise UsageError(f"--tracking-uri {redact(uri)!r} is not a valid database URL ({exc})") from None
+    if scheme == "sqlite":
+        _check_sqlite(uri, url.database, url.query, directory)
+    else:
+        _check_server(uri, url, scheme)
+
+
+def _check_server(uri: str, url: Any, scheme: str) -> None:
+    import sqlalchemy as sa
+
+    connect_args: dict[str, Any] = {}
+    if scheme in ("postgresql", "mysql") and "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    try:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
+    except ModuleNotFoundError as exc:
+        raise TrackingError(
+            f"--tracking-uri {redact(uri)!r} needs the database driver {exc.name!r}, which is not "
+            "installed; install it with pip install 'molops[postgres]'"
+        ) from None
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise TrackingError(
+            f"--tracking-uri {redact(uri)!r}: the database does not answer ({reason}); check the host, "
+            "port, user, database name and the password in PGPASSWORD or PGPASSFILE"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _check_sqlite(uri: str, database: str | None, query: Any, directory: Path) -> None:
+    if not database or database == ":memory:":
+        raise UsageError(
+            f"--tracking-uri {uri!r} is an in-memory database, which keeps no run past the command; "
+            "give a file, e.g. sqlite:////srv/molops/mlflow.db"
+        )
+    if query.get("uri"):  # a sqlite3 URI filename (file:...?mode=...): SQLite itself interprets it
+        return
+    path = Path(database)
+    if not path.is_absolute():
+        raise UsageError(
+            f"--tracking-uri {uri!r} is relative to the current directory, so each command would use "
+            "another file; give an absolute path, e.g. sqlite:////srv/molops/mlflow.db"
+        )
+    folder = path.parent
+    if folder.resolve() == directory.resolve() and not folder.exists():
+        return  # the workspace directory that init creates
+    if not folder.is_dir():
+        raise UsageError(f"--tracking-uri {uri!r}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--tracking-uri {uri!r}: folder {folder} is not writable by this user")
+    if not path.exists():
+        return
+    if not path.is_file() or not os.access(path, os.R_OK | os.W_OK):
+        raise UsageError(f"--tracking-uri {uri!r}: {path} is not a file this user can read and write")
+    import sqlite3
+
+    try:  # an existing file must be a database: MLflow's first command would fail on it otherwise
+        with contextlib.closing(sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)) as conn:
+            conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"--tracking-uri {uri!r}: {path} is not a SQLite database ({exc})") from None
 
 
 def write_uri(config_path: Path, uri: str) -> None:
