@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Sequence
 
 import pytest
 
@@ -46,26 +48,39 @@ def test_every_command_has_help(command):
         assert "--json" in res.stdout
 
 
-def test_commands_added_later_have_help_too():
-    """Walk every group the root lists; every command must answer --help.
+def _help_in_process(monkeypatch, capsys, command: Sequence[str], columns: int) -> tuple[int, str, str]:
+    """``molops COMMAND --help`` through :func:`molops.cli.main.main`, the console script's own entry
+    point (the click tree of ``command()``, flags without a metavar, its error handling), in process:
+    exit status, stdout and stderr."""
+    from molops.cli.main import main
 
-    In process (typer's runner): the subprocess path is covered above, and thirty interpreter
-    start-ups would cost a minute of the suite.
+    monkeypatch.setenv("COLUMNS", str(columns))  # the help console's width, read when it prints
+    monkeypatch.setattr(sys, "argv", ["molops", *command, "--help"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main()
+    captured = capsys.readouterr()
+    code = exc.value.code
+    return (code if isinstance(code, int) else 0 if code is None else 1), captured.out, captured.err
+
+
+def test_commands_added_later_have_help_too(monkeypatch, capsys):
+    """Walk every group the root lists; every command must answer --help, as users see it.
+
+    In process, through the entry point itself: the subprocess path is covered above, and thirty
+    interpreter start-ups would cost a minute of the suite.
     """
-    from typer.testing import CliRunner
-
-    from molops.cli.main import app
-
-    runner = CliRunner()
-    todo, seen = [()], 0
+    todo: list[tuple[str, ...]] = [()]
+    seen = 0
     while todo:
         command = todo.pop()
-        res = runner.invoke(app, [*command, "--help"], prog_name="molops", env={"COLUMNS": "100"})
-        assert res.exit_code == 0, (command, res.output)
-        assert f"Usage: molops {' '.join(command)}".rstrip() in res.output
+        code, stdout, stderr = _help_in_process(monkeypatch, capsys, command, columns=100)
+        assert code == 0 and stderr == "", (command, stdout, stderr)
+        assert f"Usage: molops {' '.join(command)}".rstrip() in stdout
+        assert "<bool>" not in stdout, (command, stdout)  # flags take no value (command() hides it)
         seen += 1
-        if "COMMAND [ARGS]" in res.output:  # a group: walk its commands too
-            todo += [(*command, sub) for sub in _commands_listed(res.output)]
+        if "COMMAND [ARGS]" in stdout:  # a group: walk its commands too
+            todo += [(*command, sub) for sub in _commands_listed(stdout)]
     assert seen > 25
 
 
@@ -91,12 +106,8 @@ def test_usage_errors_exit_2_without_traceback(argv):
     ("command", "text"),
     [("monitor", "(default from [monitor])"), ("retrain", "when a [retrain] trigger fires")],
 )
-def test_config_section_names_survive_rich_markup(command, text):
+def test_config_section_names_survive_rich_markup(monkeypatch, capsys, command, text):
     """Rich reads ``[monitor]`` as a style tag and drops it unless it is escaped."""
-    from typer.testing import CliRunner
-
-    from molops.cli.main import app
-
-    res = CliRunner().invoke(app, [command, "--help"], prog_name="molops", env={"COLUMNS": "200"})
-    assert res.exit_code == 0, res.output
-    assert text in res.output, res.output
+    code, stdout, _ = _help_in_process(monkeypatch, capsys, [command], columns=200)
+    assert code == 0, stdout
+    assert text in stdout, stdout
