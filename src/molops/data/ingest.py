@@ -64,6 +64,9 @@ class IngestReport(BaseModel):
     workers_used: int = 0
     #: rows whose structure string the workspace's identity cache knew (not standardised again)
     from_cache: int = 0
+    #: what was odd about the file but did not stop the ingest, one sentence each (a column
+    #: named twice that molops does not read, an SD property given twice that it does not read)
+    warnings: list[str] = []
 
 
 def _check_target_name(target: str) -> None:
@@ -104,6 +107,7 @@ class _Collector:
         self.from_cache = 0  # rows answered by the identity cache
         self.reasons: Counter[str] = Counter()
         self.quarantine: dict[str, list[Any]] = {n: [] for n in ("row", "reason", "detail", "raw")}
+        self.warnings: list[str] = []
 
     def add(self, chunk: RawChunk, verdict: ChunkVerdict) -> None:
         self.rows_in += len(chunk)
@@ -195,6 +199,7 @@ def ingest_file(
             collector = _Collector(source_name or source.name, target_col)
             _validate(reader, source, n_workers, settings, value_range, lookup, collector, learnt, progress)
             sha256 = source.finish()
+            collector.warnings = reader.warnings
         if learnt is not None:  # valid whatever the commit does: written while it merges
             publishing = threading.Thread(target=learnt.publish, name="molops-identities", daemon=True)
             publishing.start()
@@ -321,6 +326,7 @@ def _commit(
             chunks=collector.chunks,
             workers_used=len(collector.pids - {os.getpid()}),
             from_cache=collector.from_cache,
+            warnings=collector.warnings,
         )
         if latest is not None and unchanged:
             return IngestReport(

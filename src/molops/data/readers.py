@@ -21,7 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from molops.chem.standardize import StructureFormat
-from molops.data.headers import header_hint, missing_column, smiles_column
+from molops.data.headers import (
+    check_unique,
+    header_hint,
+    missing_column,
+    smiles_column,
+    unique_names,
+)
 from molops.data.sdf import SdfRecord, property_names, sdf_records
 from molops.data.sources import FileFormat, Source, clean_text, refuse_binary
 from molops.errors import ColumnNotFoundError, InputFileError
@@ -108,6 +114,11 @@ class RecordReader:
     :attr:`columns` names them (a table's header; every property of an SDF's records, in order of
     first appearance, read by a first pass over the file; ``smiles`` and ``name`` of a SMILES list) and
     :attr:`column_types` gives a Parquet input's Arrow types (text formats hold strings).
+
+    A column read (SMILES, target) that the file names twice is refused at construction; other
+    duplicates are read and described in :attr:`warnings` (a table's as the header is read, an
+    SDF's clashing properties once every chunk has been read). With *all_columns* a table's
+    repeated names become ``y.1``, ``y.2`` (:func:`unique_names`) so no column is lost.
     """
 
     def __init__(
@@ -131,6 +142,8 @@ class RecordReader:
         )
         self.columns: list[str] = []
         self.column_types: dict[str, pa.DataType] = {}
+        #: What was odd but not refused about the file (duplicated columns molops does not read).
+        self.warnings: list[str] = []
         self._chunks = self._open()
 
     @property
@@ -176,7 +189,6 @@ class RecordReader:
         except (csv.Error, UnicodeError, OSError, EOFError) as exc:
             raise InputFileError(f"{path}: not a readable {self.fmt.upper()} file ({exc})") from None
         header = [clean_text(h).strip() for h in header]
-        self.columns = list(dict.fromkeys(header))
         try:
             self.smiles_col = smiles_column(path, header, self.smiles_col)
             for col in self._wanted:
@@ -187,9 +199,12 @@ class RecordReader:
             if hint is None:
                 raise
             raise ColumnNotFoundError(f"{exc}; {hint}") from None
+        self.warnings += check_unique(path, header, self._wanted, kept=self.all_columns)
         i_smi = header.index(self.smiles_col)
         i_tgt = header.index(self.target_col) if self.target_col is not None else None
-        return self._delimited_rows(reader, header, i_smi, i_tgt, path, delimiter)
+        # a repeated name gets a suffix, so a record shown as {column: field} keeps both fields
+        self.columns = unique_names(header)
+        return self._delimited_rows(reader, self.columns, i_smi, i_tgt, path, delimiter)
 
     def _delimited_rows(
         self, reader: Any, header: list[str], i_smi: int, i_tgt: int | None, path: str, delimiter: str
@@ -262,12 +277,13 @@ class RecordReader:
             except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, … for non-Parquet bytes
                 raise InputFileError(f"{path}: not a Parquet file ({exc})") from None
             names = pfile.schema_arrow.names
-            self.columns = list(names)
-            self.column_types = {f.name: f.type for f in pfile.schema_arrow}
+            self.columns = unique_names(names)
+            self.column_types = dict(zip(self.columns, pfile.schema_arrow.types, strict=True))
             self.smiles_col = smiles_column(path, names, self.smiles_col)
             for col in self._wanted:
                 if col not in names:
                     raise missing_column(path, "column", col, names)
+            self.warnings += check_unique(path, names, self._wanted, kept=self.all_columns)
         except InputFileError:
             if spill is not None:  # no chunks will be read to close it
                 spill.close()
@@ -285,7 +301,12 @@ class RecordReader:
                     targets: list[Any] = [None] * len(smiles)
                 else:
                     targets = batch.column(self.target_col).to_pylist()
-                inputs: list[Any] = batch.to_pylist() if self.all_columns else [None] * len(smiles)
+                inputs: list[Any] = [None] * len(smiles)
+                if self.all_columns and self.columns == batch.schema.names:
+                    inputs = batch.to_pylist()
+                elif self.all_columns:  # to_pylist would keep one of two columns of one name
+                    values = zip(*(c.to_pylist() for c in batch.columns), strict=True)
+                    inputs = [dict(zip(self.columns, v, strict=True)) for v in values]
                 for s, t, values in zip(smiles, targets, inputs, strict=True):
                     row += 1
                     record = {self.smiles_col: s, self.target_col or "target": t}
@@ -316,10 +337,14 @@ class RecordReader:
 
     def _sdf_rows(self, first: SdfRecord, rest: Iterator[SdfRecord]) -> Iterator[RawChunk]:
         chunk = RawChunk()
+        unread: dict[str, int] = {}  # clashing properties molops does not read: records per name
         for row, record in enumerate(_chain(first, rest), start=1):
             inputs = record.props if self.all_columns else None
+            clash = self._read_clash(record, unread)
             if record.molblock is None:  # no mol block, so no data items either: keep the raw text
                 chunk.add_error(row, record.text, "malformed_row", "SDF record has no 'M  END' line", inputs)
+            elif clash is not None:  # which value was meant is a guess: the record is quarantined
+                chunk.add_error(row, record.text, "ambiguous_property", clash, inputs)
             else:
                 structure = record.props.get(self.smiles_col) if self.smiles_col else record.molblock
                 text = clean_text(structure) if structure else structure
@@ -328,8 +353,29 @@ class RecordReader:
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()
+        for name, n in unread.items():
+            records = "1 record gives" if n == 1 else f"{n} records give"
+            self.warnings.append(
+                f"{self.source.path}: {records} the SD property {name!r} more than once with "
+                "different values; molops does not read it"
+            )
         if chunk:
             yield chunk
+
+    def _read_clash(self, record: SdfRecord, unread: dict[str, int]) -> str | None:
+        """Why *record* is ambiguous: a property molops reads (every one, with all_columns) given
+        twice with different values. Clashes of the other properties are counted in *unread*."""
+        reason = None
+        for name, values in record.clashes.items():
+            if self.all_columns or name in self._wanted:
+                shown = ", ".join(repr(v if len(v) <= 20 else v[:17] + "...") for v in values)
+                reason = reason or (
+                    f"the SD property {name!r} is given {len(values)} times with different values "
+                    f"({shown}); expected it once"
+                )
+            else:
+                unread[name] = unread.get(name, 0) + 1
+        return reason
 
     # -- SMILES lists ---------------------------------------------------------------------------
     def _smi(self) -> Iterator[RawChunk]:

@@ -15,12 +15,18 @@ from molops.data.sources import clean_text
 
 class SdfRecord(NamedTuple):
     """One SDF record: its text (for quarantine), its mol block (None without an ``M  END`` line),
-    its data items, and whether a ``$$$$`` line ended it (the last record of a file may lack one)."""
+    its data items, and whether a ``$$$$`` line ended it (the last record of a file may lack one).
+
+    *clashes*: each data item the record gives more than once with different values, with those
+    values in order (:attr:`props` holds the last, as RDKit keeps it); the same value repeated
+    is no clash.
+    """
 
     text: str
     molblock: str | None
     props: dict[str, str]
     terminated: bool
+    clashes: dict[str, list[str]]
 
 
 def _is_separator(line: str) -> bool:
@@ -82,9 +88,10 @@ def _sdf_record(lines: list[str], *, terminated: bool) -> SdfRecord:
     V3000 block or a header is never taken for a data item."""
     end = next((i for i in range(3, len(lines)) if lines[i].startswith("M  END")), None)
     if end is None:
-        return SdfRecord("".join(lines), None, {}, terminated)
+        return SdfRecord("".join(lines), None, {}, terminated, {})
     molblock = "".join(lines[:end]) + lines[end].rstrip("\r\n")
-    return SdfRecord("".join(lines), molblock, _sdf_properties(lines[end + 1 :]), terminated)
+    props, clashes = _sdf_properties(lines[end + 1 :])
+    return SdfRecord("".join(lines), molblock, props, terminated, clashes)
 
 
 def _data_header(line: str) -> str | None:
@@ -97,11 +104,13 @@ def _data_header(line: str) -> str | None:
     return clean_text(text[start + 1 : stop]) if stop > start + 1 else None
 
 
-def _sdf_properties(lines: list[str]) -> dict[str, str]:
+def _sdf_properties(lines: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Data items: a header line, then value lines up to a blank one (a line that starts with a
     space or tab belongs to the value, as RDKit reads it); values are stripped. A header line
-    inside a value (its blank line missing) starts the next item rather than joining the value."""
-    props: dict[str, str] = {}
+    inside a value (its blank line missing) starts the next item rather than joining the value.
+
+    Also the items given twice with different values (see :class:`SdfRecord`)."""
+    items: list[tuple[str, str]] = []
     name: str | None = None
     values: list[str] = []
     for raw in lines:
@@ -109,17 +118,23 @@ def _sdf_properties(lines: list[str]) -> dict[str, str]:
         header = _data_header(line)
         if header is not None:
             if name is not None:
-                props[name] = "\n".join(values).strip()
+                items.append((name, "\n".join(values).strip()))
             name, values = header, []
         elif name is not None:
             if line.strip() or line[:1] in (" ", "\t"):
                 values.append(line)
             else:
-                props[name] = "\n".join(values).strip()
+                items.append((name, "\n".join(values).strip()))
                 name, values = None, []
     if name is not None:
-        props[name] = "\n".join(values).strip()
-    return props
+        items.append((name, "\n".join(values).strip()))
+    props = dict(items)
+    if len(props) == len(items):  # the common case: each item once
+        return props, {}
+    given: dict[str, list[str]] = {}
+    for key, value in items:
+        given.setdefault(key, []).append(value)
+    return props, {key: vals for key, vals in given.items() if len(set(vals)) > 1}
 
 
 def property_names(text: Iterable[str]) -> list[str]:

@@ -23,6 +23,7 @@ from molops.chem.standardize import (
 
 TARGET_REASONS: dict[str, str] = {
     "malformed_row": "the record could not be split into the file's columns",
+    "ambiguous_property": "an SD record gives a property molops reads twice, with different values",
     "missing_target": "the target value is empty or a missing-value marker (NA, NaN, null, …)",
     "non_numeric_target": "the target value is not a number",
     "censored_target": "the target value is censored ('<', '>', '~' qualifiers), not a measurement",

@@ -1,8 +1,10 @@
 """Property tests: ingest survives hostile CSV files and never loses a row.
 
 Each example writes a file into its own temporary workspace and ingests it inline (workers=1).
-For files whose header names the requested columns, ingest must not raise at all; for anything
-else it may only raise a MolopsError. Whenever it succeeds, every non-blank record written is
+For files whose header names the requested columns once each, ingest must not raise at all (a
+header that names one of them twice is refused with DuplicateColumnError, and a duplicate of
+another column is read and reported in the report's warnings); for anything else it may only
+raise a MolopsError. Whenever it succeeds, every non-blank record written is
 accounted for: rows_in == accepted + quarantined + merged_duplicates.
 """
 
@@ -19,6 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from molops import Workspace
+from molops.data.headers import DuplicateColumnError
 from molops.errors import ColumnNotFoundError, MolopsError
 
 SETTINGS = settings(
@@ -105,13 +108,17 @@ class CsvFile:
     records: int  # non-blank records written after the header
     malformed: int  # records with the wrong number of fields
     has_columns: bool
+    ambiguous: bool  # a requested column named twice (after stripping)
+    duplicates: bool  # another column named twice
 
 
 @st.composite
 def csv_files(draw):
     required = ["smiles", "y"]
     extra = draw(
-        st.lists(st.one_of(st.sampled_from(["note", "id", " smiles ", "y2", ""]), unicode_text), max_size=3)
+        st.lists(
+            st.one_of(st.sampled_from(["note", "id", " smiles ", "y2", "", " y"]), unicode_text), max_size=3
+        )
     )
     header = required + extra
     order = draw(st.permutations(range(len(header))))
@@ -119,7 +126,10 @@ def csv_files(draw):
     if draw(st.integers(0, 4)) == 0:
         dropped = draw(st.sampled_from(required))
         header = [h for h in header if h.strip() != dropped]
-    has_columns = all(r in (h.strip() for h in header) for r in required)
+    names = [h.strip() for h in header]
+    has_columns = all(r in names for r in required)
+    ambiguous = has_columns and any(names.count(r) > 1 for r in required)
+    duplicates = any(names.count(n) > 1 for n in names if n not in required)
     width = len(header)
     newline = draw(st.sampled_from([b"\n", b"\r\n"]))
     lines = [b",".join(quoted(h) if draw(st.booleans()) else plain(h) for h in header)]
@@ -158,7 +168,7 @@ def csv_files(draw):
         data = b"\xef\xbb\xbf" + data
     if draw(st.integers(0, 4)) == 0:
         data = gzip.compress(data)
-    return CsvFile(data, records, malformed, has_columns)
+    return CsvFile(data, records, malformed, has_columns, ambiguous, duplicates)
 
 
 def ingest_bytes(data: bytes, name: str = "in.csv"):
@@ -186,13 +196,19 @@ def check_accounting(report, read, quarantine):
 @given(csv_files())
 def test_hostile_csv_never_loses_a_row(f):
     event(f"records={min(f.records, 5)}+ malformed={f.malformed > 0} columns={f.has_columns}")
+    event(f"ambiguous={f.ambiguous} duplicates={f.duplicates}")
     try:
         report, read, quarantine = ingest_bytes(f.data)
+    except DuplicateColumnError as exc:
+        assert f.ambiguous
+        assert "appears" in str(exc) and "rename one so molops knows which to read" in str(exc)
+        return
     except ColumnNotFoundError:
         assert not f.has_columns
         return
     event(f"accepted={report.accepted > 0} quarantined={report.quarantined > 0}")
-    assert f.has_columns
+    assert f.has_columns and not f.ambiguous
+    assert bool(report.warnings) == f.duplicates
     assert report.version == 1 and not report.unchanged
     assert report.rows_in == f.records
     assert report.reasons.get("malformed_row", 0) == f.malformed
