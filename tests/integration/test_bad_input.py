@@ -79,6 +79,12 @@ def _missing_smiles_column(d: Path):
     return _ingest(p), ["cols.csv", "no column 'smiles'"]
 
 
+def _target_column_named_twice(d: Path):
+    p = d / "twice.csv"
+    p.write_text("smiles,y,note, y \nCCO,1,a,2\n", encoding="utf-8")
+    return _ingest(p), ["twice.csv", "the column 'y' appears twice (columns 2 and 4)", "rename one"]
+
+
 def _missing_column_in_parquet(d: Path):
     p = d / "cols.parquet"
     pd.DataFrame({"smiles": ["CCO", "CCN"], "value": [1.0, 2.0]}).to_parquet(p)
@@ -179,6 +185,7 @@ CASES: dict[str, Case] = {
         _missing_target_column,
         _missing_smiles_column,
         _missing_column_in_parquet,
+        _target_column_named_twice,
         _missing_sd_property,
         _unknown_extension,
         _csv_named_parquet,

@@ -109,3 +109,13 @@ def test_an_unclosed_quote_loses_no_later_record(workspace):
     report = _report(workspace, path, "quotes")
     assert (report["rows_in"], report["accepted"], report["reasons"]) == (3, 2, {"malformed_row": 1})
     assert _values(workspace, "quotes") == {"CCN": 2.0, "CCC": 3.0}
+
+
+def test_a_column_named_twice_that_is_not_read_is_reported(workspace):
+    path = workspace.parent / "twice.csv"
+    path.write_text("smiles,note,y,note\nCCO,a,1,b\nCCN,c,2,d\n", encoding="utf-8")
+    report = _report(workspace, path, "twice")
+    assert report["accepted"] == 2
+    assert report["warnings"] == [
+        f"{path}: the column 'note' appears twice (columns 2 and 4); molops does not read it"
+    ]
