@@ -111,6 +111,22 @@ def test_an_unclosed_quote_loses_no_later_record(workspace):
     assert _values(workspace, "quotes") == {"CCN": 2.0, "CCC": 3.0}
 
 
+def test_a_marvin_cxsmiles_export_is_read_with_its_extensions(workspace):
+    """ChemAxon/Marvin and vendors write a SMILES, a space and a |...| extension (atom labels,
+    stereo groups): the molecule is the SMILES's; any other space is still refused."""
+    path = workspace.parent / "marvin.csv"
+    path.write_text(
+        'smiles,y\nC1CC1 |$R;;$|,1\n"C[C@H](O)CC |&1:1,$;;;;L$|",2\nCCO CCN,3\nC1CC1 |foo bar|,4\nCCO,5\n',
+        encoding="utf-8",
+    )
+    report = _report(workspace, path, "marvin")
+    assert (report["rows_in"], report["accepted"], report["reasons"]) == (5, 3, {"unparsable_structure": 2})
+    assert _values(workspace, "marvin") == {"C1CC1": 1.0, "CC[C@H](C)O": 2.0, "CCO": 5.0}
+    rejected = molops("data", "quarantine", "marvin", "-w", workspace, "--json").json()
+    details = {r["row"]: r["detail"] for r in rejected["rows"]}
+    assert "contains whitespace" in details[3] and "CXSMILES extension '|foo bar|'" in details[4]
+
+
 def test_a_column_named_twice_that_is_not_read_is_reported(workspace):
     path = workspace.parent / "twice.csv"
     path.write_text("smiles,note,y,note\nCCO,a,1,b\nCCN,c,2,d\n", encoding="utf-8")

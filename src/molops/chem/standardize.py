@@ -36,7 +36,7 @@ _RADICAL = rdqueries.NumRadicalElectronsGreaterQueryAtom(0)
 _INCHI_OPTIONS = "/AuxNone"
 #: Bumped whenever a rule here changes what a structure standardises to, so results remembered
 #: under the old rules (the workspace's identity cache) are no longer used.
-STANDARDIZER_VERSION = 2
+STANDARDIZER_VERSION = 3  # 3: a CXSMILES is read (it was refused for its space)
 #: Canonical parent SMILES whose InChIKey one standardiser remembers (see :meth:`Standardizer.inchikey`).
 REMEMBERED_KEYS = 65_536
 #: A hydrogen atom written as an atom of its own (``[H]``, ``[2H]``, ``[H+]``, ``[H:1]``), not a count on a
@@ -44,11 +44,30 @@ REMEMBERED_KEYS = 65_536
 _EXPLICIT_H = re.compile(r"\[\d*H[^a-z]")
 #: Any whitespace (str.isspace), which cannot be part of one SMILES.
 _WHITESPACE = re.compile(r"\s")
+#: A CXSMILES (ChemAxon's extended SMILES, as Marvin and vendors export it): one SMILES, spaces or
+#: tabs, one ``|...|`` extension, nothing after it. ChemAxon escapes a ``|`` inside the extension
+#: (``&#124;``), so the first one after the opening bar closes it.
+_CXSMILES = re.compile(r"(\S+)[ \t]+(\|[^|\r\n]*\|)")
+#: RDKit's reader for a CXSMILES: the extension must parse (strict), and parsing stops at its end
+#: (the pattern above leaves no name after it); sanitisation is done by :meth:`Standardizer.parse`.
+_CX_PARAMS = Chem.SmilesParserParams()
+_CX_OPTIONS = {
+    "allowCXSMILES": True,
+    "strictCXSMILES": True,
+    "parseName": False,
+    "sanitize": False,
+    "removeHs": False,
+}
+for _option, _value in _CX_OPTIONS.items():  # setattr: the stubs type these setters wrongly
+    setattr(_CX_PARAMS, _option, _value)
 
 #: Rejection reasons the chemistry layer can give, with what each means.
 REASONS: dict[str, str] = {
     "empty_structure": "the structure field is empty",
-    "unparsable_structure": "RDKit cannot parse or sanitise the structure, or a SMILES has inner whitespace",
+    "unparsable_structure": (
+        "RDKit cannot parse or sanitise the structure or its CXSMILES extension, "
+        "or a SMILES has inner whitespace"
+    ),
     "inorganic": "the parent molecule has no carbon atom",
     "disallowed_element": "the parent contains an element outside ingest.allowed_elements",
     "radical": "the parent has unpaired electrons",
@@ -109,16 +128,26 @@ class Standardizer:
 
         A SMILES is stripped of leading and trailing whitespace; whitespace inside it is refused,
         because RDKit reads only up to the first space (the rest is the molecule's name), so
-        ``"CCO\\nCCN"`` would silently be ethanol. Every path that reads a SMILES (ingest, pools,
-        serving, batch and pyfunc prediction) parses it here and inherits the rule.
+        ``"CCO\\nCCN"`` would silently be ethanol. The one exception is a CXSMILES
+        (``C1CC1 |$R;;$|``): the extension after the space is read by RDKit (stereo groups, atom
+        labels; coordinates are dropped), and one it cannot read is refused rather than ignored. Every path
+        that reads a SMILES (ingest, pools, serving, batch and pyfunc prediction) parses it here and
+        inherits the rule.
         """
         if not text or not text.strip():
             return Rejected("empty_structure", "the structure field is empty")
         if fmt == "smiles":
             text = text.strip()
-            if _WHITESPACE.search(text):
+            if not _WHITESPACE.search(text):
+                mol = Chem.MolFromSmiles(text, sanitize=False)
+            elif (cx := _CXSMILES.fullmatch(text)) is None:
                 return Rejected("unparsable_structure", _whitespace_detail(text))
-            mol = Chem.MolFromSmiles(text, sanitize=False)
+            elif (mol := Chem.MolFromSmiles(text, _CX_PARAMS)) is None:
+                return Rejected("unparsable_structure", _cxsmiles_detail(cx[1], cx[2]))
+            else:
+                # coordinates are a drawing's layout: stereo comes from the SMILES, and InChI would
+                # read it from them instead (the same SMILES got another key with them)
+                mol.RemoveAllConformers()
         else:
             mol = Chem.MolFromMolBlock(text, sanitize=False, removeHs=False)
         if mol is None:
@@ -267,12 +296,28 @@ def _outside(allowed: frozenset[str]) -> Chem.Mol | None:
 
 def _is_simple(smiles: str) -> bool:
     """True when the SMILES text alone shows one fragment, no charge and no metal atom."""
-    if any(c in smiles for c in ".+-"):
+    if any(c in smiles for c in ".+-|"):  # a CXSMILES extension is not judged from its text
         return False
     return "[" not in smiles or all(m in _NONMETALS for m in _BRACKET_ELEMENT.findall(smiles))
 
 
+def _shorten(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _whitespace_detail(smiles: str) -> str:
     """Why a SMILES with whitespace inside it is refused, naming the (shortened) input."""
-    shown = smiles if len(smiles) <= 40 else smiles[:37] + "..."
-    return f"the SMILES {shown!r} contains whitespace; expected one SMILES without spaces or line breaks"
+    return (
+        f"the SMILES {_shorten(smiles)!r} contains whitespace; expected one SMILES without spaces "
+        "or line breaks (or a CXSMILES: a SMILES, a space and one |...| extension)"
+    )
+
+
+def _cxsmiles_detail(smiles: str, extension: str) -> str:
+    """Why a CXSMILES was refused: its SMILES, or else its extension, which RDKit cannot read."""
+    if Chem.MolFromSmiles(smiles, sanitize=False) is None:
+        return "not a valid SMILES"
+    return (
+        f"RDKit cannot read the CXSMILES extension {_shorten(extension)!r} of {_shorten(smiles)!r}; "
+        "expected ChemAxon's |...| fields (atom labels $...$, stereo groups &1:..., coordinates (...))"
+    )

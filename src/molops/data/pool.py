@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 #: The standardisation rules an identity table was written under; tables of older rules are not
 #: read. 2: a SMILES with whitespace inside it is refused (it was read up to its first space).
-#: 3: a dummy atom (``*``) is a disallowed element (it was ``no_identity``).
-IDENTITY_RULES = 3
+#: 3: a dummy atom (``*``) is a disallowed element (it was ``no_identity``). 4: a CXSMILES
+#: (``C1CC1 |$R;;$|``) is read with its extension (it was refused for its space).
+IDENTITY_RULES = 4
 
 #: The object naming a pool's published identity table (written after the table).
 DESCRIPTOR = "identity.json"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -381,7 +382,9 @@ class RecordReader:
     def _smi(self) -> Iterator[RawChunk]:
         """One SMILES per line, optionally followed by whitespace and a name; '#' starts a comment.
 
-        A first line whose first token is 'smiles' (any case) is taken as a header.
+        A first line whose first token is 'smiles' (any case) is taken as a header. A CXSMILES
+        extension after the SMILES (``C1CC1 |$R;;$| name``) belongs to the structure, as RDKit's
+        SMILES reader takes it; the name is what follows it.
         """
         chunk, row = RawChunk(), 0
         for number, line in enumerate(self.source.text(), start=1):
@@ -391,6 +394,8 @@ class RecordReader:
             token, *rest = text.split(None, 1)
             if number == 1 and token.lower() == "smiles":
                 continue
+            if rest and (cx := _CX_EXTENSION.match(rest[0])) is not None:
+                token, rest = f"{token} {cx[1]}", [cx[2]] if cx[2] else []
             row += 1
             inputs = {"smiles": clean_text(token), "name": clean_text(rest[0]) if rest else None}
             chunk.add(row, clean_text(token), None, clean_text(text), inputs if self.all_columns else None)
@@ -399,6 +404,12 @@ class RecordReader:
                 chunk = RawChunk()
         if chunk:
             yield chunk
+
+
+#: A CXSMILES extension at the start of a SMILES list line's text after the SMILES, then the name
+#: (if any) after whitespace: ``|$R;;$| name``. No ``|`` occurs inside an extension (ChemAxon
+#: escapes it), so the first one after the opening bar closes it.
+_CX_EXTENSION = re.compile(r"(\|[^|\r\n]*\|)(?:\s+(.*))?$", re.DOTALL)
 
 
 def _blank(fields: list[str]) -> bool:
