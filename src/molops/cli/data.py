@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from molops.cli._output import (
     JsonOption,
@@ -34,7 +35,10 @@ LimitOption = Annotated[int, typer.Option("--limit", help="Rows to show in table
 
 
 def print_ingest(report: IngestReport) -> None:
-    """Human summary of an ingest, on stdout."""
+    """Human summary of an ingest, on stdout; its warnings one line each on stderr, as ``campaign
+    propose`` prints its own, so a duplicated column nobody reads is seen without ``--json``."""
+    for warning in report.warnings:
+        err.print(f"warning: {escape(warning)}")  # a column name such as '[x]' is not rich markup
     state = "unchanged (no new version)" if report.unchanged else f"version {report.version}"
     out.print(f"[bold]{report.dataset}[/]: {state} from {report.source} in {report.seconds:.1f} s")
     out.print(table("Ingest summary", ["", "count"], ingest_rows(report)))

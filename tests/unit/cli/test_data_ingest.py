@@ -27,3 +27,28 @@ def test_ingest_without_a_smiles_column_lists_the_columns(run: Run, ws, write):
         "the file has 'id', 'structure', 'y'"
     )
     assert not ws.dataset("assay").exists()
+
+
+def test_ingest_prints_each_warning_on_stderr_and_json_keeps_them_in_the_report(run: Run, ws, write):
+    # two duplicated columns molops does not read, one of them named like rich markup
+    path = write("m.csv", "id,[b],smiles,y,id,[b]\na,1,CCO,1.5,a,2\nb,3,c1ccccc1,2.0,b,4\n")
+    expected = [
+        f"warning: {path}: the column 'id' appears twice (columns 1 and 5); molops does not read it",
+        f"warning: {path}: the column '[b]' appears twice (columns 2 and 6); molops does not read it",
+    ]
+    res = run("data", "ingest", path, "-d", "assay", "--target-col", "y", "-w", ws.root)
+    assert res.code == 0, res
+    assert res.stderr.splitlines() == expected
+    assert "assay: version 1" in res.stdout and "warning" not in res.stdout
+
+    again = run("data", "ingest", path, "-d", "assay", "--target-col", "y", "-w", ws.root, "--json")
+    assert again.code == 0, again
+    assert "warning" not in again.stderr
+    assert [f"warning: {w}" for w in json.loads(again.stdout)["warnings"]] == expected
+
+
+def test_ingest_without_warnings_prints_none(run: Run, ws, write):
+    path = write("m.csv", "smiles,y\nCCO,1.5\n")
+    res = run("data", "ingest", path, "-d", "assay", "--target-col", "y", "-w", ws.root)
+    assert res.code == 0, res
+    assert "warning" not in res.stderr
