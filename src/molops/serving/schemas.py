@@ -23,10 +23,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True)
 
 
+#: How the service reads each SMILES it is sent, over /v1 and /v2 alike: as ingest does, since both
+#: parse with ``chem.standardize``, which accepts a CXSMILES and refuses any other inner whitespace.
+SMILES_RULES = (
+    "Leading and trailing whitespace is ignored. A CXSMILES (a SMILES, a space and one `|...|` "
+    "extension, as ChemAxon/Marvin export it, e.g. `C1CC1 |$R;;$|`) is read with its extension; any "
+    "other whitespace inside a SMILES, or an extension RDKit cannot read, gets an "
+    "`unparsable_structure` error."
+)
+
+
 class PredictRequest(_Body):
     smiles: list[str] = Field(
-        description="SMILES strings to predict (or explain), at most `max_molecules`. Leading and trailing "
-        "whitespace is ignored; a SMILES with whitespace inside it gets an `unparsable_structure` error."
+        description=f"SMILES strings to predict (or explain), at most `max_molecules`. {SMILES_RULES}"
     )
     model: str | None = Field(None, description="A served model's name; default: the only one served.")
 
@@ -151,7 +160,9 @@ class SmilesTensor(_Strict):
     datatype: Literal["BYTES"]
     parameters: dict[str, Any] | None = None
     data: list[str | list[str]] | None = Field(
-        None, description="Absent when the SMILES follow the JSON header as binary data (binary_data_size)."
+        None,
+        description="The SMILES; absent when they follow the JSON header as binary data (binary_data_size). "
+        + SMILES_RULES,
     )
 
 
