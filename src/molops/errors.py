@@ -53,6 +53,10 @@ class ColumnNotFoundError(InputFileError):
     """A column named on the command line is not in the input file."""
 
 
+class DuplicateColumnError(InputFileError):
+    """A column (or SD property) molops reads is named more than once in the file."""
+
+
 class NotEnoughDataError(MolopsError):
     """A dataset (version) has too few usable molecules for what was asked of it."""
 
@@ -94,6 +98,7 @@ __all__ = [
     "ConcurrentWriteError",
     "ConfigError",
     "DatasetNotFoundError",
+    "DuplicateColumnError",
     "InputFileError",
     "InvalidNameError",
     "MolopsError",

@@ -13,7 +13,7 @@ import csv
 from typing import Any
 
 from molops.data.sources import clean_text
-from molops.errors import ColumnNotFoundError, InputFileError
+from molops.errors import ColumnNotFoundError, DuplicateColumnError
 
 #: The SMILES column of a table when none is named; matched in any case (SMILES, Smiles).
 DEFAULT_SMILES_COL = "smiles"
@@ -21,10 +21,6 @@ DEFAULT_SMILES_COL = "smiles"
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "'|'"}
 #: Lines after a header without the wanted columns searched for them (title lines above it).
 _HEADER_LOOKAHEAD = 10
-
-
-class DuplicateColumnError(InputFileError):
-    """A column (or SD property) molops reads is named more than once in the file."""
 
 
 def _listing(available: list[str]) -> str:
