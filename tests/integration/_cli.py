@@ -1,4 +1,4 @@
-"""Running the real ``molops`` command in a subprocess, and small helpers for test data."""
+"""Running the real ``molops`` command in its own process, and small helpers for test data."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from typing import Any
 
 from molops.cli._output import is_stage_line
 
+from ._forkserver import ForkServer
+
 #: The installed console script when the venv has one, else the module (same code path: main()).
 _SCRIPT = Path(sys.executable).with_name("molops")
 MOLOPS: list[str] = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "molops.cli.main"]
@@ -24,6 +26,11 @@ MOLOPS: list[str] = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-
 #: The project's shared data sits beside the checkout (as in CI: ../shared).
 ENAMINE = Path(__file__).resolve().parents[3] / "shared" / "data" / "enamine10k_scores.csv.gz"
 ENAMINE_ROWS = 10_449
+
+#: Where ``molops(...)`` forks commands from (``_forkserver``); MOLOPS_TEST_FRESH=1: a new interpreter each.
+_SERVER = ForkServer()
+_FORK = os.environ.get("MOLOPS_TEST_FRESH", "") != "1" and hasattr(os, "fork")
+_PROG = str(_SCRIPT) if _SCRIPT.is_file() else "molops"  # sys.argv[0], as the console script sees it
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -61,14 +68,26 @@ class Result:
 
 
 def molops(
-    *args: Any, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 180
+    *args: Any,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    fresh: bool = False,
 ) -> Result:
-    """Run ``molops ARGS`` to completion."""
+    """Run ``molops ARGS`` to completion in its own process.
+
+    The process is forked from the fork server unless *fresh* asks for a new interpreter (or *env*
+    sets something only an interpreter's start reads): the command, its files, environment, output
+    and exit status are its own either way."""
     argv = [str(a) for a in args]
+    env = env if env is not None else clean_env()
+    if _FORK and not fresh and _SERVER.usable_for(env):
+        code, stdout, stderr = _SERVER.run(_PROG, argv, cwd, env, timeout)
+        return Result(argv, code, stdout, stderr)
     proc = subprocess.run(
         [*MOLOPS, *argv],
         cwd=cwd,
-        env=env if env is not None else clean_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,0 +1,39 @@
+"""A stand-in command for the fork server's own tests: reports what its process looks like, then does
+what its first argument says (``exit N``, ``raise``, ``sleep PIDFILE``, ``crlf``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    state = {
+        "pid": os.getpid(),
+        "cwd": str(Path.cwd()),
+        "argv": sys.argv,
+        "probe": os.environ.get("PROBE"),
+        "random": random.random(),
+        "numpy": float(np.random.random()),
+        "stdin": sys.stdin.read(),
+    }
+    print(json.dumps(state))
+    what = sys.argv[1:2]
+    if what == ["exit"]:
+        sys.exit(int(sys.argv[2]))
+    if what == ["raise"]:
+        raise ValueError("the probe was asked to fail")
+    if what == ["sleep"]:
+        child = subprocess.Popen(["sleep", "120"])
+        Path(sys.argv[2]).write_text(str(child.pid))
+        time.sleep(120)
+    if what == ["crlf"]:
+        sys.stdout.write("one\r\ntwo\r")
+        sys.stderr.write("stderr line\n")
