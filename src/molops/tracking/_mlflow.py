@@ -13,9 +13,12 @@ import warnings
 from functools import cache
 from pathlib import Path
 from types import ModuleType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from molops.errors import MolopsError
+
+if TYPE_CHECKING:  # sqlalchemy is imported where a database is opened, not with this module
+    from sqlalchemy.engine import URL
 
 #: The database file of the default tracking store, and the default artifact folder.
 DB_FILE = "mlflow.db"
@@ -82,6 +85,21 @@ def local_uri(path: Path) -> str:
 
 #: SQLAlchemy URL schemes of database stores that are reached over a network (SQLite is a file).
 _SERVER_DATABASES = ("postgresql", "mysql", "mssql")
+#: libpq's (and MySQL drivers') connect timeout, in seconds, unless the URI sets one: a command
+#: should fail in seconds, not after the operating system gives up on a host that drops packets.
+CONNECT_TIMEOUT_S = 5
+
+
+def connect_args(url: URL) -> dict[str, Any]:
+    """Driver arguments for every connection molops itself opens to the tracking database *url*
+    (a SQLAlchemy URL): :data:`CONNECT_TIMEOUT_S` unless the URI, or for Postgres
+    ``PGCONNECT_TIMEOUT`` (which libpq and psycopg read), already sets a timeout."""
+    backend = url.get_backend_name()
+    if backend not in ("postgresql", "mysql") or "connect_timeout" in url.query:
+        return {}
+    if backend == "postgresql" and os.environ.get("PGCONNECT_TIMEOUT"):
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT_S}
 
 
 @cache
@@ -98,7 +116,8 @@ def check_database(uri: str) -> None:
     from molops.redact import redact
 
     try:
-        engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+        url = sa.engine.make_url(uri)
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args(url))
     except ModuleNotFoundError as exc:
         raise TrackingError(
             f"the tracking URI {redact(uri)} needs the database driver {exc.name!r}, which is not "

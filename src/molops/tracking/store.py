@@ -30,7 +30,16 @@ from typing import Any
 from molops.config import CONFIG_FILE
 from molops.errors import UsageError
 from molops.redact import has_password, redact
-from molops.tracking._mlflow import ARTIFACTS_DIR, DB_FILE, Quiet, TrackingError, client, local_uri, mlflow
+from molops.tracking._mlflow import (
+    ARTIFACTS_DIR,
+    DB_FILE,
+    Quiet,
+    TrackingError,
+    client,
+    connect_args,
+    local_uri,
+    mlflow,
+)
 from molops.workspace import Workspace
 
 #: The Postgres schema Optuna's study tables live in, beside MLflow's tables (in ``public``): both
@@ -59,9 +68,6 @@ def check_uri(uri: str) -> str:
     return uri
 
 
-#: libpq's (and MySQL drivers') connect timeout, in seconds, unless the URI sets one: ``init`` should
-#: answer in seconds, not after the operating system gives up on a host that drops packets.
-CONNECT_TIMEOUT_S = 5
 _SERVER_SCHEMES = ("postgresql", "mysql", "mssql")
 
 
@@ -85,17 +91,14 @@ def check_reachable(uri: str, directory: Path) -> None:
     if scheme == "sqlite":
         _check_sqlite(uri, url.database, url.query, directory)
     else:
-        _check_server(uri, url, scheme)
+        _check_server(uri, url)
 
 
-def _check_server(uri: str, url: Any, scheme: str) -> None:
+def _check_server(uri: str, url: Any) -> None:
     import sqlalchemy as sa
 
-    connect_args: dict[str, Any] = {}
-    if scheme in ("postgresql", "mysql") and "connect_timeout" not in url.query:
-        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
-    try:
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
+    try:  # the connect timeout of every command's check_database, so init answers as quickly
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args(url))
     except ModuleNotFoundError as exc:
         raise TrackingError(
             f"--tracking-uri {redact(uri)!r} needs the database driver {exc.name!r}, which is not "
@@ -191,7 +194,7 @@ def _postgres_schema(uri: str, schema: str) -> str:
     url = sa.engine.make_url(uri)
     options = " ".join(filter(None, [str(url.query.get("options", "")), f"-csearch_path={schema}"]))
     storage = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args(url))
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _STUDY_LOCK})
