@@ -35,8 +35,11 @@ _RADICAL = rdqueries.NumRadicalElectronsGreaterQueryAtom(0)
 #: key does not need and which costs InChI about 6% of its time.
 _INCHI_OPTIONS = "/AuxNone"
 #: Bumped whenever a rule here changes what a structure standardises to, so results remembered
-#: under the old rules (the workspace's identity cache) are no longer used.
-STANDARDIZER_VERSION = 3  # 3: a CXSMILES is read (it was refused for its space)
+#: under the old rules (the workspace's identity cache) are no longer used. 3: a CXSMILES is read
+#: (it was refused for its space). 4: a SMILES keeps its double bonds' E/Z in its InChIKey (cis and
+#: trans had one key), as does a CXSMILES's ``c:``/``t:`` marks, and a mol block's key comes from
+#: its parent's stereo, not its coordinates.
+STANDARDIZER_VERSION = 4
 #: Canonical parent SMILES whose InChIKey one standardiser remembers (see :meth:`Standardizer.inchikey`).
 REMEMBERED_KEYS = 65_536
 #: A hydrogen atom written as an atom of its own (``[H]``, ``[2H]``, ``[H+]``, ``[H:1]``), not a count on a
@@ -49,17 +52,13 @@ _WHITESPACE = re.compile(r"\s")
 #: (``&#124;``), so the first one after the opening bar closes it.
 _CXSMILES = re.compile(r"(\S+)[ \t]+(\|[^|\r\n]*\|)")
 #: RDKit's reader for a CXSMILES: the extension must parse (strict), and parsing stops at its end
-#: (the pattern above leaves no name after it); sanitisation is done by :meth:`Standardizer.parse`.
-_CX_PARAMS = Chem.SmilesParserParams()
-_CX_OPTIONS = {
-    "allowCXSMILES": True,
-    "strictCXSMILES": True,
-    "parseName": False,
-    "sanitize": False,
-    "removeHs": False,
-}
-for _option, _value in _CX_OPTIONS.items():  # setattr: the stubs type these setters wrongly
-    setattr(_CX_PARAMS, _option, _value)
+#: (the pattern above leaves no name after it). It sanitises, because only RDKit's sanitising reader
+#: applies the extension's cis/trans marks (``c:``/``t:``); the unsanitised one explains a failure.
+_CX_PARAMS, _CX_UNSANITIZED = Chem.SmilesParserParams(), Chem.SmilesParserParams()
+_CX_OPTIONS = {"allowCXSMILES": True, "strictCXSMILES": True, "parseName": False, "removeHs": False}
+for _params, _sanitize in ((_CX_PARAMS, True), (_CX_UNSANITIZED, False)):
+    for _option, _value in {**_CX_OPTIONS, "sanitize": _sanitize}.items():  # the stubs type these wrongly
+        setattr(_params, _option, _value)
 
 #: Rejection reasons the chemistry layer can give, with what each means.
 REASONS: dict[str, str] = {
@@ -133,6 +132,10 @@ class Standardizer:
         labels; coordinates are dropped), and one it cannot read is refused rather than ignored. Every path
         that reads a SMILES (ingest, pools, serving, batch and pyfunc prediction) parses it here and
         inherits the rule.
+
+        Stereo (tetrahedral and double-bond E/Z) is perceived as RDKit's own readers do, so a SMILES
+        and the mol block of one molecule reach the same parent SMILES and InChIKey; a mol block's
+        coordinates are dropped once its stereo is read from them.
         """
         if not text or not text.strip():
             return Rejected("empty_structure", "the structure field is empty")
@@ -143,10 +146,10 @@ class Standardizer:
             elif (cx := _CXSMILES.fullmatch(text)) is None:
                 return Rejected("unparsable_structure", _whitespace_detail(text))
             elif (mol := Chem.MolFromSmiles(text, _CX_PARAMS)) is None:
-                return Rejected("unparsable_structure", _cxsmiles_detail(cx[1], cx[2]))
+                return Rejected("unparsable_structure", _cxsmiles_detail(text, cx[1], cx[2]))
             else:
-                # coordinates are a drawing's layout: stereo comes from the SMILES, and InChI would
-                # read it from them instead (the same SMILES got another key with them)
+                # coordinates are a drawing's layout: RDKit has read the stereo the extension marks
+                # on them, and InChI would read them again (the same SMILES got another key)
                 mol.RemoveAllConformers()
         else:
             mol = Chem.MolFromMolBlock(text, sanitize=False, removeHs=False)
@@ -161,8 +164,16 @@ class Standardizer:
             # parent SMILES: the same InChIKey as "CCO" but other features (isotopes stay atoms)
             if fmt == "molblock" or _EXPLICIT_H.search(text):
                 mol = Chem.RemoveHs(mol)
+            # what RDKit's parsers do after sanitising: without it a SMILES's double bonds keep
+            # their / and \ marks but no E/Z, which InChI reads (cis and trans got one key)
+            Chem.AssignStereochemistry(mol, cleanIt=True, force=True, flagPossibleStereoCenters=True)
         except Exception as exc:  # RDKit raises several unrelated exception types here
             return Rejected("unparsable_structure", f"sanitisation failed: {exc}")
+        if fmt == "molblock":
+            # the drawing's stereo (wedges, 2D or 3D geometry) is now in the atoms and bonds; InChI
+            # would read the coordinates again and can see more (a ring double bond's geometry),
+            # giving a mol block another key than the SMILES of the same parent
+            mol.RemoveAllConformers()
         return mol
 
     def parent(self, mol: Chem.Mol, simple: bool = False) -> Chem.Mol:
@@ -313,11 +324,19 @@ def _whitespace_detail(smiles: str) -> str:
     )
 
 
-def _cxsmiles_detail(smiles: str, extension: str) -> str:
-    """Why a CXSMILES was refused: its SMILES, or else its extension, which RDKit cannot read."""
+def _cxsmiles_detail(text: str, smiles: str, extension: str) -> str:
+    """Why a CXSMILES was refused: its SMILES, its extension, which RDKit cannot read, or else the
+    molecule, which cannot be sanitised."""
     if Chem.MolFromSmiles(smiles, sanitize=False) is None:
         return "not a valid SMILES"
-    return (
-        f"RDKit cannot read the CXSMILES extension {_shorten(extension)!r} of {_shorten(smiles)!r}; "
-        "expected ChemAxon's |...| fields (atom labels $...$, stereo groups &1:..., coordinates (...))"
-    )
+    if (mol := Chem.MolFromSmiles(text, _CX_UNSANITIZED)) is None:
+        return (
+            f"RDKit cannot read the CXSMILES extension {_shorten(extension)!r} of {_shorten(smiles)!r}; "
+            "expected ChemAxon's |...| fields (atom labels $...$, stereo groups &1:..., coordinates (...))"
+        )
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception as exc:  # RDKit raises several unrelated exception types here
+        return f"sanitisation failed: {exc}"
+    # not seen in the tests: the sanitising reader failed where each of its steps alone passes
+    return f"RDKit cannot apply the CXSMILES extension {_shorten(extension)!r} to {_shorten(smiles)!r}"

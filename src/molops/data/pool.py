@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 #: The standardisation rules an identity table was written under; tables of older rules are not
 #: read. 2: a SMILES with whitespace inside it is refused (it was read up to its first space).
 #: 3: a dummy atom (``*``) is a disallowed element (it was ``no_identity``). 4: a CXSMILES
-#: (``C1CC1 |$R;;$|``) is read with its extension (it was refused for its space).
-IDENTITY_RULES = 4
+#: (``C1CC1 |$R;;$|``) is read with its extension (it was refused for its space). 5: a SMILES
+#: keeps its double bonds' E/Z in its InChIKey (cis and trans isomers had one identity), and so
+#: does a CXSMILES's ``c:``/``t:`` marks; a mol block's key is its parent's, not its coordinates'.
+IDENTITY_RULES = 5
 
 #: The object naming a pool's published identity table (written after the table).
 DESCRIPTOR = "identity.json"
