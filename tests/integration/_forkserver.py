@@ -26,6 +26,7 @@ import json
 import locale
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import threading
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +83,15 @@ def needs_fresh_interpreter(env: dict[str, str], server_env: dict[str, str]) -> 
 
 
 def _warm() -> None:
+    # as molops.tracking._mlflow.mlflow() imports MLflow: without MLflow's own log handlers and format,
+    # which every forked command would otherwise inherit, and without its import-time warnings
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     for name in WARM_MODULES:
         try:
-            importlib.import_module(name)
+            with warnings.catch_warnings():
+                if name.partition(".")[0] == "mlflow":
+                    warnings.simplefilter("ignore")
+                importlib.import_module(name)
         except ImportError:  # an optional extra not installed: its commands import it themselves
             continue
     if threading.active_count() != 1:  # forking a process with other threads can copy a held lock
@@ -98,6 +106,7 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setpgid(0, 0)  # a timeout kills the command and whatever it started
+        os.umask(request["umask"])
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(fds[0], 1)
@@ -129,6 +138,7 @@ def _child(request: dict[str, Any], fds: list[int]) -> None:
         except BaseException:  # what the interpreter does with an uncaught exception
             traceback.print_exc()
             code = 1
+        threading._shutdown()  # type: ignore[attr-defined]  # as an interpreter's exit: join non-daemon threads
         atexit._run_exitfuncs()
     except BaseException:
         traceback.print_exc()
@@ -196,6 +206,7 @@ def serve(path: str) -> None:
             if conn is not None:
                 _reply(conn, {"rc": os.waitstatus_to_exitcode(status)})
                 conn.close()
+    shutil.rmtree(Path(path).parent, ignore_errors=True)  # its parent, which made it, cannot any more
 
 
 def _reply(conn: socket.socket, message: dict[str, Any]) -> None:
@@ -224,6 +235,7 @@ class ForkServer:
             return str(Path(self._dir.name) / "s")
 
     def _start(self) -> None:
+        self.stop()  # what a server that died left: its pipe, its directory
         self._dir = tempfile.TemporaryDirectory(prefix="molops-forkserver-")
         path = str(Path(self._dir.name) / "s")
         log = Path(self._dir.name) / "server.log"
@@ -249,6 +261,9 @@ class ForkServer:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait()
+        if self._proc is not None and self._proc.stdout is not None:
+            self._proc.stdout.close()
         if self._dir is not None:
             self._dir.cleanup()
 
@@ -276,9 +291,19 @@ class ForkServer:
         ):
             conn.connect(path)
             where = str(cwd if cwd is not None else Path.cwd())
-            request = {"prog": prog, "argv": argv, "cwd": where, "env": env, "entry": entry}
+            request = {
+                "prog": prog,
+                "argv": argv,
+                "cwd": where,
+                "env": env,
+                "entry": entry,
+                "umask": _umask(),
+            }
             socket.send_fds(conn, [json.dumps(request).encode()], [out.fileno(), err.fileno()])
-            pid = json.loads(conn.recv(4096))["pid"]
+            started = conn.recv(4096)
+            if not started:
+                raise RuntimeError(f"the molops fork server stopped before running {argv}")
+            pid = json.loads(started)["pid"]
             conn.settimeout(timeout)
             try:
                 reply = conn.recv(4096)
@@ -287,9 +312,23 @@ class ForkServer:
                 conn.settimeout(None)
                 conn.recv(4096)
                 raise subprocess.TimeoutExpired([prog, *argv], timeout, _read(out), _read(err)) from None
+            except BaseException:  # the test was interrupted: subprocess.run kills its child then, too
+                _kill_group(pid)
+                raise
             if not reply:
+                _kill_group(pid)  # nothing would wait for it or read its output any more
                 raise RuntimeError(f"the molops fork server stopped while running {argv}")
             return json.loads(reply)["rc"], _read(out), _read(err)
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` swaps it, racing other threads)."""
+    with contextlib.suppress(OSError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _kill_group(pid: int) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +95,98 @@ def test_a_command_past_its_timeout_is_killed_with_what_it_started(tmp_path: Pat
         time.sleep(0.05)
     assert not _alive(grandchild)
     assert probe("exit", "0")[0] == 0  # the server still serves
+
+
+def test_an_interrupted_call_or_a_dead_server_kills_the_command(tmp_path: Path) -> None:
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(*_: Any) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)  # as pytest-timeout or ^C interrupt a test
+    try:
+        main = threading.main_thread().ident
+        assert main is not None
+        _when_written(tmp_path / "a", lambda: signal.pthread_kill(main, signal.SIGUSR1))
+        with pytest.raises(Interrupted):
+            probe("sleep", str(tmp_path / "a"))
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    _assert_ends(int((tmp_path / "a").read_text()))
+
+    def kill_server() -> None:
+        assert _SERVER._proc is not None
+        os.kill(_SERVER._proc.pid, signal.SIGKILL)
+
+    _when_written(tmp_path / "b", kill_server)
+    with pytest.raises(RuntimeError, match="stopped while running"):
+        probe("sleep", str(tmp_path / "b"))
+    _assert_ends(int((tmp_path / "b").read_text()))
+    assert probe("exit", "0")[0] == 0  # a new server serves
+
+
+def test_the_server_removes_its_directory_when_pytest_is_killed() -> None:
+    script = (
+        "import os, signal, sys; sys.path.insert(0, sys.argv[1]); from _forkserver import ForkServer\n"
+        "s = ForkServer(); s._socket_path(); print(s._proc.pid, s._dir.name, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    here = str(Path(__file__).parent)
+    killed = subprocess.run(
+        [sys.executable, "-c", script, here], env=clean_env(), capture_output=True, text=True, timeout=120
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    pid, folder = killed.stdout.split()
+    assert Path(folder, "s").exists()
+    _assert_ends(int(pid))  # it notices its parent has gone
+    assert not Path(folder).exists()
+
+
+def test_a_command_waits_for_its_threads_and_has_the_callers_umask(tmp_path: Path) -> None:
+    assert probe("thread", str(tmp_path / "late"))[0] == 0  # an interpreter joins them before it exits
+    assert (tmp_path / "late").read_text() == "written"
+    previous = os.umask(0o027)
+    try:
+        assert probe()[1]["umask"] == 0o027
+    finally:
+        os.umask(previous)
+    assert probe()[1]["umask"] == previous
+
+
+def test_mlflow_logs_as_in_a_fresh_molops_command() -> None:
+    forked = probe("loggers")[2].splitlines()[1]
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import sys, _forkprobe; sys.argv = ['probe', 'loggers']; _forkprobe.main()"],
+        cwd=Path(__file__).parent,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(forked) == json.loads(fresh.stdout.splitlines()[1])
+
+
+def _when_written(path: Path, action: Callable[[], None]) -> None:
+    """Do *action* (in a thread) once the probe has written *path*, i.e. while it runs."""
+
+    def wait() -> None:
+        deadline = time.monotonic() + 60
+        while not (path.exists() and path.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the caller is waiting for the exit status by now
+        action()
+
+    threading.Thread(target=wait, daemon=True).start()
+
+
+def _assert_ends(pid: int) -> None:
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
