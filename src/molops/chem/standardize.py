@@ -45,6 +45,9 @@ REMEMBERED_KEYS = 65_536
 #: A hydrogen atom written as an atom of its own (``[H]``, ``[2H]``, ``[H+]``, ``[H:1]``), not a count on a
 #: heavy atom (``[CH3]``) and not He, Hg, Hf, Ho or Hs.
 _EXPLICIT_H = re.compile(r"\[\d*H[^a-z]")
+#: What gives a SMILES stereo: a tetrahedral centre (@), a double bond's side (/ and \), or a
+#: CXSMILES extension (its stereo groups, cis/trans marks, wedges).
+_STEREO_MARKS = re.compile(r"[@/\\|]")
 #: Any whitespace (str.isspace), which cannot be part of one SMILES.
 _WHITESPACE = re.compile(r"\s")
 #: A CXSMILES (ChemAxon's extended SMILES, as Marvin and vendors export it): one SMILES, spaces or
@@ -165,8 +168,10 @@ class Standardizer:
             if fmt == "molblock" or _EXPLICIT_H.search(text):
                 mol = Chem.RemoveHs(mol)
             # what RDKit's parsers do after sanitising: without it a SMILES's double bonds keep
-            # their / and \ marks but no E/Z, which InChI reads (cis and trans got one key)
-            Chem.AssignStereochemistry(mol, cleanIt=True, force=True, flagPossibleStereoCenters=True)
+            # their / and \ marks but no E/Z, which InChI reads (cis and trans got one key); a
+            # SMILES without stereo marks has none to perceive, so the call is skipped
+            if fmt == "molblock" or _STEREO_MARKS.search(text):
+                Chem.AssignStereochemistry(mol, cleanIt=True, force=True, flagPossibleStereoCenters=True)
         except Exception as exc:  # RDKit raises several unrelated exception types here
             return Rejected("unparsable_structure", f"sanitisation failed: {exc}")
         if fmt == "molblock":

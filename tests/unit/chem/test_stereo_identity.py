@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rdkit import Chem
 from rdkit.Chem import rdDistGeom
 
-from molops.chem.standardize import Rejected, Standardized, Standardizer
+from molops.chem.standardize import _INCHI_OPTIONS, Rejected, Standardized, Standardizer
 
 from .real_sets import smiles_sets
 
@@ -108,6 +108,20 @@ def test_a_smiles_and_its_mol_block_are_one_molecule(smiles) -> None:
         assert isinstance(from_block, Rejected) and from_block.reason == from_smiles.reason
     else:
         assert identity(from_block) == identity(from_smiles)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([s for texts in SETS.values() for s in texts]))
+def test_a_smiles_is_read_as_rdkits_own_reader_reads_it(smiles) -> None:
+    """Parsing perceives stereo only where the SMILES marks some (@, / or \\); whatever it skips,
+    the parent is the one RDKit's default reader (sanitise, remove hydrogens, stereo) leads to."""
+    mol = Chem.MolFromSmiles(smiles)
+    assume(mol is not None)
+    std = Standardizer()
+    got = std.standardize(smiles)
+    assume(isinstance(got, Standardized))
+    parent = std.parent(mol)
+    assert identity(got) == (Chem.MolToSmiles(parent), Chem.MolToInchiKey(parent, options=_INCHI_OPTIONS))
 
 
 @pytest.mark.parametrize(
