@@ -207,6 +207,12 @@ class _CountRateColumn(ProgressColumn):
         return Text(f"{rate:,.1f}/s", style="progress.data.speed")
 
 
+def warn(message: str) -> None:
+    """One ``warning: …`` line on stderr, never folded (a log line, greppable) and never read as rich
+    markup (a column may be named ``[b]``)."""
+    err.print(Text.assemble(("warning: ", "yellow"), message), highlight=False, soft_wrap=True)
+
+
 def stage_line(label: str, since: float | None = None) -> str:
     """A stage's plain progress line: its start (``label…``) or, given *since* (seconds since the job
     began), its end. The one wording of both, which :func:`is_stage_line` recognises."""

@@ -17,11 +17,11 @@ from molops.cli._output import (
     byte_progress,
     check_executor,
     emit_json,
-    err,
     fmt_float,
     out,
     stage_progress,
     table,
+    warn,
 )
 
 
@@ -67,7 +67,7 @@ def propose(
         return
     it = result.iteration
     for warning in it.warnings:
-        err.print(f"warning: {warning}")
+        warn(warning)
     out.print(
         f"[bold]{name}[/] iteration {it.number}: trained on {it.n_train} molecules (dataset version "
         f"{it.dataset_version}); scored {it.scored:,} of {it.pool_rows:,} pool rows in "

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from molops.cli._output import (
     JsonOption,
@@ -18,6 +17,7 @@ from molops.cli._output import (
     open_workspace,
     out,
     table,
+    warn,
 )
 from molops.data import REASONS, IngestReport
 from molops.data.builtin import BUILTINS, builtin
@@ -38,7 +38,7 @@ def print_ingest(report: IngestReport) -> None:
     """Human summary of an ingest, on stdout; its warnings one line each on stderr, as ``campaign
     propose`` prints its own, so a duplicated column nobody reads is seen without ``--json``."""
     for warning in report.warnings:
-        err.print(f"warning: {escape(warning)}")  # a column name such as '[x]' is not rich markup
+        warn(warning)
     state = "unchanged (no new version)" if report.unchanged else f"version {report.version}"
     out.print(f"[bold]{report.dataset}[/]: {state} from {report.source} in {report.seconds:.1f} s")
     out.print(table("Ingest summary", ["", "count"], ingest_rows(report)))
