@@ -95,7 +95,7 @@ def test_a_second_machine_reads_features_and_pools_warm(s3: Bucket, tmp_path: Pa
     assert _files(b / "features") == _files(a / "features")
     assert _files(c / "pools") == _files(a / "pools")
     keys = [k for k in s3.keys("team/") if k.split("/")[1] in ("features", "pools")]
-    assert any(k.startswith(f"team/features/{MORGAN.hash}/shards/") for k in keys), keys
+    assert any(k.startswith(f"team/features/{MORGAN.cache_name}/shards/") for k in keys), keys
     assert any(k.endswith("/identity.json") for k in keys), keys
     for key in keys:
         assert s3.head(key).get("ServerSideEncryption") == "AES256", key
@@ -122,13 +122,13 @@ def test_processes_building_the_same_features_at_once(s3: Bucket, tmp_path: Path
         assert all(r["computed"] + r["cached"] + r["no_identity"] == r["n"] for r in reports)
 
     # every published shard is whole: its descriptor's files are there, at the sizes it names
-    listed = {k: s for k, s in _sizes(s3, f"race/features/{MORGAN.hash}/").items()}
+    listed = {k: s for k, s in _sizes(s3, f"race/features/{MORGAN.cache_name}/").items()}
     descriptors = [k for k in listed if "/shards/" in k]
     assert descriptors
     for key in descriptors:
         descriptor = json.loads(s3.server.client().get_object(Bucket=s3.name, Key=key)["Body"].read())
         for part, expected in descriptor["files"].items():
-            name = f"race/features/{MORGAN.hash}/{descriptor['name']}.{part}"
+            name = f"race/features/{MORGAN.cache_name}/{descriptor['name']}.{part}"
             assert listed[name] == expected["bytes"], name
 
     # a third machine reads it all warm, and the features are the featurizer's

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from molops.chem.standardize import STANDARDIZER_VERSION
+
 from ._cli import assert_one_line_error, molops, tree, write_csv
 
 pytestmark = pytest.mark.integration
@@ -185,11 +187,12 @@ def test_list_and_prune(assay):
         "shards": 1,
         "stale": False,
     }
-    assert morgan["bytes"] == sum(tree(assay / "features" / built["hash"]).values())
+    assert morgan["folder"] == f"{built['hash']}-s{STANDARDIZER_VERSION}"
+    assert morgan["bytes"] == sum(tree(assay / "features" / morgan["folder"]).values())
 
     res = molops("features", "prune", "--featurizer", "morgan", "--workspace", assay, "--json").json()
     assert res == {"removed": [MORGAN], "bytes_freed": morgan["bytes"]}
-    assert not (assay / "features" / built["hash"]).exists()
+    assert not (assay / "features" / morgan["folder"]).exists()
     caches = molops("features", "list", "--workspace", assay, "--json").json()["caches"]
     assert [c["spec"] for c in caches] == ["maccs"]
     assert molops("features", "prune", "--workspace", assay, "--json").json() == {

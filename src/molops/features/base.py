@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from rdkit import Chem, rdBase
 from typing_extensions import TypeVar  # TypeVar defaults (PEP 696) need Python 3.13's typing
 
+from molops.chem.standardize import STANDARDIZER_VERSION
 from molops.errors import MolopsError
 from molops.registry import Registry, build_params
 
@@ -112,6 +113,14 @@ class Featurizer(ABC, Generic[ParamsT]):
         if not params:
             return self.name
         return self.name + ":" + ",".join(f"{k}={_fmt(v)}" for k, v in sorted(params.items()))
+
+    @property
+    def cache_name(self) -> str:
+        """The folder of this featurizer's cache: its hash and the standardiser version. The cache is
+        keyed by InChIKey, and which molecule a key names is the standardiser's rule: when a rule
+        changes (version 4 read E/Z from SMILES), a vector cached under a key may be another
+        molecule's. The features of a molecule do not change, so models keep their hash."""
+        return f"{self.hash}-s{STANDARDIZER_VERSION}"
 
     @property
     def hash(self) -> str:

@@ -1,13 +1,14 @@
 """The persistent feature cache: vectors keyed by (featurizer hash, InChIKey), shared by every
 dataset version and pool in a workspace, so a molecule is featurized once per featurizer, ever.
 
-Layout, one directory per featurizer hash::
+Layout, one directory per featurizer hash and standardiser version (``Featurizer.cache_name``:
+the InChIKeys are the standardiser's names for molecules)::
 
-    features/<hash>/manifest.json          spec, kind, width, shards (the source of truth)
-    features/<hash>/<shard>.keys.npy       InChIKeys (S27), sorted
-    features/<hash>/<shard>.data.npy       rows in key order: packed bits, uint16 counts or float32
-    features/<hash>/<shard>.valid.npy      False where featurization failed (reason in errors.json)
-    features/<hash>/<shard>.errors.json    {inchikey: reason} for the failed rows
+    features/<hash>-s<v>/manifest.json          spec, kind, width, shards (the source of truth)
+    features/<hash>-s<v>/<shard>.keys.npy       InChIKeys (S27), sorted
+    features/<hash>-s<v>/<shard>.data.npy       rows in key order: packed bits, uint16 counts or float32
+    features/<hash>-s<v>/<shard>.valid.npy      False where featurization failed (reason in errors.json)
+    features/<hash>-s<v>/<shard>.errors.json    {inchikey: reason} for the failed rows
 
 Shards are immutable and written before the manifest names them (write, fsync, rename), so a
 crash leaves only invisible orphans that ``prune`` removes. Reads memory-map the shards: a cache
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
+from molops.chem.standardize import STANDARDIZER_VERSION
 from molops.features.base import Featurizer
 from molops.features.remote import SharedShards
 from molops.storage import Storage
@@ -97,11 +99,11 @@ class FeatureCache:
     ) -> None:
         """*shared*: ``{storage}/features`` of a workspace on an object store (None: local only)."""
         self.featurizer = featurizer
-        self.dir = root / featurizer.hash
-        self._lock = FileLock(str(lock_dir / f"features-{featurizer.hash}.lock"))
+        self.dir = root / featurizer.cache_name
+        self._lock = FileLock(str(lock_dir / f"features-{featurizer.cache_name}.lock"))
         self._shards: list[_Shard] | None = None
         self.packed = featurizer.kind == "bits"
-        self.shared = None if shared is None else SharedShards(shared, featurizer.hash)
+        self.shared = None if shared is None else SharedShards(shared, featurizer.cache_name)
         #: Names of the shards this object fetched from the shared store (what a report counts).
         self.fetched: set[str] = set()
 
@@ -111,6 +113,7 @@ class FeatureCache:
         if not path.is_file():
             return {
                 **self.featurizer.describe(),
+                "standardizer": STANDARDIZER_VERSION,
                 "packed": self.packed,
                 "shards": [],
                 "created": datetime.now(UTC).isoformat(),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from molops.chem.standardize import StandardizerSettings
+from molops.chem.standardize import STANDARDIZER_VERSION, StandardizerSettings
 from molops.compute import get_executor
 from molops.compute.local import Executor
 from molops.data.dataset import Dataset
@@ -190,6 +190,7 @@ class FeatureStore:
             entry = {
                 "spec": manifest["spec"],
                 "hash": manifest["hash"],
+                "folder": folder.name,
                 "kind": manifest["kind"],
                 "dim": manifest["dim"],
                 "rows": sum(s["rows"] for s in manifest["shards"]),
@@ -204,12 +205,13 @@ class FeatureStore:
 
     @staticmethod
     def _stale(manifest: dict[str, Any]) -> bool:
-        """A cache written by other library versions (or an unknown featurizer) can never be hit."""
+        """A cache written by other library versions, by another standardiser (its keys may name other
+        molecules) or for an unknown featurizer can never be hit."""
         try:
             current = get_featurizer(manifest["spec"])
         except Exception:  # featurizer removed or renamed since
             return True
-        return bool(current.hash != manifest["hash"])
+        return bool(current.hash != manifest["hash"] or manifest.get("standardizer") != STANDARDIZER_VERSION)
 
     def prune(self, featurizer: str | None = None, everything: bool = False) -> dict[str, Any]:
         """Delete stale caches, orphaned shard files, and (if asked) one featurizer's or all caches."""

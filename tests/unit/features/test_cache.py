@@ -14,6 +14,7 @@ from filelock import FileLock
 from rdkit import Chem
 
 from _wait import wait_until
+from molops.chem.standardize import STANDARDIZER_VERSION
 from molops.features import cache as cache_module
 from molops.features import get_featurizer
 from molops.features.build import featurize_smiles
@@ -94,7 +95,9 @@ def test_round_trip(store, spec, dtype, stored_width):
     assert keys.tolist() == sorted(k.encode() for k in KEYS)  # sorted for binary search
     manifest = json.loads((cache.dir / MANIFEST).read_text())
     assert manifest["spec"] == f.spec
-    assert manifest["hash"] == f.hash == cache.dir.name
+    assert manifest["hash"] == f.hash
+    assert cache.dir.name == f.cache_name == f"{f.hash}-s{STANDARDIZER_VERSION}"
+    assert manifest["standardizer"] == STANDARDIZER_VERSION
     assert manifest["packed"] is cache.packed
     assert manifest["dim"] == f.dim
     assert manifest["shards"] == [{"name": name, "rows": len(SMILES), "invalid": 0}]
@@ -248,6 +251,7 @@ def test_many_shards(store):
         {
             "spec": cache.featurizer.spec,
             "hash": cache.featurizer.hash,
+            "folder": cache.featurizer.cache_name,
             "kind": "counts",
             "dim": 256,
             "rows": 10,
@@ -317,7 +321,7 @@ def test_prune_waits_for_a_build_holding_the_cache_lock(store, caplog):
     cache = store.cache("morgan:length=64")
     fill(cache, SMILES[:2])
     result: dict = {}
-    lock_path = str(store.lock_dir / f"features-{cache.featurizer.hash}.lock")
+    lock_path = str(store.lock_dir / f"features-{cache.featurizer.cache_name}.lock")
     lock = FileLock(lock_path)
     caplog.set_level(logging.DEBUG, logger="filelock")  # it logs each attempt that finds the lock taken
 
@@ -375,7 +379,7 @@ def test_a_stale_cache_is_listed_stale_and_pruned(store, rename):
 
     assert store.prune() == {"removed": [old.featurizer.spec], "bytes_freed": stale_bytes}
     assert [r["spec"] for r in store.list()] == [current.featurizer.spec]
-    assert sorted(p.name for p in store.root.iterdir()) == [current.featurizer.hash]
+    assert sorted(p.name for p in store.root.iterdir()) == [current.featurizer.cache_name]
     assert len(store.cache("maccs")) == 3
     assert len(store.cache("morgan:length=64")) == 0
 
@@ -387,6 +391,21 @@ def test_an_rdkit_upgrade_makes_a_cache_stale(store, monkeypatch):
     monkeypatch.setattr(rdkit, "__version__", "2099.01.1")
     assert [r["stale"] for r in store.list()] == [True]
     assert store.cache("morgan:length=64").dir != cache.dir  # a new cache would be used
+    assert store.prune()["removed"] == [cache.featurizer.spec]
+    assert not cache.dir.exists()
+
+
+def test_a_cache_written_by_another_standardiser_is_stale_and_never_served(store, monkeypatch):
+    """Its InChIKeys are the old rules' names: under version 3 the flat key of a cis/trans pair named
+    the drawn isomer, under version 4 it names the unspecified one, so the vector is not theirs."""
+    cache = store.cache("morgan:length=64")
+    fill(cache, SMILES)
+    monkeypatch.setattr(cache_module, "STANDARDIZER_VERSION", STANDARDIZER_VERSION + 1)
+    monkeypatch.setattr("molops.features.base.STANDARDIZER_VERSION", STANDARDIZER_VERSION + 1)
+    monkeypatch.setattr("molops.features.store.STANDARDIZER_VERSION", STANDARDIZER_VERSION + 1)
+    assert [r["stale"] for r in store.list()] == [True]
+    newer = store.cache("morgan:length=64")
+    assert newer.dir != cache.dir and len(newer) == 0  # nothing cached under the old rules is served
     assert store.prune()["removed"] == [cache.featurizer.spec]
     assert not cache.dir.exists()
 

@@ -57,12 +57,12 @@ def sha(path: Path) -> str:
 
 
 def shard_files(store: FeatureStore) -> dict[str, str]:
-    folder = store.root / MORGAN.hash
+    folder = store.root / MORGAN.cache_name
     return {p.name: sha(p) for p in sorted(folder.iterdir()) if p.name != "manifest.json"}
 
 
 def descriptors(shared: Storage) -> list[str]:
-    return sorted(shared.child("features", MORGAN.hash).files("shards"))
+    return sorted(shared.child("features", MORGAN.cache_name).files("shards"))
 
 
 def test_a_second_machine_fetches_a_dataset_build_instead_of_computing(tmp_path, ws, ds, shared, monkeypatch):
@@ -70,7 +70,7 @@ def test_a_second_machine_fetches_a_dataset_build_instead_of_computing(tmp_path,
     cold = a.build_dataset(ds, "morgan")
     assert (cold.n, cold.computed, cold.cached, cold.fetched) == (5, 5, 0, 0)
     (name,) = descriptors(shared)
-    descriptor = json.loads(shared.get_bytes("features", MORGAN.hash, "shards", name) or b"")
+    descriptor = json.loads(shared.get_bytes("features", MORGAN.cache_name, "shards", name) or b"")
     assert (descriptor["rows"], sorted(descriptor["files"])) == (5, ["data.npy", "keys.npy", "valid.npy"])
 
     monkeypatch.setattr(build_module, "featurize_smiles", _fail)
@@ -134,7 +134,7 @@ def test_a_corrupt_shared_shard_is_skipped_and_computed(tmp_path, ws, ds, shared
     a.build_dataset(ds, "morgan")
     (name,) = descriptors(shared)
     shard = name.removesuffix(".json")
-    data = Path(shared.root, "features", MORGAN.hash, f"{shard}.data.npy")
+    data = Path(shared.root, "features", MORGAN.cache_name, f"{shard}.data.npy")
     raw = data.read_bytes()
     data.write_bytes(raw[:-8] + bytes(b ^ 0xFF for b in raw[-8:]))  # same size, other bytes
 
@@ -159,7 +159,7 @@ def test_a_shard_whose_upload_died_is_invisible_until_its_machine_publishes_it(t
     a, b = machine(tmp_path, "a", ws, shared), machine(tmp_path, "b", ws, shared)
     a.build_dataset(ds, "morgan")
     (name,) = descriptors(shared)
-    descriptor = Path(shared.root, "features", MORGAN.hash, "shards", name)
+    descriptor = Path(shared.root, "features", MORGAN.cache_name, "shards", name)
     descriptor.unlink()  # as if the process died after the files, before the descriptor
     assert b.cache("morgan").sync() == 0  # its files alone are not a shard
     assert descriptors(shared) == []
