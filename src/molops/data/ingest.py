@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from molops._types import StrPath
 from molops._version import __version__
-from molops.chem.standardize import StandardizerSettings
+from molops.chem.standardize import STANDARDIZER_VERSION, StandardizerSettings
 from molops.compute.local import LocalExecutor
 from molops.config import IngestSection
 from molops.data.identity_cache import IdentityCache, IdentityWriter, Lookup
@@ -339,6 +339,9 @@ def _commit(
             "source": {"name": collector.source, "sha256": sha256},
             "time": now_utc().isoformat(),
             "molops_version": __version__,
+            # the rules that named this version's molecules: a later version of them (E/Z read from
+            # SMILES since 4) can split or merge keys, which only a new ingest applies
+            "standardizer": STANDARDIZER_VERSION,
             "settings": {"aggregation": cfg.aggregation, "on_existing": cfg.on_existing},
             **{
                 k: report[k]

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from molops import Workspace
+from molops.chem.standardize import STANDARDIZER_VERSION
 from molops.config import CONFIG_FILE
 from molops.data.builtin import BUILTINS
 from molops.data.dataset import Dataset
@@ -93,6 +94,7 @@ def test_version_lineage(ds, write):
     assert lineage["target"] == "y"
     assert lineage["reasons"] == {"unparsable_structure": 1}
     assert len(lineage["ingest_id"]) == 32
+    assert lineage["standardizer"] == STANDARDIZER_VERSION  # the rules that named its molecules
 
 
 def test_reading_a_dataset_that_does_not_exist(ds):
