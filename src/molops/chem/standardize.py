@@ -54,6 +54,9 @@ _WHITESPACE = re.compile(r"\s")
 #: tabs, one ``|...|`` extension, nothing after it. ChemAxon escapes a ``|`` inside the extension
 #: (``&#124;``), so the first one after the opening bar closes it.
 _CXSMILES = re.compile(r"(\S+)[ \t]+(\|[^|\r\n]*\|)")
+#: A SMILES list line (``C1CC1 |$R;;$| name``): the structure, a CXSMILES extension if one follows
+#: it, then the name, if any, after whitespace.
+_SMI_LINE = re.compile(_CXSMILES.pattern + r"(?:\s+(.*))?", re.DOTALL)
 #: RDKit's reader for a CXSMILES: the extension must parse (strict), and parsing stops at its end
 #: (the pattern above leaves no name after it). It sanitises, because only RDKit's sanitising reader
 #: applies the extension's cis/trans marks (``c:``/``t:``); the unsanitised one explains a failure.
@@ -77,6 +80,15 @@ REASONS: dict[str, str] = {
     "too_small": "the parent has fewer than ingest.min_heavy_atoms heavy atoms",
     "no_identity": "no InChIKey can be computed for the parent",
 }
+
+
+def split_smi_line(text: str) -> tuple[str, str | None]:
+    """A stripped SMILES list line's structure and name. A CXSMILES extension after the SMILES belongs
+    to the structure, as RDKit's SMILES reader takes it; the name is whatever follows."""
+    if (cx := _SMI_LINE.fullmatch(text)) is not None:
+        return f"{cx[1]} {cx[2]}", cx[3] or None
+    token, *rest = text.split(None, 1)
+    return token, rest[0] if rest else None
 
 
 @dataclass(frozen=True, slots=True)

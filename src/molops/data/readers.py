@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from molops.chem.standardize import StructureFormat
+from molops.chem.standardize import StructureFormat, split_smi_line
 from molops.data.headers import (
     check_unique,
     header_hint,
@@ -29,7 +28,7 @@ from molops.data.headers import (
     smiles_column,
     unique_names,
 )
-from molops.data.sdf import SdfRecord, property_names, sdf_records
+from molops.data.sdf import SdfRecord, clash_reason, property_names, sdf_records
 from molops.data.sources import FileFormat, Source, clean_text, refuse_binary
 from molops.errors import ColumnNotFoundError, InputFileError
 
@@ -341,7 +340,9 @@ class RecordReader:
         unread: dict[str, int] = {}  # clashing properties molops does not read: records per name
         for row, record in enumerate(_chain(first, rest), start=1):
             inputs = record.props if self.all_columns else None
-            clash = self._read_clash(record, unread)
+            clash, others = clash_reason(record, lambda name: self.all_columns or name in self._wanted)
+            for name in others:
+                unread[name] = unread.get(name, 0) + 1
             if record.molblock is None:  # no mol block, so no data items either: keep the raw text
                 chunk.add_error(row, record.text, "malformed_row", "SDF record has no 'M  END' line", inputs)
             elif clash is not None:  # which value was meant is a guess: the record is quarantined
@@ -363,21 +364,6 @@ class RecordReader:
         if chunk:
             yield chunk
 
-    def _read_clash(self, record: SdfRecord, unread: dict[str, int]) -> str | None:
-        """Why *record* is ambiguous: a property molops reads (every one, with all_columns) given
-        twice with different values. Clashes of the other properties are counted in *unread*."""
-        reason = None
-        for name, values in record.clashes.items():
-            if self.all_columns or name in self._wanted:
-                shown = ", ".join(repr(v if len(v) <= 20 else v[:17] + "...") for v in values)
-                reason = reason or (
-                    f"the SD property {name!r} is given {len(values)} times with different values "
-                    f"({shown}); expected it once"
-                )
-            else:
-                unread[name] = unread.get(name, 0) + 1
-        return reason
-
     # -- SMILES lists ---------------------------------------------------------------------------
     def _smi(self) -> Iterator[RawChunk]:
         """One SMILES per line, optionally followed by whitespace and a name; '#' starts a comment.
@@ -391,25 +377,17 @@ class RecordReader:
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
-            token, *rest = text.split(None, 1)
+            token, name = split_smi_line(text)
             if number == 1 and token.lower() == "smiles":
                 continue
-            if rest and (cx := _CX_EXTENSION.match(rest[0])) is not None:
-                token, rest = f"{token} {cx[1]}", [cx[2]] if cx[2] else []
             row += 1
-            inputs = {"smiles": clean_text(token), "name": clean_text(rest[0]) if rest else None}
+            inputs = {"smiles": clean_text(token), "name": clean_text(name) if name else None}
             chunk.add(row, clean_text(token), None, clean_text(text), inputs if self.all_columns else None)
             if len(chunk) >= self.chunk_rows:
                 yield chunk
                 chunk = RawChunk()
         if chunk:
             yield chunk
-
-
-#: A CXSMILES extension at the start of a SMILES list line's text after the SMILES, then the name
-#: (if any) after whitespace: ``|$R;;$| name``. No ``|`` occurs inside an extension (ChemAxon
-#: escapes it), so the first one after the opening bar closes it.
-_CX_EXTENSION = re.compile(r"(\|[^|\r\n]*\|)(?:\s+(.*))?$", re.DOTALL)
 
 
 def _blank(fields: list[str]) -> bool:

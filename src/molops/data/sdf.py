@@ -7,7 +7,7 @@ but never merging two records, so a reader can quarantine a broken record with i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from molops.data.sources import clean_text
@@ -27,6 +27,22 @@ class SdfRecord(NamedTuple):
     props: dict[str, str]
     terminated: bool
     clashes: dict[str, list[str]]
+
+
+def clash_reason(record: SdfRecord, read: Callable[[str], bool]) -> tuple[str | None, list[str]]:
+    """Why *record* is ambiguous, if it is: a property molops reads (``read(name)``) given twice with
+    different values; and the names of the other properties it gives so, which nobody reads."""
+    reason, unread = None, []
+    for name, values in record.clashes.items():
+        if read(name):
+            shown = ", ".join(repr(v if len(v) <= 20 else v[:17] + "...") for v in values)
+            reason = reason or (
+                f"the SD property {name!r} is given {len(values)} times with different values "
+                f"({shown}); expected it once"
+            )
+        else:
+            unread.append(name)
+    return reason, unread
 
 
 def _is_separator(line: str) -> bool:
