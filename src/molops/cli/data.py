@@ -180,6 +180,7 @@ def show(
     frame = ds.export_frame(info.version)
     targets = ds.targets(info.version)
     stats = target_stats(frame, targets)
+    warnings = ds.identity_warnings(info.version)
     if as_json:
         emit_json(
             {
@@ -187,11 +188,14 @@ def show(
                 "version": info.version,
                 "molecules": len(frame),
                 "targets": stats,
+                "warnings": warnings,
                 "lineage": info.lineage,
                 "head": frame.head(limit).to_dict(orient="records"),
             }
         )
         return
+    for warning in warnings:
+        warn(warning)
     out.print(
         f"[bold]{name}[/] version {info.version}: {len(frame)} molecules ({info.operation}, {info.time[:19]})"
     )

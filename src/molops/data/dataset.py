@@ -20,6 +20,9 @@ from molops.data.store import DatasetStore, VersionInfo, now_utc, targets_of
 from molops.errors import InputFileError
 from molops.storage import Storage
 
+#: The standardiser version since which a SMILES's E/Z is part of its InChIKey.
+_E_Z_IN_IDENTITY = 4
+
 
 class MoleculeChange(BaseModel):
     inchikey: str
@@ -135,6 +138,32 @@ class Dataset:
 
     def latest_version(self) -> int | None:
         return self.store.latest_version()
+
+    def identity_warnings(self, version: int | None = None) -> list[str]:
+        """What a newer standardiser would name otherwise in *version*: today, molecules with a
+        double bond's E/Z (``/``, ``\\`` in their SMILES) that an ingest before standardiser 4 named,
+        when cis and trans isomers had one key, so measurements of both may sit in one row. Only a
+        new ingest applies new rules; this reads the lineage and the SMILES column, nothing more."""
+        info = self.store.resolve(version)
+        older = [
+            v.version
+            for v in self.versions()
+            if v.version <= info.version
+            and v.operation == "ingest"
+            and v.lineage.get("standardizer", 0) < _E_Z_IN_IDENTITY
+        ]
+        if not older:
+            return []
+        marked = int(self.read(info.version)["smiles"].str.contains(r"[/\\]", regex=True).sum())
+        if not marked:
+            return []
+        by = "version " + ", ".join(map(str, older)) if len(older) < 4 else f"{len(older)} versions"
+        return [
+            f"dataset {self.name!r} version {info.version}: {marked} molecule(s) with a double bond's "
+            f"E/Z were ingested ({by}) before molops told cis and trans isomers apart (standardiser "
+            f"{_E_Z_IN_IDENTITY}), so isomers measured apart may share a row; ingest the source files "
+            "into a new dataset to separate them"
+        ]
 
     def targets(self, version: int | None = None) -> list[str]:
         return targets_of(list(self.read(version).columns))

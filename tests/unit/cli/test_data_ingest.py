@@ -52,3 +52,19 @@ def test_ingest_without_warnings_prints_none(run: Run, ws, write):
     res = run("data", "ingest", path, "-d", "assay", "--target-col", "y", "-w", ws.root)
     assert res.code == 0, res
     assert "warning" not in res.stderr
+
+
+def test_show_warns_when_a_version_was_named_before_e_z_was_identity(run: Run, ws, write, monkeypatch):
+    import molops.data.ingest as ingest_module
+
+    path = write("ez.csv", "smiles,y\nC/C=C/C(=O)O,1.0\nC/C=C\\C(=O)O,2.0\n")
+    monkeypatch.setattr(ingest_module, "STANDARDIZER_VERSION", 3)  # as molops before standardiser 4
+    assert run("data", "ingest", path, "-d", "assay", "--target-col", "y", "-w", ws.root).code == 0
+    monkeypatch.undo()
+    shown = run("data", "show", "assay", "-w", ws.root)
+    assert shown.code == 0, shown
+    (line,) = shown.stderr.splitlines()
+    assert line.startswith("warning: dataset 'assay' version 1: 2 molecule(s) with a double bond's E/Z")
+    as_json = run("data", "show", "assay", "-w", ws.root, "--json")
+    assert as_json.stderr == ""
+    assert [f"warning: {w}" for w in json.loads(as_json.stdout)["warnings"]] == [line]

@@ -97,6 +97,35 @@ def test_version_lineage(ds, write):
     assert lineage["standardizer"] == STANDARDIZER_VERSION  # the rules that named its molecules
 
 
+def test_a_dataset_ingested_before_e_z_was_identity_says_so(ds, write, monkeypatch):
+    """Before standardiser 4 cis and trans isomers shared a key: a version ingested then may hold both
+    in one row, and only a new ingest separates them, so the dataset says so until one does."""
+    import molops.data.ingest as ingest_module
+
+    path = write("ez.csv", "smiles,y\nC/C=C/C(=O)O,1.0\nC/C=C\\C(=O)O,2.0\nCCO,3.0\n")
+    monkeypatch.setattr(ingest_module, "STANDARDIZER_VERSION", 3)
+    ingest(ds, path)
+    monkeypatch.undo()
+    (warning,) = ds.identity_warnings()
+    assert warning.startswith("dataset 'sol' version 1: 2 molecule(s) with a double bond's E/Z were ingested")
+    assert "ingest the source files into a new dataset" in warning
+    ingest(ds, write("more.csv", "smiles,y\nCCCC,1.0\n"))  # a later ingest does not rename version 1's rows
+    assert "version 2: 2 molecule(s)" in ds.identity_warnings()[0]
+    assert "(version 1)" in ds.identity_warnings()[0]
+
+
+def test_no_identity_warning_for_current_rules_or_without_e_z(ds, ws, write, monkeypatch):
+    import molops.data.ingest as ingest_module
+
+    ingest(ds, write("ez.csv", "smiles,y\nC/C=C/C(=O)O,1.0\nC/C=C\\C(=O)O,2.0\n"))
+    assert ds.identity_warnings() == []  # named by today's rules: two molecules
+    assert len(ds.read()) == 2
+    old = ws.dataset("plain")
+    monkeypatch.setattr(ingest_module, "STANDARDIZER_VERSION", 3)
+    ingest(old, write("plain.csv", "smiles,y\nCCO,1.0\nC1CCCCC1,2.0\n"))
+    assert old.identity_warnings() == []  # old rules, but no E/Z for them to have merged
+
+
 def test_reading_a_dataset_that_does_not_exist(ds):
     with pytest.raises(DatasetNotFoundError, match="'sol' does not exist"):
         ds.read()
