@@ -102,6 +102,22 @@ def connect_args(url: URL) -> dict[str, Any]:
     return {"connect_timeout": CONNECT_TIMEOUT_S}
 
 
+def engine_for(uri: str, url: URL, named: str) -> Any:
+    """A connection-per-use SQLAlchemy engine for the tracking database *url*, with
+    :func:`connect_args`; a missing driver is a sentence that calls *uri* *named*."""
+    import sqlalchemy as sa
+
+    from molops.redact import redact
+
+    try:
+        return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args(url))
+    except ModuleNotFoundError as exc:
+        raise TrackingError(
+            f"{named} {redact(uri)} needs the database driver {exc.name!r}, which is not "
+            "installed; install it with pip install 'molops[postgres]'"
+        ) from None
+
+
 @cache
 def check_database(uri: str) -> None:
     """Connect once to a database store, so that one that cannot be reached is one clear sentence.
@@ -115,14 +131,7 @@ def check_database(uri: str) -> None:
 
     from molops.redact import redact
 
-    try:
-        url = sa.engine.make_url(uri)
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args(url))
-    except ModuleNotFoundError as exc:
-        raise TrackingError(
-            f"the tracking URI {redact(uri)} needs the database driver {exc.name!r}, which is not "
-            "installed; install it with pip install 'molops[postgres]'"
-        ) from None
+    engine = engine_for(uri, sa.engine.make_url(uri), "the tracking URI")
     try:
         with engine.connect() as conn:
             if uri.startswith("postgresql"):

@@ -36,7 +36,7 @@ from molops.tracking._mlflow import (
     Quiet,
     TrackingError,
     client,
-    connect_args,
+    engine_for,
     local_uri,
     mlflow,
 )
@@ -97,13 +97,7 @@ def check_reachable(uri: str, directory: Path) -> None:
 def _check_server(uri: str, url: Any) -> None:
     import sqlalchemy as sa
 
-    try:  # the connect timeout of every command's check_database, so init answers as quickly
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args(url))
-    except ModuleNotFoundError as exc:
-        raise TrackingError(
-            f"--tracking-uri {redact(uri)!r} needs the database driver {exc.name!r}, which is not "
-            "installed; install it with pip install 'molops[postgres]'"
-        ) from None
+    engine = engine_for(uri, url, "--tracking-uri")  # every command's connect timeout: init is as quick
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -194,7 +188,7 @@ def _postgres_schema(uri: str, schema: str) -> str:
     url = sa.engine.make_url(uri)
     options = " ".join(filter(None, [str(url.query.get("options", "")), f"-csearch_path={schema}"]))
     storage = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args(url))
+    engine = engine_for(uri, url, "the tracking URI")
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _STUDY_LOCK})

@@ -5,6 +5,7 @@ A CXSMILES (a SMILES, a space, one ``|...|`` extension) is the exception, as the
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .conftest import MODEL
 
@@ -30,15 +31,20 @@ def test_v1_refuses_whitespace_inside_a_smiles(serve):
     assert [r["canonical_smiles"] for r in results] == [None, None, None, "CCO", "CCO"]
 
 
-def test_v2_refuses_whitespace_inside_a_smiles(serve):
+def _infer_v2(serve: Any, smiles: list[str]) -> tuple[dict[str, Any], ...]:
+    """The mean, error and canonical_smiles outputs of one ``/v2`` inference over *smiles*."""
     body = {
-        "inputs": [{"name": "smiles", "shape": [len(INPUTS)], "datatype": "BYTES", "data": INPUTS}],
+        "inputs": [{"name": "smiles", "shape": [len(smiles)], "datatype": "BYTES", "data": smiles}],
         "outputs": [{"name": "mean"}, {"name": "error"}, {"name": "canonical_smiles"}],
     }
     with serve() as service, service.client() as client:
         response = client.post(f"/v2/models/{MODEL}/infer", json=body)
         assert response.status_code == 200, response.text
-        mean, error, parent = response.json()["outputs"]
+        return tuple(response.json()["outputs"])
+
+
+def test_v2_refuses_whitespace_inside_a_smiles(serve):
+    mean, error, parent = _infer_v2(serve, INPUTS)
     _check([e or None for e in error["data"]], mean["data"])
     assert parent["data"][3:] == ["CCO", "CCO"]
 
@@ -74,12 +80,5 @@ def test_v1_reads_a_cxsmiles_and_its_schema_says_so(serve):
 
 
 def test_v2_reads_a_cxsmiles(serve):
-    body = {
-        "inputs": [{"name": "smiles", "shape": [len(CXSMILES)], "datatype": "BYTES", "data": CXSMILES}],
-        "outputs": [{"name": "mean"}, {"name": "error"}, {"name": "canonical_smiles"}],
-    }
-    with serve() as service, service.client() as client:
-        response = client.post(f"/v2/models/{MODEL}/infer", json=body)
-        assert response.status_code == 200, response.text
-        mean, error, parent = response.json()["outputs"]
+    mean, error, parent = _infer_v2(serve, CXSMILES)
     _check_cx([e or None for e in error["data"]], mean["data"], [p or None for p in parent["data"]])
