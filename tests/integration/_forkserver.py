@@ -2,7 +2,7 @@
 one that has already imported molops and the libraries its commands load.
 
 Most of what a short ``molops`` command costs in the suite is importing (MLflow alone is over a
-second of CPU per command that opens the tracking store), and the tests run a few thousand
+second of CPU per command that opens the tracking store), and the tests run hundreds of
 commands. A forked child is still a separate process with its own working directory, environment,
 stdout, stderr and exit status, so the tests see what a user sees; only the imports are shared.
 Whatever a fresh interpreter decides at start-up (``PYTHON*`` variables, the locale, thread pools'
