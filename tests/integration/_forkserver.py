@@ -10,6 +10,12 @@ sizes) cannot be changed after the fork, so a command whose environment differs 
 real new process instead (:func:`needs_fresh_interpreter`); ``tests/unit/cli/test_startup.py``
 keeps measuring what a fresh ``molops`` imports.
 
+Known differences, judged harmless: every forked command shares the server's string-hash seed (set
+order never varies between them, so ``MOLOPS_TEST_FRESH=1`` runs are worth making now and then); a
+library's import-time warning goes to the server's log, not the command's stderr; stdout is a file,
+not a pipe; the call returns when the command exits, so a background grandchild's late output is
+not waited for.
+
 The server is started per pytest process on first use and listens on a Unix socket; each call is
 one connection: the request (JSON, with the stdout/stderr files passed as descriptors), then the
 child's pid, then its exit status. This file is also the server's script: standard library only at
