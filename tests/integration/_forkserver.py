@@ -273,6 +273,13 @@ class ForkServer:
         if self._dir is not None:
             self._dir.cleanup()
 
+    def _reap(self) -> None:
+        """Wait for a server whose sockets have closed: it is exiting, and until it has exited the next
+        call would take it for alive and connect to its socket."""
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=10)
+
     def usable_for(self, env: dict[str, str]) -> bool:
         """Whether a command with *env* can be forked from the server (else it needs a fresh interpreter)."""
         base = self._env or {k: v for k, v in os.environ.items() if not k.startswith("MOLOPS_")}
@@ -305,9 +312,13 @@ class ForkServer:
                 "entry": entry,
                 "umask": _umask(),
             }
-            socket.send_fds(conn, [json.dumps(request).encode()], [out.fileno(), err.fileno()])
-            started = conn.recv(4096)
+            try:
+                socket.send_fds(conn, [json.dumps(request).encode()], [out.fileno(), err.fileno()])
+                started = conn.recv(4096)
+            except ConnectionError:  # a server dying as this call connected: its socket was still there
+                started = b""
             if not started:
+                self._reap()
                 raise RuntimeError(f"the molops fork server stopped before running {argv}")
             pid = json.loads(started)["pid"]
             conn.settimeout(timeout)
@@ -323,6 +334,7 @@ class ForkServer:
                 raise
             if not reply:
                 _kill_group(pid)  # nothing would wait for it or read its output any more
+                self._reap()
                 raise RuntimeError(f"the molops fork server stopped while running {argv}")
             return json.loads(reply)["rc"], _read(out), _read(err)
 
