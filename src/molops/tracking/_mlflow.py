@@ -84,7 +84,7 @@ def local_uri(path: Path) -> str:
 
 
 #: SQLAlchemy URL schemes of database stores that are reached over a network (SQLite is a file).
-_SERVER_DATABASES = ("postgresql", "mysql", "mssql")
+SERVER_DATABASES = ("postgresql", "mysql", "mssql")
 #: libpq's (and MySQL drivers') connect timeout, in seconds, unless the URI sets one: a command
 #: should fail in seconds, not after the operating system gives up on a host that drops packets.
 CONNECT_TIMEOUT_S = 5
@@ -118,6 +118,11 @@ def engine_for(uri: str, url: URL, named: str) -> Any:
         ) from None
 
 
+def db_reason(exc: Exception) -> str:
+    """A database error's cause on one line: the driver's message when SQLAlchemy wraps one."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())
+
+
 @cache
 def check_database(uri: str) -> None:
     """Connect once to a database store, so that one that cannot be reached is one clear sentence.
@@ -125,7 +130,7 @@ def check_database(uri: str) -> None:
     MLflow retries a failed connection for about 100 s and then raises a traceback; a missing driver
     is a bare ``ModuleNotFoundError``. Checked once per URI and process (cached when it succeeds).
     """
-    if not uri.split("://", 1)[0].startswith(_SERVER_DATABASES):
+    if not uri.split("://", 1)[0].startswith(SERVER_DATABASES):
         return
     import sqlalchemy as sa
 
@@ -142,7 +147,7 @@ def check_database(uri: str) -> None:
                 _open_stores(uri)
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK})
     except sa.exc.SQLAlchemyError as exc:
-        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        reason = db_reason(exc)
         raise TrackingError(f"cannot connect to the tracking database {redact(uri)}: {reason}") from None
     finally:
         engine.dispose()

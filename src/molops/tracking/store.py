@@ -33,9 +33,11 @@ from molops.redact import has_password, redact
 from molops.tracking._mlflow import (
     ARTIFACTS_DIR,
     DB_FILE,
+    SERVER_DATABASES,
     Quiet,
     TrackingError,
     client,
+    db_reason,
     engine_for,
     local_uri,
     mlflow,
@@ -68,9 +70,6 @@ def check_uri(uri: str) -> str:
     return uri
 
 
-_SERVER_SCHEMES = ("postgresql", "mysql", "mssql")
-
-
 def check_reachable(uri: str, directory: Path) -> None:
     """Fail with one sentence when the tracking store *uri* cannot be used from this machine.
 
@@ -82,7 +81,7 @@ def check_reachable(uri: str, directory: Path) -> None:
     import sqlalchemy as sa
 
     scheme = uri.split("://", 1)[0].split("+", 1)[0]
-    if scheme != "sqlite" and scheme not in _SERVER_SCHEMES:
+    if scheme != "sqlite" and scheme not in SERVER_DATABASES:
         return
     try:
         url = sa.engine.make_url(uri)
@@ -102,10 +101,9 @@ def _check_server(uri: str, url: Any) -> None:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
-        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise TrackingError(
-            f"--tracking-uri {redact(uri)!r}: the database does not answer ({reason}); check the host, "
-            "port, user, database name and the password in PGPASSWORD or PGPASSFILE"
+            f"--tracking-uri {redact(uri)!r}: the database does not answer ({db_reason(exc)}); check "
+            "the host, port, user, database name and the password in PGPASSWORD or PGPASSFILE"
         ) from None
     finally:
         engine.dispose()
@@ -203,9 +201,8 @@ def _postgres_schema(uri: str, schema: str) -> str:
             made.engine.dispose()  # it created the tables if they were missing; tuning opens its own
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _STUDY_LOCK})
     except sa.exc.SQLAlchemyError as exc:
-        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise TrackingError(
-            f"cannot prepare schema {schema!r} for tuning studies in {redact(uri)}: {reason}"
+            f"cannot prepare schema {schema!r} for tuning studies in {redact(uri)}: {db_reason(exc)}"
         ) from None
     finally:
         engine.dispose()
